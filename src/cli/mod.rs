@@ -1,0 +1,24 @@
+//! The command line: one file per subcommand.
+
+pub mod synth;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+
+/// DR-GAN Studio: train DR-GAN models and look at how faces turn.
+#[derive(Debug, Parser)]
+#[command(name = "drgan-studio", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a synthetic face set (PNG files and manifest.csv).
+    Synth(synth::SynthArgs),
+    /// Train a DR-GAN, headless, into a run folder.
+    Train(train::TrainArgs),
+}

@@ -1,0 +1,236 @@
+//! `drgan-studio train`: headless training into a run folder, with a progress bar on a terminal
+//! and plain lines elsewhere.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::data::Split;
+use crate::device::{self, DeviceChoice};
+use crate::model::{ModelConfig, Preset};
+use crate::synth::SynthSpec;
+use crate::train::run::{Opened, open_faces, resume, start, train_to_end};
+use crate::train::{Balance, DataSource, RunConfig, RunDir, StepMetrics, TrainSettings};
+
+/// Arguments of `train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Face set folder (holding manifest.csv) or manifest file.
+    #[arg(long, conflicts_with = "synthetic")]
+    pub data: Option<PathBuf>,
+    /// Train on a synthetic set of this many identities instead of --data.
+    #[arg(long)]
+    pub synthetic: Option<usize>,
+    /// Seed of the synthetic set's people.
+    #[arg(long, default_value_t = 1)]
+    pub synthetic_seed: u64,
+    /// Lighting conditions per identity and pose in the synthetic set.
+    #[arg(long, default_value_t = 2)]
+    pub lights: usize,
+    /// Network scale.
+    #[arg(long, value_enum, default_value_t = Preset::Small)]
+    pub preset: Preset,
+    /// The step the run trains to (with --resume: continues to this step).
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Real images per step.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub batch: u64,
+    /// Run folder to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Seed of weights, batches, crops, noise and pose codes.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Steps between checkpoints and sample grids.
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: u64,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 2e-4)]
+    pub lr: f64,
+    /// Adam β1.
+    #[arg(long, default_value_t = 0.5)]
+    pub beta1: f32,
+    /// Adam β2.
+    #[arg(long, default_value_t = 0.999)]
+    pub beta2: f32,
+    /// G updates per D update.
+    #[arg(long, default_value_t = 1)]
+    pub g_steps: usize,
+    /// G updates per D update while D is strong.
+    #[arg(long, default_value_t = 4)]
+    pub g_steps_when_d_strong: usize,
+    /// D is strong while its accuracy is at least this.
+    #[arg(long, default_value_t = 0.9)]
+    pub d_strong_accuracy: f32,
+    /// Mirror training images (and their pose labels) half the time.
+    #[arg(long)]
+    pub flip: bool,
+    /// Fraction of identities held out for testing.
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f32,
+}
+
+/// Starts or resumes a run and trains it to `--steps`.
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let chosen = device::choose(args.device)?;
+    println!("device: {} — {}", chosen.name, chosen.reason);
+    let run = RunDir::new(&args.out);
+    let Opened { mut trainer, skipped, resumed_from } = if args.resume {
+        resume(&run, args.steps, &chosen.device)?
+    } else {
+        let config = new_config(args)?;
+        let faces = open_faces(&config.data, &config.model.pose_bins)?;
+        start(&run, config, &faces, &chosen.device)?
+    };
+    let config = trainer.config().clone();
+    println!(
+        "model: {}; {} training images of {} identities, {} test images of {} identities; batch {}, G/D balance {}",
+        config.model.summary(),
+        trainer.train_images(),
+        config.split.train.len(),
+        trainer.test_images(),
+        config.split.test.len(),
+        config.training.batch_size,
+        config.training.balance.describe()
+    );
+    if skipped.total() > 0 {
+        print!("{skipped}");
+    }
+    if let Some(step) = resumed_from {
+        println!("resuming {} from step {step}", run.root().display());
+    }
+    let first = trainer.step_count();
+    let total = config.training.steps;
+    if first >= total {
+        println!("{} is already at step {first} (asked for {total}); nothing to do", run.root().display());
+        return Ok(());
+    }
+    let mut progress = Progress::new(first, total, config.training.batch_size);
+    let result = train_to_end(&mut trainer, &run, |m| progress.update(m));
+    progress.finish();
+    result?;
+    println!(
+        "trained to step {total} in {:.1} s ({:.1} img/s); run folder {}",
+        progress.started.elapsed().as_secs_f64(),
+        progress.images_per_sec(),
+        run.root().display()
+    );
+    Ok(())
+}
+
+fn new_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
+    let (data, identity_names) = match (&args.data, args.synthetic) {
+        (Some(path), None) => (DataSource::Folder(path.clone()), None),
+        (None, Some(identities)) => {
+            let spec = SynthSpec { identities, seed: args.synthetic_seed, lights: args.lights.max(1) };
+            let names = (0..identities).map(crate::synth::identity_name).collect::<Vec<_>>();
+            (DataSource::Synthetic(spec), Some(names))
+        }
+        _ => bail!("say what to train on: --data DIR or --synthetic N (or --resume an existing run)"),
+    };
+    if !(0.0..1.0).contains(&args.test_fraction) {
+        bail!("--test-fraction must be in [0, 1)");
+    }
+    let mut model = ModelConfig::new(args.preset, 0);
+    let names = match identity_names {
+        Some(names) => names,
+        None => open_faces(&data, &model.pose_bins)?.identity_names,
+    };
+    let split = Split::by_identity(&names, args.test_fraction, args.seed)?;
+    model.identities = split.train.len();
+    Ok(RunConfig {
+        model,
+        training: TrainSettings {
+            steps: args.steps,
+            batch_size: args.batch as usize,
+            learning_rate: args.lr,
+            beta1: args.beta1,
+            beta2: args.beta2,
+            seed: args.seed,
+            checkpoint_every: args.checkpoint_every.max(1),
+            balance: Balance {
+                g_steps: args.g_steps.max(1),
+                g_steps_when_d_strong: args.g_steps_when_d_strong.max(1),
+                d_strong_accuracy: args.d_strong_accuracy,
+            },
+            flip: args.flip,
+            test_fraction: args.test_fraction,
+            device: args.device,
+        },
+        data,
+        split,
+    })
+}
+
+/// A progress bar on a terminal; a plain line every few seconds elsewhere.
+struct Progress {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    last_line: Instant,
+    first: u64,
+    total: u64,
+    done: u64,
+    batch: usize,
+}
+
+impl Progress {
+    fn new(first: u64, total: u64, batch: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total).with_position(first);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} steps, {msg}, ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        let now = Instant::now();
+        Self { bar, started: now, last_line: now, first, total, done: first, batch }
+    }
+
+    fn images_per_sec(&self) -> f64 {
+        let steps = (self.done - self.first) as f64;
+        steps * self.batch as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    fn update(&mut self, m: &StepMetrics) {
+        self.done = m.step;
+        let summary = format!(
+            "{:.1} img/s, d_loss {:.3}, g_loss {:.3}, D pose {:.2}, G pose {:.2}, G id {:.2}",
+            self.images_per_sec(),
+            m.d_loss,
+            m.g_loss,
+            m.d_pose_acc_real,
+            m.g_pose_acc,
+            m.g_id_acc
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(m.step);
+                bar.set_message(summary);
+            }
+            None => {
+                if self.last_line.elapsed() >= Duration::from_secs(5) || m.step == self.total || m.step == self.first + 1 {
+                    self.last_line = Instant::now();
+                    let remaining = (self.total - m.step) as f64 * self.started.elapsed().as_secs_f64() / (m.step - self.first) as f64;
+                    println!("step {}/{}: {summary}, ETA {:.0} s", m.step, self.total, remaining);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

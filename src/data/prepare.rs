@@ -1,0 +1,122 @@
+//! Decoding and shaping images for the model: square centre crop, resize to 110/96 of the
+//! model's input, random (training) or centre crop to the input, optional mirror, pixels to
+//! [−1, 1] in channel-first RGB.
+
+use anyhow::Context;
+use image::{DynamicImage, RgbImage, imageops::FilterType};
+use rand::Rng;
+
+use super::faceset::ImageSource;
+use crate::model::PoseBins;
+
+/// Side of the image the crops are taken from: 110/96 of the model's input (110 for 96).
+pub fn load_size(input_size: usize) -> usize {
+    (input_size * 110 + 48) / 96
+}
+
+/// Reads (or renders) `source` as a `size`×`size` RGB image.
+pub fn load_rgb(source: &ImageSource, size: usize) -> anyhow::Result<RgbImage> {
+    match source {
+        ImageSource::File(path) => {
+            let image = image::open(path).with_context(|| format!("decoding {}", path.display()))?;
+            Ok(square_resize(image, size))
+        }
+        ImageSource::Synthetic { spec, person, yaw, light } => Ok(spec.render(*person, *yaw, *light, size as u32)),
+    }
+}
+
+/// Centre-crops to a square and resizes to `size`×`size`; grey and RGBA become RGB.
+pub fn square_resize(image: DynamicImage, size: usize) -> RgbImage {
+    let (w, h) = (image.width(), image.height());
+    let side = w.min(h);
+    let square = image.crop_imm((w - side) / 2, (h - side) / 2, side, side);
+    square.resize_exact(size as u32, size as u32, FilterType::Triangle).to_rgb8()
+}
+
+/// Pixels as channel-first floats in [−1, 1].
+pub fn to_chw(image: &RgbImage) -> Vec<f32> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let mut out = vec![0.0; 3 * w * h];
+    for (x, y, pixel) in image.enumerate_pixels() {
+        for c in 0..3 {
+            out[c * w * h + y as usize * w + x as usize] = pixel.0[c] as f32 / 127.5 - 1.0;
+        }
+    }
+    out
+}
+
+/// Channel-first floats in [−1, 1] back to an RGB image of side `size`.
+pub fn from_chw(pixels: &[f32], size: usize) -> RgbImage {
+    let plane = size * size;
+    RgbImage::from_fn(size as u32, size as u32, |x, y| {
+        let at = y as usize * size + x as usize;
+        image::Rgb(std::array::from_fn(|c| ((pixels[c * plane + at] + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8))
+    })
+}
+
+/// Where to cut the model's input out of a loaded image, and whether to mirror it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Crop {
+    /// Left edge.
+    pub x: usize,
+    /// Top edge.
+    pub y: usize,
+    /// Mirror horizontally.
+    pub flip: bool,
+}
+
+impl Crop {
+    /// The centred crop, unmirrored (evaluation and display).
+    pub fn centre(load: usize, input: usize) -> Self {
+        let offset = (load - input) / 2;
+        Self { x: offset, y: offset, flip: false }
+    }
+
+    /// A uniformly random crop, mirrored half the time when `flip` is allowed (training).
+    pub fn random(rng: &mut impl Rng, load: usize, input: usize, flip: bool) -> Self {
+        Self {
+            x: rng.random_range(0..=load - input),
+            y: rng.random_range(0..=load - input),
+            flip: flip && rng.random_bool(0.5),
+        }
+    }
+
+    /// The pose bin of the cropped image: mirroring also mirrors the pose.
+    pub fn bin(&self, bin: usize, pose_bins: &PoseBins) -> usize {
+        if self.flip { pose_bins.mirrored(bin) } else { bin }
+    }
+
+    /// Appends the `input`×`input` crop of the channel-first image `pixels` (side `load`).
+    pub fn extend(&self, pixels: &[f32], load: usize, input: usize, out: &mut Vec<f32>) {
+        for c in 0..3 {
+            for y in 0..input {
+                let row = c * load * load + (self.y + y) * load + self.x;
+                let src = &pixels[row..row + input];
+                if self.flip {
+                    out.extend(src.iter().rev());
+                } else {
+                    out.extend_from_slice(src);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pixels_round_trip_and_a_flip_mirrors_the_pose() {
+        let image = RgbImage::from_fn(4, 4, |x, y| image::Rgb([(x * 60) as u8, (y * 60) as u8, 7]));
+        let chw = to_chw(&image);
+        assert_eq!(from_chw(&chw, 4), image);
+        let mut out = Vec::new();
+        Crop { x: 0, y: 0, flip: true }.extend(&chw, 4, 4, &mut out);
+        assert_eq!(from_chw(&out, 4), image::imageops::flip_horizontal(&image));
+        let bins = PoseBins::default();
+        assert_eq!(Crop { x: 0, y: 0, flip: true }.bin(1, &bins), 7);
+        assert_eq!(load_size(96), 110);
+        assert_eq!(load_size(32), 37);
+    }
+}

@@ -1,0 +1,236 @@
+//! Model configuration: presets (input size and channel widths) and the pose bins.
+
+use serde::{Deserialize, Serialize};
+
+/// Length of the noise vector `z` (SPEC: `Nz = 50`).
+pub const DEFAULT_NOISE_DIM: usize = 50;
+
+/// Channel widths of the paper's encoder (and discriminator), layer by layer, from the SPEC table:
+/// Conv11, Conv12, Conv21, Conv22, Conv23, Conv31, Conv32, Conv33, Conv41, Conv42, Conv43, Conv51,
+/// Conv52, Conv53.
+pub const PAPER_ENCODER_WIDTHS: [usize; 14] = [
+    32, 64, 64, 64, 128, 128, 96, 192, 192, 128, 256, 256, 160, 320,
+];
+
+/// Strides of the encoder layers, aligned with [`PAPER_ENCODER_WIDTHS`].
+pub const ENCODER_STRIDES: [usize; 14] = [1, 1, 2, 1, 1, 2, 1, 1, 2, 1, 1, 2, 1, 1];
+
+/// Channel widths of the paper's decoder after its FC layer (which outputs 6×6×320):
+/// FConv52, FConv51, FConv43, FConv42, FConv41, FConv33, FConv32, FConv31, FConv23, FConv22,
+/// FConv21, FConv13, FConv12 (FConv11, the 3-channel tanh output, comes after these).
+pub const PAPER_DECODER_WIDTHS: [usize; 13] =
+    [160, 256, 256, 128, 192, 192, 96, 128, 128, 64, 64, 64, 32];
+
+/// Strides of the decoder layers, aligned with [`PAPER_DECODER_WIDTHS`].
+pub const DECODER_STRIDES: [usize; 13] = [1, 1, 2, 1, 1, 2, 1, 1, 2, 1, 1, 2, 1];
+
+/// Number of stride-2 layers in the encoder (and decoder): the input is `2^4` times the
+/// feature map the decoder starts from.
+pub const DOWNSAMPLINGS: u32 = 4;
+
+/// Named scales of the one architecture. Only input size and channel widths change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// 96×96, the SPEC table exactly.
+    Paper,
+    /// 64×64, half the paper's channel widths.
+    Small,
+    /// 32×32, a quarter of the paper's channel widths (for tests and quick looks).
+    Tiny,
+}
+
+impl Preset {
+    /// Input (and output) image side in pixels.
+    pub fn image_size(self) -> usize {
+        match self {
+            Preset::Paper => 96,
+            Preset::Small => 64,
+            Preset::Tiny => 32,
+        }
+    }
+
+    /// Divisor applied to every paper channel width.
+    pub fn width_divisor(self) -> usize {
+        match self {
+            Preset::Paper => 1,
+            Preset::Small => 2,
+            Preset::Tiny => 4,
+        }
+    }
+
+    /// The preset's lowercase name, as written in `config.json` and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Paper => "paper",
+            Preset::Small => "small",
+            Preset::Tiny => "tiny",
+        }
+    }
+}
+
+/// The yaw bins of the pose code: bin `i` is centred on `yaws[i]` degrees.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoseBins {
+    /// Bin centres in degrees, most negative first.
+    pub yaws: Vec<f32>,
+}
+
+impl Default for PoseBins {
+    /// Nine bins, −60°..+60° in 15° steps.
+    fn default() -> Self {
+        Self::evenly_spaced(-60.0, 15.0, 9)
+    }
+}
+
+impl PoseBins {
+    /// `count` bins starting at `first` degrees, `step` degrees apart.
+    pub fn evenly_spaced(first: f32, step: f32, count: usize) -> Self {
+        Self {
+            yaws: (0..count).map(|i| first + step * i as f32).collect(),
+        }
+    }
+
+    /// Number of bins (`Np`).
+    pub fn len(&self) -> usize {
+        self.yaws.len()
+    }
+
+    /// Whether there are no bins (never true for a usable model).
+    pub fn is_empty(&self) -> bool {
+        self.yaws.is_empty()
+    }
+
+    /// The bin whose centre is nearest to `yaw`, if within half the distance to its neighbour;
+    /// `None` when the yaw lies outside every bin.
+    pub fn bin_of(&self, yaw: f32) -> Option<usize> {
+        let (index, centre) = self
+            .yaws
+            .iter()
+            .enumerate()
+            .min_by(|a, b| (a.1 - yaw).abs().total_cmp(&(b.1 - yaw).abs()))?;
+        let half_width = self.half_width(index);
+        ((centre - yaw).abs() <= half_width + 1e-3).then_some(index)
+    }
+
+    /// Half the width of bin `index`: half the gap to its nearest neighbour.
+    fn half_width(&self, index: usize) -> f32 {
+        let gap_before = index
+            .checked_sub(1)
+            .map(|prev| self.yaws[index] - self.yaws[prev]);
+        let gap_after = self.yaws.get(index + 1).map(|next| next - self.yaws[index]);
+        match (gap_before, gap_after) {
+            (Some(a), Some(b)) => a.min(b) / 2.0,
+            (Some(gap), None) | (None, Some(gap)) => gap / 2.0,
+            (None, None) => 180.0,
+        }
+    }
+
+    /// The bin a horizontally mirrored image falls in.
+    pub fn mirrored(&self, bin: usize) -> usize {
+        self.len() - 1 - bin
+    }
+
+    /// Label such as `-60°` for bin `index`.
+    pub fn label(&self, index: usize) -> String {
+        format!("{:+}°", self.yaws[index]).replace("+0°", "0°")
+    }
+}
+
+/// Everything needed to rebuild a DR-GAN: written into a run's `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Scale of the network.
+    pub preset: Preset,
+    /// Number of training identities (`Nd`); D has `Nd + 1` identity outputs.
+    pub identities: usize,
+    /// The pose bins (`Np = pose_bins.len()`).
+    pub pose_bins: PoseBins,
+    /// Length of the noise vector `z`.
+    pub noise_dim: usize,
+}
+
+impl ModelConfig {
+    /// A configuration with the default nine bins and `Nz = 50`.
+    pub fn new(preset: Preset, identities: usize) -> Self {
+        Self {
+            preset,
+            identities,
+            pose_bins: PoseBins::default(),
+            noise_dim: DEFAULT_NOISE_DIM,
+        }
+    }
+
+    /// Image side in pixels.
+    pub fn image_size(&self) -> usize {
+        self.preset.image_size()
+    }
+
+    /// Number of pose bins (`Np`).
+    pub fn num_poses(&self) -> usize {
+        self.pose_bins.len()
+    }
+
+    /// Side of the smallest feature map (6 for the paper's 96×96 input).
+    pub fn base_size(&self) -> usize {
+        self.image_size() >> DOWNSAMPLINGS
+    }
+
+    /// Encoder layer widths for this preset.
+    pub fn encoder_widths(&self) -> Vec<usize> {
+        scaled(&PAPER_ENCODER_WIDTHS, self.preset.width_divisor())
+    }
+
+    /// Decoder layer widths for this preset (excluding the 3-channel output layer).
+    pub fn decoder_widths(&self) -> Vec<usize> {
+        scaled(&PAPER_DECODER_WIDTHS, self.preset.width_divisor())
+    }
+
+    /// Length of the identity feature `f(x)` (320 for the paper).
+    pub fn feature_dim(&self) -> usize {
+        PAPER_ENCODER_WIDTHS[13] / self.preset.width_divisor()
+    }
+
+    /// Channels of the decoder's first (FC) feature map (320 for the paper).
+    pub fn decoder_base_channels(&self) -> usize {
+        self.feature_dim()
+    }
+
+    /// A short human description, e.g. `small (64×64), Nd 40, Np 9`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} ({}×{}), Nd {}, Np {}",
+            self.preset.name(),
+            self.image_size(),
+            self.image_size(),
+            self.identities,
+            self.num_poses()
+        )
+    }
+}
+
+fn scaled(widths: &[usize], divisor: usize) -> Vec<usize> {
+    widths.iter().map(|w| w / divisor).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nine_default_bins_map_yaws_to_nearest_centre() {
+        let bins = PoseBins::default();
+        assert_eq!(bins.len(), 9);
+        assert_eq!(bins.bin_of(-60.0), Some(0));
+        assert_eq!(bins.bin_of(0.0), Some(4));
+        assert_eq!(bins.bin_of(7.0), Some(4));
+        assert_eq!(bins.bin_of(8.0), Some(5));
+        assert_eq!(bins.bin_of(67.5), Some(8));
+        assert_eq!(bins.bin_of(70.0), None);
+        assert_eq!(bins.bin_of(-90.0), None);
+        assert_eq!(bins.mirrored(0), 8);
+        assert_eq!(bins.label(0), "-60°");
+        assert_eq!(bins.label(4), "0°");
+        assert_eq!(bins.label(8), "+60°");
+    }
+}

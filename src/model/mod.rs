@@ -1,0 +1,14 @@
+//! The DR-GAN networks and losses of `SPEC.md`, on burn tensors only (no files, no threads).
+
+mod blocks;
+pub mod codes;
+pub mod config;
+pub mod decoder;
+pub mod discriminator;
+pub mod encoder;
+pub mod generator;
+pub mod loss;
+
+pub use config::{ModelConfig, PoseBins, Preset};
+pub use discriminator::{Discriminator, Judgement};
+pub use generator::Generator;

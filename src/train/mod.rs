@@ -1,0 +1,11 @@
+//! Training: the step loop, the G/D balance, sample grids and the run folder on disk.
+
+pub mod run;
+pub mod run_dir;
+pub mod samples;
+pub mod schedule;
+pub mod trainer;
+
+pub use run_dir::{DataSource, RunConfig, RunDir, StepMetrics, TrainSettings};
+pub use schedule::Balance;
+pub use trainer::{Diverged, Trainer};

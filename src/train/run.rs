@@ -1,0 +1,87 @@
+//! Starting, resuming and driving a run: what `train` on the command line (and later the
+//! window) does around the [`Trainer`].
+
+use anyhow::{Context, bail};
+use burn::prelude::Device;
+
+use super::run_dir::{DataSource, RunConfig, RunDir, StepMetrics};
+use super::trainer::Trainer;
+use crate::data::{FaceSet, SkipReport, formats};
+use crate::model::PoseBins;
+
+/// Reads (or makes) the face set a run trains on.
+pub fn open_faces(source: &DataSource, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
+    let faces = match source {
+        DataSource::Synthetic(spec) => FaceSet::synthetic(spec.clone(), pose_bins.clone()),
+        DataSource::Folder(path) => formats::open(path, pose_bins)?,
+    };
+    if faces.samples.is_empty() {
+        bail!("{} holds no usable images\n{}", faces.origin, faces.skipped);
+    }
+    Ok(faces)
+}
+
+/// A trainer ready to continue, and what its face set skipped.
+pub struct Opened {
+    /// The trainer, at step 0 or at its last checkpoint.
+    pub trainer: Trainer,
+    /// Images left out, by reason.
+    pub skipped: SkipReport,
+    /// The checkpoint step resumed from, if any.
+    pub resumed_from: Option<u64>,
+}
+
+/// Starts a new run of `config` in `run` (which must not hold a run already).
+pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device) -> anyhow::Result<Opened> {
+    if run.has_config() {
+        bail!("{} already holds a run; add --resume to continue it, or choose another --out", run.root().display());
+    }
+    run.create()?;
+    let (trainer, skipped) = Trainer::new(config.clone(), faces, device)?;
+    run.write_config(&config)?;
+    Ok(Opened { trainer, skipped, resumed_from: None })
+}
+
+/// Continues the run in `run` from its newest checkpoint (or from the start when it has none),
+/// training to `steps` in all. Metrics written after that checkpoint are dropped: the resumed
+/// run writes them again, the same.
+pub fn resume(run: &RunDir, steps: u64, device: &Device) -> anyhow::Result<Opened> {
+    let mut config = run.read_config().context("--resume needs a run folder written by `train`")?;
+    config.training.steps = steps;
+    let faces = open_faces(&config.data, &config.model.pose_bins)?;
+    let (trainer, skipped) = Trainer::new(config.clone(), &faces, device)?;
+    let resumed_from = run.checkpoints().last().copied();
+    let trainer = match resumed_from {
+        Some(step) => trainer.load_checkpoint(run, step)?,
+        None => trainer,
+    };
+    run.truncate_metrics(trainer.step_count())?;
+    run.write_config(&config)?;
+    Ok(Opened { trainer, skipped, resumed_from })
+}
+
+/// Trains until the configured step count, appending metrics, and writing a checkpoint and a
+/// sample grid every `checkpoint_every` steps and at the end. `on_step` sees every step.
+pub fn train_to_end(trainer: &mut Trainer, run: &RunDir, mut on_step: impl FnMut(&StepMetrics)) -> anyhow::Result<()> {
+    let _lock = run.lock()?;
+    let total = trainer.config().training.steps;
+    let every = trainer.config().training.checkpoint_every.max(1);
+    while trainer.step_count() < total {
+        let metrics = trainer.train_step()?;
+        run.append_metrics(&metrics)?;
+        on_step(&metrics);
+        if metrics.step % every == 0 || metrics.step == total {
+            save_progress(trainer, run)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a checkpoint and the sample grid of the current step.
+pub fn save_progress(trainer: &Trainer, run: &RunDir) -> anyhow::Result<()> {
+    trainer.save_checkpoint(run)?;
+    let grid = trainer.sample_grid()?;
+    let path = run.samples_dir().join(format!("step-{:08}.png", trainer.step_count()));
+    grid.save(&path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! The D/G step loop: two Adam optimizers, pose codes drawn uniformly, the G/D balance, and
+//! checkpoints that let a killed run continue exactly where it stood.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use image::RgbImage;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+
+use super::run_dir::{RunConfig, RunDir, StepMetrics, TrainerState, checkpoint_files};
+use super::samples;
+use super::schedule::Balance;
+use crate::data::{Batch, FaceSet, PreparedSet, SkipReport};
+use crate::model::codes::{labels, pose_one_hot, uniform_noise};
+use crate::model::loss::{discriminator_loss, generator_loss};
+use crate::model::{Discriminator, Generator};
+
+/// How many checkpoints a run keeps.
+pub const KEPT_CHECKPOINTS: usize = 3;
+
+/// A run in progress: the models, their optimizers and everything that makes the next step
+/// reproducible.
+pub struct Trainer {
+    config: RunConfig,
+    device: Device,
+    generator: Generator,
+    discriminator: Discriminator,
+    optim_g: ModuleOptimizer,
+    optim_d: ModuleOptimizer,
+    rng: Pcg64,
+    step: u64,
+    wall_secs: f64,
+    last_d_accuracy: Option<f32>,
+    train_set: PreparedSet,
+    test_set: PreparedSet,
+}
+
+/// A step whose losses were not finite: training stops there.
+#[derive(Debug, thiserror::Error)]
+#[error("the losses became non-finite at step {step} (d_loss {d_loss}, g_loss {g_loss}); the run stopped and its last good checkpoint is kept — try a lower learning rate")]
+pub struct Diverged {
+    /// The step that diverged.
+    pub step: u64,
+    /// D's loss at that step.
+    pub d_loss: f32,
+    /// G's loss at that step.
+    pub g_loss: f32,
+}
+
+impl Trainer {
+    /// A fresh run of `config` on `faces`, with new weights seeded from the config's seed.
+    /// Returns what could not be prepared alongside.
+    pub fn new(config: RunConfig, faces: &FaceSet, device: &Device) -> anyhow::Result<(Self, SkipReport)> {
+        let device = device.clone().autodiff();
+        device.seed(config.training.seed);
+        let generator = Generator::new(&config.model, &device);
+        let discriminator = Discriminator::new(&config.model, &device);
+        let adam = AdamConfig::new()
+            .with_beta_1(config.training.beta1)
+            .with_beta_2(config.training.beta2)
+            .with_epsilon(1e-8);
+        let (train_set, test_set, skipped) = prepare_sets(&config, faces)?;
+        let trainer = Self {
+            rng: Pcg64::seed_from_u64(config.training.seed),
+            optim_g: adam.init(),
+            optim_d: adam.init(),
+            config,
+            device,
+            generator,
+            discriminator,
+            step: 0,
+            wall_secs: 0.0,
+            last_d_accuracy: None,
+            train_set,
+            test_set,
+        };
+        Ok((trainer, skipped))
+    }
+
+    /// Loads the checkpoint at `step` of `run` into a trainer made by [`Trainer::new`] with the
+    /// run's configuration.
+    pub fn load_checkpoint(mut self, run: &RunDir, step: u64) -> anyhow::Result<Self> {
+        let dir = run.checkpoint_dir(step);
+        let state = run.read_state(step)?;
+        let incompatible = |what: &str, e: burn::store::RecordError| {
+            anyhow::anyhow!("the checkpoint {} does not fit this model ({what}: {e}); it was made with another preset, pose bins or identity count", dir.display())
+        };
+        self.generator = self
+            .generator
+            .try_load_record(ModuleRecord::load(dir.join(checkpoint_files::GENERATOR)).map_err(|e| incompatible("generator", e))?)
+            .map_err(|e| incompatible("generator", e))?;
+        self.discriminator = self
+            .discriminator
+            .try_load_record(ModuleRecord::load(dir.join(checkpoint_files::DISCRIMINATOR)).map_err(|e| incompatible("discriminator", e))?)
+            .map_err(|e| incompatible("discriminator", e))?;
+        self.optim_g = self.optim_g.load(dir.join(checkpoint_files::OPTIM_G)).map_err(|e| incompatible("G optimizer", e))?;
+        self.optim_d = self.optim_d.load(dir.join(checkpoint_files::OPTIM_D)).map_err(|e| incompatible("D optimizer", e))?;
+        self.rng = state.rng;
+        self.step = state.step;
+        self.wall_secs = state.wall_secs;
+        self.last_d_accuracy = state.last_d_accuracy;
+        Ok(self)
+    }
+
+    /// Steps completed.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    /// The run's configuration.
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    /// Number of prepared training images.
+    pub fn train_images(&self) -> usize {
+        self.train_set.len()
+    }
+
+    /// Number of prepared test images.
+    pub fn test_images(&self) -> usize {
+        self.test_set.len()
+    }
+
+    /// One training step: a D update, then one or more G updates as the balance says.
+    pub fn train_step(&mut self) -> anyhow::Result<StepMetrics> {
+        let started = Instant::now();
+        let settings = &self.config.training;
+        let (lr, flip) = (settings.learning_rate, settings.flip);
+        let g_steps = settings.balance.g_steps_after(self.last_d_accuracy);
+        let batch = self.train_set.random_batch(&mut self.rng, settings.batch_size, flip);
+        let real = self.images(&batch);
+        let identity = labels(&batch.identities, &self.device);
+        let pose = labels(&batch.bins, &self.device);
+
+        // D: real faces get their identity and pose, generated ones the fake class.
+        let (requested, fake) = self.generate(&real, batch.len());
+        let d = discriminator_loss(
+            self.discriminator.forward(real.clone()),
+            self.discriminator.forward(fake.clone().detach()),
+            identity.clone(),
+            pose,
+            self.discriminator.fake_class(),
+        );
+        let grads = GradientsParams::from_grads(d.loss.backward(), &self.discriminator);
+        self.discriminator = self.optim_d.step(lr, self.discriminator.clone(), grads);
+
+        // G: D should see the source identity at the requested pose.
+        let mut fake = Some((requested, fake));
+        let mut g = None;
+        for _ in 0..g_steps {
+            let (requested, images) = fake.take().unwrap_or_else(|| self.generate(&real, batch.len()));
+            let loss = generator_loss(self.discriminator.forward(images), identity.clone(), labels(&requested, &self.device));
+            let grads = GradientsParams::from_grads(loss.loss.backward(), &self.generator);
+            self.generator = self.optim_g.step(lr, self.generator.clone(), grads);
+            g = Some(loss);
+        }
+        let g = g.context("the balance asked for no G update")?;
+
+        let values: Vec<f32> = Tensor::cat(
+            vec![d.loss, g.loss, d.id_acc_real, d.pose_acc_real, d.fake_acc, g.pose_acc, g.id_acc],
+            0,
+        )
+        .detach()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading the step's numbers back: {e:?}"))?;
+        let [d_loss, g_loss, d_id_acc_real, d_pose_acc_real, d_fake_acc, g_pose_acc, g_id_acc] = values[..] else {
+            bail!("expected 7 numbers from the step, got {}", values.len());
+        };
+        self.step += 1;
+        if !d_loss.is_finite() || !g_loss.is_finite() {
+            return Err(Diverged { step: self.step, d_loss, g_loss }.into());
+        }
+        self.last_d_accuracy = Some(Balance::d_accuracy(d_id_acc_real, d_fake_acc));
+        self.wall_secs += started.elapsed().as_secs_f64();
+        Ok(StepMetrics {
+            step: self.step,
+            wall_secs: self.wall_secs,
+            d_loss,
+            g_loss,
+            d_id_acc_real,
+            d_pose_acc_real,
+            d_fake_acc,
+            g_pose_acc,
+            g_id_acc,
+            g_steps,
+        })
+    }
+
+    /// Redraws `real` at uniformly drawn pose bins with fresh noise.
+    fn generate(&mut self, real: &Tensor<4>, batch: usize) -> (Vec<usize>, Tensor<4>) {
+        let num_poses = self.config.model.num_poses();
+        let requested: Vec<usize> = (0..batch).map(|_| self.rng.random_range(0..num_poses)).collect();
+        let noise = uniform_noise(&mut self.rng, batch, self.config.model.noise_dim, &self.device);
+        let code = pose_one_hot(&requested, num_poses, &self.device);
+        let fake = self.generator.forward(real.clone(), code, noise);
+        (requested, fake)
+    }
+
+    fn images(&self, batch: &Batch) -> Tensor<4> {
+        let size = self.config.model.image_size();
+        Tensor::from_data(TensorData::new(batch.pixels.clone(), [batch.len(), 3, size, size]), &self.device)
+    }
+
+    /// Writes a checkpoint of the current step into `run` (atomically).
+    pub fn save_checkpoint(&self, run: &RunDir) -> anyhow::Result<()> {
+        let state = TrainerState {
+            step: self.step,
+            wall_secs: self.wall_secs,
+            rng: self.rng.clone(),
+            last_d_accuracy: self.last_d_accuracy,
+        };
+        run.write_checkpoint(self.step, KEPT_CHECKPOINTS, |dir: &Path| {
+            let saved = |what: &str| format!("saving the {what} into {}", dir.display());
+            self.generator.clone().into_record().save(dir.join(checkpoint_files::GENERATOR)).map_err(anyhow::Error::msg).with_context(|| saved("generator"))?;
+            self.discriminator.clone().into_record().save(dir.join(checkpoint_files::DISCRIMINATOR)).map_err(anyhow::Error::msg).with_context(|| saved("discriminator"))?;
+            self.optim_g.save(dir.join(checkpoint_files::OPTIM_G)).map_err(anyhow::Error::msg).with_context(|| saved("G optimizer"))?;
+            self.optim_d.save(dir.join(checkpoint_files::OPTIM_D)).map_err(anyhow::Error::msg).with_context(|| saved("D optimizer"))?;
+            std::fs::write(dir.join(checkpoint_files::STATE), serde_json::to_string_pretty(&state)?)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// The sample grid of the current generator: rows are test faces, columns the input and
+    /// then every pose bin.
+    pub fn sample_grid(&self) -> anyhow::Result<RgbImage> {
+        samples::grid(
+            &self.generator.valid(),
+            &self.test_set,
+            &self.config.model,
+            self.config.training.seed,
+            &self.device.clone().without_autodiff(),
+        )
+    }
+}
+
+/// Decodes the training identities' images (labelled by their class) and the test identities'.
+fn prepare_sets(config: &RunConfig, faces: &FaceSet) -> anyhow::Result<(PreparedSet, PreparedSet, SkipReport)> {
+    let class_in = |names: &[String]| -> Vec<Option<usize>> {
+        faces
+            .identity_names
+            .iter()
+            .map(|name| names.iter().position(|n| n == name))
+            .collect()
+    };
+    let train_class = class_in(&config.split.train);
+    let test_class = class_in(&config.split.test);
+    let size = config.model.image_size();
+    let (train, mut skipped) = PreparedSet::prepare(faces, size, |id| train_class[id]);
+    let (test, test_skipped) = PreparedSet::prepare(faces, size, |id| test_class[id]);
+    skipped.merge(test_skipped);
+    if train.is_empty() {
+        bail!("none of the training identities' images could be used");
+    }
+    if test.is_empty() {
+        bail!("none of the test identities' images could be used");
+    }
+    Ok((train, test, skipped))
+}

@@ -1,0 +1,135 @@
+//! `drgan-studio train`: the run folder, exact resumes, and clear refusals of bad input.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::str::contains;
+use serde_json::Value;
+
+fn train(out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("drgan-studio")
+        .unwrap()
+        .args(["train", "--preset", "tiny", "--batch", "4", "--device", "cpu", "--seed", "3", "--out"])
+        .arg(out)
+        .args(extra)
+        .assert()
+}
+
+const SMALL_SET: [&str; 4] = ["--synthetic", "6", "--lights", "1"];
+
+fn metrics(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A metrics line without its timing, for comparing runs.
+fn without_time(mut line: Value) -> Value {
+    line.as_object_mut().unwrap().remove("wall_secs");
+    line
+}
+
+#[test]
+fn a_run_folder_holds_config_metrics_samples_and_checkpoints_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let args = [&SMALL_SET[..], &["--steps", "4", "--checkpoint-every", "2"]].concat();
+    train(&whole, &args).success().stdout(contains("device: cpu"));
+
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(whole.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model"]["preset"], "tiny");
+    assert_eq!(config["model"]["pose_bins"]["yaws"].as_array().unwrap().len(), 9);
+    let lines = metrics(&whole);
+    assert_eq!(lines.len(), 4);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["step"], i as u64 + 1);
+        for key in ["wall_secs", "d_loss", "g_loss", "d_id_acc_real", "d_pose_acc_real", "d_fake_acc", "g_pose_acc", "g_id_acc"] {
+            assert!(line[key].as_f64().is_some_and(f64::is_finite), "{key} missing in {line}");
+        }
+    }
+    let grid = image::open(whole.join("samples/step-00000004.png")).unwrap();
+    assert_eq!(grid.width(), 32 * 10, "input plus nine poses");
+    assert!(grid.height() >= 32);
+    for file in ["generator.bpk", "discriminator.bpk", "optim_g.bpk", "optim_d.bpk", "state.json"] {
+        assert!(whole.join("checkpoints/step-00000004").join(file).is_file(), "{file}");
+    }
+
+    // Stop at step 2, resume to step 4: the same numbers as the uninterrupted run.
+    let split = dir.path().join("split");
+    train(&split, &[&SMALL_SET[..], &["--steps", "2", "--checkpoint-every", "2"]].concat()).success();
+    Command::cargo_bin("drgan-studio")
+        .unwrap()
+        .args(["train", "--resume", "--steps", "4", "--device", "cpu", "--out"])
+        .arg(&split)
+        .assert()
+        .success()
+        .stdout(contains("resuming"));
+    let resumed: Vec<Value> = metrics(&split).into_iter().map(without_time).collect();
+    let uninterrupted: Vec<Value> = lines.into_iter().map(without_time).collect();
+    assert_eq!(resumed, uninterrupted);
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train(&out, &["--data", "/no/such/folder"]).failure().stderr(contains("does not exist"));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    train(&out, &["--data", empty.to_str().unwrap()]).failure().stderr(contains("holds no manifest.csv"));
+    train(&out, &[]).failure().stderr(contains("--data DIR or --synthetic N"));
+
+    let lonely = dir.path().join("lonely");
+    std::fs::create_dir(&lonely).unwrap();
+    image::RgbImage::new(40, 40).save(lonely.join("a.png")).unwrap();
+    std::fs::write(lonely.join("manifest.csv"), "path,identity,yaw\na.png,alice,0\nb.png,alice,15\n").unwrap();
+    train(&out, &["--data", lonely.to_str().unwrap()]).failure().stderr(contains("at least two"));
+
+    let nothing = dir.path().join("nothing");
+    std::fs::create_dir(&nothing).unwrap();
+    std::fs::write(nothing.join("manifest.csv"), "path,identity,yaw\na.png,alice,90\nb.png,,0\nc.png,bob,abc\n").unwrap();
+    train(&out, &["--data", nothing.to_str().unwrap()]).failure().stderr(contains("no usable images"));
+}
+
+#[test]
+fn a_checkpoint_from_another_configuration_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(&run, &[&SMALL_SET[..], &["--steps", "1"]].concat()).success();
+    train(&run, &[&SMALL_SET[..], &["--steps", "1"]].concat()).failure().stderr(contains("already holds a run"));
+    // Claim the run was made with more pose bins: its checkpoint no longer fits.
+    let path = run.join("config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["model"]["pose_bins"]["yaws"] = serde_json::json!([-90.0, -60.0, -45.0, -30.0, -15.0, 0.0, 15.0, 30.0, 45.0, 60.0, 90.0]);
+    std::fs::write(&path, config.to_string()).unwrap();
+    Command::cargo_bin("drgan-studio")
+        .unwrap()
+        .args(["train", "--resume", "--steps", "2", "--device", "cpu", "--out"])
+        .arg(&run)
+        .assert()
+        .failure()
+        .stderr(contains("does not fit this model"));
+}
+
+#[test]
+fn a_diverging_run_stops_naming_the_step_and_keeps_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(&run, &[&SMALL_SET[..], &["--steps", "2", "--checkpoint-every", "2"]].concat()).success();
+    // Continue with an absurd learning rate: the weights blow up within a few steps.
+    let path = run.join("config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["training"]["learning_rate"] = serde_json::json!(1e30);
+    config["training"]["checkpoint_every"] = serde_json::json!(100);
+    std::fs::write(&path, config.to_string()).unwrap();
+    Command::cargo_bin("drgan-studio")
+        .unwrap()
+        .args(["train", "--resume", "--steps", "30", "--device", "cpu", "--out"])
+        .arg(&run)
+        .assert()
+        .failure()
+        .stderr(contains("non-finite at step"));
+    assert!(run.join("checkpoints/step-00000002/state.json").is_file(), "the last good checkpoint stays");
+}
