@@ -13,7 +13,7 @@ fn mean(lines: &[Value], key: &str) -> f64 {
 fn a_short_tiny_run_learns_pose_and_identity() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let steps = 150;
+    let steps = 300;
     Command::cargo_bin("drgan-studio")
         .unwrap()
         .args(["train", "--synthetic", "10", "--lights", "1", "--preset", "tiny", "--batch", "16", "--device", "cpu", "--seed", "1"])
@@ -32,7 +32,7 @@ fn a_short_tiny_run_learns_pose_and_identity() {
     let d_pose = mean(last, "d_pose_acc_real");
     assert!(d_pose > 3.0 * chance, "D's pose accuracy on real faces {d_pose:.2} should be well above chance {chance:.2}");
     let d_id = mean(last, "d_id_acc_real");
-    assert!(d_id > mean(first, "d_id_acc_real") + 0.2, "D learns the training identities ({d_id:.2})");
+    assert!(d_id > 0.8, "D learns the 8 training identities ({d_id:.2})");
     let (g_pose_before, g_pose_after) = (mean(first, "g_pose_acc"), mean(last, "g_pose_acc"));
     assert!(
         g_pose_after > g_pose_before + 0.1,

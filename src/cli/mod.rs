@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand.
 
+pub mod bench;
 pub mod synth;
 pub mod train;
 
@@ -21,4 +22,6 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Train a DR-GAN, headless, into a run folder.
     Train(train::TrainArgs),
+    /// Measure training speed (images per second) for each preset.
+    Bench(bench::BenchArgs),
 }
