@@ -54,6 +54,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             split,
         };
         let (mut trainer, _) = Trainer::new(config, &faces, &chosen.device)?;
+        let [encoder, decoder, discriminator] = trainer.parameter_counts();
         trainer.train_step()?;
         let started = Instant::now();
         for _ in 0..args.steps {
@@ -62,14 +63,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let secs = started.elapsed().as_secs_f64();
         let images = (args.steps as usize * args.batch) as f64;
         println!(
-            "{:<6} {}×{}  batch {:>3}: {:>7.1} img/s  ({:.3} s per step, {} steps)",
+            "{:<6} {}×{}  batch {:>3}: {:>7.1} img/s  ({:.3} s per step, {} steps); parameters: G enc {:.2} M, G dec {:.2} M, D {:.2} M (Nd {})",
             preset.name(),
             preset.image_size(),
             preset.image_size(),
             args.batch,
             images / secs,
             secs / args.steps as f64,
-            args.steps
+            args.steps,
+            encoder as f64 / 1e6,
+            decoder as f64 / 1e6,
+            discriminator as f64 / 1e6,
+            trainer.config().model.identities
         );
     }
     Ok(())

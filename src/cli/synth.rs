@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use image::{GenericImage, RgbImage};
 use rayon::prelude::*;
 
 use crate::data::formats::manifest;
@@ -30,7 +31,26 @@ pub struct SynthArgs {
     pub lights: u64,
 }
 
-/// Renders every identity at the nine bin yaws under every light and writes the manifest.
+/// File name of the contact sheet `synth` writes beside the manifest.
+pub const PREVIEW_NAME: &str = "preview.png";
+
+/// Identities shown in the contact sheet.
+const PREVIEW_IDENTITIES: usize = 8;
+
+/// A contact sheet: the first identities (rows) at every bin yaw (columns), first light.
+fn preview_sheet(spec: &SynthSpec, bins: &PoseBins, size: u32) -> anyhow::Result<RgbImage> {
+    let rows = spec.identities.min(PREVIEW_IDENTITIES);
+    let mut sheet = RgbImage::new(size * bins.len() as u32, size * rows as u32);
+    for person in 0..rows {
+        for (column, &yaw) in bins.yaws.iter().enumerate() {
+            sheet.copy_from(&spec.render(person, yaw, 0, size), size * column as u32, size * person as u32)?;
+        }
+    }
+    Ok(sheet)
+}
+
+/// Renders every identity at the nine bin yaws under every light, writes the manifest and a
+/// contact sheet.
 pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     if args.identities == 0 {
@@ -57,8 +77,12 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     manifest::write(&args.out, rows.iter().map(|(f, i, y)| (f.as_str(), i.as_str(), *y)))?;
+    let preview = args.out.join(PREVIEW_NAME);
+    preview_sheet(&spec, &bins, args.size)?
+        .save(&preview)
+        .with_context(|| format!("writing {}", preview.display()))?;
     println!(
-        "wrote {} images of {} identities ({}×{} px, {} light{}) and manifest.csv to {} in {:.1} s",
+        "wrote {} images of {} identities ({}×{} px, {} light{}), manifest.csv and {PREVIEW_NAME} to {} in {:.1} s",
         rows.len(),
         spec.identities,
         args.size,

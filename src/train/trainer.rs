@@ -118,6 +118,15 @@ impl Trainer {
         &self.config
     }
 
+    /// Parameters of G's encoder, G's decoder and D (BatchNorm running statistics included).
+    pub fn parameter_counts(&self) -> [usize; 3] {
+        [
+            self.generator.encoder.num_params(),
+            self.generator.decoder.num_params(),
+            self.discriminator.num_params(),
+        ]
+    }
+
     /// Number of prepared training images.
     pub fn train_images(&self) -> usize {
         self.train_set.len()
