@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Synth(args)) => drgan_studio::cli::synth::run(&args),
         Some(Command::Train(args)) => drgan_studio::cli::train::run(&args),
+        Some(Command::Inspect(args)) => drgan_studio::cli::inspect::run(&args),
         Some(Command::Bench(args)) => drgan_studio::cli::bench::run(&args),
         None => {
             // The studio window will open here; until then, show what the command line does.

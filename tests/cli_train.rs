@@ -78,7 +78,7 @@ fn bad_input_is_refused_with_a_clear_message() {
     train(&out, &["--data", "/no/such/folder"]).failure().stderr(contains("does not exist"));
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    train(&out, &["--data", empty.to_str().unwrap()]).failure().stderr(contains("holds no manifest.csv"));
+    train(&out, &["--data", empty.to_str().unwrap()]).failure().stderr(contains("holds no images"));
     train(&out, &[]).failure().stderr(contains("--data DIR or --synthetic N"));
 
     let lonely = dir.path().join("lonely");

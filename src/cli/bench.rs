@@ -49,11 +49,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 flip: false,
                 test_fraction: 0.2,
                 device: args.device,
+                cfp_two_bins: false,
             },
             data: DataSource::Synthetic(spec.clone()),
             split,
         };
-        let (mut trainer, _) = Trainer::new(config, &faces, &chosen.device)?;
+        let mut trainer = Trainer::new(config, &faces, &chosen.device)?;
         let [encoder, decoder, discriminator] = trainer.parameter_counts();
         trainer.train_step()?;
         let started = Instant::now();

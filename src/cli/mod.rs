@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand.
 
 pub mod bench;
+pub mod inspect;
 pub mod synth;
 pub mod train;
 
@@ -22,6 +23,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Train a DR-GAN, headless, into a run folder.
     Train(train::TrainArgs),
+    /// Report what a face set holds and what was skipped.
+    Inspect(inspect::InspectArgs),
     /// Measure training speed (images per second) for each preset.
     Bench(bench::BenchArgs),
 }

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::Split;
+use crate::data::formats::OpenOptions;
+use crate::data::{FaceSet, Split};
 use crate::device::{self, DeviceChoice};
-use crate::model::{ModelConfig, Preset};
+use crate::model::{ModelConfig, PoseBins, Preset};
 use crate::synth::SynthSpec;
 use crate::train::run::{Opened, open_faces, resume, start, train_to_end};
 use crate::train::{Balance, DataSource, RunConfig, RunDir, StepMetrics, TrainSettings};
@@ -78,6 +79,9 @@ pub struct TrainArgs {
     /// Fraction of identities held out for testing.
     #[arg(long, default_value_t = 0.2)]
     pub test_fraction: f32,
+    /// Read a CFP set as two pose bins, frontal and profile.
+    #[arg(long)]
+    pub cfp_two_bins: bool,
 }
 
 /// Starts or resumes a run and trains it to `--steps`.
@@ -88,8 +92,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let Opened { mut trainer, skipped, resumed_from } = if args.resume {
         resume(&run, args.steps, &chosen.device)?
     } else {
-        let config = new_config(args)?;
-        let faces = open_faces(&config.data, &config.model.pose_bins)?;
+        let data = data_source(args)?;
+        let options = OpenOptions { pose_bins: PoseBins::default(), cfp_two_bins: args.cfp_two_bins };
+        let faces = open_faces(&data, &options)?;
+        let config = new_config(args, data, &faces)?;
         start(&run, config, &faces, &chosen.device)?
     };
     let config = trainer.config().clone();
@@ -119,6 +125,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let result = train_to_end(&mut trainer, &run, |m| progress.update(m));
     progress.finish();
     result?;
+    let skipped = trainer.skipped();
+    if skipped.total() > 0 {
+        print!("skipped while training:\n{skipped}");
+    }
     println!(
         "trained to step {total} in {:.1} s ({:.1} img/s); run folder {}",
         progress.started.elapsed().as_secs_f64(),
@@ -128,26 +138,36 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn new_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
-    let (data, identity_names) = match (&args.data, args.synthetic) {
-        (Some(path), None) => (DataSource::Folder(path.clone()), None),
-        (None, Some(identities)) => {
-            let spec = SynthSpec { identities, seed: args.synthetic_seed, lights: args.lights.max(1) };
-            let names = (0..identities).map(crate::synth::identity_name).collect::<Vec<_>>();
-            (DataSource::Synthetic(spec), Some(names))
-        }
+fn data_source(args: &TrainArgs) -> anyhow::Result<DataSource> {
+    match (&args.data, args.synthetic) {
+        (Some(path), None) => Ok(DataSource::Folder(path.clone())),
+        (None, Some(identities)) => Ok(DataSource::Synthetic(SynthSpec { identities, seed: args.synthetic_seed, lights: args.lights.max(1) })),
         _ => bail!("say what to train on: --data DIR or --synthetic N (or --resume an existing run)"),
-    };
+    }
+}
+
+fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Result<RunConfig> {
     if !(0.0..1.0).contains(&args.test_fraction) {
         bail!("--test-fraction must be in [0, 1)");
     }
-    let mut model = ModelConfig::new(args.preset, 0);
-    let names = match identity_names {
-        Some(names) => names,
-        None => open_faces(&data, &model.pose_bins)?.identity_names,
-    };
+    if !faces.trainable() {
+        bail!(
+            "{} ({} format) has no images with both an identity and a pose label: it can be inspected and explored, not trained on",
+            faces.origin,
+            faces.format.name()
+        );
+    }
+    // Identities with at least one trainable image, in order of appearance.
+    let mut labelled = vec![false; faces.identity_names.len()];
+    for sample in &faces.samples {
+        if let (Some(identity), Some(_)) = (sample.identity, sample.bin) {
+            labelled[identity] = true;
+        }
+    }
+    let names: Vec<String> = faces.identity_names.iter().zip(&labelled).filter(|(_, l)| **l).map(|(n, _)| n.clone()).collect();
     let split = Split::by_identity(&names, args.test_fraction, args.seed)?;
-    model.identities = split.train.len();
+    let mut model = ModelConfig::new(args.preset, split.train.len());
+    model.pose_bins = faces.pose_bins.clone();
     Ok(RunConfig {
         model,
         training: TrainSettings {
@@ -166,6 +186,7 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<RunConfig> {
             flip: args.flip,
             test_fraction: args.test_fraction,
             device: args.device,
+            cfp_two_bins: args.cfp_two_bins,
         },
         data,
         split,

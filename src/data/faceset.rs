@@ -1,17 +1,77 @@
 //! `FaceSet`: the images of a face set with identity and pose labels, wherever they came from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::model::PoseBins;
 use crate::synth::SynthSpec;
 
+/// The face-set layouts the studio reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The project's own `manifest.csv`.
+    Manifest,
+    /// Multi-PIE file names (`SSS_SS_EE_CCC_LL.png`).
+    MultiPie,
+    /// The CFP layout (`<id>/frontal/*.jpg`, `<id>/profile/*.jpg`).
+    Cfp,
+    /// A list file (`path;identity` or `path identity pose`).
+    List,
+    /// `images.npy`, `ids.npy` and `yaws.npy`.
+    Numpy,
+    /// A folder of images without labels.
+    Folder,
+    /// A synthetic set made on the fly.
+    Synthetic,
+}
+
+impl Format {
+    /// The name `inspect` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Manifest => "manifest",
+            Format::MultiPie => "multipie",
+            Format::Cfp => "cfp",
+            Format::List => "list",
+            Format::Numpy => "numpy",
+            Format::Folder => "folder",
+            Format::Synthetic => "synthetic",
+        }
+    }
+}
+
+/// One image inside an `images.npy` array (channel-first, BGR, values in [−1, 1]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NpyImage {
+    /// The `.npy` file.
+    pub path: Arc<PathBuf>,
+    /// Index of the image in the array.
+    pub index: usize,
+    /// Byte offset of the array's first value in the file.
+    pub data_start: u64,
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+    /// Bytes per value: 4 (float32) or 8 (float64).
+    pub value_bytes: usize,
+}
+
+impl NpyImage {
+    /// Byte offset of this image's first value.
+    pub fn offset(&self) -> u64 {
+        self.data_start + (self.index * 3 * self.height * self.width * self.value_bytes) as u64
+    }
+}
+
 /// Where the pixels of one sample come from.
 #[derive(Clone, Debug)]
 pub enum ImageSource {
     /// An image file on disk.
     File(PathBuf),
+    /// One image of a NumPy array.
+    Npy(NpyImage),
     /// A synthetic person rendered on demand.
     Synthetic {
         /// The set's recipe.
@@ -30,6 +90,7 @@ impl ImageSource {
     pub fn describe(&self) -> String {
         match self {
             ImageSource::File(path) => path.display().to_string(),
+            ImageSource::Npy(image) => format!("{}[{}]", image.path.display(), image.index),
             ImageSource::Synthetic { person, yaw, light, .. } => {
                 format!("synthetic id{person:04} yaw {yaw:+}° light {light}")
             }
@@ -42,17 +103,21 @@ impl ImageSource {
 pub struct Sample {
     /// Where to read the pixels.
     pub image: ImageSource,
-    /// Index into [`FaceSet::identity_names`].
-    pub identity: usize,
+    /// Index into [`FaceSet::identity_names`], when the set has identity labels.
+    pub identity: Option<usize>,
     /// Yaw in degrees, when known.
     pub yaw: Option<f32>,
-    /// Pose bin, when the yaw falls in one.
+    /// Pose bin, when the pose is known and falls in one.
     pub bin: Option<usize>,
+    /// Lighting condition, where the format names one (Multi-PIE, synthetic).
+    pub light: Option<u32>,
 }
 
 /// A labelled face set plus what was left out while reading it.
 #[derive(Clone, Debug)]
 pub struct FaceSet {
+    /// The layout it was read from.
+    pub format: Format,
     /// What the set was read from (a folder, a file, or a synthetic recipe).
     pub origin: String,
     /// The usable samples.
@@ -63,7 +128,12 @@ pub struct FaceSet {
     pub pose_bins: PoseBins,
     /// What was skipped and why.
     pub skipped: SkipReport,
+    /// Columns of a manifest that were not used.
+    pub ignored_columns: Vec<String>,
 }
+
+/// The skip reason of images whose pose lies outside every bin (counted as `out_of_range`).
+pub const OUT_OF_RANGE: &str = "pose outside the bins";
 
 impl FaceSet {
     /// Number of images per pose bin, most negative bin first.
@@ -84,14 +154,16 @@ impl FaceSet {
                 for light in 0..spec.lights {
                     samples.push(Sample {
                         image: ImageSource::Synthetic { spec: spec.clone(), person, yaw, light },
-                        identity: person,
+                        identity: Some(person),
                         yaw: Some(yaw),
                         bin: Some(bin),
+                        light: Some(light as u32),
                     });
                 }
             }
         }
         Self {
+            format: Format::Synthetic,
             origin: format!(
                 "synthetic ({} identities, seed {}, {} light{})",
                 spec.identities,
@@ -103,7 +175,18 @@ impl FaceSet {
             identity_names: (0..spec.identities).map(crate::synth::identity_name).collect(),
             pose_bins,
             skipped: SkipReport::default(),
+            ignored_columns: Vec::new(),
         }
+    }
+
+    /// Images whose pose fell outside the bins.
+    pub fn out_of_range(&self) -> usize {
+        self.skipped.count(OUT_OF_RANGE)
+    }
+
+    /// Whether every sample has an identity and a pose bin, so the set can train a model.
+    pub fn trainable(&self) -> bool {
+        self.samples.iter().any(|s| s.identity.is_some() && s.bin.is_some())
     }
 }
 
@@ -111,6 +194,8 @@ impl FaceSet {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SkipReport {
     reasons: BTreeMap<String, (usize, Vec<String>)>,
+    /// Items recorded through [`SkipReport::add_once`].
+    seen: HashSet<String>,
 }
 
 impl SkipReport {
@@ -133,6 +218,14 @@ impl SkipReport {
             .map(|(reason, (count, examples))| (reason.as_str(), *count, examples.as_slice()))
     }
 
+    /// Records `what` unless it was recorded through this method before (for items met again
+    /// and again, like a broken image drawn into many batches).
+    pub fn add_once(&mut self, reason: &str, what: String) {
+        if self.seen.insert(what.clone()) {
+            self.add(reason, what);
+        }
+    }
+
     /// Adds everything `other` skipped.
     pub fn merge(&mut self, other: SkipReport) {
         for (reason, (count, examples)) in other.reasons {
@@ -141,6 +234,11 @@ impl SkipReport {
             let room = Self::EXAMPLES.saturating_sub(entry.1.len());
             entry.1.extend(examples.into_iter().take(room));
         }
+    }
+
+    /// How many items were skipped for `reason`.
+    pub fn count(&self, reason: &str) -> usize {
+        self.reasons.get(reason).map_or(0, |(count, _)| *count)
     }
 
     /// Total number of skipped items.

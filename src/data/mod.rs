@@ -1,11 +1,12 @@
-//! Face sets: reading them from disk, preparing pixels for the model, splitting by identity.
+//! Face sets: reading every layout people have, preparing pixels for the model in the
+//! background, splitting by identity.
 
 pub mod faceset;
 pub mod formats;
-pub mod prepared;
+pub mod loader;
 pub mod prepare;
 pub mod split;
 
-pub use faceset::{FaceSet, ImageSource, Sample, SkipReport};
-pub use prepared::{Batch, PreparedSet};
+pub use faceset::{FaceSet, Format, ImageSource, Sample, SkipReport};
+pub use loader::{Batch, BatchLoader, BatchPlan, LabelledImage};
 pub use split::Split;

@@ -2,7 +2,6 @@
 //! model's input, random (training) or centre crop to the input, optional mirror, pixels to
 //! [−1, 1] in channel-first RGB.
 
-use anyhow::Context;
 use image::{DynamicImage, RgbImage, imageops::FilterType};
 use rand::Rng;
 
@@ -14,14 +13,59 @@ pub fn load_size(input_size: usize) -> usize {
     (input_size * 110 + 48) / 96
 }
 
-/// Reads (or renders) `source` as a `size`×`size` RGB image.
-pub fn load_rgb(source: &ImageSource, size: usize) -> anyhow::Result<RgbImage> {
-    match source {
+/// Images with a side shorter than this are refused as too small to hold a face.
+pub const MIN_SIDE: u32 = 16;
+
+/// Why an image could not be used; each variant is a skip reason of its own.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The file is empty.
+    #[error("zero-byte file")]
+    Empty,
+    /// The file is missing, unreadable, truncated or not an image.
+    #[error("unreadable image")]
+    Unreadable(#[source] anyhow::Error),
+    /// The image is smaller than [`MIN_SIDE`].
+    #[error("image too small (under 16 px)")]
+    TooSmall,
+}
+
+impl PrepareError {
+    /// The skip reason, as the report counts it.
+    pub fn reason(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// Reads (or renders) `source` at its own size, as RGB.
+pub fn decode(source: &ImageSource) -> Result<DynamicImage, PrepareError> {
+    let image = match source {
         ImageSource::File(path) => {
-            let image = image::open(path).with_context(|| format!("decoding {}", path.display()))?;
-            Ok(square_resize(image, size))
+            if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+                return Err(PrepareError::Empty);
+            }
+            image::ImageReader::open(path)
+                .map_err(|e| PrepareError::Unreadable(e.into()))?
+                .with_guessed_format()
+                .map_err(|e| PrepareError::Unreadable(e.into()))?
+                .decode()
+                .map_err(|e| PrepareError::Unreadable(e.into()))?
         }
+        ImageSource::Npy(image) => DynamicImage::ImageRgb8(crate::data::formats::numpy::read_image(image).map_err(PrepareError::Unreadable)?),
+        ImageSource::Synthetic { spec, person, yaw, light } => DynamicImage::ImageRgb8(spec.render(*person, *yaw, *light, 128)),
+    };
+    if image.width().min(image.height()) < MIN_SIDE {
+        return Err(PrepareError::TooSmall);
+    }
+    Ok(image)
+}
+
+/// Reads (or renders) `source` as a `size`×`size` RGB image.
+pub fn load_rgb(source: &ImageSource, size: usize) -> Result<RgbImage, PrepareError> {
+    match source {
+        // Synthetic faces are rendered at the wanted size directly: sharper and faster.
         ImageSource::Synthetic { spec, person, yaw, light } => Ok(spec.render(*person, *yaw, *light, size as u32)),
+        _ => Ok(square_resize(decode(source)?, size)),
     }
 }
 

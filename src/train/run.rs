@@ -6,14 +6,14 @@ use burn::prelude::Device;
 
 use super::run_dir::{DataSource, RunConfig, RunDir, StepMetrics};
 use super::trainer::Trainer;
-use crate::data::{FaceSet, SkipReport, formats};
-use crate::model::PoseBins;
+use crate::data::formats::{self, OpenOptions};
+use crate::data::{FaceSet, SkipReport};
 
 /// Reads (or makes) the face set a run trains on.
-pub fn open_faces(source: &DataSource, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
+pub fn open_faces(source: &DataSource, options: &OpenOptions) -> anyhow::Result<FaceSet> {
     let faces = match source {
-        DataSource::Synthetic(spec) => FaceSet::synthetic(spec.clone(), pose_bins.clone()),
-        DataSource::Folder(path) => formats::open(path, pose_bins)?,
+        DataSource::Synthetic(spec) => FaceSet::synthetic(spec.clone(), options.pose_bins.clone()),
+        DataSource::Folder(path) => formats::open(path, options)?,
     };
     if faces.samples.is_empty() {
         bail!("{} holds no usable images\n{}", faces.origin, faces.skipped);
@@ -21,7 +21,7 @@ pub fn open_faces(source: &DataSource, pose_bins: &PoseBins) -> anyhow::Result<F
     Ok(faces)
 }
 
-/// A trainer ready to continue, and what its face set skipped.
+/// A trainer ready to continue, and what reading its face set skipped.
 pub struct Opened {
     /// The trainer, at step 0 or at its last checkpoint.
     pub trainer: Trainer,
@@ -37,9 +37,9 @@ pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device) 
         bail!("{} already holds a run; add --resume to continue it, or choose another --out", run.root().display());
     }
     run.create()?;
-    let (trainer, skipped) = Trainer::new(config.clone(), faces, device)?;
+    let trainer = Trainer::new(config.clone(), faces, device)?;
     run.write_config(&config)?;
-    Ok(Opened { trainer, skipped, resumed_from: None })
+    Ok(Opened { trainer, skipped: faces.skipped.clone(), resumed_from: None })
 }
 
 /// Continues the run in `run` from its newest checkpoint (or from the start when it has none),
@@ -48,8 +48,9 @@ pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device) 
 pub fn resume(run: &RunDir, steps: u64, device: &Device) -> anyhow::Result<Opened> {
     let mut config = run.read_config().context("--resume needs a run folder written by `train`")?;
     config.training.steps = steps;
-    let faces = open_faces(&config.data, &config.model.pose_bins)?;
-    let (trainer, skipped) = Trainer::new(config.clone(), &faces, device)?;
+    let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
+    let faces = open_faces(&config.data, &options)?;
+    let trainer = Trainer::new(config.clone(), &faces, device)?;
     let resumed_from = run.checkpoints().last().copied();
     let trainer = match resumed_from {
         Some(step) => trainer.load_checkpoint(run, step)?,
@@ -57,7 +58,7 @@ pub fn resume(run: &RunDir, steps: u64, device: &Device) -> anyhow::Result<Opene
     };
     run.truncate_metrics(trainer.step_count())?;
     run.write_config(&config)?;
-    Ok(Opened { trainer, skipped, resumed_from })
+    Ok(Opened { trainer, skipped: faces.skipped, resumed_from })
 }
 
 /// Trains until the configured step count, appending metrics, and writing a checkpoint and a
@@ -77,11 +78,13 @@ pub fn train_to_end(trainer: &mut Trainer, run: &RunDir, mut on_step: impl FnMut
     Ok(())
 }
 
-/// Writes a checkpoint and the sample grid of the current step.
+/// Writes a checkpoint and the sample grid of the current step (no grid when none of the test
+/// images decodes; the loader's skip report says why).
 pub fn save_progress(trainer: &Trainer, run: &RunDir) -> anyhow::Result<()> {
     trainer.save_checkpoint(run)?;
-    let grid = trainer.sample_grid()?;
-    let path = run.samples_dir().join(format!("step-{:08}.png", trainer.step_count()));
-    grid.save(&path).with_context(|| format!("writing {}", path.display()))?;
+    if let Some(grid) = trainer.sample_grid()? {
+        let path = run.samples_dir().join(format!("step-{:08}.png", trainer.step_count()));
+        grid.save(&path).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }

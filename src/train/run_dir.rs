@@ -57,6 +57,9 @@ pub struct TrainSettings {
     pub test_fraction: f32,
     /// The device asked for.
     pub device: DeviceChoice,
+    /// A CFP set is read as two bins, frontal and profile.
+    #[serde(default)]
+    pub cfp_two_bins: bool,
 }
 
 /// `config.json`.

@@ -6,7 +6,8 @@ use image::{GenericImage, RgbImage};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
-use crate::data::PreparedSet;
+use crate::data::LabelledImage;
+use crate::data::loader::centred_batch;
 use crate::data::prepare::from_chw;
 use crate::model::codes::{pose_one_hot, uniform_noise};
 use crate::model::{Generator, ModelConfig};
@@ -15,9 +16,10 @@ use crate::model::{Generator, ModelConfig};
 pub const GRID_ROWS: usize = 6;
 
 /// Picks one test image per identity (up to [`GRID_ROWS`]), cycling through non-frontal poses
-/// so the grid shows rotation from several starting angles.
-pub fn grid_rows(test: &PreparedSet, num_poses: usize) -> Vec<usize> {
-    let mut identities: Vec<usize> = test.identities.clone();
+/// so the grid shows rotation from several starting angles. Images that do not decode are
+/// passed over.
+pub fn grid_rows(test: &[LabelledImage], num_poses: usize, input_size: usize) -> Vec<LabelledImage> {
+    let mut identities: Vec<usize> = test.iter().map(|image| image.class).collect();
     identities.sort_unstable();
     identities.dedup();
     identities
@@ -26,18 +28,26 @@ pub fn grid_rows(test: &PreparedSet, num_poses: usize) -> Vec<usize> {
         .enumerate()
         .filter_map(|(row, &identity)| {
             let wanted = (row * 2 + 1) % num_poses;
-            let of_identity = || (0..test.len()).filter(move |&i| test.identities[i] == identity);
-            of_identity().find(|&i| test.bins[i] == wanted).or_else(|| of_identity().next())
+            let mut candidates: Vec<&LabelledImage> = test.iter().filter(|image| image.class == identity).collect();
+            candidates.sort_by_key(|image| image.bin != wanted);
+            candidates
+                .into_iter()
+                .find(|image| centred_batch(std::slice::from_ref(*image), input_size).is_ok())
+                .cloned()
         })
         .collect()
 }
 
-/// The sample grid of `generator` (an inference-mode model) on `test`.
-pub fn grid(generator: &Generator, test: &PreparedSet, config: &ModelConfig, seed: u64, device: &Device) -> anyhow::Result<RgbImage> {
+/// The sample grid of `generator` (an inference-mode model) on `test`; `None` when none of the
+/// test images decodes.
+pub fn grid(generator: &Generator, test: &[LabelledImage], config: &ModelConfig, seed: u64, device: &Device) -> anyhow::Result<Option<RgbImage>> {
     let size = config.image_size();
     let num_poses = config.num_poses();
-    let rows = grid_rows(test, num_poses);
-    let batch = test.centred_batch(&rows);
+    let rows = grid_rows(test, num_poses, size);
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let batch = centred_batch(&rows, size)?;
     let inputs = Tensor::<4>::from_data(TensorData::new(batch.pixels.clone(), [rows.len(), 3, size, size]), device);
     let features = generator.encode(inputs);
     let noise = uniform_noise(&mut Pcg64::seed_from_u64(seed ^ 0x6121D), rows.len(), config.noise_dim, device);
@@ -57,5 +67,5 @@ pub fn grid(generator: &Generator, test: &PreparedSet, config: &ModelConfig, see
             grid.copy_from(&from_chw(image, size), ((bin + 1) * size) as u32, (row * size) as u32)?;
         }
     }
-    Ok(grid)
+    Ok(Some(grid))
 }

@@ -16,7 +16,9 @@ use rand_pcg::Pcg64;
 use super::run_dir::{RunConfig, RunDir, StepMetrics, TrainerState, checkpoint_files};
 use super::samples;
 use super::schedule::Balance;
-use crate::data::{Batch, FaceSet, PreparedSet, SkipReport};
+use std::sync::Arc;
+
+use crate::data::{Batch, BatchLoader, BatchPlan, FaceSet, LabelledImage, SkipReport};
 use crate::model::codes::{labels, pose_one_hot, uniform_noise};
 use crate::model::loss::{discriminator_loss, generator_loss};
 use crate::model::{Discriminator, Generator};
@@ -37,8 +39,9 @@ pub struct Trainer {
     step: u64,
     wall_secs: f64,
     last_d_accuracy: Option<f32>,
-    train_set: PreparedSet,
-    test_set: PreparedSet,
+    train_images: Arc<Vec<LabelledImage>>,
+    test_images: Vec<LabelledImage>,
+    loader: Option<BatchLoader>,
 }
 
 /// A step whose losses were not finite: training stops there.
@@ -55,8 +58,8 @@ pub struct Diverged {
 
 impl Trainer {
     /// A fresh run of `config` on `faces`, with new weights seeded from the config's seed.
-    /// Returns what could not be prepared alongside.
-    pub fn new(config: RunConfig, faces: &FaceSet, device: &Device) -> anyhow::Result<(Self, SkipReport)> {
+    /// Nothing is decoded yet: a background loader starts with the first step.
+    pub fn new(config: RunConfig, faces: &FaceSet, device: &Device) -> anyhow::Result<Self> {
         let device = device.clone().autodiff();
         device.seed(config.training.seed);
         let generator = Generator::new(&config.model, &device);
@@ -65,8 +68,8 @@ impl Trainer {
             .with_beta_1(config.training.beta1)
             .with_beta_2(config.training.beta2)
             .with_epsilon(1e-8);
-        let (train_set, test_set, skipped) = prepare_sets(&config, faces)?;
-        let trainer = Self {
+        let (train_images, test_images) = labelled_images(&config, faces)?;
+        Ok(Self {
             rng: Pcg64::seed_from_u64(config.training.seed),
             optim_g: adam.init(),
             optim_d: adam.init(),
@@ -77,10 +80,10 @@ impl Trainer {
             step: 0,
             wall_secs: 0.0,
             last_d_accuracy: None,
-            train_set,
-            test_set,
-        };
-        Ok((trainer, skipped))
+            train_images: Arc::new(train_images),
+            test_images,
+            loader: None,
+        })
     }
 
     /// Loads the checkpoint at `step` of `run` into a trainer made by [`Trainer::new`] with the
@@ -127,23 +130,45 @@ impl Trainer {
         ]
     }
 
-    /// Number of prepared training images.
+    /// Number of training images.
     pub fn train_images(&self) -> usize {
-        self.train_set.len()
+        self.train_images.len()
     }
 
-    /// Number of prepared test images.
+    /// Number of test images.
     pub fn test_images(&self) -> usize {
-        self.test_set.len()
+        self.test_images.len()
+    }
+
+    /// Images the loader could not decode so far.
+    pub fn skipped(&self) -> SkipReport {
+        self.loader.as_ref().map(BatchLoader::skipped).unwrap_or_default()
+    }
+
+    /// The next batch, from the background loader (started on the first call, at the current
+    /// step, so that a resumed run gets the batches an uninterrupted one would).
+    fn next_batch(&mut self) -> anyhow::Result<Batch> {
+        if self.loader.is_none() {
+            let settings = &self.config.training;
+            let plan = BatchPlan {
+                input_size: self.config.model.image_size(),
+                batch_size: settings.batch_size,
+                flip: settings.flip,
+                seed: settings.seed,
+                pose_bins: self.config.model.pose_bins.clone(),
+            };
+            self.loader = Some(BatchLoader::spawn(self.train_images.clone(), plan, self.step)?);
+        }
+        self.loader.as_ref().context("the batch loader is missing")?.next_batch()
     }
 
     /// One training step: a D update, then one or more G updates as the balance says.
     pub fn train_step(&mut self) -> anyhow::Result<StepMetrics> {
         let started = Instant::now();
+        let batch = self.next_batch()?;
         let settings = &self.config.training;
-        let (lr, flip) = (settings.learning_rate, settings.flip);
+        let lr = settings.learning_rate;
         let g_steps = settings.balance.g_steps_after(self.last_d_accuracy);
-        let batch = self.train_set.random_batch(&mut self.rng, settings.batch_size, flip);
         let real = self.images(&batch);
         let identity = labels(&batch.identities, &self.device);
         let pose = labels(&batch.bins, &self.device);
@@ -239,11 +264,11 @@ impl Trainer {
     }
 
     /// The sample grid of the current generator: rows are test faces, columns the input and
-    /// then every pose bin.
-    pub fn sample_grid(&self) -> anyhow::Result<RgbImage> {
+    /// then every pose bin (`None` when no test image decodes).
+    pub fn sample_grid(&self) -> anyhow::Result<Option<RgbImage>> {
         samples::grid(
             &self.generator.valid(),
-            &self.test_set,
+            &self.test_images,
             &self.config.model,
             self.config.training.seed,
             &self.device.clone().without_autodiff(),
@@ -251,26 +276,29 @@ impl Trainer {
     }
 }
 
-/// Decodes the training identities' images (labelled by their class) and the test identities'.
-fn prepare_sets(config: &RunConfig, faces: &FaceSet) -> anyhow::Result<(PreparedSet, PreparedSet, SkipReport)> {
+/// The labelled images of the training identities (with their class) and of the test identities.
+fn labelled_images(config: &RunConfig, faces: &FaceSet) -> anyhow::Result<(Vec<LabelledImage>, Vec<LabelledImage>)> {
     let class_in = |names: &[String]| -> Vec<Option<usize>> {
-        faces
-            .identity_names
-            .iter()
-            .map(|name| names.iter().position(|n| n == name))
-            .collect()
+        let index: std::collections::HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        faces.identity_names.iter().map(|name| index.get(name.as_str()).copied()).collect()
     };
-    let train_class = class_in(&config.split.train);
-    let test_class = class_in(&config.split.test);
-    let size = config.model.image_size();
-    let (train, mut skipped) = PreparedSet::prepare(faces, size, |id| train_class[id]);
-    let (test, test_skipped) = PreparedSet::prepare(faces, size, |id| test_class[id]);
-    skipped.merge(test_skipped);
+    let (train_class, test_class) = (class_in(&config.split.train), class_in(&config.split.test));
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for sample in &faces.samples {
+        let (Some(identity), Some(bin)) = (sample.identity, sample.bin) else {
+            continue;
+        };
+        if let Some(class) = train_class[identity] {
+            train.push(LabelledImage { source: sample.image.clone(), class, bin });
+        } else if let Some(class) = test_class[identity] {
+            test.push(LabelledImage { source: sample.image.clone(), class, bin });
+        }
+    }
     if train.is_empty() {
-        bail!("none of the training identities' images could be used");
+        bail!("{} has no images with both an identity and a pose among the training identities; it can be explored but not trained on", faces.origin);
     }
     if test.is_empty() {
-        bail!("none of the test identities' images could be used");
+        bail!("{} has no images of the test identities", faces.origin);
     }
-    Ok((train, test, skipped))
+    Ok((train, test))
 }

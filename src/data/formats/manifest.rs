@@ -1,16 +1,24 @@
-//! The project's own format: `manifest.csv` with the header `path,identity,yaw` (yaw in degrees,
-//! paths relative to the manifest's folder).
+//! The project's own format: `manifest.csv` with the header `path,identity,yaw` (yaw in degrees)
+//! or `path,identity,pose_bin`, paths relative to the manifest's folder. Other columns are
+//! ignored and listed once in the report.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Component, Path};
 
 use anyhow::{Context, bail};
 
-use crate::data::faceset::{FaceSet, ImageSource, Sample, SkipReport};
+use super::SetBuilder;
+use crate::data::faceset::{FaceSet, Format, ImageSource, OUT_OF_RANGE};
 use crate::model::PoseBins;
 
 /// The manifest's file name inside a face-set folder.
 pub const FILE_NAME: &str = "manifest.csv";
+
+/// How a manifest gives the pose.
+enum PoseColumn {
+    Yaw(usize),
+    Bin(usize),
+}
 
 /// Reads a manifest; rows that cannot be used are skipped with a reason.
 pub fn read(manifest: &Path, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
@@ -18,67 +26,80 @@ pub fn read(manifest: &Path, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
-        .from_path(manifest)?;
+        .from_path(manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
     let headers = reader.headers()?.clone();
     let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (Some(path_col), Some(id_col), Some(yaw_col)) = (column("path"), column("identity"), column("yaw")) else {
-        bail!("the header must name the columns path, identity and yaw (found: {})", headers.iter().collect::<Vec<_>>().join(","));
+    let pose = match (column("yaw"), column("pose_bin")) {
+        (Some(col), _) => Some(PoseColumn::Yaw(col)),
+        (None, Some(col)) => Some(PoseColumn::Bin(col)),
+        (None, None) => None,
     };
-    let mut skipped = SkipReport::default();
-    let mut samples = Vec::new();
-    let mut identity_names: Vec<String> = Vec::new();
-    let mut identity_index: HashMap<String, usize> = HashMap::new();
+    let (Some(path_col), Some(id_col), Some(pose)) = (column("path"), column("identity"), pose) else {
+        bail!(
+            "{}: the header must name the columns path, identity and yaw (or pose_bin); found: {}",
+            manifest.display(),
+            headers.iter().collect::<Vec<_>>().join(",")
+        );
+    };
+    let used = ["path", "identity", "yaw", "pose_bin"];
+    let ignored: Vec<String> = headers.iter().filter(|h| !used.contains(&h.to_ascii_lowercase().as_str())).map(str::to_owned).collect();
+    let mut set = SetBuilder::default();
     let mut seen_paths = HashSet::new();
     for (line, record) in reader.records().enumerate() {
         let row = format!("line {}", line + 2);
         let Ok(record) = record else {
-            skipped.add("unreadable row", row);
+            set.skipped.add("unreadable row", row);
             continue;
         };
         let field = |col: usize| record.get(col).unwrap_or("").to_owned();
-        let (path, identity, yaw) = (field(path_col), field(id_col), field(yaw_col));
+        let (path, identity) = (field(path_col), field(id_col));
         if path.is_empty() {
-            skipped.add("missing path", row);
+            set.skipped.add("missing path", row);
             continue;
         }
         if identity.is_empty() {
-            skipped.add("missing identity", path);
+            set.skipped.add("missing identity", path);
             continue;
         }
-        let Ok(yaw) = yaw.parse::<f32>().map_err(|_| ()).and_then(|y| if y.is_finite() { Ok(y) } else { Err(()) }) else {
-            skipped.add("non-numeric yaw", path);
-            continue;
+        let (yaw, bin) = match pose {
+            PoseColumn::Yaw(col) => match field(col).parse::<f32>().ok().filter(|y| y.is_finite()) {
+                Some(yaw) => (Some(yaw), pose_bins.bin_of(yaw)),
+                None => {
+                    set.skipped.add("non-numeric yaw", path);
+                    continue;
+                }
+            },
+            PoseColumn::Bin(col) => match field(col).parse::<usize>() {
+                Ok(bin) if bin < pose_bins.len() => (Some(pose_bins.yaws[bin]), Some(bin)),
+                Ok(_) => (None, None),
+                Err(_) => {
+                    set.skipped.add("non-numeric pose bin", path);
+                    continue;
+                }
+            },
         };
         if escapes_folder(Path::new(&path)) {
-            skipped.add("path outside the manifest's folder", path);
+            set.skipped.add("path outside the manifest's folder", path);
             continue;
         }
         if !seen_paths.insert(path.clone()) {
-            skipped.add("duplicate path", path);
+            set.skipped.add("duplicate path", path);
             continue;
         }
-        let Some(bin) = pose_bins.bin_of(yaw) else {
-            skipped.add("yaw outside the pose bins", path);
+        if bin.is_none() {
+            set.skipped.add(OUT_OF_RANGE, path);
             continue;
-        };
-        let next = identity_names.len();
-        let id = *identity_index.entry(identity.clone()).or_insert_with(|| {
-            identity_names.push(identity);
-            next
-        });
-        samples.push(Sample { image: ImageSource::File(folder.join(&path)), identity: id, yaw: Some(yaw), bin: Some(bin) });
+        }
+        set.push(ImageSource::File(folder.join(&path)), Some(&identity), yaw, bin, None);
     }
-    Ok(FaceSet {
-        origin: manifest.display().to_string(),
-        samples,
-        identity_names,
-        pose_bins: pose_bins.clone(),
-        skipped,
-    })
+    let mut faces = set.finish(Format::Manifest, manifest, pose_bins);
+    faces.ignored_columns = ignored;
+    Ok(faces)
 }
 
-/// Whether a relative path leaves its folder (absolute, or climbing with `..`).
-fn escapes_folder(path: &Path) -> bool {
+/// Whether a relative path leaves its folder (absolute, or climbing out with `..`).
+pub fn escapes_folder(path: &Path) -> bool {
     let mut depth = 0i32;
     for component in path.components() {
         match component {

@@ -1,0 +1,177 @@
+//! The NumPy trio a popular PyTorch port reads: `images.npy` (N×3×H×W, float, [−1, 1], BGR),
+//! `ids.npy` (identity per image) and `yaws.npy` (integer pose class). Images are read from the
+//! file one at a time when needed, never all at once.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+
+use super::SetBuilder;
+use crate::data::faceset::{FaceSet, Format, ImageSource, NpyImage, OUT_OF_RANGE};
+use crate::model::PoseBins;
+
+/// The images array's file name.
+pub const IMAGES: &str = "images.npy";
+/// The identities array's file name.
+pub const IDS: &str = "ids.npy";
+/// The pose classes array's file name.
+pub const YAWS: &str = "yaws.npy";
+
+/// What an `.npy` header says.
+#[derive(Debug, PartialEq)]
+pub struct NpyHeader {
+    /// The dtype, e.g. `<f4`.
+    pub descr: String,
+    /// Array shape.
+    pub shape: Vec<usize>,
+    /// Byte offset of the data.
+    pub data_start: u64,
+}
+
+/// Reads the header of an `.npy` file (format versions 1 to 3, C order).
+pub fn read_header(path: &Path) -> anyhow::Result<NpyHeader> {
+    let mut file = BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
+    let mut magic = [0u8; 8];
+    file.read_exact(&mut magic).with_context(|| format!("{} is too short to be a .npy file", path.display()))?;
+    if &magic[..6] != b"\x93NUMPY" {
+        bail!("{} is not a .npy file", path.display());
+    }
+    let (header_len, prefix) = if magic[6] == 1 {
+        let mut len = [0u8; 2];
+        file.read_exact(&mut len)?;
+        (u16::from_le_bytes(len) as usize, 10)
+    } else {
+        let mut len = [0u8; 4];
+        file.read_exact(&mut len)?;
+        (u32::from_le_bytes(len) as usize, 12)
+    };
+    let mut header = vec![0u8; header_len];
+    file.read_exact(&mut header).with_context(|| format!("{}: truncated header", path.display()))?;
+    let header = String::from_utf8_lossy(&header);
+    let value_of = |key: &str| -> Option<String> {
+        let start = header.find(&format!("'{key}'"))? + key.len() + 2;
+        let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
+        Some(rest.to_owned())
+    };
+    let descr = value_of("descr")
+        .and_then(|v| v.strip_prefix('\'').and_then(|v| v.split('\'').next()).map(str::to_owned))
+        .with_context(|| format!("{}: no dtype in the header", path.display()))?;
+    if value_of("fortran_order").is_some_and(|v| v.starts_with("True")) {
+        bail!("{}: Fortran-ordered arrays are not supported; save with C order", path.display());
+    }
+    let shape = value_of("shape")
+        .and_then(|v| v.strip_prefix('(').and_then(|v| v.split(')').next()).map(str::to_owned))
+        .with_context(|| format!("{}: no shape in the header", path.display()))?
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{}: unreadable shape", path.display()))?;
+    Ok(NpyHeader { descr, shape, data_start: (prefix + header_len) as u64 })
+}
+
+/// Reads a one-dimensional integer (or integral float) array.
+pub fn read_integers(path: &Path) -> anyhow::Result<Vec<i64>> {
+    let header = read_header(path)?;
+    let count: usize = header.shape.iter().product();
+    let bytes = std::fs::read(path)?;
+    let data = bytes.get(header.data_start as usize..).unwrap_or(&[]);
+    let (kind, size) = header.descr.trim_start_matches(['<', '|', '=']).split_at(1);
+    let size: usize = size.parse().with_context(|| format!("{}: unknown dtype {}", path.display(), header.descr))?;
+    if header.descr.starts_with('>') {
+        bail!("{}: big-endian arrays are not supported", path.display());
+    }
+    if data.len() < count * size {
+        bail!("{} is truncated: {} values announced, {} bytes present", path.display(), count, data.len());
+    }
+    let value = |chunk: &[u8]| -> Option<i64> {
+        let mut buf = [0u8; 8];
+        buf[..size].copy_from_slice(chunk);
+        match (kind, size) {
+            ("i", 1) => Some(chunk[0] as i8 as i64),
+            ("i", 2) => Some(i16::from_le_bytes([chunk[0], chunk[1]]) as i64),
+            ("i", 4) => Some(i32::from_le_bytes(buf[..4].try_into().ok()?) as i64),
+            ("i", 8) => Some(i64::from_le_bytes(buf)),
+            ("u", 1 | 2 | 4 | 8) => i64::try_from(u64::from_le_bytes(buf)).ok(),
+            ("f", 4) => Some(f32::from_le_bytes(buf[..4].try_into().ok()?)).filter(|v| v.fract() == 0.0).map(|v| v as i64),
+            ("f", 8) => Some(f64::from_le_bytes(buf)).filter(|v| v.fract() == 0.0).map(|v| v as i64),
+            _ => None,
+        }
+    };
+    data.chunks(size)
+        .take(count)
+        .map(|chunk| value(chunk).with_context(|| format!("{}: dtype {} holds no integer class", path.display(), header.descr)))
+        .collect()
+}
+
+/// Reads the trio in `folder`.
+pub fn read(folder: &Path, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
+    let images_path = folder.join(IMAGES);
+    let header = read_header(&images_path)?;
+    let value_bytes = match header.descr.as_str() {
+        "<f4" => 4,
+        "<f8" => 8,
+        other => bail!("{}: images must be float32 or float64, found dtype {other}", images_path.display()),
+    };
+    let [count, 3, height, width] = header.shape[..] else {
+        bail!("{}: expected a shape N×3×H×W, found {:?}", images_path.display(), header.shape);
+    };
+    let file_len = std::fs::metadata(&images_path)?.len();
+    let image_bytes = (3 * height * width * value_bytes) as u64;
+    let complete = (file_len.saturating_sub(header.data_start) / image_bytes.max(1)) as usize;
+    let ids = read_integers(&folder.join(IDS))?;
+    let poses = read_integers(&folder.join(YAWS))?;
+    if ids.len() != count || poses.len() != count {
+        bail!(
+            "{} holds {count} images, but {} has {} identities and {} has {} poses",
+            folder.display(),
+            IDS,
+            ids.len(),
+            YAWS,
+            poses.len()
+        );
+    }
+    let path: Arc<PathBuf> = Arc::new(images_path.clone());
+    let mut set = SetBuilder::default();
+    for (index, (&id, &pose)) in ids.iter().zip(&poses).enumerate() {
+        let image = NpyImage { path: path.clone(), index, data_start: header.data_start, height, width, value_bytes };
+        let name = format!("{}[{index}]", images_path.display());
+        if index >= complete {
+            set.skipped.add("truncated image data", name);
+            continue;
+        }
+        let Some(bin) = usize::try_from(pose).ok().filter(|&b| b < pose_bins.len()) else {
+            set.skipped.add(OUT_OF_RANGE, name);
+            continue;
+        };
+        set.push(ImageSource::Npy(image), Some(&id.to_string()), Some(pose_bins.yaws[bin]), Some(bin), None);
+    }
+    Ok(set.finish(Format::Numpy, folder, pose_bins))
+}
+
+/// Reads one image of an `images.npy` as RGB bytes (the file stores BGR in [−1, 1]).
+pub fn read_image(image: &NpyImage) -> anyhow::Result<image::RgbImage> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(image.path.as_ref()).with_context(|| format!("opening {}", image.path.display()))?;
+    file.seek(SeekFrom::Start(image.offset()))?;
+    let plane = image.height * image.width;
+    let mut bytes = vec![0u8; 3 * plane * image.value_bytes];
+    file.read_exact(&mut bytes).with_context(|| format!("{}[{}]: truncated", image.path.display(), image.index))?;
+    let value = |i: usize| -> f32 {
+        let at = i * image.value_bytes;
+        match image.value_bytes {
+            8 => f64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8])) as f32,
+            _ => f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or([0; 4])),
+        }
+    };
+    let to_byte = |v: f32| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8;
+    Ok(image::RgbImage::from_fn(image.width as u32, image.height as u32, |x, y| {
+        let at = y as usize * image.width + x as usize;
+        // BGR planes → RGB pixel.
+        image::Rgb([to_byte(value(2 * plane + at)), to_byte(value(plane + at)), to_byte(value(at))])
+    }))
+}

@@ -1,0 +1,163 @@
+//! Training batches decoded in a background thread with a bounded queue, so that a large set
+//! starts training at once and never sits in memory whole. The batch of step `s` depends only on
+//! the seed and `s`, so a resumed run sees exactly the batches an uninterrupted run would.
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_pcg::Pcg64;
+use rayon::prelude::*;
+
+use super::faceset::{ImageSource, SkipReport};
+use super::prepare::{Crop, PrepareError, load_rgb, load_size, to_chw};
+use crate::model::PoseBins;
+
+/// Batches decoded ahead of the training step.
+pub const QUEUE_DEPTH: usize = 4;
+
+/// An image with the labels training needs.
+#[derive(Clone, Debug)]
+pub struct LabelledImage {
+    /// Where the pixels come from.
+    pub source: ImageSource,
+    /// Identity class (D's label).
+    pub class: usize,
+    /// Pose bin.
+    pub bin: usize,
+}
+
+/// A batch of model inputs, channel-first `[B, 3, S, S]` flattened, with labels.
+pub struct Batch {
+    /// Pixels in [−1, 1].
+    pub pixels: Vec<f32>,
+    /// Identity class of each image.
+    pub identities: Vec<usize>,
+    /// Pose bin of each image (mirrored with the image).
+    pub bins: Vec<usize>,
+}
+
+impl Batch {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.identities.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.identities.is_empty()
+    }
+}
+
+/// How batches are cut.
+#[derive(Clone, Debug)]
+pub struct BatchPlan {
+    /// Model input side.
+    pub input_size: usize,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Mirror images (and pose bins) half the time.
+    pub flip: bool,
+    /// Seed of the image choice and crops.
+    pub seed: u64,
+    /// The bins, for mirroring.
+    pub pose_bins: PoseBins,
+}
+
+/// Decodes one image into its channel-first pixels at the load size.
+fn decode(image: &LabelledImage, input_size: usize) -> Result<Vec<f32>, PrepareError> {
+    load_rgb(&image.source, load_size(input_size)).map(|rgb| to_chw(&rgb))
+}
+
+/// The batch of `step`: distinct random images with random crops. An image that fails to decode
+/// is replaced by the next one that decodes (and recorded in `skipped`).
+pub fn batch_for_step(images: &[LabelledImage], plan: &BatchPlan, step: u64, skipped: &Mutex<SkipReport>) -> Result<Batch, String> {
+    let mut rng = Pcg64::seed_from_u64(plan.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let indices = sample(&mut rng, images.len(), plan.batch_size.min(images.len())).into_vec();
+    let load = load_size(plan.input_size);
+    let crops: Vec<Crop> = indices.iter().map(|_| Crop::random(&mut rng, load, plan.input_size, plan.flip)).collect();
+    let decoded: Vec<Result<(usize, Vec<f32>), String>> = indices
+        .par_iter()
+        .map(|&first| {
+            for offset in 0..images.len() {
+                let index = (first + offset) % images.len();
+                match decode(&images[index], plan.input_size) {
+                    Ok(pixels) => return Ok((index, pixels)),
+                    Err(error) => {
+                        if let Ok(mut report) = skipped.lock() {
+                            report.add_once(&error.reason(), images[index].source.describe());
+                        }
+                    }
+                }
+            }
+            Err("none of the training images could be decoded".to_owned())
+        })
+        .collect();
+    let mut batch = Batch { pixels: Vec::new(), identities: Vec::new(), bins: Vec::new() };
+    for (item, crop) in decoded.into_iter().zip(crops) {
+        let (index, pixels) = item?;
+        crop.extend(&pixels, load, plan.input_size, &mut batch.pixels);
+        batch.identities.push(images[index].class);
+        batch.bins.push(crop.bin(images[index].bin, &plan.pose_bins));
+    }
+    Ok(batch)
+}
+
+/// The images `images`, centre-cropped, in order (for sample grids and evaluation).
+pub fn centred_batch(images: &[LabelledImage], input_size: usize) -> Result<Batch, PrepareError> {
+    let load = load_size(input_size);
+    let crop = Crop::centre(load, input_size);
+    let mut batch = Batch { pixels: Vec::new(), identities: Vec::new(), bins: Vec::new() };
+    for image in images {
+        crop.extend(&decode(image, input_size)?, load, input_size, &mut batch.pixels);
+        batch.identities.push(image.class);
+        batch.bins.push(image.bin);
+    }
+    Ok(batch)
+}
+
+/// The background thread that cuts batches ahead of training.
+pub struct BatchLoader {
+    receiver: Receiver<Result<Batch, String>>,
+    skipped: Arc<Mutex<SkipReport>>,
+    _worker: JoinHandle<()>,
+}
+
+impl BatchLoader {
+    /// Starts cutting the batches of steps `first_step`, `first_step + 1`, … from `images`.
+    pub fn spawn(images: Arc<Vec<LabelledImage>>, plan: BatchPlan, first_step: u64) -> anyhow::Result<Self> {
+        let (sender, receiver) = sync_channel(QUEUE_DEPTH);
+        let skipped = Arc::new(Mutex::new(SkipReport::default()));
+        let report = skipped.clone();
+        let worker = std::thread::Builder::new()
+            .name("batch-loader".to_owned())
+            .spawn(move || produce(&images, &plan, first_step, &report, &sender))?;
+        Ok(Self { receiver, skipped, _worker: worker })
+    }
+
+    /// The next step's batch (waits while the loader is behind).
+    pub fn next_batch(&self) -> anyhow::Result<Batch> {
+        match self.receiver.recv() {
+            Ok(Ok(batch)) => Ok(batch),
+            Ok(Err(message)) => Err(anyhow::anyhow!(message)),
+            Err(_) => Err(anyhow::anyhow!("the batch loader stopped")),
+        }
+    }
+
+    /// What the loader skipped so far.
+    pub fn skipped(&self) -> SkipReport {
+        self.skipped.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+fn produce(images: &[LabelledImage], plan: &BatchPlan, first_step: u64, skipped: &Mutex<SkipReport>, sender: &SyncSender<Result<Batch, String>>) {
+    for step in first_step.. {
+        let batch = batch_for_step(images, plan, step, skipped);
+        let failed = batch.is_err();
+        if sender.send(batch).is_err() || failed {
+            return;
+        }
+    }
+}
