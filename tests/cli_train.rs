@@ -110,7 +110,7 @@ fn a_checkpoint_from_another_configuration_is_refused() {
         .arg(&run)
         .assert()
         .failure()
-        .stderr(contains("does not fit this model"));
+        .stderr(contains("cannot be loaded into this model"));
 }
 
 #[test]

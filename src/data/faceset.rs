@@ -226,16 +226,6 @@ impl SkipReport {
         }
     }
 
-    /// Adds everything `other` skipped.
-    pub fn merge(&mut self, other: SkipReport) {
-        for (reason, (count, examples)) in other.reasons {
-            let entry = self.reasons.entry(reason).or_default();
-            entry.0 += count;
-            let room = Self::EXAMPLES.saturating_sub(entry.1.len());
-            entry.1.extend(examples.into_iter().take(room));
-        }
-    }
-
     /// How many items were skipped for `reason`.
     pub fn count(&self, reason: &str) -> usize {
         self.reasons.get(reason).map_or(0, |(count, _)| *count)

@@ -35,11 +35,6 @@ impl SynthSpec {
     pub fn render(&self, index: usize, yaw: f32, light: usize, size: u32) -> RgbImage {
         render(&self.identity(index).head(), yaw, &Lighting::standard(light), size)
     }
-
-    /// The reference rendering used as ground truth: lighting condition 0.
-    pub fn ground_truth(&self, index: usize, yaw: f32, size: u32) -> RgbImage {
-        self.render(index, yaw, 0, size)
-    }
 }
 
 /// Name of a synthetic identity as written in manifests, e.g. `id0007`.

@@ -92,7 +92,10 @@ impl Trainer {
         let dir = run.checkpoint_dir(step);
         let state = run.read_state(step)?;
         let incompatible = |what: &str, e: burn::store::RecordError| {
-            anyhow::anyhow!("the checkpoint {} does not fit this model ({what}: {e}); it was made with another preset, pose bins or identity count", dir.display())
+            anyhow::anyhow!(
+                "the checkpoint {} cannot be loaded into this model ({what}: {e}); it is damaged or was made with another preset, pose bins or identity count",
+                dir.display()
+            )
         };
         self.generator = self
             .generator
