@@ -114,6 +114,24 @@ fn a_checkpoint_from_another_configuration_is_refused() {
 }
 
 #[test]
+fn a_damaged_newest_checkpoint_is_passed_over_for_the_one_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(&run, &[&SMALL_SET[..], &["--steps", "4", "--checkpoint-every", "2"]].concat()).success();
+    std::fs::write(run.join("checkpoints/step-00000004/generator.bpk"), b"half a file").unwrap();
+    Command::cargo_bin("drgan-studio")
+        .unwrap()
+        .args(["train", "--resume", "--steps", "5", "--device", "cpu", "--out"])
+        .arg(&run)
+        .assert()
+        .success()
+        .stdout(contains("passed over"))
+        .stdout(contains("resuming"));
+    let steps: Vec<u64> = metrics(&run).iter().map(|m| m["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, vec![1, 2, 3, 4, 5], "steps 3 and 4 were trained again from the step-2 checkpoint");
+}
+
+#[test]
 fn a_diverging_run_stops_naming_the_step_and_keeps_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

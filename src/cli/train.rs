@@ -89,7 +89,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let chosen = device::choose(args.device)?;
     println!("device: {} — {}", chosen.name, chosen.reason);
     let run = RunDir::new(&args.out);
-    let Opened { mut trainer, skipped, resumed_from } = if args.resume {
+    let Opened { mut trainer, skipped, resumed_from, notes } = if args.resume {
         resume(&run, args.steps, &chosen.device)?
     } else {
         let data = data_source(args)?;
@@ -111,6 +111,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     );
     if skipped.total() > 0 {
         print!("{skipped}");
+    }
+    for note in notes {
+        println!("{note}");
     }
     if let Some(step) = resumed_from {
         println!("resuming {} from step {step}", run.root().display());

@@ -29,6 +29,8 @@ pub struct Opened {
     pub skipped: SkipReport,
     /// The checkpoint step resumed from, if any.
     pub resumed_from: Option<u64>,
+    /// Things the person should know (a damaged checkpoint passed over).
+    pub notes: Vec<String>,
 }
 
 /// Starts a new run of `config` in `run` (which must not hold a run already).
@@ -39,7 +41,7 @@ pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device) 
     run.create()?;
     let trainer = Trainer::new(config.clone(), faces, device)?;
     run.write_config(&config)?;
-    Ok(Opened { trainer, skipped: faces.skipped.clone(), resumed_from: None })
+    Ok(Opened { trainer, skipped: faces.skipped.clone(), resumed_from: None, notes: Vec::new() })
 }
 
 /// Continues the run in `run` from its newest checkpoint (or from the start when it has none),
@@ -50,15 +52,28 @@ pub fn resume(run: &RunDir, steps: u64, device: &Device) -> anyhow::Result<Opene
     config.training.steps = steps;
     let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
     let faces = open_faces(&config.data, &options)?;
+    // The newest checkpoint that loads; a damaged one (a kill during a disk failure, say) is
+    // passed over for the one before it, never for a fresh start.
+    let checkpoints = run.checkpoints();
+    let mut failures = Vec::new();
+    for &step in checkpoints.iter().rev() {
+        match Trainer::new(config.clone(), &faces, device)?.load_checkpoint(run, step) {
+            Ok(trainer) => {
+                run.truncate_metrics(step)?;
+                run.write_config(&config)?;
+                let notes = failures.iter().map(|e: &anyhow::Error| format!("passed over: {e:#}")).collect();
+                return Ok(Opened { trainer, skipped: faces.skipped, resumed_from: Some(step), notes });
+            }
+            Err(error) => failures.push(error),
+        }
+    }
+    if let Some(newest) = failures.into_iter().next() {
+        return Err(newest.context(format!("no checkpoint of {} could be loaded", run.root().display())));
+    }
     let trainer = Trainer::new(config.clone(), &faces, device)?;
-    let resumed_from = run.checkpoints().last().copied();
-    let trainer = match resumed_from {
-        Some(step) => trainer.load_checkpoint(run, step)?,
-        None => trainer,
-    };
-    run.truncate_metrics(trainer.step_count())?;
+    run.truncate_metrics(0)?;
     run.write_config(&config)?;
-    Ok(Opened { trainer, skipped: faces.skipped, resumed_from })
+    Ok(Opened { trainer, skipped: faces.skipped, resumed_from: None, notes: Vec::new() })
 }
 
 /// Trains until the configured step count, appending metrics, and writing a checkpoint and a
