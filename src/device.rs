@@ -29,10 +29,10 @@ pub struct ChosenDevice {
     pub software_adapter: bool,
 }
 
-/// The adapters wgpu can see, as `(name, backend, device type)`.
+/// The adapters wgpu can see on the primary APIs (Vulkan, Metal, DX12), which burn-wgpu uses.
 fn adapters() -> Vec<wgpu::AdapterInfo> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
         .into_iter()
         .map(|adapter| adapter.get_info())
         .collect()
