@@ -49,6 +49,12 @@ pub fn drop_undecodable(faces: &mut FaceSet) {
     faces.samples = kept;
 }
 
+/// Whether `train` would take the set: labels on some images, and two identities or more (one to
+/// train on, one to test).
+fn trainable(faces: &FaceSet) -> bool {
+    faces.trainable() && identities(faces) >= 2
+}
+
 fn identities(faces: &FaceSet) -> usize {
     let mut ids: Vec<usize> = faces.samples.iter().filter_map(|s| s.identity).collect();
     ids.sort_unstable();
@@ -75,7 +81,7 @@ pub fn report_json(faces: &FaceSet) -> serde_json::Value {
         "pose_unknown": faces.samples.iter().filter(|s| s.bin.is_none()).count(),
         "unlabelled": faces.samples.iter().filter(|s| s.identity.is_none()).count(),
         "out_of_range": faces.out_of_range(),
-        "trainable": faces.trainable(),
+        "trainable": trainable(faces),
         "ignored_columns": faces.ignored_columns,
         "skipped": skipped_json(&faces.skipped),
     })
@@ -109,7 +115,7 @@ pub fn report_text(faces: &FaceSet) -> String {
     }
     out += &format!(
         "  trainable: {}\n",
-        if faces.trainable() { "yes" } else { "no (training needs identity and pose labels)" }
+        if trainable(faces) { "yes" } else { "no (training needs identity and pose labels, and two identities or more)" }
     );
     if faces.skipped.total() == 0 {
         out += "  nothing skipped\n";
