@@ -232,6 +232,20 @@ fn numpy_trio_is_read_lazily_and_converted_from_bgr() {
     assert_eq!(report["per_bin"], json!([1, 0, 0, 0, 2, 0, 0, 0, 1]));
     assert_eq!(report["out_of_range"], 1);
 
+    // Labels that do not match the images are refused, naming the counts.
+    let broken = tempfile::tempdir().unwrap();
+    for file in ["images.npy", "yaws.npy"] {
+        std::fs::copy(dir.path().join(file), broken.path().join(file)).unwrap();
+    }
+    write_npy(&broken.path().join("ids.npy"), "<i8", &[2], &ids[..16]);
+    Command::cargo_bin("drgan-studio")
+        .unwrap()
+        .arg("inspect")
+        .arg(broken.path())
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("holds 5 images, but ids.npy has 2 identities"));
+
     let faces = drgan_studio::data::formats::open(dir.path(), &Default::default()).unwrap();
     let rgb = drgan_studio::data::prepare::decode(&faces.samples[0].image).unwrap().to_rgb8();
     assert_eq!(rgb.get_pixel(3, 3).0, [255, 0, 0], "BGR becomes RGB");
