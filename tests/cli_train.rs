@@ -15,6 +15,15 @@ fn train(out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
         .assert()
 }
 
+/// `train --resume --steps STEPS` on the CPU.
+fn resume(out: &Path, steps: &str) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("drgan-studio")
+        .unwrap()
+        .args(["train", "--resume", "--steps", steps, "--device", "cpu", "--out"])
+        .arg(out)
+        .assert()
+}
+
 const SMALL_SET: [&str; 4] = ["--synthetic", "6", "--lights", "1"];
 
 fn metrics(run: &Path) -> Vec<Value> {
@@ -59,11 +68,7 @@ fn a_run_folder_holds_config_metrics_samples_and_checkpoints_and_resumes_exactly
     // Stop at step 2, resume to step 4: the same numbers as the uninterrupted run.
     let split = dir.path().join("split");
     train(&split, &[&SMALL_SET[..], &["--steps", "2", "--checkpoint-every", "2"]].concat()).success();
-    Command::cargo_bin("drgan-studio")
-        .unwrap()
-        .args(["train", "--resume", "--steps", "4", "--device", "cpu", "--out"])
-        .arg(&split)
-        .assert()
+    resume(&split, "4")
         .success()
         .stdout(contains("resuming"));
     let resumed: Vec<Value> = metrics(&split).into_iter().map(without_time).collect();
@@ -104,11 +109,7 @@ fn a_checkpoint_from_another_configuration_is_refused() {
     let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     config["model"]["pose_bins"]["yaws"] = serde_json::json!([-90.0, -60.0, -45.0, -30.0, -15.0, 0.0, 15.0, 30.0, 45.0, 60.0, 90.0]);
     std::fs::write(&path, config.to_string()).unwrap();
-    Command::cargo_bin("drgan-studio")
-        .unwrap()
-        .args(["train", "--resume", "--steps", "2", "--device", "cpu", "--out"])
-        .arg(&run)
-        .assert()
+    resume(&run, "2")
         .failure()
         .stderr(contains("cannot be loaded into this model"));
 }
@@ -119,11 +120,7 @@ fn a_damaged_newest_checkpoint_is_passed_over_for_the_one_before() {
     let run = dir.path().join("run");
     train(&run, &[&SMALL_SET[..], &["--steps", "4", "--checkpoint-every", "2"]].concat()).success();
     std::fs::write(run.join("checkpoints/step-00000004/generator.bpk"), b"half a file").unwrap();
-    Command::cargo_bin("drgan-studio")
-        .unwrap()
-        .args(["train", "--resume", "--steps", "5", "--device", "cpu", "--out"])
-        .arg(&run)
-        .assert()
+    resume(&run, "5")
         .success()
         .stdout(contains("passed over"))
         .stdout(contains("resuming"));
@@ -142,11 +139,7 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_its_checkpoint() {
     config["training"]["learning_rate"] = serde_json::json!(1e30);
     config["training"]["checkpoint_every"] = serde_json::json!(100);
     std::fs::write(&path, config.to_string()).unwrap();
-    Command::cargo_bin("drgan-studio")
-        .unwrap()
-        .args(["train", "--resume", "--steps", "30", "--device", "cpu", "--out"])
-        .arg(&run)
-        .assert()
+    resume(&run, "30")
         .failure()
         .stderr(contains("non-finite at step"));
     assert!(run.join("checkpoints/step-00000002/state.json").is_file(), "the last good checkpoint stays");
