@@ -1,8 +1,9 @@
-//! The `drgan-studio` binary: one subcommand per task (see `cli/`).
+//! The `drgan-studio` binary: the studio window without arguments, otherwise one subcommand
+//! per task (see `cli/`).
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use drgan_studio::cli::{Cli, Command};
 
 fn main() -> ExitCode {
@@ -12,11 +13,8 @@ fn main() -> ExitCode {
         Some(Command::Train(args)) => drgan_studio::cli::train::run(&args),
         Some(Command::Inspect(args)) => drgan_studio::cli::inspect::run(&args),
         Some(Command::Bench(args)) => drgan_studio::cli::bench::run(&args),
-        None => {
-            // The studio window will open here; until then, show what the command line does.
-            let _ = Cli::command().print_long_help();
-            Ok(())
-        }
+        Some(Command::Window(args)) => drgan_studio::cli::window::run(args),
+        None => drgan_studio::cli::window::run(Default::default()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

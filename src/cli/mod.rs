@@ -4,10 +4,12 @@ pub mod bench;
 pub mod inspect;
 pub mod synth;
 pub mod train;
+pub mod window;
 
 use clap::{Parser, Subcommand};
 
-/// DR-GAN Studio: train DR-GAN models and look at how faces turn.
+/// DR-GAN Studio: train DR-GAN models and look at how faces turn. Without a subcommand it opens
+/// the studio window.
 #[derive(Debug, Parser)]
 #[command(name = "drgan-studio", version, about)]
 pub struct Cli {
@@ -27,4 +29,6 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Measure training speed (images per second) for each preset.
     Bench(bench::BenchArgs),
+    /// Open the studio window (the default without a subcommand).
+    Window(window::WindowArgs),
 }

@@ -9,11 +9,11 @@ use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::formats::OpenOptions;
-use crate::data::{FaceSet, Split};
+use crate::data::FaceSet;
 use crate::device::{self, DeviceChoice};
-use crate::model::{ModelConfig, PoseBins, Preset};
+use crate::model::{PoseBins, Preset};
 use crate::synth::SynthSpec;
-use crate::train::run::{Opened, open_faces, resume, start, train_to_end};
+use crate::train::run::{Opened, open_faces, plan, resume, start, train_to_end};
 use crate::train::{Balance, DataSource, RunConfig, RunDir, StepMetrics, TrainSettings};
 
 /// Arguments of `train`.
@@ -150,50 +150,25 @@ fn data_source(args: &TrainArgs) -> anyhow::Result<DataSource> {
 }
 
 fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Result<RunConfig> {
-    if !(0.0..1.0).contains(&args.test_fraction) {
-        bail!("--test-fraction must be in [0, 1)");
-    }
-    if !faces.trainable() {
-        bail!(
-            "{} ({} format) has no images with both an identity and a pose label: it can be inspected and explored, not trained on",
-            faces.origin,
-            faces.format.name()
-        );
-    }
-    // Identities with at least one trainable image, in order of appearance.
-    let mut labelled = vec![false; faces.identity_names.len()];
-    for sample in &faces.samples {
-        if let (Some(identity), Some(_)) = (sample.identity, sample.bin) {
-            labelled[identity] = true;
-        }
-    }
-    let names: Vec<String> = faces.identity_names.iter().zip(&labelled).filter(|(_, l)| **l).map(|(n, _)| n.clone()).collect();
-    let split = Split::by_identity(&names, args.test_fraction, args.seed)?;
-    let mut model = ModelConfig::new(args.preset, split.train.len());
-    model.pose_bins = faces.pose_bins.clone();
-    Ok(RunConfig {
-        model,
-        training: TrainSettings {
-            steps: args.steps,
-            batch_size: args.batch as usize,
-            learning_rate: args.lr,
-            beta1: args.beta1,
-            beta2: args.beta2,
-            seed: args.seed,
-            checkpoint_every: args.checkpoint_every.max(1),
-            balance: Balance {
-                g_steps: args.g_steps.max(1),
-                g_steps_when_d_strong: args.g_steps_when_d_strong.max(1),
-                d_strong_accuracy: args.d_strong_accuracy,
-            },
-            flip: args.flip,
-            test_fraction: args.test_fraction,
-            device: args.device,
-            cfp_two_bins: args.cfp_two_bins,
+    let settings = TrainSettings {
+        steps: args.steps,
+        batch_size: args.batch as usize,
+        learning_rate: args.lr,
+        beta1: args.beta1,
+        beta2: args.beta2,
+        seed: args.seed,
+        checkpoint_every: args.checkpoint_every.max(1),
+        balance: Balance {
+            g_steps: args.g_steps.max(1),
+            g_steps_when_d_strong: args.g_steps_when_d_strong.max(1),
+            d_strong_accuracy: args.d_strong_accuracy,
         },
-        data,
-        split,
-    })
+        flip: args.flip,
+        test_fraction: args.test_fraction,
+        device: args.device,
+        cfp_two_bins: args.cfp_two_bins,
+    };
+    plan(args.preset, settings, data, faces)
 }
 
 /// A progress bar on a terminal; a plain line every few seconds elsewhere.

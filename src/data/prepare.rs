@@ -69,6 +69,15 @@ pub fn load_rgb(source: &ImageSource, size: usize) -> Result<RgbImage, PrepareEr
     }
 }
 
+/// `source` as the model sees it at evaluation: loaded at [`load_size`] and centre-cropped to
+/// `input_size`×`input_size` (exactly the pixels of [`Crop::centre`]).
+pub fn centred_input(source: &ImageSource, input_size: usize) -> Result<RgbImage, PrepareError> {
+    let load = load_size(input_size);
+    let crop = Crop::centre(load, input_size);
+    let loaded = load_rgb(source, load)?;
+    Ok(image::imageops::crop_imm(&loaded, crop.x as u32, crop.y as u32, input_size as u32, input_size as u32).to_image())
+}
+
 /// Centre-crops to a square and resizes to `size`×`size`; grey and RGBA become RGB.
 pub fn square_resize(image: DynamicImage, size: usize) -> RgbImage {
     let (w, h) = (image.width(), image.height());

@@ -8,6 +8,7 @@ pub mod discriminator;
 pub mod encoder;
 pub mod generator;
 pub mod loss;
+pub mod rotator;
 
 pub use config::{ModelConfig, PoseBins, Preset};
 pub use discriminator::{Discriminator, Judgement};

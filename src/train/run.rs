@@ -4,10 +4,14 @@
 use anyhow::{Context, bail};
 use burn::prelude::Device;
 
-use super::run_dir::{DataSource, RunConfig, RunDir, StepMetrics};
+use image::RgbImage;
+
+use super::run_dir::{DataSource, RunConfig, RunDir, StepMetrics, TrainSettings, checkpoint_files};
 use super::trainer::Trainer;
 use crate::data::formats::{self, OpenOptions};
-use crate::data::{FaceSet, SkipReport};
+use crate::data::{FaceSet, SkipReport, Split};
+use crate::model::rotator::Rotator;
+use crate::model::{ModelConfig, Preset};
 
 /// Reads (or makes) the face set a run trains on.
 pub fn open_faces(source: &DataSource, options: &OpenOptions) -> anyhow::Result<FaceSet> {
@@ -19,6 +23,33 @@ pub fn open_faces(source: &DataSource, options: &OpenOptions) -> anyhow::Result<
         bail!("{} holds no usable images\n{}", faces.origin, faces.skipped);
     }
     Ok(faces)
+}
+
+/// The configuration of a new run of `preset` on `faces`: identities with at least one image
+/// that has both labels are split into train and test by the settings' seed.
+pub fn plan(preset: Preset, settings: TrainSettings, data: DataSource, faces: &FaceSet) -> anyhow::Result<RunConfig> {
+    if !(0.0..1.0).contains(&settings.test_fraction) {
+        bail!("the test fraction must be in [0, 1)");
+    }
+    if !faces.trainable() {
+        bail!(
+            "{} ({} format) has no images with both an identity and a pose label: it can be inspected and explored, not trained on",
+            faces.origin,
+            faces.format.name()
+        );
+    }
+    // Identities with at least one trainable image, in order of appearance.
+    let mut labelled = vec![false; faces.identity_names.len()];
+    for sample in &faces.samples {
+        if let (Some(identity), Some(_)) = (sample.identity, sample.bin) {
+            labelled[identity] = true;
+        }
+    }
+    let names: Vec<String> = faces.identity_names.iter().zip(&labelled).filter(|(_, l)| **l).map(|(n, _)| n.clone()).collect();
+    let split = Split::by_identity(&names, settings.test_fraction, settings.seed)?;
+    let mut model = ModelConfig::new(preset, split.train.len());
+    model.pose_bins = faces.pose_bins.clone();
+    Ok(RunConfig { model, training: settings, data, split })
 }
 
 /// A trainer ready to continue, and what reading its face set skipped.
@@ -93,13 +124,26 @@ pub fn train_to_end(trainer: &mut Trainer, run: &RunDir, mut on_step: impl FnMut
     Ok(())
 }
 
-/// Writes a checkpoint and the sample grid of the current step (no grid when none of the test
-/// images decodes; the loader's skip report says why).
-pub fn save_progress(trainer: &Trainer, run: &RunDir) -> anyhow::Result<()> {
+/// Writes a checkpoint and the sample grid of the current step, and returns the grid (none
+/// when none of the test images decodes; the loader's skip report says why).
+pub fn save_progress(trainer: &Trainer, run: &RunDir) -> anyhow::Result<Option<RgbImage>> {
     trainer.save_checkpoint(run)?;
-    if let Some(grid) = trainer.sample_grid()? {
+    let grid = trainer.sample_grid()?;
+    if let Some(grid) = &grid {
         let path = run.samples_dir().join(format!("step-{:08}.png", trainer.step_count()));
         grid.save(&path).with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(())
+    Ok(grid)
+}
+
+/// The generator of checkpoint `step` of `run` (its newest when `None`), ready for inference.
+pub fn load_generator(run: &RunDir, step: Option<u64>, device: &Device) -> anyhow::Result<Rotator> {
+    let config = run.read_config().with_context(|| format!("{} is not a run folder (no readable config.json)", run.root().display()))?;
+    let step = match step {
+        Some(step) => step,
+        None => *run.checkpoints().last().with_context(|| format!("{} has no checkpoint yet", run.root().display()))?,
+    };
+    let path = run.checkpoint_dir(step).join(checkpoint_files::GENERATOR);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Rotator::from_record(config.model, bytes, step, format!("{} step {step}", run.root().display()), device)
 }

@@ -1,0 +1,91 @@
+//! Studio benchmarks on this machine's CPU backend, headless (egui_kittest, no GPU painting):
+//! milliseconds from a pose-slider move to the new image for the shipped model, and the UI
+//! thread's time per frame at rest and while a `small` run trains.
+//!
+//! `cargo bench --bench studio`
+
+use std::time::{Duration, Instant};
+
+use burn::prelude::Device;
+use drgan_studio::app::{StudioApp, View};
+use drgan_studio::device::ChosenDevice;
+use drgan_studio::model::Preset;
+use egui_kittest::Harness;
+
+const MOVES: usize = 60;
+const FRAMES: usize = 300;
+
+fn studio() -> Harness<'static, StudioApp> {
+    Harness::builder().with_size([1280.0, 820.0]).build_eframe(|cc| {
+        let device = ChosenDevice { device: Device::flex(), name: "cpu: burn flex".to_owned(), reason: "bench".to_owned(), software_adapter: false };
+        StudioApp::new(&cc.egui_ctx, None, device, None).expect("the studio starts")
+    })
+}
+
+fn wait_for(harness: &mut Harness<'static, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
+    let started = Instant::now();
+    while !done(harness.state()) {
+        assert!(started.elapsed() < Duration::from_secs(300), "timed out waiting for {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn summary(label: &str, mut millis: Vec<f64>) {
+    millis.sort_by(f64::total_cmp);
+    let at = |q: f64| millis[((millis.len() - 1) as f64 * q).round() as usize];
+    println!("{label}: median {:.1} ms, p95 {:.1} ms, max {:.1} ms ({} samples)", at(0.5), at(0.95), at(1.0), millis.len());
+}
+
+/// Frame times at ~60 Hz for `FRAMES` frames.
+fn frame_times(harness: &mut Harness<'static, StudioApp>) -> Vec<f64> {
+    (0..FRAMES)
+        .map(|_| {
+            let started = Instant::now();
+            harness.step();
+            let took = started.elapsed();
+            std::thread::sleep(Duration::from_millis(16).saturating_sub(took));
+            took.as_secs_f64() * 1e3
+        })
+        .collect()
+}
+
+fn main() {
+    let mut harness = studio();
+    wait_for(&mut harness, "the shipped model's first image", |app| app.explore.output.is_some() && !app.explore.cosines.is_empty());
+    println!("model: {}", harness.state().status.model.as_ref().map_or("none".to_owned(), |m| m.summary.clone()));
+
+    // Slider moves: each to a new pose, timed until the face at that pose is on screen.
+    let latencies: Vec<f64> = (0..MOVES)
+        .map(|i| {
+            let yaw = -60.0 + ((i * 37) % 121) as f32;
+            let yaw = if harness.state().explore.yaw == yaw { yaw - 1.0 } else { yaw };
+            let started = Instant::now();
+            harness.state_mut().explore.yaw = yaw;
+            while !harness.state().explore.output.as_ref().is_some_and(|(_, shown)| *shown == yaw) {
+                harness.step();
+            }
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    summary("slider move → new image (tiny shipped model, CPU)", latencies);
+
+    harness.state_mut().view = View::Explore;
+    summary("UI frame, Explore view, idle", frame_times(&mut harness));
+
+    let run = tempfile::tempdir().expect("a temp dir");
+    harness.state_mut().view = View::Train;
+    let form = harness.state_mut().train.form_mut();
+    form.preset = Preset::Small;
+    form.batch = 16;
+    form.steps = 100_000;
+    form.checkpoint_every = 100_000;
+    form.out = run.path().join("small");
+    harness.step();
+    // The same call the Start button makes.
+    harness.state_mut().start_training().expect("the run starts");
+    wait_for(&mut harness, "two steps of the small run", |app| app.train.run.as_ref().is_some_and(|r| r.metrics.len() >= 2));
+    summary("UI frame, Train view, while a small run trains (batch 16, CPU)", frame_times(&mut harness));
+    let steps = harness.state().train.run.as_ref().map_or(0, |r| r.metrics.len());
+    println!("(the run took {steps} steps meanwhile)");
+}

@@ -1,0 +1,353 @@
+//! The Explore view: one face redrawn at any pose. A slider with a detent at every pose bin
+//! (between bins the pose code blends the two neighbours), the strip of all bins, the true
+//! rendering and SSIM for synthetic faces, and identity cosine per bin.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use eframe::egui;
+use egui_plot::{Bar, BarChart, Plot};
+use image::{GenericImage, RgbImage};
+
+use super::worker::{Command, ModelInfo, Rendered, WorkerHandle};
+use super::shipped;
+use crate::data::ImageSource;
+
+/// How close (degrees) the slider must come to a bin to snap onto it.
+const DETENT: f32 = 2.5;
+/// Side at which the input, output and truth are drawn.
+const SHOWN: f32 = 192.0;
+
+/// The Explore view's state.
+pub struct ExploreView {
+    model: Option<ModelInfo>,
+    source: Option<ImageSource>,
+    input: Option<Arc<RgbImage>>,
+    /// The pose asked for, in degrees.
+    pub yaw: f32,
+    /// The seed of the noise `z`.
+    pub seed: u64,
+    /// The newest redrawn face and the pose it was drawn at.
+    pub output: Option<(RgbImage, f32)>,
+    /// SSIM of the output against the true rendering (synthetic faces only).
+    pub ssim: Option<f64>,
+    /// Identity cosine of the input and its redrawing at each bin.
+    pub cosines: Vec<f32>,
+    /// Milliseconds from the newest slider move to its image.
+    pub latency_ms: Option<f64>,
+    /// Whether the latency is shown (snapshot tests hide it: it differs every run).
+    pub show_latency: bool,
+    strip: Vec<RgbImage>,
+    textures: Textures,
+    animate: Option<Instant>,
+    /// The yaw of the last render request, so a request goes out only on change.
+    requested: Option<(f32, u64)>,
+    message: Option<String>,
+}
+
+#[derive(Default)]
+struct Textures {
+    input: Option<egui::TextureHandle>,
+    output: Option<egui::TextureHandle>,
+    truth: Option<egui::TextureHandle>,
+    strip: Vec<egui::TextureHandle>,
+}
+
+impl Default for ExploreView {
+    fn default() -> Self {
+        Self {
+            model: None,
+            source: None,
+            input: None,
+            yaw: 0.0,
+            seed: 0,
+            output: None,
+            ssim: None,
+            cosines: Vec::new(),
+            latency_ms: None,
+            show_latency: true,
+            strip: Vec::new(),
+            textures: Textures::default(),
+            animate: None,
+            requested: None,
+            message: None,
+        }
+    }
+}
+
+impl ExploreView {
+    /// A model was loaded: read the current face again at its size (or the default face).
+    pub fn model_loaded(&mut self, info: ModelInfo, worker: &WorkerHandle) {
+        self.model = Some(info);
+        let source = self.source.clone().unwrap_or_else(default_face);
+        self.open(source, worker);
+    }
+
+    /// Shows `source` (read by the model thread at the model's size).
+    pub fn open(&mut self, source: ImageSource, worker: &WorkerHandle) {
+        self.source = Some(source.clone());
+        self.message = None;
+        if self.model.is_some() {
+            worker.send(Command::Prepare { source });
+        }
+    }
+
+    /// The input of the current face is ready.
+    pub fn prepared(&mut self, source: ImageSource, input: Arc<RgbImage>, ctx: &egui::Context, worker: &WorkerHandle) {
+        if self.source.as_ref().map(ImageSource::describe) != Some(source.describe()) {
+            return;
+        }
+        self.textures.input = Some(texture(ctx, "explore-input", &input));
+        self.input = Some(input);
+        self.output = None;
+        self.requested = None;
+        self.request_render(worker);
+        self.request_strip(worker);
+    }
+
+    /// A redrawn face arrived.
+    pub fn rendered(&mut self, rendered: Rendered, ctx: &egui::Context) {
+        if !self.input.as_ref().is_some_and(|input| Arc::ptr_eq(input, &rendered.input)) {
+            return;
+        }
+        self.latency_ms = Some(rendered.sent.elapsed().as_secs_f64() * 1e3);
+        self.textures.output = Some(texture(ctx, "explore-output", &rendered.image));
+        match rendered.truth {
+            Some((truth, ssim)) => {
+                self.textures.truth = Some(texture(ctx, "explore-truth", &truth));
+                self.ssim = Some(ssim);
+            }
+            None => {
+                self.textures.truth = None;
+                self.ssim = None;
+            }
+        }
+        self.output = Some((rendered.image, rendered.yaw));
+    }
+
+    /// The strip of all bins arrived.
+    pub fn strip(&mut self, input: &Arc<RgbImage>, images: Vec<RgbImage>, cosines: Vec<f32>, ctx: &egui::Context) {
+        if !self.input.as_ref().is_some_and(|current| Arc::ptr_eq(current, input)) {
+            return;
+        }
+        self.textures.strip = images.iter().enumerate().map(|(i, image)| texture(ctx, &format!("explore-strip-{i}"), image)).collect();
+        self.strip = images;
+        self.cosines = cosines;
+    }
+
+    fn request_render(&mut self, worker: &WorkerHandle) {
+        let Some(input) = &self.input else { return };
+        if self.requested == Some((self.yaw, self.seed)) {
+            return;
+        }
+        self.requested = Some((self.yaw, self.seed));
+        worker.send(Command::Render { input: input.clone(), source: self.source.clone(), yaw: self.yaw, seed: self.seed, sent: Instant::now() });
+    }
+
+    fn request_strip(&self, worker: &WorkerHandle) {
+        if let Some(input) = &self.input {
+            worker.send(Command::Strip { input: input.clone(), seed: self.seed });
+        }
+    }
+
+    fn yaws(&self) -> Vec<f32> {
+        self.model.as_ref().map(|m| m.yaws.clone()).unwrap_or_default()
+    }
+
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle) {
+        if self.model.is_none() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("loading the model…");
+            });
+            return;
+        }
+        self.controls_ui(ui, worker);
+        ui.separator();
+        self.slider_ui(ui, worker);
+        ui.add_space(6.0);
+        self.images_ui(ui);
+        ui.separator();
+        self.strip_ui(ui);
+        if let Some(message) = &self.message {
+            ui.label(message);
+        }
+    }
+
+    fn controls_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle) {
+        ui.horizontal(|ui| {
+            if ui.button("Open image…").clicked()
+                && let Some(path) = rfd::FileDialog::new().add_filter("images", &["png", "jpg", "jpeg", "bmp", "webp", "gif", "tif", "tiff"]).pick_file()
+            {
+                self.open(ImageSource::File(path), worker);
+            }
+            if ui.button("Frontalize").on_hover_text("Jump to 0°").clicked() {
+                self.yaw = 0.0;
+                self.animate = None;
+            }
+            let mut animating = self.animate.is_some();
+            if ui.toggle_value(&mut animating, "Animate").on_hover_text("Sweep the pose back and forth").changed() {
+                self.animate = animating.then(Instant::now);
+            }
+            ui.separator();
+            let label = ui.label("noise seed");
+            let seed_changed = ui.add(egui::DragValue::new(&mut self.seed)).labelled_by(label.id).changed();
+            let reseed = ui.button("Reseed").clicked();
+            if reseed {
+                self.seed = rand::random::<u32>() as u64;
+            }
+            if seed_changed || reseed {
+                self.request_strip(worker);
+            }
+            ui.separator();
+            if ui.add_enabled(self.output.is_some(), egui::Button::new("Save output…")).clicked() {
+                self.save_output();
+            }
+            if ui.add_enabled(!self.strip.is_empty(), egui::Button::new("Save strip…")).clicked() {
+                self.save_strip();
+            }
+        });
+    }
+
+    fn slider_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle) {
+        let yaws = self.yaws();
+        let (Some(&first), Some(&last)) = (yaws.first(), yaws.last()) else { return };
+        if let Some(started) = self.animate {
+            // A full sweep first → last → first every six seconds.
+            let phase = (started.elapsed().as_secs_f32() / 6.0 * std::f32::consts::TAU).sin();
+            self.yaw = (first + last) / 2.0 + phase * (last - first) / 2.0;
+            ui.ctx().request_repaint();
+        }
+        ui.horizontal(|ui| {
+            ui.label("pose");
+            let width = (ui.available_width() - 80.0).max(200.0);
+            ui.spacing_mut().slider_width = width;
+            let response = ui.add(egui::Slider::new(&mut self.yaw, first..=last).suffix("°").fixed_decimals(0).text("yaw"));
+            if response.changed() {
+                self.animate = None;
+                if let Some(&bin) = yaws.iter().find(|&&y| (y - self.yaw).abs() < DETENT) {
+                    self.yaw = bin;
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("bins");
+            for &bin in &yaws {
+                if ui.selectable_label((self.yaw - bin).abs() < 0.01, format!("{bin:+.0}°")).clicked() {
+                    self.yaw = bin;
+                    self.animate = None;
+                }
+            }
+        });
+        self.request_render(worker);
+    }
+
+    fn images_ui(&mut self, ui: &mut egui::Ui) {
+        let size = egui::vec2(SHOWN, SHOWN);
+        ui.horizontal(|ui| {
+            let column = |ui: &mut egui::Ui, title: &str, texture: Option<&egui::TextureHandle>, caption: String| {
+                ui.vertical(|ui| {
+                    ui.strong(title);
+                    match texture {
+                        Some(texture) => {
+                            ui.add(egui::Image::new((texture.id(), size)));
+                        }
+                        None => {
+                            ui.allocate_ui(size, |ui| ui.spinner());
+                        }
+                    }
+                    ui.label(caption);
+                });
+            };
+            let source = self.source.as_ref().map_or_else(String::new, ImageSource::describe);
+            column(ui, "Input", self.textures.input.as_ref(), source);
+            let output_caption = match (&self.output, self.latency_ms.filter(|_| self.show_latency)) {
+                (Some((_, yaw)), Some(ms)) => format!("at {yaw:+.1}° · {ms:.0} ms"),
+                (Some((_, yaw)), None) => format!("at {yaw:+.1}°"),
+                _ => String::new(),
+            };
+            column(ui, "Redrawn by G", self.textures.output.as_ref(), output_caption);
+            if let Some(truth) = &self.textures.truth {
+                let caption = self.ssim.map_or_else(String::new, |s| format!("SSIM {s:.3}"));
+                column(ui, "True rendering", Some(truth), caption);
+            }
+        });
+    }
+
+    fn strip_ui(&mut self, ui: &mut egui::Ui) {
+        let yaws = self.yaws();
+        ui.strong("All pose bins");
+        ui.horizontal(|ui| {
+            for (texture, yaw) in self.textures.strip.iter().zip(&yaws) {
+                ui.vertical(|ui| {
+                    let response = ui.add(egui::Image::new((texture.id(), egui::vec2(80.0, 80.0))).sense(egui::Sense::click()));
+                    ui.label(format!("{yaw:+.0}°"));
+                    if response.on_hover_text("Show this pose").clicked() {
+                        self.yaw = *yaw;
+                        self.animate = None;
+                    }
+                });
+            }
+        });
+        if self.cosines.is_empty() {
+            return;
+        }
+        ui.label("Identity kept: cosine of f(input) and f(output) at each pose");
+        let bars: Vec<Bar> = self
+            .cosines
+            .iter()
+            .zip(&yaws)
+            .map(|(&c, &yaw)| Bar::new(yaw as f64, c as f64).width(10.0).name(format!("{yaw:+.0}°")))
+            .collect();
+        Plot::new("explore-cosines")
+            .height(120.0)
+            .include_y(0.0)
+            .include_y(1.0)
+            .allow_zoom(false)
+            .allow_drag(false)
+            .allow_scroll(false)
+            .x_axis_label("requested yaw (°)")
+            .show(ui, |plot| plot.bar_chart(BarChart::new("cosine", bars)));
+    }
+
+    fn save_output(&mut self) {
+        let Some((image, yaw)) = &self.output else { return };
+        if let Some(path) = rfd::FileDialog::new().set_file_name(format!("redrawn_{yaw:+.0}deg.png")).save_file() {
+            self.message = Some(match image.save(&path) {
+                Ok(()) => format!("saved {}", path.display()),
+                Err(e) => format!("could not save {}: {e}", path.display()),
+            });
+        }
+    }
+
+    fn save_strip(&mut self) {
+        let Some(first) = self.strip.first() else { return };
+        let (w, h) = first.dimensions();
+        let mut sheet = RgbImage::new(w * (self.strip.len() as u32 + 1), h);
+        let mut pasted = self.input.as_deref().map_or(Ok(()), |input| sheet.copy_from(input, 0, 0));
+        for (i, image) in self.strip.iter().enumerate() {
+            pasted = pasted.and_then(|()| sheet.copy_from(image, w * (i as u32 + 1), 0));
+        }
+        if let Err(e) = pasted {
+            self.message = Some(format!("could not assemble the strip: {e}"));
+            return;
+        }
+        if let Some(path) = rfd::FileDialog::new().set_file_name("strip_input_then_all_poses.png").save_file() {
+            self.message = Some(match sheet.save(&path) {
+                Ok(()) => format!("saved {}", path.display()),
+                Err(e) => format!("could not save {}: {e}", path.display()),
+            });
+        }
+    }
+}
+
+/// The face shown on first launch: a person the shipped model never saw, turned 45° right.
+fn default_face() -> ImageSource {
+    ImageSource::Synthetic { spec: Arc::new(shipped::default_faces()), person: 0, yaw: 45.0, light: 0 }
+}
+
+fn texture(ctx: &egui::Context, name: &str, image: &RgbImage) -> egui::TextureHandle {
+    let pixels = egui::ColorImage::from_rgb([image.width() as usize, image.height() as usize], image.as_raw());
+    ctx.load_texture(name, pixels, egui::TextureOptions::LINEAR)
+}

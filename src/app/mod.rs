@@ -1,0 +1,304 @@
+//! The studio window: Faces, Explore and Train views over one model thread.
+//!
+//! Each view is a plain struct with a `ui` method; views never touch the model, they send
+//! [`worker::Command`]s and read [`worker::Event`]s, so the window stays responsive while the
+//! model works.
+
+pub mod explore;
+pub mod faces;
+pub mod plots;
+pub mod shipped;
+pub mod status_bar;
+pub mod thumbnails;
+pub mod train;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use burn::prelude::Device;
+use burn::tensor::wgpu::{WgpuSetup, wgpu};
+use eframe::egui;
+use eframe::egui_wgpu;
+
+use crate::device::ChosenDevice;
+use explore::ExploreView;
+use faces::{FacesAction, FacesView};
+use status_bar::StatusBar;
+use train::{TrainAction, TrainView};
+use worker::{Command, Event, WorkerHandle};
+
+/// The views, in tab order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+pub enum View {
+    /// Face sets: open, browse, filter.
+    Faces,
+    /// One face redrawn at any pose.
+    Explore,
+    /// Training runs and their curves.
+    Train,
+}
+
+const VIEW_KEY: &str = "view";
+
+/// How the window starts (the `window` subcommand's options).
+#[derive(Clone, Debug, Default)]
+pub struct WindowOptions {
+    /// The view to show first (otherwise the one shown when the window last closed).
+    pub view: Option<View>,
+    /// A run folder to open in the Train view.
+    pub run: Option<PathBuf>,
+    /// Save a screenshot here once everything on show has loaded, then close. Stored settings
+    /// are not read, so the picture shows the defaults.
+    pub screenshot: Option<PathBuf>,
+}
+
+/// A screenshot to take once the view has settled.
+struct PendingScreenshot {
+    path: PathBuf,
+    settled_frames: u32,
+    requested: bool,
+    result: Arc<std::sync::Mutex<Option<anyhow::Result<()>>>>,
+}
+
+/// Frames drawn after everything has loaded before the screenshot is taken.
+const SETTLE_FRAMES: u32 = 10;
+
+/// The whole window.
+pub struct StudioApp {
+    /// The view on show.
+    pub view: View,
+    /// The Faces view.
+    pub faces: FacesView,
+    /// The Explore view.
+    pub explore: ExploreView,
+    /// The Train view.
+    pub train: TrainView,
+    /// The status bar.
+    pub status: StatusBar,
+    worker: WorkerHandle,
+    screenshot: Option<PendingScreenshot>,
+}
+
+impl StudioApp {
+    /// The studio on `device`, restoring settings from `storage` where there are some, with the
+    /// shipped model loaded and the default synthetic faces opened (or the last face set).
+    pub fn new(ctx: &egui::Context, storage: Option<&dyn eframe::Storage>, device: ChosenDevice, window_adapter: Option<String>) -> anyhow::Result<Self> {
+        let repaint = ctx.clone();
+        let worker = WorkerHandle::spawn(device, move || repaint.request_repaint())?;
+        worker.send(Command::LoadShipped);
+        let restore = |key: &str| storage.and_then(|s| s.get_string(key));
+        let view = restore(VIEW_KEY).and_then(|v| serde_json::from_str(&v).ok()).unwrap_or(View::Explore);
+        let mut faces = FacesView::restore(restore(faces::SETTINGS_KEY).as_deref());
+        faces.open_current(ctx);
+        Ok(Self {
+            view,
+            faces,
+            explore: ExploreView::default(),
+            train: TrainView::restore(restore(train::SETTINGS_KEY).as_deref()),
+            status: StatusBar::new(window_adapter),
+            worker,
+            screenshot: None,
+        })
+    }
+
+    /// Starts a run with the Train form's settings on the open face set (what "Start" does).
+    pub fn start_training(&mut self) -> anyhow::Result<PathBuf> {
+        self.train.start(&self.worker, self.faces.current())
+    }
+
+    /// Whether everything on show has loaded (the model, the face, the thumbnails).
+    pub fn settled(&self) -> bool {
+        self.status.model.is_some()
+            && self.explore.output.is_some()
+            && !self.explore.cosines.is_empty()
+            && self.faces.faces.is_some()
+            && self.faces.thumbnails_pending() == 0
+    }
+
+    /// Takes the screenshot once settled; the window closes after it is saved.
+    fn screenshot_when_settled(&mut self, ctx: &egui::Context) {
+        let settled = self.settled();
+        let Some(pending) = &mut self.screenshot else { return };
+        ctx.request_repaint();
+        if !settled || pending.requested {
+            return;
+        }
+        pending.settled_frames += 1;
+        if pending.settled_frames < SETTLE_FRAMES {
+            return;
+        }
+        pending.requested = true;
+        let (path, result, closer) = (pending.path.clone(), pending.result.clone(), ctx.clone());
+        ctx.request_screenshot(move |image| {
+            let saved = image::RgbaImage::from_raw(image.size[0] as u32, image.size[1] as u32, image.as_raw().to_vec())
+                .ok_or_else(|| anyhow::anyhow!("the screenshot had an unexpected size"))
+                .and_then(|rgba| rgba.save(&path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display())));
+            if let Ok(mut slot) = result.lock() {
+                *slot = Some(saved);
+            }
+            closer.send_viewport_cmd(egui::ViewportCommand::Close);
+        });
+    }
+
+    fn on_event(&mut self, event: Event, ctx: &egui::Context) {
+        match event {
+            Event::DeviceReady { name, reason, software } => self.status.device_ready(name, reason, software),
+            Event::ModelLoaded(info) => {
+                self.status.model_loaded(&info);
+                self.explore.model_loaded(info, &self.worker);
+            }
+            Event::Prepared { source, input } => self.explore.prepared(source, input, ctx, &self.worker),
+            Event::Rendered(rendered) => self.explore.rendered(rendered, ctx),
+            Event::Strip { input, images, cosines } => self.explore.strip(&input, images, cosines, ctx),
+            Event::Error(message) => self.status.error(message),
+            other => self.train.on_event(other, ctx, &mut self.status),
+        }
+    }
+
+    fn tabs_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("DR-GAN Studio");
+            ui.separator();
+            for (view, label) in [(View::Faces, "Faces"), (View::Explore, "Explore"), (View::Train, "Train")] {
+                ui.selectable_value(&mut self.view, view, label);
+            }
+        });
+    }
+
+    /// Files dropped on the window: an image opens in Explore, anything else as a face set.
+    fn dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        for path in dropped {
+            if faces::is_image_file(&path) {
+                self.explore.open(crate::data::ImageSource::File(path), &self.worker);
+                self.view = View::Explore;
+            } else {
+                self.faces.open_path(path, ctx);
+                self.view = View::Faces;
+            }
+        }
+    }
+}
+
+impl eframe::App for StudioApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let started = std::time::Instant::now();
+        let ctx = ui.ctx().clone();
+        for event in self.worker.poll() {
+            self.on_event(event, &ctx);
+        }
+        self.faces.poll(&ctx, &mut self.status);
+        self.dropped_files(&ctx);
+
+        egui::Panel::top("tabs").show(ui, |ui| self.tabs_ui(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status.ui(ui));
+        egui::CentralPanel::default_margins().show(ui, |ui| match self.view {
+            View::Faces => {
+                if let Some(FacesAction::Explore(source)) = self.faces.ui(ui) {
+                    self.explore.open(source, &self.worker);
+                    self.view = View::Explore;
+                }
+            }
+            View::Explore => self.explore.ui(ui, &self.worker),
+            View::Train => {
+                let faces = self.faces.current();
+                if let Some(TrainAction::LoadIntoExplore { run, step }) = self.train.ui(ui, &self.worker, faces, &mut self.status) {
+                    self.worker.send(Command::LoadRun { run, step: Some(step) });
+                    self.view = View::Explore;
+                }
+            }
+        });
+        self.status.frame_finished(started.elapsed());
+        self.screenshot_when_settled(&ctx);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if self.screenshot.is_some() {
+            return;
+        }
+        if let Ok(view) = serde_json::to_string(&self.view) {
+            storage.set_string(VIEW_KEY, view);
+        }
+        storage.set_string(faces::SETTINGS_KEY, self.faces.settings_json());
+        storage.set_string(train::SETTINGS_KEY, self.train.settings_json());
+    }
+}
+
+/// Opens the studio window; returns when it closes.
+pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("DR-GAN Studio")
+            .with_inner_size([1280.0, 820.0])
+            .with_drag_and_drop(true),
+        renderer: eframe::Renderer::Wgpu,
+        wgpu_options: wgpu_configuration(),
+        ..Default::default()
+    };
+    let result = Arc::new(std::sync::Mutex::new(None));
+    let screenshot_result = result.clone();
+    eframe::run_native(
+        "drgan-studio",
+        native,
+        Box::new(move |cc| {
+            let (device, adapter) = model_device(cc.wgpu_render_state.as_ref());
+            let storage = if options.screenshot.is_some() { None } else { cc.storage };
+            let mut app = StudioApp::new(&cc.egui_ctx, storage, device, adapter)?;
+            if let Some(view) = options.view {
+                app.view = view;
+            }
+            if let Some(run) = options.run {
+                app.train.open_run(run, &cc.egui_ctx)?;
+            }
+            app.screenshot = options.screenshot.map(|path| PendingScreenshot { path, settled_frames: 0, requested: false, result: screenshot_result });
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))?;
+    let taken = result.lock().map_err(|_| anyhow::anyhow!("the screenshot thread panicked"))?.take();
+    taken.unwrap_or(Ok(()))
+}
+
+/// The window's wgpu setup: ask for every feature and limit the adapter has, so burn can run
+/// its kernels (and its autotuner's timestamp queries) on the same device.
+fn wgpu_configuration() -> egui_wgpu::WgpuConfiguration {
+    let mut create = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
+    create.device_descriptor = Arc::new(|adapter: &wgpu::Adapter| wgpu::DeviceDescriptor {
+        label: Some("drgan-studio"),
+        required_features: adapter.features(),
+        required_limits: adapter.limits(),
+        ..Default::default()
+    });
+    egui_wgpu::WgpuConfiguration { wgpu_setup: egui_wgpu::WgpuSetup::CreateNew(create), ..Default::default() }
+}
+
+/// The model's device: the window's own GPU device when it is a real GPU, otherwise burn's CPU
+/// backend (a software adapter runs the model slower than the CPU backend does). Also returns
+/// the window's adapter, described.
+pub fn model_device(render_state: Option<&egui_wgpu::RenderState>) -> (ChosenDevice, Option<String>) {
+    let cpu = |reason: String, software_adapter: bool| ChosenDevice { device: Device::flex(), name: "cpu: burn flex".to_owned(), reason, software_adapter };
+    let Some(state) = render_state else {
+        return (cpu("the window has no wgpu device; the model runs on the CPU backend".to_owned(), false), None);
+    };
+    let info = state.adapter.get_info();
+    let adapter = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+    if info.device_type == wgpu::DeviceType::Cpu {
+        let reason = format!("the window's adapter {adapter} is a software renderer; the model runs on the CPU backend instead");
+        return (cpu(reason, true), Some(adapter));
+    }
+    let setup = WgpuSetup {
+        instance: state.instance.clone(),
+        adapter: state.adapter.clone(),
+        device: state.device.clone(),
+        queue: state.queue.clone(),
+        backend: info.backend,
+    };
+    match Device::wgpu_options().setup(setup).init() {
+        Ok(device) => (
+            ChosenDevice { device, name: format!("wgpu: {adapter}"), reason: "the window's own GPU device".to_owned(), software_adapter: false },
+            Some(adapter),
+        ),
+        Err(error) => (cpu(format!("the GPU {adapter} could not run the model ({error}); the model runs on the CPU backend"), false), Some(adapter)),
+    }
+}

@@ -1,0 +1,117 @@
+//! Training curves: the losses and the five accuracies of `metrics.jsonl`, smoothed by an
+//! exponential moving average with the raw series drawn faintly behind, against steps or time.
+
+use eframe::egui;
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+use crate::train::StepMetrics;
+
+/// How the curves are drawn (persisted with the Train view's settings).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CurveSettings {
+    /// EMA weight of the past, 0 (raw) to 0.99.
+    pub smoothing: f64,
+    /// X axis in seconds of training rather than steps.
+    pub by_time: bool,
+}
+
+impl Default for CurveSettings {
+    fn default() -> Self {
+        Self { smoothing: 0.9, by_time: false }
+    }
+}
+
+/// An exponential moving average: `s_t = w·s_{t−1} + (1 − w)·x_t`, started at the first value.
+pub fn ema(values: &[f64], weight: f64) -> Vec<f64> {
+    let mut smoothed = Vec::with_capacity(values.len());
+    let mut state = None;
+    for &value in values {
+        let next = match state {
+            None => value,
+            Some(previous) => weight * previous + (1.0 - weight) * value,
+        };
+        state = Some(next);
+        smoothed.push(next);
+    }
+    smoothed
+}
+
+type Series = (&'static str, fn(&StepMetrics) -> f32);
+
+const LOSSES: [Series; 2] = [("D loss", |m| m.d_loss), ("G loss", |m| m.g_loss)];
+const ACCURACIES: [Series; 5] = [
+    ("D identity, real", |m| m.d_id_acc_real),
+    ("D pose, real", |m| m.d_pose_acc_real),
+    ("D fake detected", |m| m.d_fake_acc),
+    ("G pose obeyed", |m| m.g_pose_acc),
+    ("G identity kept", |m| m.g_id_acc),
+];
+
+/// The smoothing and axis controls.
+pub fn controls_ui(ui: &mut egui::Ui, settings: &mut CurveSettings) {
+    ui.horizontal(|ui| {
+        ui.add(egui::Slider::new(&mut settings.smoothing, 0.0..=0.99).fixed_decimals(2).text("smoothing"));
+        ui.separator();
+        ui.label("x axis");
+        ui.selectable_value(&mut settings.by_time, false, "step");
+        ui.selectable_value(&mut settings.by_time, true, "time");
+    });
+}
+
+/// The loss plot and the accuracy plot, with linked x axes and cursors.
+pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], settings: &CurveSettings) {
+    let group = ui.scope_id().with("curves");
+    let height = ((ui.available_height() - 40.0) / 2.0).clamp(120.0, 260.0);
+    let xs: Vec<f64> = metrics.iter().map(|m| if settings.by_time { m.wall_secs } else { m.step as f64 }).collect();
+    let x_label = if settings.by_time { "seconds of training" } else { "step" };
+    for (title, series, y_max) in [("losses", &LOSSES[..], None), ("accuracies", &ACCURACIES[..], Some(1.0))] {
+        let mut plot = Plot::new(format!("curves-{title}"))
+            .height(height)
+            .legend(Legend::default())
+            .link_axis(group, [true, false])
+            .link_cursor(group, [true, false])
+            .x_axis_label(x_label)
+            .include_y(0.0);
+        if let Some(max) = y_max {
+            plot = plot.include_y(max);
+        }
+        plot.show(ui, |plot| {
+            for (index, (name, value)) in series.iter().enumerate() {
+                let color = color(index + if y_max.is_some() { 2 } else { 0 });
+                let raw: Vec<f64> = metrics.iter().map(|m| value(m) as f64).collect();
+                let smooth = ema(&raw, settings.smoothing);
+                if settings.smoothing > 0.0 {
+                    let faint: PlotPoints = xs.iter().zip(&raw).map(|(&x, &y)| [x, y]).collect();
+                    // Unnamed, so the legend shows only the smoothed series (in its colour).
+                    plot.line(Line::new("", faint).color(color.gamma_multiply(0.25)).width(1.0).allow_hover(false));
+                }
+                let points: PlotPoints = xs.iter().zip(&smooth).map(|(&x, &y)| [x, y]).collect();
+                plot.line(Line::new(*name, points).color(color).width(1.8));
+            }
+        });
+    }
+}
+
+fn color(index: usize) -> egui::Color32 {
+    const PALETTE: [egui::Color32; 7] = [
+        egui::Color32::from_rgb(214, 39, 40),
+        egui::Color32::from_rgb(31, 119, 180),
+        egui::Color32::from_rgb(255, 127, 14),
+        egui::Color32::from_rgb(44, 160, 44),
+        egui::Color32::from_rgb(148, 103, 189),
+        egui::Color32::from_rgb(140, 86, 75),
+        egui::Color32::from_rgb(23, 190, 207),
+    ];
+    PALETTE[index % PALETTE.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ema;
+
+    #[test]
+    fn ema_starts_at_the_first_value_and_follows_the_weight() {
+        assert_eq!(ema(&[1.0, 3.0], 0.5), vec![1.0, 2.0]);
+        assert_eq!(ema(&[1.0, 3.0], 0.0), vec![1.0, 3.0]);
+    }
+}

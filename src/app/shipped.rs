@@ -1,0 +1,31 @@
+//! The model that ships inside the binary: the generator of `assets/default-run` (trained by
+//! this project's own `train` command; the README says how), so the studio shows faces turning
+//! on first launch with no file to find.
+
+use anyhow::Context;
+use burn::prelude::Device;
+
+use crate::model::rotator::Rotator;
+use crate::synth::SynthSpec;
+use crate::train::RunConfig;
+
+const CONFIG: &str = include_str!("../../assets/default-run/config.json");
+const GENERATOR: &[u8] = include_bytes!("../../assets/default-run/checkpoints/step-00005000/generator.bpk");
+const STEP: u64 = 5000;
+
+/// The shipped run's configuration.
+pub fn config() -> anyhow::Result<RunConfig> {
+    serde_json::from_str(CONFIG).context("the shipped model's config.json does not parse")
+}
+
+/// The shipped generator, ready for inference on `device`.
+pub fn rotator(device: &Device) -> anyhow::Result<Rotator> {
+    let config = config()?;
+    Rotator::from_record(config.model, GENERATOR.to_vec(), STEP, "built-in model (assets/default-run)".to_owned(), device)
+}
+
+/// The face set the studio opens on first launch: synthetic people the shipped model never
+/// saw (another seed than its training set).
+pub fn default_faces() -> SynthSpec {
+    SynthSpec { identities: 50, seed: 2026, lights: 1 }
+}

@@ -1,0 +1,415 @@
+//! The Train view: every setting of `train` as a form, Start / Pause / Continue / Step / Stop,
+//! live curves, progress, the newest sample grid and the run's checkpoints. Runs are ordinary
+//! run folders, so the command line can inspect or resume them and the reverse.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use eframe::egui;
+
+use super::plots::{self, CurveSettings};
+use super::status_bar::StatusBar;
+use super::worker::{Command, Event, WorkerHandle};
+use crate::data::FaceSet;
+use crate::device::DeviceChoice;
+use crate::model::Preset;
+use crate::train::run::plan;
+use crate::train::{Balance, DataSource, RunConfig, RunDir, StepMetrics, TrainSettings};
+
+/// Storage key of the view's settings.
+pub const SETTINGS_KEY: &str = "train";
+/// Steps over which img/s and the ETA are measured.
+const RATE_WINDOW: usize = 20;
+
+/// What the Train view asks the window to do.
+pub enum TrainAction {
+    /// Show the generator of this checkpoint in Explore.
+    LoadIntoExplore { run: PathBuf, step: u64 },
+}
+
+/// The form: every setting of `drgan-studio train`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainForm {
+    /// Network size.
+    pub preset: Preset,
+    /// Real images per step.
+    pub batch: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Adam β1.
+    pub beta1: f32,
+    /// Adam β2.
+    pub beta2: f32,
+    /// The step to train to.
+    pub steps: u64,
+    /// The G/D balance.
+    pub balance: Balance,
+    /// Where the model runs.
+    pub device: DeviceChoice,
+    /// Seed of weights, batches and codes.
+    pub seed: u64,
+    /// Steps between checkpoints.
+    pub checkpoint_every: u64,
+    /// Mirror training images half the time.
+    pub flip: bool,
+    /// Fraction of identities held out.
+    pub test_fraction: f32,
+    /// The run folder of a new run.
+    pub out: PathBuf,
+}
+
+impl Default for TrainForm {
+    fn default() -> Self {
+        Self {
+            preset: Preset::Tiny,
+            batch: 16,
+            learning_rate: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            steps: 300,
+            balance: Balance::default(),
+            device: DeviceChoice::Auto,
+            seed: 0,
+            checkpoint_every: 50,
+            flip: false,
+            test_fraction: 0.2,
+            out: PathBuf::from("runs/studio"),
+        }
+    }
+}
+
+impl TrainForm {
+    /// The training settings the form describes.
+    pub fn settings(&self) -> TrainSettings {
+        TrainSettings {
+            steps: self.steps,
+            batch_size: self.batch.max(1),
+            learning_rate: self.learning_rate,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            seed: self.seed,
+            checkpoint_every: self.checkpoint_every.max(1),
+            balance: self.balance.clone(),
+            flip: self.flip,
+            test_fraction: self.test_fraction,
+            device: self.device,
+            cfp_two_bins: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Settings {
+    form: TrainForm,
+    curves: CurveSettings,
+}
+
+/// A run on show: going, finished, or opened from disk.
+pub struct RunView {
+    /// Its folder.
+    pub path: PathBuf,
+    /// Its configuration.
+    pub config: RunConfig,
+    /// Its metrics so far.
+    pub metrics: Vec<StepMetrics>,
+    /// Its checkpoints (steps).
+    pub checkpoints: Vec<u64>,
+    /// Whether the model thread is training it.
+    pub going: bool,
+    /// Whether it is paused.
+    pub paused: bool,
+    grid: Option<egui::TextureHandle>,
+    message: Option<String>,
+}
+
+/// The Train view's state.
+#[derive(Default)]
+pub struct TrainView {
+    settings: Settings,
+    /// The run on show.
+    pub run: Option<RunView>,
+}
+
+impl TrainView {
+    /// The view with settings restored from their JSON (defaults when absent or unreadable).
+    pub fn restore(json: Option<&str>) -> Self {
+        Self { settings: json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default(), run: None }
+    }
+
+    /// The settings to persist.
+    pub fn settings_json(&self) -> String {
+        serde_json::to_string(&self.settings).unwrap_or_default()
+    }
+
+    /// The form (tests and scripts fill it in).
+    pub fn form_mut(&mut self) -> &mut TrainForm {
+        &mut self.settings.form
+    }
+
+    /// Takes in a training event from the model thread.
+    pub fn on_event(&mut self, event: Event, ctx: &egui::Context, status: &mut StatusBar) {
+        match event {
+            Event::TrainingStarted { run, config, history, resumed_from, notes } => {
+                let mut message: Vec<String> = resumed_from.map(|s| format!("resumed from step {s}")).into_iter().collect();
+                message.extend(notes);
+                self.run = Some(RunView {
+                    checkpoints: RunDir::new(&run).checkpoints(),
+                    path: run,
+                    config: *config,
+                    metrics: history,
+                    going: true,
+                    paused: false,
+                    grid: None,
+                    message: (!message.is_empty()).then(|| message.join("\n")),
+                });
+            }
+            Event::Step(metrics) => {
+                if let Some(run) = &mut self.run {
+                    run.metrics.push(metrics);
+                }
+            }
+            Event::Checkpoint { step: _, grid } => {
+                if let Some(run) = &mut self.run {
+                    run.checkpoints = RunDir::new(&run.path).checkpoints();
+                    if let Some(grid) = grid {
+                        let image = egui::ColorImage::from_rgb([grid.width() as usize, grid.height() as usize], grid.as_raw());
+                        run.grid = Some(ctx.load_texture("train-grid", image, egui::TextureOptions::NEAREST));
+                    }
+                }
+            }
+            Event::Paused(paused) => {
+                if let Some(run) = &mut self.run {
+                    run.paused = paused;
+                }
+            }
+            Event::TrainingEnded { message, failed } => {
+                if failed {
+                    status.error(format!("training stopped: {message}"));
+                }
+                if let Some(run) = &mut self.run {
+                    run.going = false;
+                    run.paused = false;
+                    run.checkpoints = RunDir::new(&run.path).checkpoints();
+                    run.message = Some(message);
+                }
+            }
+            Event::Error(message) => status.error(message),
+            _ => {}
+        }
+    }
+
+    /// Starts a new run on `faces` with the form's settings, in the form's folder (or the
+    /// first free folder beside it).
+    pub fn start(&mut self, worker: &WorkerHandle, faces: Option<(DataSource, Arc<FaceSet>)>) -> anyhow::Result<PathBuf> {
+        let (source, faces) = faces.ok_or_else(|| anyhow::anyhow!("open a face set in the Faces view first"))?;
+        let form = &self.settings.form;
+        let config = plan(form.preset, form.settings(), source, &faces)?;
+        let path = free_run_dir(&form.out);
+        worker.send(Command::StartTraining { run: path.clone(), config: Box::new(config) });
+        Ok(path)
+    }
+
+    /// Opens the run folder at `path` to look at its curves, checkpoints and newest grid.
+    pub fn open_run(&mut self, path: PathBuf, ctx: &egui::Context) -> anyhow::Result<()> {
+        let dir = RunDir::new(&path);
+        let config = dir.read_config()?;
+        let metrics = dir.read_metrics()?;
+        let checkpoints = dir.checkpoints();
+        let grid = newest_grid(&dir).map(|image| {
+            let pixels = egui::ColorImage::from_rgb([image.width() as usize, image.height() as usize], image.as_raw());
+            ctx.load_texture("train-grid", pixels, egui::TextureOptions::NEAREST)
+        });
+        self.settings.form.steps = self.settings.form.steps.max(metrics.last().map_or(0, |m| m.step));
+        self.run = Some(RunView { path, config, metrics, checkpoints, going: false, paused: false, grid, message: None });
+        Ok(())
+    }
+
+    /// Draws the view; returns what the window should do.
+    pub fn ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle, faces: Option<(DataSource, Arc<FaceSet>)>, status: &mut StatusBar) -> Option<TrainAction> {
+        egui::Panel::left("train-form").default_size(290.0).resizable(true).show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                if let Err(error) = self.form_ui(ui, worker, faces) {
+                    status.error(format!("{error:#}"));
+                }
+            });
+        });
+        egui::CentralPanel::default_margins().show(ui, |ui| self.run_ui(ui)).inner
+    }
+
+    fn form_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle, faces: Option<(DataSource, Arc<FaceSet>)>) -> anyhow::Result<()> {
+        let going = self.run.as_ref().is_some_and(|r| r.going);
+        ui.heading("New run");
+        match &faces {
+            Some((_, set)) => ui.label(format!("on {} ({} images)", set.origin, set.samples.len())),
+            None => ui.label("open a face set in the Faces view first"),
+        };
+        ui.add_enabled_ui(!going, |ui| form_fields_ui(ui, &mut self.settings.form));
+        ui.horizontal(|ui| {
+            if ui.add_enabled(!going && faces.is_some(), egui::Button::new("Start")).clicked() {
+                self.start(worker, faces)?;
+            }
+            if ui.add_enabled(!going, egui::Button::new("Open run…")).clicked()
+                && let Some(path) = rfd::FileDialog::new().set_directory("runs").pick_folder()
+            {
+                self.open_run(path, ui.ctx())?;
+            }
+            Ok::<(), anyhow::Error>(())
+        })
+        .inner?;
+        ui.separator();
+        let Some(run) = &self.run else { return Ok(()) };
+        ui.heading("This run");
+        ui.label(run.path.display().to_string());
+        ui.horizontal(|ui| {
+            if run.going {
+                if run.paused {
+                    if ui.button("Continue").clicked() {
+                        worker.send(Command::Continue);
+                    }
+                    if ui.button("Step").on_hover_text("Train one step").clicked() {
+                        worker.send(Command::StepOnce);
+                    }
+                } else if ui.button("Pause").clicked() {
+                    worker.send(Command::Pause);
+                }
+                if ui.button("Stop").on_hover_text("Write a checkpoint and end the run").clicked() {
+                    worker.send(Command::Stop);
+                }
+            } else if ui.button("Resume").on_hover_text("Continue from the newest checkpoint to the form's step count").clicked() {
+                worker.send(Command::ResumeTraining { run: run.path.clone(), steps: self.settings.form.steps });
+            }
+        });
+        Ok(())
+    }
+
+    fn run_ui(&mut self, ui: &mut egui::Ui) -> Option<TrainAction> {
+        let Some(run) = &self.run else {
+            ui.label("Start a run, or open one from disk to see its curves.");
+            return None;
+        };
+        progress_ui(ui, run);
+        if let Some(message) = &run.message {
+            ui.label(message);
+        }
+        plots::controls_ui(ui, &mut self.settings.curves);
+        let mut action = None;
+        egui::Panel::right("train-grid").default_size(360.0).resizable(true).show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                if let Some(grid) = &run.grid {
+                    ui.strong("Sample grid: input, then every pose bin");
+                    let width = ui.available_width().min(grid.size_vec2().x * 2.0);
+                    let size = grid.size_vec2() * (width / grid.size_vec2().x);
+                    ui.add(egui::Image::new((grid.id(), size)));
+                }
+                ui.strong("Checkpoints");
+                if run.checkpoints.is_empty() {
+                    ui.label("none yet");
+                }
+                for &step in run.checkpoints.iter().rev() {
+                    ui.horizontal(|ui| {
+                        ui.label(format!("step {step}"));
+                        if ui.button("Load into Explore").clicked() {
+                            action = Some(TrainAction::LoadIntoExplore { run: run.path.clone(), step });
+                        }
+                    });
+                }
+            });
+        });
+        egui::CentralPanel::default_margins().show(ui, |ui| plots::curves_ui(ui, &run.metrics, &self.settings.curves));
+        action
+    }
+}
+
+fn form_fields_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
+    egui::Grid::new("train-form-grid").num_columns(2).show(ui, |ui| {
+        let label = ui.label("preset");
+        egui::ComboBox::from_id_salt("preset")
+            .selected_text(form.preset.name())
+            .show_ui(ui, |ui| {
+                for preset in [Preset::Tiny, Preset::Small, Preset::Paper] {
+                    ui.selectable_value(&mut form.preset, preset, format!("{} ({}×{})", preset.name(), preset.image_size(), preset.image_size()));
+                }
+            })
+            .response
+            .labelled_by(label.id);
+        ui.end_row();
+        row(ui, "batch", egui::DragValue::new(&mut form.batch).range(1..=1024));
+        row(ui, "learning rate", egui::DragValue::new(&mut form.learning_rate).speed(1e-5).range(1e-6..=1e-1).max_decimals(6));
+        row(ui, "β1", egui::DragValue::new(&mut form.beta1).speed(0.01).range(0.0..=0.999));
+        row(ui, "β2", egui::DragValue::new(&mut form.beta2).speed(0.001).range(0.0..=0.9999));
+        row(ui, "steps", egui::DragValue::new(&mut form.steps).range(1..=10_000_000));
+        row(ui, "G steps per D step", egui::DragValue::new(&mut form.balance.g_steps).range(1..=10));
+        row(ui, "... while D is strong", egui::DragValue::new(&mut form.balance.g_steps_when_d_strong).range(1..=10));
+        row(ui, "D strong at accuracy", egui::DragValue::new(&mut form.balance.d_strong_accuracy).speed(0.01).range(0.0..=1.0));
+        ui.label("device");
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut form.device, DeviceChoice::Auto, "auto");
+            ui.selectable_value(&mut form.device, DeviceChoice::Gpu, "gpu");
+            ui.selectable_value(&mut form.device, DeviceChoice::Cpu, "cpu");
+        });
+        ui.end_row();
+        row(ui, "seed", egui::DragValue::new(&mut form.seed));
+        row(ui, "checkpoint every", egui::DragValue::new(&mut form.checkpoint_every).range(1..=1_000_000).suffix(" steps"));
+        row(ui, "mirror images", egui::Checkbox::without_text(&mut form.flip));
+        row(ui, "test fraction", egui::DragValue::new(&mut form.test_fraction).speed(0.01).range(0.0..=0.9));
+        let mut out = form.out.display().to_string();
+        let label = ui.label("run folder");
+        if ui.text_edit_singleline(&mut out).labelled_by(label.id).changed() {
+            form.out = PathBuf::from(out);
+        }
+        ui.end_row();
+    });
+}
+
+/// One labelled row of a form grid (the label names the widget for screen readers and tests).
+pub fn row(ui: &mut egui::Ui, label: &str, widget: impl egui::Widget) {
+    let label = ui.label(label);
+    ui.add(widget).labelled_by(label.id);
+    ui.end_row();
+}
+
+fn progress_ui(ui: &mut egui::Ui, run: &RunView) {
+    let total = run.config.training.steps.max(1);
+    let step = run.metrics.last().map_or(0, |m| m.step);
+    let mut text = format!("step {step} / {total}");
+    let recent = &run.metrics[run.metrics.len().saturating_sub(RATE_WINDOW)..];
+    if run.going
+        && let (Some(first), Some(last)) = (recent.first(), recent.last())
+        && last.step > first.step
+        && last.wall_secs > first.wall_secs
+    {
+        let secs_per_step = (last.wall_secs - first.wall_secs) / (last.step - first.step) as f64;
+        let images_per_sec = run.config.training.batch_size as f64 / secs_per_step;
+        let eta = secs_per_step * total.saturating_sub(step) as f64;
+        text.push_str(&format!(" · {images_per_sec:.1} img/s · ETA {}", duration(eta)));
+    }
+    if run.paused {
+        text.push_str(" · paused");
+    } else if !run.going {
+        text.push_str(" · not running");
+    }
+    ui.add(egui::ProgressBar::new(step as f32 / total as f32).text(text).animate(run.going && !run.paused));
+    ui.small(format!("{} · {}", run.config.model.summary(), run.config.training.balance.describe()));
+}
+
+fn duration(secs: f64) -> String {
+    let secs = secs.max(0.0).round() as u64;
+    if secs >= 3600 { format!("{}h {:02}m", secs / 3600, secs % 3600 / 60) } else { format!("{}m {:02}s", secs / 60, secs % 60) }
+}
+
+/// `wanted`, or `wanted-2`, `wanted-3`, … : the first that holds no run.
+fn free_run_dir(wanted: &Path) -> PathBuf {
+    if !RunDir::new(wanted).has_config() {
+        return wanted.to_path_buf();
+    }
+    (2..)
+        .map(|n| PathBuf::from(format!("{}-{n}", wanted.display())))
+        .find(|path| !RunDir::new(path).has_config())
+        .unwrap_or_else(|| wanted.to_path_buf())
+}
+
+fn newest_grid(run: &RunDir) -> Option<image::RgbImage> {
+    let mut grids: Vec<PathBuf> = std::fs::read_dir(run.samples_dir()).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    grids.sort();
+    image::open(grids.last()?).ok().map(|i| i.to_rgb8())
+}

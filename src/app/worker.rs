@@ -1,0 +1,414 @@
+//! The model thread: it owns the burn device, the model shown in Explore and the training run.
+//! The window sends [`Command`]s and reads [`Event`]s; it never waits for this thread. A slider
+//! drag queues many renders, and only the newest is drawn.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use burn::prelude::Device;
+use image::RgbImage;
+
+use super::shipped;
+use crate::device::{ChosenDevice, DeviceChoice};
+use crate::eval::image_quality::ssim;
+use crate::model::rotator::{Rotator, cosine, one_hot, pose_code};
+use crate::data::ImageSource;
+use crate::data::prepare::centred_input;
+use crate::train::run::{Opened, load_generator, resume, save_progress, start};
+use crate::train::run_dir::RunLock;
+use crate::train::{RunConfig, RunDir, StepMetrics, Trainer};
+
+/// What the window asks of the model thread.
+pub enum Command {
+    /// Show the model that ships with the studio in Explore.
+    LoadShipped,
+    /// Show the generator of a run's checkpoint (its newest when `step` is `None`) in Explore.
+    LoadRun { run: PathBuf, step: Option<u64> },
+    /// Read `source` as the loaded model's input (decoded, resized and centre-cropped here, off
+    /// the window's thread).
+    Prepare { source: ImageSource },
+    /// Redraw `input` (already at the model's size) at `yaw` degrees with the noise of `seed`.
+    /// When `source` is a synthetic face, its true rendering at `yaw` is drawn beside it.
+    Render { input: Arc<RgbImage>, source: Option<ImageSource>, yaw: f32, seed: u64, sent: Instant },
+    /// Redraw `input` at every pose bin and measure identity cosine at each.
+    Strip { input: Arc<RgbImage>, seed: u64 },
+    /// Start a new run in `run` with `config`.
+    StartTraining { run: PathBuf, config: Box<RunConfig> },
+    /// Continue the run in `run` from its newest checkpoint, to `steps` in all.
+    ResumeTraining { run: PathBuf, steps: u64 },
+    /// Hold the run between steps.
+    Pause,
+    /// Continue a paused run.
+    Continue,
+    /// Take one step of a paused run.
+    StepOnce,
+    /// Write a checkpoint and end the run.
+    Stop,
+}
+
+/// What the model thread tells the window.
+pub enum Event {
+    /// The device the models run on.
+    DeviceReady { name: String, reason: String, software: bool },
+    /// A model is ready in Explore.
+    ModelLoaded(ModelInfo),
+    /// An input ready for the model, read from `source`.
+    Prepared { source: ImageSource, input: Arc<RgbImage> },
+    /// A face redrawn at one pose.
+    Rendered(Rendered),
+    /// A face redrawn at every pose bin.
+    Strip { input: Arc<RgbImage>, images: Vec<RgbImage>, cosines: Vec<f32> },
+    /// A run started or resumed; `history` is its metrics so far.
+    TrainingStarted { run: PathBuf, config: Box<RunConfig>, history: Vec<StepMetrics>, resumed_from: Option<u64>, notes: Vec<String> },
+    /// One training step finished.
+    Step(StepMetrics),
+    /// A checkpoint (and sample grid) was written.
+    Checkpoint { step: u64, grid: Option<RgbImage> },
+    /// The run is paused (true) or going (false).
+    Paused(bool),
+    /// The run ended; the message says how and what was kept.
+    TrainingEnded { message: String, failed: bool },
+    /// Something went wrong; the message says what to do.
+    Error(String),
+}
+
+/// The model shown in Explore.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    /// e.g. "tiny (32×32), Nd 160, Np 9".
+    pub summary: String,
+    /// Training steps behind the weights.
+    pub step: u64,
+    /// Where the weights came from.
+    pub origin: String,
+    /// Side of the model's images.
+    pub image_size: usize,
+    /// Yaw of each pose bin, in degrees.
+    pub yaws: Vec<f32>,
+}
+
+/// A face redrawn at one pose.
+pub struct Rendered {
+    /// The input it was drawn from.
+    pub input: Arc<RgbImage>,
+    /// The pose asked for.
+    pub yaw: f32,
+    /// The seed of the noise.
+    pub seed: u64,
+    /// The model's output.
+    pub image: RgbImage,
+    /// The true rendering at `yaw` (synthetic faces) and its SSIM against the output.
+    pub truth: Option<(RgbImage, f64)>,
+    /// When the window asked for it.
+    pub sent: Instant,
+}
+
+/// The window's end of the model thread.
+pub struct WorkerHandle {
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+}
+
+impl WorkerHandle {
+    /// Starts the model thread on `device`; `repaint` is called after every event.
+    pub fn spawn(device: ChosenDevice, repaint: impl Fn() + Send + 'static) -> anyhow::Result<Self> {
+        let (commands, inbox) = channel();
+        let (outbox, events) = channel();
+        std::thread::Builder::new()
+            .name("model".to_owned())
+            .spawn(move || Worker { device, rotator: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
+            .context("starting the model thread")?;
+        Ok(Self { commands, events })
+    }
+
+    /// Queues a command (a stopped thread is reported by [`Self::poll`]).
+    pub fn send(&self, command: Command) {
+        // A closed channel means the thread ended; its last event says why.
+        let _ = self.commands.send(command);
+    }
+
+    /// Events that arrived since the last call, oldest first.
+    pub fn poll(&self) -> Vec<Event> {
+        let mut events = Vec::new();
+        loop {
+            match self.events.try_recv() {
+                Ok(event) => events.push(event),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    events.push(Event::Error("the model thread stopped; restart the studio (runs on disk are intact)".to_owned()));
+                    break;
+                }
+            }
+        }
+        events
+    }
+}
+
+/// A training run in progress.
+struct Job {
+    trainer: Trainer,
+    run: RunDir,
+    _lock: RunLock,
+    paused: bool,
+    steps_to_take: u64,
+}
+
+struct Worker {
+    device: ChosenDevice,
+    rotator: Option<Rotator>,
+    job: Option<Job>,
+    outbox: Sender<Event>,
+    repaint: Box<dyn Fn() + Send>,
+}
+
+impl Worker {
+    fn run(mut self, inbox: &Receiver<Command>) {
+        self.send(Event::DeviceReady {
+            name: self.device.name.clone(),
+            reason: self.device.reason.clone(),
+            software: self.device.software_adapter,
+        });
+        loop {
+            let busy = self.job.as_ref().is_some_and(|job| !job.paused || job.steps_to_take > 0);
+            let mut commands = Vec::new();
+            if !busy {
+                match inbox.recv() {
+                    Ok(command) => commands.push(command),
+                    Err(_) => break,
+                }
+            }
+            loop {
+                match inbox.try_recv() {
+                    Ok(command) => commands.push(command),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        self.stop_training("the window closed");
+                        return;
+                    }
+                }
+            }
+            self.handle(commands);
+            if self.job.is_some() {
+                self.train_one_step();
+            }
+        }
+        self.stop_training("the window closed");
+    }
+
+    fn send(&self, event: Event) {
+        let _ = self.outbox.send(event);
+        (self.repaint)();
+    }
+
+    fn error(&self, error: &anyhow::Error) {
+        self.send(Event::Error(format!("{error:#}")));
+    }
+
+    /// Runs a batch of commands: renders and strips only the newest of each, after the rest.
+    fn handle(&mut self, commands: Vec<Command>) {
+        let mut render = None;
+        let mut strip = None;
+        for command in commands {
+            match command {
+                Command::Render { .. } => render = Some(command),
+                Command::Strip { .. } => strip = Some(command),
+                other => self.handle_one(other),
+            }
+        }
+        for command in [render, strip].into_iter().flatten() {
+            self.handle_one(command);
+        }
+    }
+
+    fn handle_one(&mut self, command: Command) {
+        let result = match command {
+            Command::LoadShipped => self.load(shipped::rotator(&self.device.device)),
+            Command::LoadRun { run, step } => self.load(load_generator(&RunDir::new(run), step, &self.device.device)),
+            Command::Prepare { source } => self.prepare(source),
+            Command::Render { input, source, yaw, seed, sent } => self.render(input, source, yaw, seed, sent),
+            Command::Strip { input, seed } => self.strip(input, seed),
+            Command::StartTraining { run, config } => self.start_training(run, *config),
+            Command::ResumeTraining { run, steps } => self.resume_training(run, steps),
+            Command::Pause => self.set_paused(true),
+            Command::Continue => self.set_paused(false),
+            Command::StepOnce => {
+                if let Some(job) = &mut self.job {
+                    job.steps_to_take += 1;
+                }
+                Ok(())
+            }
+            Command::Stop => {
+                self.stop_training("stopped");
+                Ok(())
+            }
+        };
+        if let Err(error) = result {
+            self.error(&error);
+        }
+    }
+
+    fn load(&mut self, rotator: anyhow::Result<Rotator>) -> anyhow::Result<()> {
+        let rotator = rotator?;
+        self.send(Event::ModelLoaded(ModelInfo {
+            summary: rotator.config.summary(),
+            step: rotator.step,
+            origin: rotator.origin.clone(),
+            image_size: rotator.image_size(),
+            yaws: rotator.pose_bins().yaws.clone(),
+        }));
+        self.rotator = Some(rotator);
+        Ok(())
+    }
+
+    fn rotator(&self) -> anyhow::Result<&Rotator> {
+        self.rotator.as_ref().context("no model is loaded; load one from the Train view's checkpoint list")
+    }
+
+    fn prepare(&mut self, source: ImageSource) -> anyhow::Result<()> {
+        let size = self.rotator()?.image_size();
+        let input = centred_input(&source, size).map_err(|e| anyhow::anyhow!("{} cannot be used: {}", source.describe(), e.reason()))?;
+        self.send(Event::Prepared { source, input: Arc::new(input) });
+        Ok(())
+    }
+
+    fn render(&mut self, input: Arc<RgbImage>, source: Option<ImageSource>, yaw: f32, seed: u64, sent: Instant) -> anyhow::Result<()> {
+        let rotator = self.rotator()?;
+        let code = pose_code(yaw, rotator.pose_bins());
+        let image = rotator.rotate(&input, &[code], seed)?.pop().context("the model returned no image")?;
+        let truth = match source {
+            Some(ImageSource::Synthetic { spec, person, light, .. }) => {
+                let real = centred_input(&ImageSource::Synthetic { spec, person, yaw, light }, rotator.image_size())
+                    .map_err(|e| anyhow::anyhow!("rendering the true face: {}", e.reason()))?;
+                let score = ssim(&image, &real);
+                Some((real, score))
+            }
+            _ => None,
+        };
+        self.send(Event::Rendered(Rendered { input, yaw, seed, image, truth, sent }));
+        Ok(())
+    }
+
+    fn strip(&mut self, input: Arc<RgbImage>, seed: u64) -> anyhow::Result<()> {
+        let rotator = self.rotator()?;
+        let num_poses = rotator.config.num_poses();
+        let codes: Vec<Vec<f32>> = (0..num_poses).map(|bin| one_hot(bin, num_poses)).collect();
+        let images = rotator.rotate(&input, &codes, seed)?;
+        let mut all: Vec<&RgbImage> = vec![&input];
+        all.extend(images.iter());
+        let features = rotator.features(&all)?;
+        let cosines = features[1..].iter().map(|f| cosine(&features[0], f)).collect();
+        self.send(Event::Strip { input, images, cosines });
+        Ok(())
+    }
+
+    /// The device a run asks for: the window's own GPU device, or the CPU backend.
+    fn training_device(&self, choice: DeviceChoice) -> anyhow::Result<Device> {
+        let on_gpu = self.device.name.starts_with("wgpu");
+        match choice {
+            DeviceChoice::Cpu => Ok(Device::flex()),
+            DeviceChoice::Auto => Ok(if on_gpu { self.device.device.clone() } else { Device::flex() }),
+            DeviceChoice::Gpu if on_gpu => Ok(self.device.device.clone()),
+            DeviceChoice::Gpu => anyhow::bail!("the run asks for the GPU, but the studio runs on {} ({}); choose Auto or CPU", self.device.name, self.device.reason),
+        }
+    }
+
+    fn start_training(&mut self, run: PathBuf, config: RunConfig) -> anyhow::Result<()> {
+        anyhow::ensure!(self.job.is_none(), "a run is already going; stop it first");
+        let device = self.training_device(config.training.device)?;
+        let dir = RunDir::new(&run);
+        let options = crate::data::formats::OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
+        let faces = crate::train::run::open_faces(&config.data, &options)?;
+        let opened = start(&dir, config, &faces, &device)?;
+        self.begin(run, dir, opened)
+    }
+
+    fn resume_training(&mut self, run: PathBuf, steps: u64) -> anyhow::Result<()> {
+        anyhow::ensure!(self.job.is_none(), "a run is already going; stop it first");
+        let dir = RunDir::new(&run);
+        let choice = dir.read_config()?.training.device;
+        let opened = resume(&dir, steps, &self.training_device(choice)?)?;
+        self.begin(run, dir, opened)
+    }
+
+    fn begin(&mut self, path: PathBuf, run: RunDir, opened: Opened) -> anyhow::Result<()> {
+        let (step, total) = (opened.trainer.step_count(), opened.trainer.config().training.steps);
+        anyhow::ensure!(step < total, "{} is already at step {step}; raise the step count to continue it", path.display());
+        let lock = run.lock()?;
+        let history = run.read_metrics()?;
+        let mut notes = opened.notes;
+        if opened.skipped.total() > 0 {
+            notes.push(opened.skipped.to_string());
+        }
+        self.send(Event::TrainingStarted {
+            run: path,
+            config: Box::new(opened.trainer.config().clone()),
+            history,
+            resumed_from: opened.resumed_from,
+            notes,
+        });
+        self.job = Some(Job { trainer: opened.trainer, run, _lock: lock, paused: false, steps_to_take: 0 });
+        Ok(())
+    }
+
+    fn set_paused(&mut self, paused: bool) -> anyhow::Result<()> {
+        let job = self.job.as_mut().context("no run is going")?;
+        job.paused = paused;
+        self.send(Event::Paused(paused));
+        Ok(())
+    }
+
+    fn train_one_step(&mut self) {
+        let Some(job) = self.job.as_mut() else { return };
+        if job.paused && job.steps_to_take == 0 {
+            return;
+        }
+        job.steps_to_take = job.steps_to_take.saturating_sub(1);
+        let settings = &job.trainer.config().training;
+        let (total, every) = (settings.steps, settings.checkpoint_every.max(1));
+        let result = job.trainer.train_step().and_then(|metrics| {
+            job.run.append_metrics(&metrics)?;
+            Ok(metrics)
+        });
+        match result {
+            Ok(metrics) => {
+                let step = metrics.step;
+                self.send(Event::Step(metrics));
+                if step >= total {
+                    self.stop_training("finished");
+                } else if step % every == 0 {
+                    self.checkpoint();
+                }
+            }
+            Err(error) => {
+                // A diverged or failed step: the last good checkpoint stays the newest.
+                self.job = None;
+                self.send(Event::TrainingEnded { message: format!("{error:#}"), failed: true });
+            }
+        }
+    }
+
+    fn checkpoint(&mut self) {
+        let Some(job) = &self.job else { return };
+        let result = save_progress(&job.trainer, &job.run);
+        let step = job.trainer.step_count();
+        match result {
+            Ok(grid) => self.send(Event::Checkpoint { step, grid }),
+            Err(error) => self.send(Event::Error(format!("writing the checkpoint of step {step} failed: {error:#}; the previous checkpoint is kept"))),
+        }
+    }
+
+    /// Writes a checkpoint at the current step and ends the run.
+    fn stop_training(&mut self, how: &str) {
+        if self.job.as_ref().is_some_and(|job| job.trainer.step_count() > 0) {
+            self.checkpoint();
+        }
+        if let Some(job) = self.job.take() {
+            let step = job.trainer.step_count();
+            let message = format!("{how} at step {step}; checkpoint kept in {}", job.run.root().display());
+            self.send(Event::TrainingEnded { message, failed: false });
+        }
+    }
+}

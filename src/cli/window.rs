@@ -1,0 +1,25 @@
+//! `drgan-studio window` (also what `drgan-studio` alone runs): the studio window.
+
+use std::path::PathBuf;
+
+use crate::app::{View, WindowOptions, run_window};
+
+/// Options of `window`.
+#[derive(Debug, Default, clap::Args)]
+pub struct WindowArgs {
+    /// The view to show first.
+    #[arg(long, value_enum)]
+    pub view: Option<View>,
+    /// A run folder to open in the Train view.
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Save a screenshot of the window to this PNG once everything has loaded, then close
+    /// (stored settings are ignored, so it shows the defaults).
+    #[arg(long)]
+    pub screenshot: Option<PathBuf>,
+}
+
+/// Opens the window; returns when it is closed.
+pub fn run(args: WindowArgs) -> anyhow::Result<()> {
+    run_window(WindowOptions { view: args.view, run: args.run, screenshot: args.screenshot })
+}

@@ -1,0 +1,3 @@
+//! Measures of how well a model keeps identity and obeys the pose code.
+
+pub mod image_quality;

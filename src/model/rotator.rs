@@ -1,0 +1,166 @@
+//! A trained generator used for looking, not learning: redraw one face at any pose and read
+//! identity features. Shared by the studio's Explore view and the command line.
+
+use anyhow::Context;
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use image::RgbImage;
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
+
+use super::codes::uniform_noise;
+use super::{Generator, ModelConfig, PoseBins};
+use crate::data::prepare::{from_chw, to_chw};
+
+/// A generator in inference mode and what it is.
+pub struct Rotator {
+    /// The model's shape (preset, identities, pose bins).
+    pub config: ModelConfig,
+    /// Training steps behind these weights.
+    pub step: u64,
+    /// Where the weights came from, for people to read.
+    pub origin: String,
+    generator: Generator,
+    device: Device,
+}
+
+impl Rotator {
+    /// Loads generator weights saved by `train` (`generator.bpk` bytes) into a model of `config`.
+    pub fn from_record(config: ModelConfig, record: Vec<u8>, step: u64, origin: String, device: &Device) -> anyhow::Result<Self> {
+        let incompatible = |e: burn::store::RecordError| {
+            anyhow::anyhow!("the weights in {origin} do not fit a {} model ({e}); they are damaged or were made with another preset, pose bins or identity count", config.summary())
+        };
+        let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(record)).map_err(incompatible)?;
+        let generator = Generator::new(&config, device).try_load_record(record).map_err(incompatible)?.valid();
+        Ok(Self { config, step, origin, generator, device: device.clone() })
+    }
+
+    /// Side of the square images the model reads and writes.
+    pub fn image_size(&self) -> usize {
+        self.config.image_size()
+    }
+
+    /// The pose bins of the model.
+    pub fn pose_bins(&self) -> &PoseBins {
+        &self.config.pose_bins
+    }
+
+    fn tensor(&self, images: &[&RgbImage]) -> anyhow::Result<Tensor<4>> {
+        let size = self.image_size();
+        let mut pixels = Vec::with_capacity(images.len() * 3 * size * size);
+        for image in images {
+            anyhow::ensure!(
+                image.width() as usize == size && image.height() as usize == size,
+                "an input of {}×{} was given to a {size}×{size} model",
+                image.width(),
+                image.height()
+            );
+            pixels.extend(to_chw(image));
+        }
+        Ok(Tensor::from_data(TensorData::new(pixels, [images.len(), 3, size, size]), &self.device))
+    }
+
+    /// The identity features `f(x)` of `images`, one vector each.
+    pub fn features(&self, images: &[&RgbImage]) -> anyhow::Result<Vec<Vec<f32>>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let features = self.generator.encode(self.tensor(images)?);
+        let dim = features.dims()[1];
+        let values = read_back(features)?;
+        Ok(values.chunks(dim).map(<[f32]>::to_vec).collect())
+    }
+
+    /// `input` redrawn once for each pose code in `codes` (each a weight per pose bin, e.g. a
+    /// one-hot row from [`pose_code`]), all with the noise of `seed`.
+    pub fn rotate(&self, input: &RgbImage, codes: &[Vec<f32>], seed: u64) -> anyhow::Result<Vec<RgbImage>> {
+        let inputs: Vec<&RgbImage> = std::iter::repeat_n(input, codes.len()).collect();
+        self.rotate_each(&inputs, codes, seed)
+    }
+
+    /// `inputs[i]` redrawn at `codes[i]`, each with the same noise of `seed`.
+    pub fn rotate_each(&self, inputs: &[&RgbImage], codes: &[Vec<f32>], seed: u64) -> anyhow::Result<Vec<RgbImage>> {
+        anyhow::ensure!(inputs.len() == codes.len(), "{} inputs but {} pose codes", inputs.len(), codes.len());
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let num_poses = self.config.num_poses();
+        let mut values = Vec::with_capacity(codes.len() * num_poses);
+        for code in codes {
+            anyhow::ensure!(code.len() == num_poses, "a pose code of {} values for a model of {num_poses} poses", code.len());
+            values.extend_from_slice(code);
+        }
+        let pose = Tensor::from_data(TensorData::new(values, [codes.len(), num_poses]), &self.device);
+        let noise = uniform_noise(&mut Pcg64::seed_from_u64(seed), 1, self.config.noise_dim, &self.device).repeat_dim(0, codes.len());
+        let images = self.generator.forward(self.tensor(inputs)?, pose, noise);
+        let size = self.image_size();
+        let pixels = read_back(images)?;
+        Ok(pixels.chunks(3 * size * size).map(|chw| from_chw(chw, size)).collect())
+    }
+}
+
+fn read_back<const D: usize>(tensor: Tensor<D>) -> anyhow::Result<Vec<f32>> {
+    tensor.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading the model's output back: {e:?}")).context("inference")
+}
+
+/// The pose code for `yaw`: one-hot at a bin centre, and between two neighbouring bins a linear
+/// blend of their one-hots (DR-GAN's decoder accepts any mix). Yaws outside the bins clamp.
+pub fn pose_code(yaw: f32, bins: &PoseBins) -> Vec<f32> {
+    let yaws = &bins.yaws;
+    let mut code = vec![0.0; yaws.len()];
+    if yaws.is_empty() {
+        return code;
+    }
+    let last = yaws.len() - 1;
+    if yaw <= yaws[0] {
+        code[0] = 1.0;
+    } else if yaw >= yaws[last] {
+        code[last] = 1.0;
+    } else {
+        let upper = yaws.iter().position(|&y| y >= yaw).unwrap_or(last);
+        let lower = upper.saturating_sub(1);
+        let span = yaws[upper] - yaws[lower];
+        let t = if span > 0.0 { (yaw - yaws[lower]) / span } else { 1.0 };
+        code[lower] += 1.0 - t;
+        code[upper] += t;
+    }
+    code
+}
+
+/// The one-hot code of bin `bin` among `num_poses`.
+pub fn one_hot(bin: usize, num_poses: usize) -> Vec<f32> {
+    let mut code = vec![0.0; num_poses];
+    if let Some(slot) = code.get_mut(bin) {
+        *slot = 1.0;
+    }
+    code
+}
+
+/// Cosine similarity of two feature vectors (0 when either is all zeros).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let denominator = norm(a) * norm(b);
+    if denominator > 0.0 { dot / denominator } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pose_code_is_one_hot_at_bins_and_blends_between() {
+        let bins = PoseBins::default();
+        assert_eq!(pose_code(0.0, &bins), one_hot(4, 9));
+        assert_eq!(pose_code(-90.0, &bins), one_hot(0, 9));
+        let code = pose_code(7.5, &bins);
+        assert!((code[4] - 0.5).abs() < 1e-6 && (code[5] - 0.5).abs() < 1e-6);
+        assert!((code.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn cosine_of_a_vector_with_itself_is_one() {
+        assert!((cosine(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]) - 1.0).abs() < 1e-6);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 2.0]), 0.0);
+    }
+}

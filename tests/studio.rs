@@ -1,0 +1,148 @@
+//! The studio window, headless (egui_kittest): it opens on the defaults, the pose slider
+//! redraws the face, a run started from the Train view writes metrics and Stop keeps a
+//! checkpoint; snapshot images of each view.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use burn::prelude::Device;
+use drgan_studio::app::{StudioApp, View};
+use drgan_studio::device::ChosenDevice;
+use drgan_studio::train::RunDir;
+use egui_kittest::Harness;
+use eframe::egui::accesskit::Role;
+use egui_kittest::kittest::Queryable;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+fn cpu() -> ChosenDevice {
+    ChosenDevice { device: Device::flex(), name: "cpu: burn flex".to_owned(), reason: "tests".to_owned(), software_adapter: false }
+}
+
+/// The studio as a first launch sees it (no stored settings), the model on the CPU backend.
+fn studio(rendering: bool) -> Harness<'static, StudioApp> {
+    let mut builder = Harness::builder().with_size([1280.0, 820.0]);
+    if rendering {
+        builder = builder.wgpu();
+    }
+    builder.build_eframe(|cc| {
+        let mut app = StudioApp::new(&cc.egui_ctx, None, cpu(), None).expect("the studio starts");
+        // Timings differ every run; snapshots must not.
+        app.status.show_frame_time = false;
+        app.explore.show_latency = false;
+        app
+    })
+}
+
+/// Steps frames until `done` holds (the model thread works meanwhile).
+fn wait_for(harness: &mut Harness<'static, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
+    let started = Instant::now();
+    while !done(harness.state()) {
+        assert!(started.elapsed() < WAIT, "timed out waiting for {what}; last error: {:?}", harness.state().status.last_error);
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A few more frames so that what arrived is laid out.
+    for _ in 0..3 {
+        harness.step();
+    }
+}
+
+fn explore_ready(app: &StudioApp) -> bool {
+    app.explore.output.is_some() && !app.explore.cosines.is_empty()
+}
+
+#[test]
+fn opens_on_the_defaults_and_the_slider_redraws_the_face() {
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the first redrawn face", explore_ready);
+    let app = harness.state();
+    assert_eq!(app.view, View::Explore);
+    let model = app.status.model.as_ref().expect("the shipped model is loaded");
+    assert!(model.summary.starts_with("tiny"), "{}", model.summary);
+    assert_eq!(model.yaws.len(), 9);
+    assert!(app.status.last_error.is_none(), "{:?}", app.status.last_error);
+    assert_eq!(app.explore.cosines.len(), 9);
+    assert!(app.explore.ssim.is_some(), "a synthetic face is compared with its true rendering");
+    for tab in ["Faces", "Explore", "Train"] {
+        harness.get_by_label(tab);
+    }
+    let (before, yaw) = app.explore.output.clone().expect("an output");
+    assert_eq!(yaw, 0.0);
+
+    harness.get_by_role_and_label(Role::Slider, "yaw").set_value_accesskit(-60.0);
+    wait_for(&mut harness, "the face at −60°", |app| app.explore.output.as_ref().is_some_and(|(_, yaw)| *yaw == -60.0));
+    let (after, _) = harness.state().explore.output.clone().expect("an output");
+    assert_ne!(before.as_raw(), after.as_raw(), "the face at −60° differs from the frontal one");
+    assert!(harness.state().explore.latency_ms.is_some());
+
+    // "Frontalize" goes back to 0°, and the same request gives the same face.
+    harness.get_by_label("Frontalize").click();
+    wait_for(&mut harness, "the frontal face again", |app| app.explore.output.as_ref().is_some_and(|(_, yaw)| *yaw == 0.0));
+    assert_eq!(harness.state().explore.output.as_ref().map(|(image, _)| image.as_raw().clone()), Some(before.into_raw()));
+}
+
+fn metric_lines(run: &Path) -> usize {
+    std::fs::read_to_string(run.join("metrics.jsonl")).map(|text| text.lines().count()).unwrap_or(0)
+}
+
+#[test]
+fn a_run_from_the_train_view_writes_metrics_and_stop_keeps_a_checkpoint() {
+    let out = tempfile::tempdir().expect("a temp dir");
+    let run = out.path().join("run");
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the default face set", |app| app.faces.faces.is_some());
+    harness.get_by_label("Train").click();
+    harness.step();
+    let form = harness.state_mut().train.form_mut();
+    form.steps = 100_000;
+    form.batch = 4;
+    form.checkpoint_every = 100_000;
+    form.out = run.clone();
+    harness.step();
+    harness.get_by_label("Start").click();
+    wait_for(&mut harness, "three training steps", |app| app.train.run.as_ref().is_some_and(|r| r.metrics.len() >= 3));
+    assert!(metric_lines(&run) >= 3, "metrics.jsonl holds the steps shown");
+    assert!(RunDir::new(&run).checkpoints().is_empty(), "no checkpoint is due yet");
+
+    harness.get_by_label("Stop").click();
+    wait_for(&mut harness, "the run to stop", |app| app.train.run.as_ref().is_some_and(|r| !r.going));
+    let shown = harness.state().train.run.as_ref().map_or(0, |r| r.metrics.len());
+    let checkpoints = RunDir::new(&run).checkpoints();
+    assert_eq!(checkpoints.last().copied(), Some(shown as u64), "Stop wrote a checkpoint at the last step");
+    assert_eq!(metric_lines(&run), shown);
+    assert!(harness.state().status.last_error.is_none(), "{:?}", harness.state().status.last_error);
+
+    // Resume continues the same folder from that checkpoint.
+    harness.get_by_label("Resume").click();
+    wait_for(&mut harness, "the resumed run to take a step", |app| app.train.run.as_ref().is_some_and(|r| r.going && r.metrics.len() > shown));
+    harness.get_by_label("Stop").click();
+    wait_for(&mut harness, "the resumed run to stop", |app| app.train.run.as_ref().is_some_and(|r| !r.going));
+}
+
+#[test]
+fn snapshots_of_each_view() {
+    let run = std::env::temp_dir().join("drgan-studio-snapshot-run");
+    let _ = std::fs::remove_dir_all(&run);
+    let mut harness = studio(true);
+    wait_for(&mut harness, "the first redrawn face", explore_ready);
+    harness.snapshot("explore");
+
+    harness.get_by_label("Faces").click();
+    wait_for(&mut harness, "the thumbnails", |app| app.faces.faces.is_some() && app.faces.thumbnails_pending() == 0);
+    wait_for(&mut harness, "the thumbnails on screen", |app| app.faces.thumbnails_pending() == 0);
+    harness.snapshot("faces");
+
+    harness.get_by_label("Train").click();
+    harness.step();
+    let form = harness.state_mut().train.form_mut();
+    form.steps = 3;
+    form.batch = 4;
+    form.checkpoint_every = 3;
+    form.out = run.clone();
+    harness.step();
+    harness.get_by_label("Start").click();
+    wait_for(&mut harness, "a three-step run to finish", |app| app.train.run.as_ref().is_some_and(|r| !r.going && r.metrics.len() == 3));
+    harness.snapshot("train");
+    let _ = std::fs::remove_dir_all(&run);
+}
