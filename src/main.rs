@@ -13,6 +13,8 @@ fn main() -> ExitCode {
         Some(Command::Train(args)) => drgan_studio::cli::train::run(&args),
         Some(Command::Inspect(args)) => drgan_studio::cli::inspect::run(&args),
         Some(Command::Bench(args)) => drgan_studio::cli::bench::run(&args),
+        Some(Command::Eval(args)) => drgan_studio::cli::eval::run(&args),
+        Some(Command::Rotate(args)) => drgan_studio::cli::rotate::run(&args),
         Some(Command::Window(args)) => drgan_studio::cli::window::run(args),
         None => drgan_studio::cli::window::run(Default::default()),
     };

@@ -1,7 +1,9 @@
 //! The command line: one file per subcommand.
 
 pub mod bench;
+pub mod eval;
 pub mod inspect;
+pub mod rotate;
 pub mod synth;
 pub mod train;
 pub mod window;
@@ -29,6 +31,11 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Measure training speed (images per second) for each preset.
     Bench(bench::BenchArgs),
+    /// Evaluate a run: identification across pose, verification, rotation fidelity, pose
+    /// control and identity preservation, on identities it never trained on.
+    Eval(eval::EvalArgs),
+    /// Redraw face images at chosen poses with a run's generator.
+    Rotate(rotate::RotateArgs),
     /// Open the studio window (the default without a subcommand).
     Window(window::WindowArgs),
 }

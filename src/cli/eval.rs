@@ -1,0 +1,123 @@
+//! `drgan-studio eval`: the paper's identification protocol plus the ground-truth measures, on
+//! identities the run never trained on, as a table and optionally JSON.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::data::formats::OpenOptions;
+use crate::device::{self, DeviceChoice};
+use crate::eval::evaluate::{EvalOptions, EvalReport, evaluate, held_out_identities};
+use crate::synth::SynthSpec;
+use crate::train::run::{load_generator, open_faces};
+use crate::train::{DataSource, RunDir};
+
+/// Arguments of `eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// The run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The checkpoint step (default: the newest).
+    #[arg(long)]
+    pub checkpoint: Option<u64>,
+    /// Evaluate on this face set (default: the run's own test identities).
+    #[arg(long, conflicts_with = "synthetic")]
+    pub data: Option<PathBuf>,
+    /// Evaluate on a synthetic set of this many identities (all unseen unless it is the run's
+    /// own training set, whose test identities are then used).
+    #[arg(long)]
+    pub synthetic: Option<usize>,
+    /// Seed of the synthetic set.
+    #[arg(long, default_value_t = 7, requires = "synthetic")]
+    pub seed: u64,
+    /// Lighting conditions of the synthetic set.
+    #[arg(long, default_value_t = 1, requires = "synthetic")]
+    pub lights: usize,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Also write the report as one JSON object to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Runs the evaluation and prints it.
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let chosen = device::choose(args.device)?;
+    eprintln!("device: {} — {}", chosen.name, chosen.reason);
+    let run = RunDir::new(&args.run);
+    let config = run.read_config().with_context(|| format!("{} is not a run folder", args.run.display()))?;
+    let rotator = load_generator(&run, args.checkpoint, &chosen.device)?;
+    let source = match (&args.data, args.synthetic) {
+        (Some(path), _) => DataSource::Folder(path.clone()),
+        (None, Some(identities)) => DataSource::Synthetic(SynthSpec { identities, seed: args.seed, lights: args.lights.max(1) }),
+        (None, None) => config.data.clone(),
+    };
+    let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
+    let faces = open_faces(&source, &options)?;
+    let only = held_out_identities(&config, &source);
+    let mut report = evaluate(&rotator, &config, &faces, only.as_ref(), &EvalOptions::default(), &chosen.device, &mut |what, _| eprintln!("… {what}"))?;
+    report.run = args.run.display().to_string();
+    print!("{}", table(&report));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn cell(value: Option<f64>, percent: bool) -> String {
+    match value {
+        Some(v) if percent => format!("{:>6.1}", v * 100.0),
+        Some(v) => format!("{v:>6.3}"),
+        None => format!("{:>6}", "—"),
+    }
+}
+
+fn row(name: &str, values: &[Option<f64>], percent: bool) -> String {
+    let cells: Vec<String> = values.iter().map(|&v| cell(v, percent)).collect();
+    format!("{name:<26}{}\n", cells.join(""))
+}
+
+/// The report as a readable table.
+pub fn table(report: &EvalReport) -> String {
+    let mut out = format!(
+        "eval of {} at step {} on {}: {} test identities, {} images, {:.1} s\n\n",
+        report.run, report.checkpoint, report.data, report.identities, report.images, report.seconds
+    );
+    let header: Vec<String> = report.pose_yaws.iter().map(|y| format!("{:>6}", format!("{y:+.0}°"))).collect();
+    out.push_str(&format!("{:<26}{}\n", "per pose bin", header.join("")));
+    out.push_str(&row("rank-1 % (f(x))", &report.rank1_per_bin, true));
+    out.push_str(&row("rank-1 % (f(G(x, 0°)))", &report.rank1_frontalized_per_bin, true));
+    out.push_str(&row("pose control %", &report.pose_control_per_bin, true));
+    out.push_str(&row("identity cosine", &report.identity_cosine_per_bin, false));
+    if let Some(table) = &report.ssim_table {
+        out.push_str("\nSSIM of G(x, c) vs the true rendering (rows: input pose, columns: requested c)\n");
+        for (yaw, values) in report.pose_yaws.iter().zip(table) {
+            let cells: Vec<Option<f64>> = values.iter().map(|&v| Some(v)).collect();
+            out.push_str(&row(&format!("  input {yaw:+.0}°"), &cells, false));
+        }
+    }
+    out.push('\n');
+    let summary = [
+        ("rank-1 average, non-frontal", cell(report.rank1_avg, true) + " %"),
+        ("rank-1 average, frontalized", cell(report.rank1_frontalized_avg, true) + " %"),
+        ("verification EER", cell(report.eer, true) + " %"),
+        ("TAR at FAR 1 %", cell(report.tar_at_far_1pct, true) + " %"),
+        ("frontal SSIM average", cell(report.ssim_frontal_avg, false)),
+        ("pose control", cell(report.pose_control_acc, true) + " %"),
+        ("pose classifier on real", cell(report.pose_classifier_test_acc, true) + " %"),
+    ];
+    for (name, value) in summary {
+        out.push_str(&format!("{name:<30}{value}\n"));
+    }
+    if !report.worst_identities.is_empty() {
+        let worst: Vec<String> = report.worst_identities.iter().take(5).map(|(n, c)| format!("{n} {c:.3}")).collect();
+        out.push_str(&format!("{:<30}{}\n", "worst-kept identities", worst.join(", ")));
+    }
+    for note in &report.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out
+}

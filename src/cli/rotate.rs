@@ -1,0 +1,108 @@
+//! `drgan-studio rotate`: the Explore view on the command line. Each input face is redrawn at
+//! the requested poses and written as PNG; the identity cosine of input and frontal view is
+//! printed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::data::ImageSource;
+use crate::data::formats::{self, OpenOptions};
+use crate::data::prepare::centred_input;
+use crate::device::{self, DeviceChoice};
+use crate::model::rotator::{cosine, pose_code};
+use crate::train::RunDir;
+use crate::train::run::load_generator;
+
+/// Arguments of `rotate`.
+#[derive(Debug, clap::Args)]
+pub struct RotateArgs {
+    /// The run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The checkpoint step (default: the newest).
+    #[arg(long)]
+    pub checkpoint: Option<u64>,
+    /// Image files, or face-set folders (every image in them).
+    #[arg(long, num_args = 1.., required = true)]
+    pub image: Vec<PathBuf>,
+    /// Poses in degrees (default: every bin of the model); between bins the code blends.
+    #[arg(long, num_args = 1.., allow_negative_numbers = true)]
+    pub pose: Vec<f32>,
+    /// Seed of the noise `z`.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Folder for the PNGs.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+/// Redraws every input at every requested pose.
+pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
+    let chosen = device::choose(args.device)?;
+    eprintln!("device: {} — {}", chosen.name, chosen.reason);
+    let rotator = load_generator(&RunDir::new(&args.run), args.checkpoint, &chosen.device)?;
+    let poses = if args.pose.is_empty() { rotator.pose_bins().yaws.clone() } else { args.pose.clone() };
+    let inputs = inputs(&args.image, rotator.pose_bins())?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let frontal = pose_code(0.0, rotator.pose_bins());
+    let codes: Vec<Vec<f32>> = poses.iter().map(|&yaw| pose_code(yaw, rotator.pose_bins())).collect();
+    let mut failed = 0;
+    for (name, source) in &inputs {
+        let input = match centred_input(source, rotator.image_size()) {
+            Ok(input) => input,
+            Err(error) => {
+                eprintln!("{}: skipped ({})", source.describe(), error.reason());
+                failed += 1;
+                continue;
+            }
+        };
+        let written = |file: String, image: &image::RgbImage| -> anyhow::Result<()> {
+            let path = args.out.join(file);
+            image.save(&path).with_context(|| format!("writing {}", path.display()))
+        };
+        written(format!("{name}_input.png"), &input)?;
+        for (yaw, image) in poses.iter().zip(rotator.rotate(&input, &codes, args.seed)?) {
+            written(format!("{name}_yaw{yaw:+03.0}.png"), &image)?;
+        }
+        let front = rotator.rotate(&input, std::slice::from_ref(&frontal), args.seed)?;
+        let features = rotator.features(&[&input, &front[0]])?;
+        println!("{name}: identity cosine of input and frontal view {:.3}", cosine(&features[0], &features[1]));
+    }
+    println!("{} inputs × {} poses written to {}", inputs.len() - failed, poses.len(), args.out.display());
+    anyhow::ensure!(failed < inputs.len(), "no input could be read");
+    Ok(())
+}
+
+/// Every input image with a file-name stem that says which it is.
+fn inputs(paths: &[PathBuf], bins: &crate::model::PoseBins) -> anyhow::Result<Vec<(String, ImageSource)>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let faces = formats::open(path, &OpenOptions { pose_bins: bins.clone(), cfp_two_bins: false })?;
+            for (index, sample) in faces.samples.iter().enumerate() {
+                let stem = match &sample.image {
+                    ImageSource::File(file) => stem(file),
+                    _ => format!("face{index:05}"),
+                };
+                out.push((stem, sample.image.clone()));
+            }
+        } else {
+            anyhow::ensure!(path.exists(), "{} does not exist", path.display());
+            out.push((stem(path), ImageSource::File(path.clone())));
+        }
+    }
+    Ok(out)
+}
+
+fn stem(path: &Path) -> String {
+    let parent = path.parent().and_then(|p| p.file_name()).map(|p| p.to_string_lossy().into_owned());
+    let file = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".to_owned());
+    match parent {
+        Some(parent) if !parent.is_empty() => format!("{parent}_{file}"),
+        _ => file,
+    }
+}

@@ -1,0 +1,380 @@
+//! The evaluation of one checkpoint on one face set: identification and verification across
+//! pose, rotation fidelity against the renderer's ground truth, pose control judged by an
+//! independent classifier, and identity preservation. Only test identities are used.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use burn::prelude::Device;
+use image::RgbImage;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
+
+use super::identification::{Labelled, mean_over, rank1_per_bin, roc};
+use super::image_quality::{psnr, ssim};
+use super::pose_classifier;
+use crate::data::formats::OpenOptions;
+use crate::data::prepare::centred_input;
+use crate::data::{FaceSet, ImageSource};
+use crate::model::rotator::{Rotator, cosine, one_hot};
+use crate::train::run::open_faces;
+use crate::train::{DataSource, RunConfig};
+
+/// Images the model sees at once.
+const CHUNK: usize = 128;
+
+/// Knobs of an evaluation.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Seed of the noise `z` of every generated face (and of the classifier's training).
+    pub seed: u64,
+    /// Real training images the pose classifier learns from (a seeded sample).
+    pub classifier_images: usize,
+    /// Passes over them.
+    pub classifier_epochs: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self { seed: 0, classifier_images: 3000, classifier_epochs: 12 }
+    }
+}
+
+/// What `eval --json` writes. Fields that need ground truth are `null` for sets without it;
+/// fields with no data (a bin without probes) are `null` too, never a made-up number.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// The run folder (or "built-in").
+    pub run: String,
+    /// The checkpoint step.
+    pub checkpoint: u64,
+    /// The face set evaluated on.
+    pub data: String,
+    /// Test identities used (those with a frontal gallery image).
+    pub identities: usize,
+    /// Test images used.
+    pub images: usize,
+    /// Yaw of each bin, −60° first.
+    pub pose_yaws: Vec<f32>,
+    /// Rank-1 identification rate per probe bin (gallery: one frontal image per identity).
+    pub rank1_per_bin: Vec<Option<f64>>,
+    /// Rank-1 averaged over the non-frontal bins.
+    pub rank1_avg: Option<f64>,
+    /// Rank-1 per bin when each probe is first frontalized, `f(G(x, 0°))`.
+    pub rank1_frontalized_per_bin: Vec<Option<f64>>,
+    /// That, averaged over the non-frontal bins.
+    pub rank1_frontalized_avg: Option<f64>,
+    /// Equal error rate of frontal-vs-non-frontal verification.
+    pub eer: Option<f64>,
+    /// True-accept rate at 1 % false accepts.
+    pub tar_at_far_1pct: Option<f64>,
+    /// The ROC, `[far, tar]` points.
+    pub roc: Option<Vec<[f64; 2]>>,
+    /// Mean SSIM of `G(x, c)` against the true rendering at `c`: rows = input bin, columns =
+    /// requested bin (synthetic sets only).
+    pub ssim_table: Option<Vec<Vec<f64>>>,
+    /// The same with PSNR in dB.
+    pub psnr_table: Option<Vec<Vec<f64>>>,
+    /// Mean SSIM of frontalization (the frontal column) over non-frontal inputs.
+    pub ssim_frontal_avg: Option<f64>,
+    /// Fraction of `G(x, c)` the independent pose classifier puts in bin `c`, per `c`.
+    pub pose_control_per_bin: Vec<Option<f64>>,
+    /// That, over all requested bins.
+    pub pose_control_acc: Option<f64>,
+    /// The classifier's accuracy on real test images (how far to trust pose control).
+    pub pose_classifier_test_acc: Option<f64>,
+    /// Mean cosine of `f(x)` and `f(G(x, c))` per requested bin `c`.
+    pub identity_cosine_per_bin: Vec<Option<f64>>,
+    /// Worst-preserved identities: (identity name, mean identity cosine), lowest first.
+    pub worst_identities: Vec<(String, f64)>,
+    /// Things the reader should know (skipped images, a classifier that could not be trained).
+    pub notes: Vec<String>,
+    /// Wall-clock seconds of the evaluation.
+    pub seconds: f64,
+}
+
+/// One test image at the model's size.
+struct TestImage {
+    identity: usize,
+    bin: usize,
+    light: u32,
+    source: ImageSource,
+    pixels: RgbImage,
+}
+
+/// The identities a run never trained on within `faces`: its test split when `faces` is the
+/// run's own data, every identity of any other set (`None`).
+pub fn held_out_identities(config: &RunConfig, source: &DataSource) -> Option<HashSet<String>> {
+    (source == &config.data).then(|| config.split.test.iter().cloned().collect())
+}
+
+/// Evaluates `rotator` on the identities of `faces` allowed by `only` (all when `None`);
+/// `progress` hears what is being done and the fraction done.
+pub fn evaluate(
+    rotator: &Rotator,
+    config: &RunConfig,
+    faces: &FaceSet,
+    only: Option<&HashSet<String>>,
+    options: &EvalOptions,
+    device: &Device,
+    progress: &mut dyn FnMut(&str, f32),
+) -> anyhow::Result<EvalReport> {
+    let started = Instant::now();
+    let size = rotator.image_size();
+    let num_poses = rotator.config.num_poses();
+    let yaws = rotator.pose_bins().yaws.clone();
+    anyhow::ensure!(faces.pose_bins == *rotator.pose_bins(), "the face set's pose bins ({:?}) differ from the model's ({:?})", faces.pose_bins.yaws, yaws);
+    let frontal = frontal_bin(&yaws);
+    let mut notes = Vec::new();
+
+    progress("reading test images", 0.0);
+    let (images, unreadable) = test_images(faces, only, size);
+    if unreadable > 0 {
+        notes.push(format!("{unreadable} test images could not be read and were left out"));
+    }
+    anyhow::ensure!(!images.is_empty(), "{} holds no labelled test images (identities the run never trained on)", faces.origin);
+
+    progress("encoding", 0.1);
+    let features = features_of(rotator, &images.iter().map(|i| &i.pixels).collect::<Vec<_>>())?;
+
+    // Gallery: one frontal image per identity (light 0 first); probes: every other image of
+    // those identities.
+    let mut gallery_of: HashMap<usize, usize> = HashMap::new();
+    for (index, image) in images.iter().enumerate().filter(|(_, i)| i.bin == frontal) {
+        let better = gallery_of.get(&image.identity).is_none_or(|&g| image.light < images[g].light);
+        if better {
+            gallery_of.insert(image.identity, index);
+        }
+    }
+    let without_frontal = images.iter().map(|i| i.identity).collect::<HashSet<_>>().len() - gallery_of.len();
+    if without_frontal > 0 {
+        notes.push(format!("{without_frontal} test identities have no frontal image and are not in the identification protocol"));
+    }
+    let gallery_indices: HashSet<usize> = gallery_of.values().copied().collect();
+    let gallery: Vec<Labelled> = gallery_of.values().map(|&i| labelled(&images[i], &features[i])).collect();
+    let probe_indices: Vec<usize> = (0..images.len()).filter(|i| !gallery_indices.contains(i) && gallery_of.contains_key(&images[*i].identity)).collect();
+    let probes: Vec<Labelled> = probe_indices.iter().map(|&i| labelled(&images[i], &features[i])).collect();
+    let non_frontal = || (0..num_poses).filter(move |&b| b != frontal);
+    let rank1 = rank1_per_bin(&gallery, &probes, num_poses);
+
+    progress("frontalizing probes", 0.25);
+    let frontal_code = one_hot(frontal, num_poses);
+    let probe_pixels: Vec<&RgbImage> = probe_indices.iter().map(|&i| &images[i].pixels).collect();
+    let frontalized = generate(rotator, &probe_pixels, &vec![frontal_code; probe_pixels.len()], options.seed)?;
+    let frontalized_features = features_of(rotator, &frontalized.iter().collect::<Vec<_>>())?;
+    let frontalized_probes: Vec<Labelled> =
+        probe_indices.iter().zip(&frontalized_features).map(|(&i, f)| labelled(&images[i], f)).collect();
+    let rank1_frontalized = rank1_per_bin(&gallery, &frontalized_probes, num_poses);
+
+    // Verification: every gallery image against every non-frontal probe.
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    for probe in probes.iter().filter(|p| p.bin != frontal) {
+        for g in &gallery {
+            let score = cosine(&g.feature, &probe.feature);
+            if g.identity == probe.identity { genuine.push(score) } else { impostor.push(score) }
+        }
+    }
+    let curve = roc(&genuine, &impostor);
+
+    progress("rotating to every pose", 0.4);
+    // One input per identity and bin (light 0 first), redrawn at every bin.
+    let mut input_of: HashMap<(usize, usize), usize> = HashMap::new();
+    for (index, image) in images.iter().enumerate() {
+        let better = input_of.get(&(image.identity, image.bin)).is_none_or(|&g| image.light < images[g].light);
+        if better {
+            input_of.insert((image.identity, image.bin), index);
+        }
+    }
+    let mut inputs: Vec<usize> = input_of.values().copied().collect();
+    inputs.sort_unstable();
+    let pairs: Vec<(usize, usize)> = inputs.iter().flat_map(|&i| (0..num_poses).map(move |c| (i, c))).collect();
+    let pair_pixels: Vec<&RgbImage> = pairs.iter().map(|&(i, _)| &images[i].pixels).collect();
+    let codes: Vec<Vec<f32>> = pairs.iter().map(|&(_, c)| one_hot(c, num_poses)).collect();
+    let rotated = generate(rotator, &pair_pixels, &codes, options.seed)?;
+
+    progress("identity of the rotated faces", 0.6);
+    let rotated_features = features_of(rotator, &rotated.iter().collect::<Vec<_>>())?;
+    let mut cosine_sum = vec![0.0f64; num_poses];
+    let mut cosine_count = vec![0usize; num_poses];
+    let mut per_identity: HashMap<usize, (f64, usize)> = HashMap::new();
+    for (&(i, c), feature) in pairs.iter().zip(&rotated_features) {
+        let score = cosine(&features[i], feature) as f64;
+        cosine_sum[c] += score;
+        cosine_count[c] += 1;
+        let entry = per_identity.entry(images[i].identity).or_default();
+        entry.0 += score;
+        entry.1 += 1;
+    }
+    let identity_cosine: Vec<Option<f64>> = cosine_sum.iter().zip(&cosine_count).map(|(&s, &n)| (n > 0).then(|| s / n as f64)).collect();
+    let mut worst: Vec<(String, f64)> = per_identity
+        .iter()
+        .map(|(&id, &(sum, n))| (faces.identity_names.get(id).cloned().unwrap_or_default(), sum / n as f64))
+        .collect();
+    worst.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    worst.truncate(8);
+
+    progress("rotation fidelity against the renderer", 0.7);
+    let truth_tables = truth_tables(&pairs, &images, &rotated, &yaws, size)?;
+    let ssim_frontal_avg = truth_tables.as_ref().and_then(|(ssim_table, _)| {
+        let column: Vec<Option<f64>> = ssim_table.iter().map(|row| row.get(frontal).copied()).collect();
+        mean_over(&column, non_frontal())
+    });
+
+    progress("training the independent pose classifier", 0.8);
+    let mut pose_control = vec![None; num_poses];
+    let mut classifier_test_acc = None;
+    match train_classifier(config, size, options, device) {
+        Ok(classifier) => {
+            let predicted = classifier.predict(&rotated.iter().collect::<Vec<_>>())?;
+            let mut hits = vec![(0usize, 0usize); num_poses];
+            for (&(_, c), &p) in pairs.iter().zip(&predicted) {
+                hits[c].1 += 1;
+                if p == c {
+                    hits[c].0 += 1;
+                }
+            }
+            pose_control = hits.iter().map(|&(h, n)| (n > 0).then(|| h as f64 / n as f64)).collect();
+            let real = classifier.predict(&images.iter().map(|i| &i.pixels).collect::<Vec<_>>())?;
+            let correct = real.iter().zip(&images).filter(|(p, i)| **p == i.bin).count();
+            classifier_test_acc = Some(correct as f64 / images.len() as f64);
+        }
+        Err(error) => notes.push(format!("pose control not measured: {error:#}")),
+    }
+    let pose_control_acc = mean_over(&pose_control, 0..num_poses);
+    progress("done", 1.0);
+
+    Ok(EvalReport {
+        run: String::new(),
+        checkpoint: rotator.step,
+        data: faces.origin.clone(),
+        identities: gallery.len(),
+        images: images.len(),
+        pose_yaws: yaws,
+        rank1_avg: mean_over(&rank1, non_frontal()),
+        rank1_per_bin: rank1,
+        rank1_frontalized_avg: mean_over(&rank1_frontalized, non_frontal()),
+        rank1_frontalized_per_bin: rank1_frontalized,
+        eer: curve.as_ref().map(|c| c.eer),
+        tar_at_far_1pct: curve.as_ref().map(|c| c.tar_at_far_1pct),
+        roc: curve.map(|c| c.points),
+        ssim_frontal_avg,
+        ssim_table: truth_tables.as_ref().map(|t| t.0.clone()),
+        psnr_table: truth_tables.map(|t| t.1),
+        pose_control_per_bin: pose_control,
+        pose_control_acc,
+        pose_classifier_test_acc: classifier_test_acc,
+        identity_cosine_per_bin: identity_cosine,
+        worst_identities: worst,
+        notes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The bin nearest 0°.
+fn frontal_bin(yaws: &[f32]) -> usize {
+    yaws.iter().enumerate().min_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).map_or(0, |(i, _)| i)
+}
+
+fn labelled(image: &TestImage, feature: &[f32]) -> Labelled {
+    Labelled { identity: image.identity, bin: image.bin, feature: feature.to_vec() }
+}
+
+fn test_images(faces: &FaceSet, only: Option<&HashSet<String>>, size: usize) -> (Vec<TestImage>, usize) {
+    use rayon::prelude::*;
+    let wanted: Vec<(usize, usize, u32, &ImageSource)> = faces
+        .samples
+        .iter()
+        .filter_map(|s| {
+            let (identity, bin) = (s.identity?, s.bin?);
+            let name = faces.identity_names.get(identity)?;
+            only.is_none_or(|set| set.contains(name)).then_some((identity, bin, s.light.unwrap_or(0), &s.image))
+        })
+        .collect();
+    let read: Vec<Option<TestImage>> = wanted
+        .par_iter()
+        .map(|&(identity, bin, light, source)| {
+            centred_input(source, size).ok().map(|pixels| TestImage { identity, bin, light, source: source.clone(), pixels })
+        })
+        .collect();
+    let unreadable = read.iter().filter(|r| r.is_none()).count();
+    (read.into_iter().flatten().collect(), unreadable)
+}
+
+fn features_of(rotator: &Rotator, images: &[&RgbImage]) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(CHUNK) {
+        out.extend(rotator.features(chunk)?);
+    }
+    Ok(out)
+}
+
+fn generate(rotator: &Rotator, images: &[&RgbImage], codes: &[Vec<f32>], seed: u64) -> anyhow::Result<Vec<RgbImage>> {
+    let mut out = Vec::with_capacity(images.len());
+    for (chunk, chunk_codes) in images.chunks(CHUNK).zip(codes.chunks(CHUNK)) {
+        out.extend(rotator.rotate_each(chunk, chunk_codes, seed)?);
+    }
+    Ok(out)
+}
+
+type Tables = (Vec<Vec<f64>>, Vec<Vec<f64>>);
+
+/// Mean SSIM and PSNR tables (input bin × requested bin) against the true renderings, when
+/// every input is synthetic; `None` otherwise.
+fn truth_tables(pairs: &[(usize, usize)], images: &[TestImage], rotated: &[RgbImage], yaws: &[f32], size: usize) -> anyhow::Result<Option<Tables>> {
+    use rayon::prelude::*;
+    if !pairs.iter().all(|&(i, _)| matches!(images[i].source, ImageSource::Synthetic { .. })) {
+        return Ok(None);
+    }
+    let scores: Vec<anyhow::Result<(usize, usize, f64, f64)>> = pairs
+        .par_iter()
+        .zip(rotated.par_iter())
+        .map(|(&(i, c), generated)| {
+            let ImageSource::Synthetic { spec, person, light, .. } = &images[i].source else {
+                anyhow::bail!("not synthetic");
+            };
+            let truth = centred_input(&ImageSource::Synthetic { spec: spec.clone(), person: *person, yaw: yaws[c], light: *light }, size)
+                .map_err(|e| anyhow::anyhow!("rendering the true face: {}", e.reason()))?;
+            Ok((images[i].bin, c, ssim(generated, &truth), psnr(generated, &truth)))
+        })
+        .collect();
+    let n = yaws.len();
+    let (mut ssim_sum, mut psnr_sum, mut count) = (vec![vec![0.0; n]; n], vec![vec![0.0; n]; n], vec![vec![0usize; n]; n]);
+    for score in scores {
+        let (row, column, s, p) = score?;
+        ssim_sum[row][column] += s;
+        // Identical images have infinite PSNR; cap at 100 dB so averages stay finite.
+        psnr_sum[row][column] += p.min(100.0);
+        count[row][column] += 1;
+    }
+    let mean = |sums: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+        sums.iter().zip(&count).map(|(row, counts)| row.iter().zip(counts).map(|(&s, &k)| if k > 0 { s / k as f64 } else { f64::NAN }).collect()).collect()
+    };
+    let (ssim_table, psnr_table) = (mean(ssim_sum), mean(psnr_sum));
+    anyhow::ensure!(ssim_table.iter().flatten().all(|v| v.is_finite()), "some input bins have no synthetic test image");
+    Ok(Some((ssim_table, psnr_table)))
+}
+
+/// The pose classifier, trained on a seeded sample of real images of the run's training
+/// identities (never generated images, never test identities).
+fn train_classifier(config: &RunConfig, size: usize, options: &EvalOptions, device: &Device) -> anyhow::Result<pose_classifier::TrainedPoseClassifier> {
+    use rayon::prelude::*;
+    let opened = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
+    let faces = open_faces(&config.data, &opened)?;
+    let train: HashSet<&str> = config.split.train.iter().map(String::as_str).collect();
+    let mut candidates: Vec<(&ImageSource, usize)> = faces
+        .samples
+        .iter()
+        .filter_map(|s| {
+            let name = faces.identity_names.get(s.identity?)?;
+            train.contains(name.as_str()).then_some((&s.image, s.bin?))
+        })
+        .collect();
+    candidates.shuffle(&mut Pcg64::seed_from_u64(options.seed ^ 0xC1A55));
+    candidates.truncate(options.classifier_images);
+    let read: Vec<(RgbImage, usize)> = candidates.par_iter().filter_map(|&(source, bin)| centred_input(source, size).ok().map(|i| (i, bin))).collect();
+    anyhow::ensure!(!read.is_empty(), "no training image of the run could be read");
+    let (images, bins): (Vec<RgbImage>, Vec<usize>) = read.into_iter().unzip();
+    pose_classifier::train(&images, &bins, config.model.num_poses(), options.classifier_epochs, options.seed, device)
+}
