@@ -68,7 +68,7 @@ fn main() {
             started.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    summary("slider move → new image (tiny shipped model, CPU)", latencies);
+    summary("slider move → new image (shipped model, CPU)", latencies);
 
     harness.state_mut().view = View::Explore;
     summary("UI frame, Explore view, idle", frame_times(&mut harness));

@@ -12,3 +12,6 @@ for view in faces explore train; do
         --screenshot "docs/images/studio-$view.png"
     echo "docs/images/studio-$view.png"
 done
+xvfb-run -a -s "-screen 0 1400x900x24" \
+    "$CARGO_TARGET_DIR/release/drgan-studio" window --view evaluate --evaluate --screenshot docs/images/studio-evaluate.png
+echo docs/images/studio-evaluate.png

@@ -59,12 +59,12 @@ fn opens_on_the_defaults_and_the_slider_redraws_the_face() {
     let app = harness.state();
     assert_eq!(app.view, View::Explore);
     let model = app.status.model.as_ref().expect("the shipped model is loaded");
-    assert!(model.summary.starts_with("tiny"), "{}", model.summary);
+    assert!(model.summary.starts_with("small"), "{}", model.summary);
     assert_eq!(model.yaws.len(), 9);
     assert!(app.status.last_error.is_none(), "{:?}", app.status.last_error);
     assert_eq!(app.explore.cosines.len(), 9);
     assert!(app.explore.ssim.is_some(), "a synthetic face is compared with its true rendering");
-    for tab in ["Faces", "Explore", "Train"] {
+    for tab in ["Faces", "Explore", "Train", "Evaluate"] {
         harness.get_by_label(tab);
     }
     let (before, yaw) = app.explore.output.clone().expect("an output");
@@ -118,6 +118,29 @@ fn a_run_from_the_train_view_writes_metrics_and_stop_keeps_a_checkpoint() {
     wait_for(&mut harness, "the resumed run to take a step", |app| app.train.run.as_ref().is_some_and(|r| r.going && r.metrics.len() > shown));
     harness.get_by_label("Stop").click();
     wait_for(&mut harness, "the resumed run to stop", |app| app.train.run.as_ref().is_some_and(|r| !r.going));
+}
+
+#[test]
+fn the_evaluate_view_evaluates_the_model_in_explore() {
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the model", |app| app.status.model.is_some());
+    harness.get_by_label("Evaluate").click();
+    let view = &mut harness.state_mut().evaluate;
+    view.synthetic.identities = 6;
+    // A small pose classifier keeps the test short; the measures are the same.
+    view.options.classifier_images = 300;
+    view.options.classifier_epochs = 4;
+    harness.step();
+    harness.get_by_label("Run evaluation").click();
+    wait_for(&mut harness, "the evaluation", |app| !app.evaluate.entries.is_empty() || app.status.last_error.is_some());
+    let app = harness.state();
+    assert!(app.status.last_error.is_none(), "{:?}", app.status.last_error);
+    let report = &app.evaluate.entries[0].report;
+    assert_eq!(report.identities, 6);
+    assert_eq!(report.rank1_per_bin.len(), 9);
+    assert!(report.rank1_avg.is_some_and(|r| (0.0..=1.0).contains(&r)));
+    assert!(report.ssim_table.is_some(), "a synthetic set has ground truth");
+    assert!(app.evaluate.progress.is_none());
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! [`worker::Command`]s and read [`worker::Event`]s, so the window stays responsive while the
 //! model works.
 
+pub mod evaluate;
 pub mod explore;
 pub mod faces;
 pub mod plots;
@@ -22,6 +23,7 @@ use eframe::egui;
 use eframe::egui_wgpu;
 
 use crate::device::ChosenDevice;
+use evaluate::EvaluateView;
 use explore::ExploreView;
 use faces::{FacesAction, FacesView};
 use status_bar::StatusBar;
@@ -37,6 +39,8 @@ pub enum View {
     Explore,
     /// Training runs and their curves.
     Train,
+    /// Evaluations of models, compared.
+    Evaluate,
 }
 
 const VIEW_KEY: &str = "view";
@@ -48,6 +52,8 @@ pub struct WindowOptions {
     pub view: Option<View>,
     /// A run folder to open in the Train view.
     pub run: Option<PathBuf>,
+    /// Evaluate the built-in model on the Evaluate view's synthetic set at start.
+    pub evaluate: bool,
     /// Save a screenshot here once everything on show has loaded, then close. Stored settings
     /// are not read, so the picture shows the defaults.
     pub screenshot: Option<PathBuf>,
@@ -74,6 +80,8 @@ pub struct StudioApp {
     pub explore: ExploreView,
     /// The Train view.
     pub train: TrainView,
+    /// The Evaluate view.
+    pub evaluate: EvaluateView,
     /// The status bar.
     pub status: StatusBar,
     worker: WorkerHandle,
@@ -96,6 +104,7 @@ impl StudioApp {
             faces,
             explore: ExploreView::default(),
             train: TrainView::restore(restore(train::SETTINGS_KEY).as_deref()),
+            evaluate: EvaluateView::default(),
             status: StatusBar::new(window_adapter),
             worker,
             screenshot: None,
@@ -114,6 +123,12 @@ impl StudioApp {
             && !self.explore.cosines.is_empty()
             && self.faces.faces.is_some()
             && self.faces.thumbnails_pending() == 0
+            && self.evaluate.progress.is_none()
+    }
+
+    /// Evaluates the model in Explore on the Evaluate view's synthetic set.
+    pub fn start_evaluation(&mut self) {
+        self.evaluate.start_synthetic(&self.worker);
     }
 
     /// Takes the screenshot once settled; the window closes after it is saved.
@@ -151,7 +166,13 @@ impl StudioApp {
             Event::Prepared { source, input } => self.explore.prepared(source, input, ctx, &self.worker),
             Event::Rendered(rendered) => self.explore.rendered(rendered, ctx),
             Event::Strip { input, images, cosines } => self.explore.strip(&input, images, cosines, ctx),
-            Event::Error(message) => self.status.error(message),
+            Event::EvalProgress { what, fraction } => self.evaluate.progress(what, fraction),
+            Event::Evaluated { label, evaluation } => self.evaluate.finished(label, *evaluation, ctx),
+            Event::Error(message) => {
+                // An evaluation that fails ends with an error; the view stops waiting.
+                self.evaluate.failed();
+                self.status.error(message);
+            }
             other => self.train.on_event(other, ctx, &mut self.status),
         }
     }
@@ -160,7 +181,7 @@ impl StudioApp {
         ui.horizontal(|ui| {
             ui.heading("DR-GAN Studio");
             ui.separator();
-            for (view, label) in [(View::Faces, "Faces"), (View::Explore, "Explore"), (View::Train, "Train")] {
+            for (view, label) in [(View::Faces, "Faces"), (View::Explore, "Explore"), (View::Train, "Train"), (View::Evaluate, "Evaluate")] {
                 ui.selectable_value(&mut self.view, view, label);
             }
         });
@@ -201,6 +222,10 @@ impl eframe::App for StudioApp {
                 }
             }
             View::Explore => self.explore.ui(ui, &self.worker),
+            View::Evaluate => {
+                let faces = self.faces.current();
+                self.evaluate.ui(ui, &self.worker, faces, self.status.model.as_ref());
+            }
             View::Train => {
                 let faces = self.faces.current();
                 if let Some(TrainAction::LoadIntoExplore { run, step }) = self.train.ui(ui, &self.worker, faces, &mut self.status) {
@@ -247,6 +272,9 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
             let mut app = StudioApp::new(&cc.egui_ctx, storage, device, adapter)?;
             if let Some(view) = options.view {
                 app.view = view;
+            }
+            if options.evaluate {
+                app.start_evaluation();
             }
             if let Some(run) = options.run {
                 app.train.open_run(run, &cc.egui_ctx)?;

@@ -16,10 +16,11 @@ use crate::device::{ChosenDevice, DeviceChoice};
 use crate::eval::image_quality::ssim;
 use crate::model::rotator::{Rotator, cosine, one_hot, pose_code};
 use crate::data::ImageSource;
+use crate::eval::evaluate::{EvalOptions, Evaluation, evaluate, held_out_identities};
 use crate::data::prepare::centred_input;
 use crate::train::run::{Opened, load_generator, resume, save_progress, start};
 use crate::train::run_dir::RunLock;
-use crate::train::{RunConfig, RunDir, StepMetrics, Trainer};
+use crate::train::{DataSource, RunConfig, RunDir, StepMetrics, Trainer};
 
 /// What the window asks of the model thread.
 pub enum Command {
@@ -39,6 +40,9 @@ pub enum Command {
     StartTraining { run: PathBuf, config: Box<RunConfig> },
     /// Continue the run in `run` from its newest checkpoint, to `steps` in all.
     ResumeTraining { run: PathBuf, steps: u64 },
+    /// Evaluate the model shown in Explore on `data` (its held-out identities when `data` is
+    /// the model's own training set).
+    Evaluate { data: DataSource, options: EvalOptions },
     /// Hold the run between steps.
     Pause,
     /// Continue a paused run.
@@ -67,6 +71,10 @@ pub enum Event {
     Step(StepMetrics),
     /// A checkpoint (and sample grid) was written.
     Checkpoint { step: u64, grid: Option<RgbImage> },
+    /// How far an evaluation has come.
+    EvalProgress { what: String, fraction: f32 },
+    /// An evaluation finished.
+    Evaluated { label: String, evaluation: Box<Evaluation> },
     /// The run is paused (true) or going (false).
     Paused(bool),
     /// The run ended; the message says how and what was kept.
@@ -119,7 +127,7 @@ impl WorkerHandle {
         let (outbox, events) = channel();
         std::thread::Builder::new()
             .name("model".to_owned())
-            .spawn(move || Worker { device, rotator: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
+            .spawn(move || Worker { device, rotator: None, rotator_config: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
             .context("starting the model thread")?;
         Ok(Self { commands, events })
     }
@@ -159,6 +167,7 @@ struct Job {
 struct Worker {
     device: ChosenDevice,
     rotator: Option<Rotator>,
+    rotator_config: Option<RunConfig>,
     job: Option<Job>,
     outbox: Sender<Event>,
     repaint: Box<dyn Fn() + Send>,
@@ -225,8 +234,12 @@ impl Worker {
 
     fn handle_one(&mut self, command: Command) {
         let result = match command {
-            Command::LoadShipped => self.load(shipped::rotator(&self.device.device)),
-            Command::LoadRun { run, step } => self.load(load_generator(&RunDir::new(run), step, &self.device.device)),
+            Command::LoadShipped => self.load(shipped::rotator(&self.device.device), shipped::config()),
+            Command::LoadRun { run, step } => {
+                let dir = RunDir::new(run);
+                self.load(load_generator(&dir, step, &self.device.device), dir.read_config())
+            }
+            Command::Evaluate { data, options } => self.evaluate(&data, &options),
             Command::Prepare { source } => self.prepare(source),
             Command::Render { input, source, yaw, seed, sent } => self.render(input, source, yaw, seed, sent),
             Command::Strip { input, seed } => self.strip(input, seed),
@@ -250,8 +263,9 @@ impl Worker {
         }
     }
 
-    fn load(&mut self, rotator: anyhow::Result<Rotator>) -> anyhow::Result<()> {
-        let rotator = rotator?;
+    fn load(&mut self, rotator: anyhow::Result<Rotator>, config: anyhow::Result<RunConfig>) -> anyhow::Result<()> {
+        let (rotator, config) = (rotator?, config?);
+        self.rotator_config = Some(config);
         self.send(Event::ModelLoaded(ModelInfo {
             summary: rotator.config.summary(),
             step: rotator.step,
@@ -265,6 +279,23 @@ impl Worker {
 
     fn rotator(&self) -> anyhow::Result<&Rotator> {
         self.rotator.as_ref().context("no model is loaded; load one from the Train view's checkpoint list")
+    }
+
+    fn evaluate(&mut self, data: &DataSource, eval_options: &EvalOptions) -> anyhow::Result<()> {
+        let (rotator, config) = (self.rotator()?, self.rotator_config.as_ref().context("the loaded model has no run configuration")?);
+        let options = crate::data::formats::OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
+        let faces = crate::train::run::open_faces(data, &options)?;
+        let only = held_out_identities(config, data);
+        let (outbox, repaint) = (self.outbox.clone(), &self.repaint);
+        let mut progress = |what: &str, fraction: f32| {
+            let _ = outbox.send(Event::EvalProgress { what: what.to_owned(), fraction });
+            repaint();
+        };
+        let mut evaluation = evaluate(rotator, config, &faces, only.as_ref(), eval_options, &self.device.device, &mut progress)?;
+        evaluation.report.run = rotator.origin.clone();
+        let label = format!("{} on {}", rotator.origin, faces.origin);
+        self.send(Event::Evaluated { label, evaluation: Box::new(evaluation) });
+        Ok(())
     }
 
     fn prepare(&mut self, source: ImageSource) -> anyhow::Result<()> {

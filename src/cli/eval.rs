@@ -37,6 +37,12 @@ pub struct EvalArgs {
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
+    /// Real training images the independent pose classifier learns from.
+    #[arg(long, default_value_t = EvalOptions::default().classifier_images)]
+    pub classifier_images: usize,
+    /// Passes of the pose classifier over them.
+    #[arg(long, default_value_t = EvalOptions::default().classifier_epochs)]
+    pub classifier_epochs: usize,
     /// Also write the report as one JSON object to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -57,7 +63,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
     let faces = open_faces(&source, &options)?;
     let only = held_out_identities(&config, &source);
-    let mut report = evaluate(&rotator, &config, &faces, only.as_ref(), &EvalOptions::default(), &chosen.device, &mut |what, _| eprintln!("… {what}"))?;
+    let eval_options = EvalOptions { classifier_images: args.classifier_images, classifier_epochs: args.classifier_epochs, ..EvalOptions::default() };
+    let mut report = evaluate(&rotator, &config, &faces, only.as_ref(), &eval_options, &chosen.device, &mut |what, _| eprintln!("… {what}"))?.report;
     report.run = args.run.display().to_string();
     print!("{}", table(&report));
     if let Some(path) = &args.json {

@@ -13,6 +13,9 @@ pub struct WindowArgs {
     /// A run folder to open in the Train view.
     #[arg(long)]
     pub run: Option<PathBuf>,
+    /// Evaluate the built-in model on a synthetic set at start (see the Evaluate view).
+    #[arg(long)]
+    pub evaluate: bool,
     /// Save a screenshot of the window to this PNG once everything has loaded, then close
     /// (stored settings are ignored, so it shows the defaults).
     #[arg(long)]
@@ -21,5 +24,5 @@ pub struct WindowArgs {
 
 /// Opens the window; returns when it is closed.
 pub fn run(args: WindowArgs) -> anyhow::Result<()> {
-    run_window(WindowOptions { view: args.view, run: args.run, screenshot: args.screenshot })
+    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot })
 }

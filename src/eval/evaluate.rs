@@ -95,6 +95,30 @@ pub struct EvalReport {
     pub seconds: f64,
 }
 
+/// A face the model kept least well: the input, its frontalization and (synthetic sets) the
+/// true frontal rendering.
+#[derive(Clone, Debug)]
+pub struct Example {
+    /// The identity's name.
+    pub identity: String,
+    /// Mean identity cosine of this identity's rotations.
+    pub cosine: f64,
+    /// A non-frontal input.
+    pub input: RgbImage,
+    /// `G(input, 0°)`.
+    pub frontalized: RgbImage,
+    /// The true frontal rendering, when known.
+    pub truth: Option<RgbImage>,
+}
+
+/// A report and the worst-kept faces to show beside it.
+pub struct Evaluation {
+    /// The numbers.
+    pub report: EvalReport,
+    /// The worst-kept identities, worst first.
+    pub worst: Vec<Example>,
+}
+
 /// One test image at the model's size.
 struct TestImage {
     identity: usize,
@@ -120,7 +144,7 @@ pub fn evaluate(
     options: &EvalOptions,
     device: &Device,
     progress: &mut dyn FnMut(&str, f32),
-) -> anyhow::Result<EvalReport> {
+) -> anyhow::Result<Evaluation> {
     let started = Instant::now();
     let size = rotator.image_size();
     let num_poses = rotator.config.num_poses();
@@ -208,12 +232,31 @@ pub fn evaluate(
         entry.1 += 1;
     }
     let identity_cosine: Vec<Option<f64>> = cosine_sum.iter().zip(&cosine_count).map(|(&s, &n)| (n > 0).then(|| s / n as f64)).collect();
-    let mut worst: Vec<(String, f64)> = per_identity
+    let mut ranked: Vec<(usize, f64)> = per_identity.iter().map(|(&id, &(sum, n))| (id, sum / n as f64)).collect();
+    ranked.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(8);
+    let name = |id: usize| faces.identity_names.get(id).cloned().unwrap_or_default();
+    let worst: Vec<(String, f64)> = ranked.iter().map(|&(id, c)| (name(id), c)).collect();
+    let examples: Vec<Example> = ranked
         .iter()
-        .map(|(&id, &(sum, n))| (faces.identity_names.get(id).cloned().unwrap_or_default(), sum / n as f64))
+        .filter_map(|&(id, c)| {
+            // The identity's most turned input, and its frontal redrawing.
+            let at = pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, (i, code))| images[*i].identity == id && *code == frontal)
+                .max_by(|(_, (a, _)), (_, (b, _))| yaws[images[*a].bin].abs().total_cmp(&yaws[images[*b].bin].abs()))?
+                .0;
+            let input = &images[pairs[at].0];
+            let truth = match &input.source {
+                ImageSource::Synthetic { spec, person, light, .. } => {
+                    centred_input(&ImageSource::Synthetic { spec: spec.clone(), person: *person, yaw: yaws[frontal], light: *light }, size).ok()
+                }
+                _ => None,
+            };
+            Some(Example { identity: name(id), cosine: c, input: input.pixels.clone(), frontalized: rotated[at].clone(), truth })
+        })
         .collect();
-    worst.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-    worst.truncate(8);
 
     progress("rotation fidelity against the renderer", 0.7);
     let truth_tables = truth_tables(&pairs, &images, &rotated, &yaws, size)?;
@@ -245,7 +288,7 @@ pub fn evaluate(
     let pose_control_acc = mean_over(&pose_control, 0..num_poses);
     progress("done", 1.0);
 
-    Ok(EvalReport {
+    let report = EvalReport {
         run: String::new(),
         checkpoint: rotator.step,
         data: faces.origin.clone(),
@@ -269,7 +312,8 @@ pub fn evaluate(
         worst_identities: worst,
         notes,
         seconds: started.elapsed().as_secs_f64(),
-    })
+    };
+    Ok(Evaluation { report, worst: examples })
 }
 
 /// The bin nearest 0°.

@@ -1,0 +1,313 @@
+//! The Evaluate view: run `eval` on the model shown in Explore (on the model thread, with
+//! progress), and compare evaluations: rank-1 per pose as grouped bars beside the paper's
+//! figures, ROC curves, the SSIM table as a heat map, and the worst-kept faces.
+
+use std::sync::{Arc, Mutex};
+
+use eframe::egui;
+use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+use image::RgbImage;
+
+use super::worker::{Command, ModelInfo, WorkerHandle};
+use crate::data::FaceSet;
+use crate::eval::evaluate::{EvalOptions, EvalReport, Evaluation};
+use crate::synth::SynthSpec;
+use crate::train::DataSource;
+
+/// DR-GAN's single-image rank-1 on Multi-PIE per |yaw| (0, 15, 30, 45, 60°) as SPEC recalls
+/// the CVPR'17 paper; drawn as a reference, not measured here.
+const PAPER_RANK1: [(f64, f64); 5] = [(0.0, 97.0), (15.0, 94.0), (30.0, 90.0), (45.0, 86.0), (60.0, 83.0)];
+
+/// One finished evaluation on show.
+pub struct Entry {
+    /// What was evaluated on what.
+    pub label: String,
+    /// Its numbers.
+    pub report: EvalReport,
+    worst: Vec<(String, f64, [Option<egui::TextureHandle>; 3])>,
+}
+
+/// The Evaluate view's state.
+pub struct EvaluateView {
+    /// Finished evaluations, oldest first.
+    pub entries: Vec<Entry>,
+    /// The running evaluation's step and fraction done.
+    pub progress: Option<(String, f32)>,
+    /// The synthetic set to evaluate on.
+    pub synthetic: SynthSpec,
+    /// Seeds and the pose classifier's training size.
+    pub options: EvalOptions,
+    on_open_set: bool,
+    selected: usize,
+    figures: Option<egui::Rect>,
+    message: Arc<Mutex<Option<String>>>,
+}
+
+impl Default for EvaluateView {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            progress: None,
+            synthetic: SynthSpec { identities: 50, seed: 7, lights: 1 },
+            options: EvalOptions::default(),
+            on_open_set: false,
+            selected: 0,
+            figures: None,
+            message: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+impl EvaluateView {
+    /// The model thread reports progress.
+    pub fn progress(&mut self, what: String, fraction: f32) {
+        self.progress = Some((what, fraction));
+    }
+
+    /// An evaluation finished.
+    pub fn finished(&mut self, label: String, evaluation: Evaluation, ctx: &egui::Context) {
+        self.progress = None;
+        let n = self.entries.len();
+        let texture = |image: &RgbImage, name: String| {
+            ctx.load_texture(name, egui::ColorImage::from_rgb([image.width() as usize, image.height() as usize], image.as_raw()), egui::TextureOptions::NEAREST)
+        };
+        let worst = evaluation
+            .worst
+            .iter()
+            .enumerate()
+            .map(|(k, e)| {
+                let images = [
+                    Some(texture(&e.input, format!("eval-{n}-{k}-input"))),
+                    Some(texture(&e.frontalized, format!("eval-{n}-{k}-output"))),
+                    e.truth.as_ref().map(|t| texture(t, format!("eval-{n}-{k}-truth"))),
+                ];
+                (e.identity.clone(), e.cosine, images)
+            })
+            .collect();
+        self.entries.push(Entry { label, report: evaluation.report, worst });
+        self.selected = self.entries.len() - 1;
+    }
+
+    /// Asks the model thread to evaluate the model in Explore on `data`.
+    pub fn start(&mut self, data: DataSource, worker: &WorkerHandle) {
+        self.progress = Some(("starting".to_owned(), 0.0));
+        worker.send(Command::Evaluate { data, options: self.options.clone() });
+    }
+
+    /// Evaluates on the view's synthetic set.
+    pub fn start_synthetic(&mut self, worker: &WorkerHandle) {
+        self.start(DataSource::Synthetic(self.synthetic.clone()), worker);
+    }
+
+    /// An evaluation failed (the error itself goes to the status bar).
+    pub fn failed(&mut self) {
+        self.progress = None;
+    }
+
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle, faces: Option<(DataSource, Arc<FaceSet>)>, model: Option<&ModelInfo>) {
+        self.controls_ui(ui, worker, faces, model);
+        if let Some(message) = self.message.lock().ok().and_then(|m| m.clone()) {
+            ui.label(message);
+        }
+        ui.separator();
+        if self.entries.is_empty() {
+            ui.label("No evaluation yet. Each one appears here; several compare side by side.");
+            return;
+        }
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            let top = ui.cursor().min;
+            self.figures_ui(ui);
+            self.figures = Some(egui::Rect::from_min_max(top, egui::pos2(ui.max_rect().right(), ui.cursor().min.y)));
+        });
+    }
+
+    fn controls_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle, faces: Option<(DataSource, Arc<FaceSet>)>, model: Option<&ModelInfo>) {
+        ui.horizontal_wrapped(|ui| {
+            let Some(model) = model else {
+                ui.label("load a model first");
+                return;
+            };
+            ui.label(format!("Evaluate {} ({} steps) on", model.origin, model.step));
+            ui.radio_value(&mut self.on_open_set, false, "a synthetic set");
+            let label = ui.label("identities");
+            ui.add(egui::DragValue::new(&mut self.synthetic.identities).range(2..=5000)).labelled_by(label.id);
+            let label = ui.label("seed");
+            ui.add(egui::DragValue::new(&mut self.synthetic.seed)).labelled_by(label.id);
+            let open_set = faces.as_ref().map(|(_, set)| set.origin.clone());
+            ui.add_enabled_ui(open_set.is_some(), |ui| {
+                ui.radio_value(&mut self.on_open_set, true, format!("the open face set{}", open_set.map(|o| format!(" ({o})")).unwrap_or_default()));
+            });
+            let data = if self.on_open_set { faces.map(|(source, _)| source) } else { Some(DataSource::Synthetic(self.synthetic.clone())) };
+            if ui.add_enabled(self.progress.is_none() && data.is_some(), egui::Button::new("Run evaluation")).clicked()
+                && let Some(data) = data
+            {
+                self.start(data, worker);
+            }
+        });
+        if let Some((what, fraction)) = &self.progress {
+            ui.add(egui::ProgressBar::new(*fraction).text(what.as_str()).animate(true));
+        }
+        if self.entries.is_empty() {
+            return;
+        }
+        ui.horizontal(|ui| {
+            let label = ui.label("details of");
+            let selected = self.entries.get(self.selected).map_or("", |e| e.label.as_str()).to_owned();
+            egui::ComboBox::from_id_salt("eval-selected")
+                .selected_text(selected)
+                .show_ui(ui, |ui| {
+                    for (index, entry) in self.entries.iter().enumerate() {
+                        ui.selectable_value(&mut self.selected, index, &entry.label);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            if ui.button("Save report JSON…").clicked() {
+                self.save_report();
+            }
+            if ui.button("Save figures PNG…").clicked() {
+                self.save_figures(ui.ctx());
+            }
+            if ui.button("Clear").clicked() {
+                self.entries.clear();
+                self.selected = 0;
+            }
+        });
+    }
+
+    fn figures_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(entry) = self.entries.get(self.selected) else { return };
+        summary_ui(ui, &entry.report);
+        ui.columns(2, |columns| {
+            columns[0].strong("Rank-1 identification per pose (%)");
+            rank1_ui(&mut columns[0], &self.entries);
+            columns[1].strong("Verification ROC, frontal vs non-frontal");
+            roc_ui(&mut columns[1], &self.entries);
+        });
+        ui.columns(2, |columns| {
+            columns[0].strong("SSIM of G(x, c) vs truth (rows: input pose, columns: requested)");
+            match &entry.report.ssim_table {
+                Some(table) => heat_map_ui(&mut columns[0], table, &entry.report.pose_yaws),
+                None => {
+                    columns[0].label("no ground truth for this face set");
+                }
+            }
+            columns[1].strong("Worst-kept identities: input, frontalized, truth");
+            for (name, cosine, images) in &entry.worst {
+                columns[1].horizontal(|ui| {
+                    for texture in images.iter().flatten() {
+                        ui.add(egui::Image::new((texture.id(), egui::vec2(64.0, 64.0))));
+                    }
+                    ui.label(format!("{name}\ncosine {cosine:.3}"));
+                });
+            }
+        });
+    }
+
+    fn save_report(&mut self) {
+        let Some(entry) = self.entries.get(self.selected) else { return };
+        let Some(path) = rfd::FileDialog::new().set_file_name("eval.json").save_file() else { return };
+        let result = serde_json::to_string_pretty(&entry.report).map_err(anyhow::Error::from).and_then(|json| Ok(std::fs::write(&path, json)?));
+        self.set_message(match result {
+            Ok(()) => format!("saved {}", path.display()),
+            Err(e) => format!("could not save {}: {e}", path.display()),
+        });
+    }
+
+    /// Saves the figures area of the next frame as a PNG.
+    fn save_figures(&mut self, ctx: &egui::Context) {
+        let Some(rect) = self.figures else { return };
+        let Some(path) = rfd::FileDialog::new().set_file_name("eval-figures.png").save_file() else { return };
+        let (message, scale) = (self.message.clone(), ctx.pixels_per_point());
+        ctx.request_screenshot(move |image| {
+            let region = image.region(&rect, Some(scale));
+            let saved = image::RgbaImage::from_raw(region.size[0] as u32, region.size[1] as u32, region.as_raw().to_vec())
+                .ok_or_else(|| "the screenshot had an unexpected size".to_owned())
+                .and_then(|png| png.save(&path).map_err(|e| e.to_string()));
+            if let Ok(mut slot) = message.lock() {
+                *slot = Some(match saved {
+                    Ok(()) => format!("saved {}", path.display()),
+                    Err(e) => format!("could not save {}: {e}", path.display()),
+                });
+            }
+        });
+    }
+
+    fn set_message(&self, text: String) {
+        if let Ok(mut slot) = self.message.lock() {
+            *slot = Some(text);
+        }
+    }
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format!("{:.1} %", v * 100.0))
+}
+
+fn summary_ui(ui: &mut egui::Ui, report: &EvalReport) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(format!("{} identities, {} images, {:.1} s ·", report.identities, report.images, report.seconds));
+        ui.label(format!("rank-1 {} (frontalized {}) ·", percent(report.rank1_avg), percent(report.rank1_frontalized_avg)));
+        ui.label(format!("EER {} · TAR@FAR 1 % {} ·", percent(report.eer), percent(report.tar_at_far_1pct)));
+        ui.label(format!("frontal SSIM {} ·", report.ssim_frontal_avg.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"))));
+        ui.label(format!("pose control {}", percent(report.pose_control_acc)));
+    });
+    for note in &report.notes {
+        ui.small(note);
+    }
+}
+
+fn rank1_ui(ui: &mut egui::Ui, entries: &[Entry]) {
+    let count = entries.len().max(1) as f64;
+    let width = 12.0 / count;
+    Plot::new("eval-rank1").height(220.0).legend(Legend::default()).include_y(0.0).include_y(100.0).x_axis_label("probe yaw (°)").show(ui, |plot| {
+        for (k, entry) in entries.iter().enumerate() {
+            let offset = (k as f64 - (count - 1.0) / 2.0) * width;
+            let bars: Vec<Bar> = entry
+                .report
+                .rank1_per_bin
+                .iter()
+                .zip(&entry.report.pose_yaws)
+                .filter_map(|(v, &yaw)| v.map(|v| Bar::new(yaw as f64 + offset, v * 100.0).width(width * 0.9)))
+                .collect();
+            plot.bar_chart(BarChart::new(entry.label.clone(), bars));
+        }
+        let paper: PlotPoints = PAPER_RANK1.iter().rev().map(|&(y, r)| [-y, r]).chain(PAPER_RANK1.iter().skip(1).map(|&(y, r)| [y, r])).collect();
+        plot.line(Line::new("DR-GAN on Multi-PIE (paper, as recalled in SPEC)", paper).style(egui_plot::LineStyle::dashed_loose()));
+    });
+}
+
+fn roc_ui(ui: &mut egui::Ui, entries: &[Entry]) {
+    Plot::new("eval-roc").height(220.0).legend(Legend::default()).include_x(0.0).include_x(1.0).include_y(0.0).include_y(1.0).x_axis_label("false accept rate").show(ui, |plot| {
+        for entry in entries {
+            if let Some(points) = &entry.report.roc {
+                plot.line(Line::new(entry.label.clone(), points.clone()));
+            }
+        }
+    });
+}
+
+/// The table as coloured cells (dark = low, bright = high) with their values.
+fn heat_map_ui(ui: &mut egui::Ui, table: &[Vec<f64>], yaws: &[f32]) {
+    let cell = egui::vec2(44.0, 20.0);
+    egui::Grid::new("eval-ssim").spacing(egui::vec2(2.0, 2.0)).show(ui, |ui| {
+        ui.label("");
+        for yaw in yaws {
+            ui.label(format!("{yaw:+.0}°"));
+        }
+        ui.end_row();
+        for (yaw, row) in yaws.iter().zip(table) {
+            ui.label(format!("{yaw:+.0}°"));
+            for &value in row {
+                let shade = (value.clamp(0.0, 1.0) * 255.0) as u8;
+                let fill = egui::Color32::from_rgb(shade / 3, shade / 2 + 20, shade);
+                let text = if shade > 150 { egui::Color32::BLACK } else { egui::Color32::WHITE };
+                let (rect, _) = ui.allocate_exact_size(cell, egui::Sense::hover());
+                ui.painter().rect_filled(rect, 2.0, fill);
+                ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, format!("{value:.2}"), egui::FontId::monospace(11.0), text);
+            }
+            ui.end_row();
+        }
+    });
+}

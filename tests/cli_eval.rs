@@ -1,0 +1,96 @@
+//! `drgan-studio eval` and `rotate` on the shipped model: every JSON field present, finite where
+//! defined and null where a set has no ground truth; rotated images written under plain names.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const RUN: &str = "assets/default-run";
+
+fn studio() -> Command {
+    Command::cargo_bin("drgan-studio").expect("the binary is built")
+}
+
+/// `eval` with a small pose classifier (the measures are the same, only cheaper).
+fn eval(data: &[&str], json: &Path) -> Value {
+    studio()
+        .args(["eval", "--run", RUN, "--device", "cpu", "--classifier-images", "300", "--classifier-epochs", "3", "--json"])
+        .arg(json)
+        .args(data)
+        .assert()
+        .success();
+    serde_json::from_str(&std::fs::read_to_string(json).expect("the report is written")).expect("the report is JSON")
+}
+
+fn finite(value: &Value) -> bool {
+    value.as_f64().is_some_and(f64::is_finite)
+}
+
+#[test]
+fn eval_on_unseen_synthetic_people_fills_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = eval(&["--synthetic", "4", "--seed", "9"], &dir.path().join("eval.json"));
+    assert_eq!(report["identities"], 4);
+    let rank1 = report["rank1_per_bin"].as_array().expect("rank1_per_bin");
+    assert_eq!(rank1.len(), 9);
+    // One light: the frontal bin holds only the gallery, so it has no probes.
+    assert!(rank1[4].is_null());
+    for (bin, value) in rank1.iter().enumerate().filter(|(b, _)| *b != 4) {
+        assert!(finite(value) && (0.0..=1.0).contains(&value.as_f64().unwrap()), "bin {bin}: {value}");
+    }
+    for field in ["rank1_avg", "rank1_frontalized_avg", "eer", "tar_at_far_1pct", "ssim_frontal_avg", "pose_control_acc"] {
+        assert!(finite(&report[field]), "{field}: {}", report[field]);
+    }
+    let table = report["ssim_table"].as_array().expect("ssim_table");
+    assert_eq!(table.len(), 9);
+    assert!(table.iter().all(|row| row.as_array().is_some_and(|r| r.len() == 9 && r.iter().all(finite))));
+    let cosines = report["identity_cosine_per_bin"].as_array().expect("identity_cosine_per_bin");
+    assert!(cosines.len() == 9 && cosines.iter().all(finite));
+}
+
+#[test]
+fn eval_on_a_set_without_ground_truth_leaves_those_fields_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let faces = dir.path().join("faces");
+    studio().args(["synth", "--identities", "4", "--seed", "11", "--size", "64", "--out"]).arg(&faces).assert().success();
+    let report = eval(&["--data", faces.to_str().unwrap()], &dir.path().join("eval.json"));
+    for field in ["ssim_table", "psnr_table", "ssim_frontal_avg"] {
+        assert!(report[field].is_null(), "{field} must be null for files on disk: {}", report[field]);
+    }
+    for field in ["rank1_avg", "eer", "pose_control_acc"] {
+        assert!(finite(&report[field]), "{field}: {}", report[field]);
+    }
+}
+
+#[test]
+fn rotate_writes_each_pose_under_a_plain_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let faces = dir.path().join("faces");
+    studio().args(["synth", "--identities", "2", "--seed", "3", "--size", "64", "--out"]).arg(&faces).assert().success();
+    let input = std::fs::read_dir(faces.join("id0000")).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "png")).unwrap();
+    let out = dir.path().join("out");
+    let assert = studio()
+        .args(["rotate", "--run", RUN, "--device", "cpu", "--pose", "-30", "0", "30", "--out"])
+        .arg(&out)
+        .arg("--image")
+        .arg(&input)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(stdout.contains("identity cosine of input and frontal view"), "{stdout}");
+    let stem = format!("id0000_{}", input.file_stem().unwrap().to_string_lossy());
+    for suffix in ["input", "yaw-30", "yaw+00", "yaw+30"] {
+        let path = out.join(format!("{stem}_{suffix}.png"));
+        let image = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!((image.width(), image.height()), (64, 64));
+    }
+}
+
+#[test]
+fn eval_of_a_folder_that_is_no_run_fails_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let assert = studio().args(["eval", "--device", "cpu", "--run"]).arg(dir.path()).assert().failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("is not a run folder"), "{stderr}");
+}
