@@ -94,3 +94,25 @@ fn eval_of_a_folder_that_is_no_run_fails_with_a_message() {
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
     assert!(stderr.contains("is not a run folder"), "{stderr}");
 }
+
+#[test]
+fn training_with_eval_every_writes_eval_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let assert = studio()
+        .args(["train", "--synthetic", "6", "--preset", "tiny", "--batch", "4", "--steps", "4", "--checkpoint-every", "4", "--eval-every", "2", "--device", "cpu", "--out"])
+        .arg(&run)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(stdout.contains("eval at step 2"), "{stdout}");
+    let lines: Vec<Value> = std::fs::read_to_string(run.join("eval.jsonl"))
+        .expect("eval.jsonl is written")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.iter().map(|l| l["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![2, 4]);
+    for line in &lines {
+        assert!(finite(&line["rank1_avg"]) && finite(&line["ssim_frontal_avg"]), "{line}");
+    }
+}

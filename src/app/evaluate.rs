@@ -261,7 +261,7 @@ fn summary_ui(ui: &mut egui::Ui, report: &EvalReport) {
 fn rank1_ui(ui: &mut egui::Ui, entries: &[Entry]) {
     let count = entries.len().max(1) as f64;
     let width = 12.0 / count;
-    Plot::new("eval-rank1").height(220.0).legend(Legend::default()).include_y(0.0).include_y(100.0).x_axis_label("probe yaw (°)").show(ui, |plot| {
+    Plot::new("eval-rank1").height(240.0).legend(Legend::default()).include_y(0.0).include_y(125.0).x_axis_label("probe yaw (°)").show(ui, |plot| {
         for (k, entry) in entries.iter().enumerate() {
             let offset = (k as f64 - (count - 1.0) / 2.0) * width;
             let bars: Vec<Bar> = entry
@@ -279,7 +279,7 @@ fn rank1_ui(ui: &mut egui::Ui, entries: &[Entry]) {
 }
 
 fn roc_ui(ui: &mut egui::Ui, entries: &[Entry]) {
-    Plot::new("eval-roc").height(220.0).legend(Legend::default()).include_x(0.0).include_x(1.0).include_y(0.0).include_y(1.0).x_axis_label("false accept rate").show(ui, |plot| {
+    Plot::new("eval-roc").height(240.0).legend(Legend::default().position(egui_plot::Corner::RightBottom)).include_x(0.0).include_x(1.0).include_y(0.0).include_y(1.0).x_axis_label("false accept rate").show(ui, |plot| {
         for entry in entries {
             if let Some(points) = &entry.report.roc {
                 plot.line(Line::new(entry.label.clone(), points.clone()));
@@ -288,8 +288,12 @@ fn roc_ui(ui: &mut egui::Ui, entries: &[Entry]) {
     });
 }
 
-/// The table as coloured cells (dark = low, bright = high) with their values.
+/// The table as coloured cells, from dark (its lowest value) to bright (its highest), with
+/// their values.
 fn heat_map_ui(ui: &mut egui::Ui, table: &[Vec<f64>], yaws: &[f32]) {
+    let values = table.iter().flatten().copied();
+    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    let span = (high - low).max(1e-9);
     let cell = egui::vec2(44.0, 20.0);
     egui::Grid::new("eval-ssim").spacing(egui::vec2(2.0, 2.0)).show(ui, |ui| {
         ui.label("");
@@ -300,7 +304,7 @@ fn heat_map_ui(ui: &mut egui::Ui, table: &[Vec<f64>], yaws: &[f32]) {
         for (yaw, row) in yaws.iter().zip(table) {
             ui.label(format!("{yaw:+.0}°"));
             for &value in row {
-                let shade = (value.clamp(0.0, 1.0) * 255.0) as u8;
+                let shade = (((value - low) / span).clamp(0.0, 1.0) * 255.0) as u8;
                 let fill = egui::Color32::from_rgb(shade / 3, shade / 2 + 20, shade);
                 let text = if shade > 150 { egui::Color32::BLACK } else { egui::Color32::WHITE };
                 let (rect, _) = ui.allocate_exact_size(cell, egui::Sense::hover());

@@ -4,7 +4,7 @@
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
-use crate::train::StepMetrics;
+use crate::train::{StepEval, StepMetrics};
 
 /// How the curves are drawn (persisted with the Train view's settings).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -58,10 +58,12 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut CurveSettings) {
     });
 }
 
-/// The loss plot and the accuracy plot, with linked x axes and cursors.
-pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], settings: &CurveSettings) {
+/// The loss plot and the accuracy plot (and, when the run evaluates as it trains, the
+/// evaluation plot), with linked x axes and cursors.
+pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval], settings: &CurveSettings) {
     let group = ui.scope_id().with("curves");
-    let height = ((ui.available_height() - 40.0) / 2.0).clamp(120.0, 260.0);
+    let plots = if evals.is_empty() { 2.0 } else { 3.0 };
+    let height = ((ui.available_height() - 20.0 * plots) / plots).clamp(110.0, 260.0);
     let xs: Vec<f64> = metrics.iter().map(|m| if settings.by_time { m.wall_secs } else { m.step as f64 }).collect();
     let x_label = if settings.by_time { "seconds of training" } else { "step" };
     for (title, series, y_max) in [("losses", &LOSSES[..], None), ("accuracies", &ACCURACIES[..], Some(1.0))] {
@@ -90,6 +92,32 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], settings: &CurveSet
             }
         });
     }
+    if evals.is_empty() {
+        return;
+    }
+    // Evaluations are placed on the time axis at the wall time of their step.
+    let time_of = |step: u64| metrics.iter().find(|m| m.step == step).map_or(step as f64, |m| m.wall_secs);
+    let x = |step: u64| if settings.by_time { time_of(step) } else { step as f64 };
+    let identities = evals.last().map_or(0, |e| e.identities);
+    Plot::new("curves-eval")
+        .height(height)
+        .legend(Legend::default())
+        .link_axis(group, [true, false])
+        .link_cursor(group, [true, false])
+        .x_axis_label(format!("{x_label} · evaluated on {identities} held-out identities"))
+        .include_y(0.0)
+        .include_y(1.0)
+        .show(ui, |plot| {
+            let series: [(&str, fn(&StepEval) -> Option<f64>); 3] = [
+                ("rank-1 average", |e| e.rank1_avg),
+                ("rank-1, frontalized", |e| e.rank1_frontalized_avg),
+                ("frontal SSIM", |e| e.ssim_frontal_avg),
+            ];
+            for (index, (name, value)) in series.iter().enumerate() {
+                let points: PlotPoints = evals.iter().filter_map(|e| value(e).map(|v| [x(e.step), v])).collect();
+                plot.line(Line::new(*name, points).color(color(index + 4)).width(1.8));
+            }
+        });
 }
 
 fn color(index: usize) -> egui::Color32 {

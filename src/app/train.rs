@@ -14,7 +14,7 @@ use crate::data::FaceSet;
 use crate::device::DeviceChoice;
 use crate::model::Preset;
 use crate::train::run::plan;
-use crate::train::{Balance, DataSource, RunConfig, RunDir, StepMetrics, TrainSettings};
+use crate::train::{Balance, DataSource, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
 /// Storage key of the view's settings.
 pub const SETTINGS_KEY: &str = "train";
@@ -56,6 +56,9 @@ pub struct TrainForm {
     pub test_fraction: f32,
     /// The run folder of a new run.
     pub out: PathBuf,
+    /// Steps between quick evaluations (0: none).
+    #[serde(default)]
+    pub eval_every: u64,
 }
 
 impl Default for TrainForm {
@@ -74,6 +77,7 @@ impl Default for TrainForm {
             flip: false,
             test_fraction: 0.2,
             out: PathBuf::from("runs/studio"),
+            eval_every: 0,
         }
     }
 }
@@ -94,6 +98,7 @@ impl TrainForm {
             test_fraction: self.test_fraction,
             device: self.device,
             cfp_two_bins: false,
+            eval_every: self.eval_every,
         }
     }
 }
@@ -112,6 +117,8 @@ pub struct RunView {
     pub config: RunConfig,
     /// Its metrics so far.
     pub metrics: Vec<StepMetrics>,
+    /// Its quick evaluations so far (`eval.jsonl`).
+    pub evals: Vec<StepEval>,
     /// Its checkpoints (steps).
     pub checkpoints: Vec<u64>,
     /// Whether the model thread is training it.
@@ -149,7 +156,7 @@ impl TrainView {
     /// Takes in a training event from the model thread.
     pub fn on_event(&mut self, event: Event, ctx: &egui::Context, status: &mut StatusBar) {
         match event {
-            Event::TrainingStarted { run, config, history, resumed_from, notes } => {
+            Event::TrainingStarted { run, config, history, evals, resumed_from, notes } => {
                 let mut message: Vec<String> = resumed_from.map(|s| format!("resumed from step {s}")).into_iter().collect();
                 message.extend(notes);
                 self.run = Some(RunView {
@@ -157,6 +164,7 @@ impl TrainView {
                     path: run,
                     config: *config,
                     metrics: history,
+                    evals,
                     going: true,
                     paused: false,
                     grid: None,
@@ -166,6 +174,11 @@ impl TrainView {
             Event::Step(metrics) => {
                 if let Some(run) = &mut self.run {
                     run.metrics.push(metrics);
+                }
+            }
+            Event::StepEval(eval) => {
+                if let Some(run) = &mut self.run {
+                    run.evals.push(eval);
                 }
             }
             Event::Checkpoint { step: _, grid } => {
@@ -214,13 +227,14 @@ impl TrainView {
         let dir = RunDir::new(&path);
         let config = dir.read_config()?;
         let metrics = dir.read_metrics()?;
+        let evals = dir.read_evals()?;
         let checkpoints = dir.checkpoints();
         let grid = newest_grid(&dir).map(|image| {
             let pixels = egui::ColorImage::from_rgb([image.width() as usize, image.height() as usize], image.as_raw());
             ctx.load_texture("train-grid", pixels, egui::TextureOptions::NEAREST)
         });
         self.settings.form.steps = self.settings.form.steps.max(metrics.last().map_or(0, |m| m.step));
-        self.run = Some(RunView { path, config, metrics, checkpoints, going: false, paused: false, grid, message: None });
+        self.run = Some(RunView { path, config, metrics, evals, checkpoints, going: false, paused: false, grid, message: None });
         Ok(())
     }
 
@@ -315,7 +329,7 @@ impl TrainView {
                 }
             });
         });
-        egui::CentralPanel::default_margins().show(ui, |ui| plots::curves_ui(ui, &run.metrics, &self.settings.curves));
+        egui::CentralPanel::default_margins().show(ui, |ui| plots::curves_ui(ui, &run.metrics, &run.evals, &self.settings.curves));
         action
     }
 }
@@ -351,6 +365,7 @@ fn form_fields_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
         row(ui, "seed", egui::DragValue::new(&mut form.seed));
         row(ui, "checkpoint every", egui::DragValue::new(&mut form.checkpoint_every).range(1..=1_000_000).suffix(" steps"));
         row(ui, "mirror images", egui::Checkbox::without_text(&mut form.flip));
+        row(ui, "evaluate every", egui::DragValue::new(&mut form.eval_every).range(0..=1_000_000).suffix(" steps"));
         row(ui, "test fraction", egui::DragValue::new(&mut form.test_fraction).speed(0.01).range(0.0..=0.9));
         let mut out = form.out.display().to_string();
         let label = ui.label("run folder");

@@ -18,9 +18,9 @@ use crate::model::rotator::{Rotator, cosine, one_hot, pose_code};
 use crate::data::ImageSource;
 use crate::eval::evaluate::{EvalOptions, Evaluation, evaluate, held_out_identities};
 use crate::data::prepare::centred_input;
-use crate::train::run::{Opened, load_generator, resume, save_progress, start};
+use crate::train::run::{Opened, eval_if_due, load_generator, resume, save_progress, start};
 use crate::train::run_dir::RunLock;
-use crate::train::{DataSource, RunConfig, RunDir, StepMetrics, Trainer};
+use crate::train::{DataSource, RunConfig, RunDir, StepEval, StepMetrics, Trainer};
 
 /// What the window asks of the model thread.
 pub enum Command {
@@ -66,9 +66,11 @@ pub enum Event {
     /// A face redrawn at every pose bin.
     Strip { input: Arc<RgbImage>, images: Vec<RgbImage>, cosines: Vec<f32> },
     /// A run started or resumed; `history` is its metrics so far.
-    TrainingStarted { run: PathBuf, config: Box<RunConfig>, history: Vec<StepMetrics>, resumed_from: Option<u64>, notes: Vec<String> },
+    TrainingStarted { run: PathBuf, config: Box<RunConfig>, history: Vec<StepMetrics>, evals: Vec<StepEval>, resumed_from: Option<u64>, notes: Vec<String> },
     /// One training step finished.
     Step(StepMetrics),
+    /// A quick evaluation during training finished.
+    StepEval(StepEval),
     /// A checkpoint (and sample grid) was written.
     Checkpoint { step: u64, grid: Option<RgbImage> },
     /// How far an evaluation has come.
@@ -369,6 +371,7 @@ impl Worker {
         anyhow::ensure!(step < total, "{} is already at step {step}; raise the step count to continue it", path.display());
         let lock = run.lock()?;
         let history = run.read_metrics()?;
+        let evals = run.read_evals()?;
         let mut notes = opened.notes;
         if opened.skipped.total() > 0 {
             notes.push(opened.skipped.to_string());
@@ -377,6 +380,7 @@ impl Worker {
             run: path,
             config: Box::new(opened.trainer.config().clone()),
             history,
+            evals,
             resumed_from: opened.resumed_from,
             notes,
         });
@@ -412,12 +416,23 @@ impl Worker {
                 } else if step % every == 0 {
                     self.checkpoint();
                 }
+                self.quick_eval();
             }
             Err(error) => {
                 // A diverged or failed step: the last good checkpoint stays the newest.
                 self.job = None;
                 self.send(Event::TrainingEnded { message: format!("{error:#}"), failed: true });
             }
+        }
+    }
+
+    /// The quick evaluation during training, when the run asks for one at this step.
+    fn quick_eval(&mut self) {
+        let Some(job) = &self.job else { return };
+        match eval_if_due(&job.trainer, &job.run) {
+            Ok(Some(eval)) => self.send(Event::StepEval(eval)),
+            Ok(None) => {}
+            Err(error) => self.send(Event::Error(format!("the evaluation during training failed: {error:#}"))),
         }
     }
 

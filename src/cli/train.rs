@@ -14,7 +14,7 @@ use crate::device::{self, DeviceChoice};
 use crate::model::{PoseBins, Preset};
 use crate::synth::SynthSpec;
 use crate::train::run::{Opened, open_faces, plan, resume, start, train_to_end};
-use crate::train::{Balance, DataSource, RunConfig, RunDir, StepMetrics, TrainSettings};
+use crate::train::{Balance, DataSource, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
 /// Arguments of `train`.
 #[derive(Debug, clap::Args)]
@@ -82,6 +82,10 @@ pub struct TrainArgs {
     /// Read a CFP set as two pose bins, frontal and profile.
     #[arg(long)]
     pub cfp_two_bins: bool,
+    /// Every this many steps, evaluate on a few held-out identities into RUN/eval.jsonl
+    /// (rank-1 and frontal SSIM; 0: never).
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: u64,
 }
 
 /// Starts or resumes a run and trains it to `--steps`.
@@ -125,7 +129,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut progress = Progress::new(first, total, config.training.batch_size);
-    let result = train_to_end(&mut trainer, &run, |m| progress.update(m));
+    let print_eval = |e: &StepEval| {
+        let show = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"));
+        println!(
+            "eval at step {} on {} held-out identities: rank-1 {}, frontalized rank-1 {}, frontal SSIM {}",
+            e.step,
+            e.identities,
+            show(e.rank1_avg),
+            show(e.rank1_frontalized_avg),
+            show(e.ssim_frontal_avg)
+        );
+    };
+    let result = train_to_end(&mut trainer, &run, |m| progress.update(m), print_eval);
     progress.finish();
     result?;
     let skipped = trainer.skipped();
@@ -167,6 +182,7 @@ fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Re
         test_fraction: args.test_fraction,
         device: args.device,
         cfp_two_bins: args.cfp_two_bins,
+        eval_every: args.eval_every,
     };
     plan(args.preset, settings, data, faces)
 }

@@ -30,7 +30,8 @@ const CHUNK: usize = 128;
 pub struct EvalOptions {
     /// Seed of the noise `z` of every generated face (and of the classifier's training).
     pub seed: u64,
-    /// Real training images the pose classifier learns from (a seeded sample).
+    /// Real training images the pose classifier learns from (a seeded sample); 0 skips pose
+    /// control.
     pub classifier_images: usize,
     /// Passes over them.
     pub classifier_epochs: usize,
@@ -268,7 +269,12 @@ pub fn evaluate(
     progress("training the independent pose classifier", 0.8);
     let mut pose_control = vec![None; num_poses];
     let mut classifier_test_acc = None;
-    match train_classifier(config, size, options, device) {
+    let classifier = if options.classifier_images == 0 {
+        Err(anyhow::anyhow!("skipped (no classifier images asked for)"))
+    } else {
+        train_classifier(config, size, options, device)
+    };
+    match classifier {
         Ok(classifier) => {
             let predicted = classifier.predict(&rotated.iter().collect::<Vec<_>>())?;
             let mut hits = vec![(0usize, 0usize); num_poses];

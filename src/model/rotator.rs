@@ -35,6 +35,11 @@ impl Rotator {
         Ok(Self { config, step, origin, generator, device: device.clone() })
     }
 
+    /// Wraps a generator already in memory (a trainer's, say) for inference on `device`.
+    pub fn from_generator(config: ModelConfig, generator: Generator, step: u64, origin: String, device: &Device) -> Self {
+        Self { config, step, origin, generator: generator.valid(), device: device.clone() }
+    }
+
     /// Side of the square images the model reads and writes.
     pub fn image_size(&self) -> usize {
         self.config.image_size()

@@ -6,6 +6,6 @@ pub mod samples;
 pub mod schedule;
 pub mod trainer;
 
-pub use run_dir::{DataSource, RunConfig, RunDir, StepMetrics, TrainSettings};
+pub use run_dir::{DataSource, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 pub use schedule::Balance;
 pub use trainer::{Diverged, Trainer};

@@ -6,7 +6,10 @@ use burn::prelude::Device;
 
 use image::RgbImage;
 
-use super::run_dir::{DataSource, RunConfig, RunDir, StepMetrics, TrainSettings, checkpoint_files};
+use std::collections::HashSet;
+
+use super::run_dir::{DataSource, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings, checkpoint_files};
+use crate::eval::evaluate::{EvalOptions, evaluate};
 use super::trainer::Trainer;
 use crate::data::formats::{self, OpenOptions};
 use crate::data::{FaceSet, SkipReport, Split};
@@ -108,8 +111,9 @@ pub fn resume(run: &RunDir, steps: u64, device: &Device) -> anyhow::Result<Opene
 }
 
 /// Trains until the configured step count, appending metrics, and writing a checkpoint and a
-/// sample grid every `checkpoint_every` steps and at the end. `on_step` sees every step.
-pub fn train_to_end(trainer: &mut Trainer, run: &RunDir, mut on_step: impl FnMut(&StepMetrics)) -> anyhow::Result<()> {
+/// sample grid every `checkpoint_every` steps and at the end, and a quick evaluation every
+/// `eval_every` steps. `on_step` sees every step, `on_eval` every evaluation.
+pub fn train_to_end(trainer: &mut Trainer, run: &RunDir, mut on_step: impl FnMut(&StepMetrics), mut on_eval: impl FnMut(&StepEval)) -> anyhow::Result<()> {
     let _lock = run.lock()?;
     let total = trainer.config().training.steps;
     let every = trainer.config().training.checkpoint_every.max(1);
@@ -120,8 +124,39 @@ pub fn train_to_end(trainer: &mut Trainer, run: &RunDir, mut on_step: impl FnMut
         if metrics.step % every == 0 || metrics.step == total {
             save_progress(trainer, run)?;
         }
+        if let Some(eval) = eval_if_due(trainer, run)? {
+            on_eval(&eval);
+        }
     }
     Ok(())
+}
+
+/// Held-out identities of the quick evaluation during training.
+const QUICK_EVAL_IDENTITIES: usize = 10;
+
+/// When the run's `eval_every` says so at this step: evaluates the current generator on the
+/// first few test identities (no pose classifier) and appends the result to `eval.jsonl`.
+pub fn eval_if_due(trainer: &Trainer, run: &RunDir) -> anyhow::Result<Option<StepEval>> {
+    let config = trainer.config();
+    let every = config.training.eval_every;
+    if every == 0 || trainer.step_count() % every != 0 {
+        return Ok(None);
+    }
+    let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
+    let faces = open_faces(&config.data, &options)?;
+    let only: HashSet<String> = config.split.test.iter().take(QUICK_EVAL_IDENTITIES).cloned().collect();
+    let rotator = trainer.rotator();
+    let quick = EvalOptions { classifier_images: 0, ..EvalOptions::default() };
+    let report = evaluate(&rotator, config, &faces, Some(&only), &quick, &Device::flex(), &mut |_, _| {})?.report;
+    let eval = StepEval {
+        step: trainer.step_count(),
+        identities: report.identities,
+        rank1_avg: report.rank1_avg,
+        rank1_frontalized_avg: report.rank1_frontalized_avg,
+        ssim_frontal_avg: report.ssim_frontal_avg,
+    };
+    run.append_eval(&eval)?;
+    Ok(Some(eval))
 }
 
 /// Writes a checkpoint and the sample grid of the current step, and returns the grid (none

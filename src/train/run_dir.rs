@@ -60,6 +60,9 @@ pub struct TrainSettings {
     /// A CFP set is read as two bins, frontal and profile.
     #[serde(default)]
     pub cfp_two_bins: bool,
+    /// Steps between quick evaluations on a few held-out identities (`eval.jsonl`); 0: none.
+    #[serde(default)]
+    pub eval_every: u64,
 }
 
 /// `config.json`.
@@ -98,6 +101,22 @@ pub struct StepMetrics {
     pub g_id_acc: f32,
     /// G updates made in this step (the G/D balance at work).
     pub g_steps: usize,
+}
+
+/// One line of `eval.jsonl`: the quick evaluation made during training (`eval_every`) on a
+/// fixed few held-out identities, without the pose classifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepEval {
+    /// The step evaluated.
+    pub step: u64,
+    /// Held-out identities used.
+    pub identities: usize,
+    /// Rank-1 averaged over non-frontal bins.
+    pub rank1_avg: Option<f64>,
+    /// The same with frontalized probes.
+    pub rank1_frontalized_avg: Option<f64>,
+    /// Mean SSIM of frontalization (synthetic sets only).
+    pub ssim_frontal_avg: Option<f64>,
 }
 
 /// `state.json` inside a checkpoint: what besides the weights a resume needs.
@@ -193,39 +212,39 @@ impl RunDir {
 
     /// Appends one line to `metrics.jsonl`.
     pub fn append_metrics(&self, metrics: &StepMetrics) -> anyhow::Result<()> {
-        let mut file = fs::OpenOptions::new().create(true).append(true).open(self.metrics_path())?;
-        writeln!(file, "{}", serde_json::to_string(metrics)?)?;
-        Ok(())
+        append_line(&self.metrics_path(), metrics)
     }
 
     /// Every line of `metrics.jsonl` (lines that do not parse, such as a line cut short by a
     /// kill, are left out).
     pub fn read_metrics(&self) -> anyhow::Result<Vec<StepMetrics>> {
-        let path = self.metrics_path();
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let file = fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
-        Ok(BufReader::new(file)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|line| serde_json::from_str(&line).ok())
-            .collect())
+        read_lines(&self.metrics_path())
     }
 
-    /// Drops the metrics of steps after `step` (they belong to work a resume redoes).
+    /// Drops the metrics and evaluations of steps after `step` (they belong to work a resume
+    /// redoes).
     pub fn truncate_metrics(&self, step: u64) -> anyhow::Result<()> {
-        let kept: Vec<String> = self
-            .read_metrics()?
-            .iter()
-            .filter(|m| m.step <= step)
-            .map(serde_json::to_string)
-            .collect::<Result<_, _>>()?;
-        let mut text = kept.join("\n");
-        if !text.is_empty() {
-            text.push('\n');
+        let metrics: Vec<StepMetrics> = self.read_metrics()?.into_iter().filter(|m| m.step <= step).collect();
+        write_lines(&self.metrics_path(), &metrics)?;
+        let evals: Vec<StepEval> = self.read_evals()?.into_iter().filter(|e| e.step <= step).collect();
+        if !evals.is_empty() || self.evals_path().exists() {
+            write_lines(&self.evals_path(), &evals)?;
         }
-        write_atomically(&self.metrics_path(), text.as_bytes())
+        Ok(())
+    }
+
+    fn evals_path(&self) -> PathBuf {
+        self.root.join("eval.jsonl")
+    }
+
+    /// Appends one line to `eval.jsonl`.
+    pub fn append_eval(&self, eval: &StepEval) -> anyhow::Result<()> {
+        append_line(&self.evals_path(), eval)
+    }
+
+    /// Every line of `eval.jsonl` (none when training ran without evaluation).
+    pub fn read_evals(&self) -> anyhow::Result<Vec<StepEval>> {
+        read_lines(&self.evals_path())
     }
 
     /// Steps of the complete checkpoints, oldest first.
@@ -301,6 +320,29 @@ impl Drop for RunLock {
     fn drop(&mut self) {
         fs::remove_file(&self.path).ok();
     }
+}
+
+fn append_line<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let mut file = fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("appending to {}", path.display()))?;
+    writeln!(file, "{}", serde_json::to_string(value)?)?;
+    Ok(())
+}
+
+fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let file = fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(BufReader::new(file).lines().map_while(Result::ok).filter_map(|line| serde_json::from_str(&line).ok()).collect())
+}
+
+fn write_lines<T: Serialize>(path: &Path, values: &[T]) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for value in values {
+        text.push_str(&serde_json::to_string(value)?);
+        text.push('\n');
+    }
+    write_atomically(path, text.as_bytes())
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees a

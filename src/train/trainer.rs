@@ -21,6 +21,7 @@ use std::sync::Arc;
 use crate::data::{Batch, BatchLoader, BatchPlan, FaceSet, LabelledImage, SkipReport};
 use crate::model::codes::{labels, pose_one_hot, uniform_noise};
 use crate::model::loss::{discriminator_loss, generator_loss};
+use crate::model::rotator::Rotator;
 use crate::model::{Discriminator, Generator};
 
 /// How many checkpoints a run keeps.
@@ -264,6 +265,12 @@ impl Trainer {
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// The current generator, for inference.
+    pub fn rotator(&self) -> Rotator {
+        let origin = format!("training step {}", self.step);
+        Rotator::from_generator(self.config.model.clone(), self.generator.clone(), self.step, origin, &self.device.clone().without_autodiff())
     }
 
     /// The sample grid of the current generator: rows are test faces, columns the input and
