@@ -82,6 +82,19 @@ fn opens_on_the_defaults_and_the_slider_redraws_the_face() {
     assert_eq!(harness.state().explore.output.as_ref().map(|(image, _)| image.as_raw().clone()), Some(before.into_raw()));
 }
 
+/// Opens the Train view, fills in a tiny run of `steps` into `run` and presses Start.
+fn start_tiny_run(harness: &mut Harness<'static, StudioApp>, run: &Path, steps: u64, checkpoint_every: u64) {
+    harness.get_by_label("Train").click();
+    harness.step();
+    let form = harness.state_mut().train.form_mut();
+    form.steps = steps;
+    form.batch = 4;
+    form.checkpoint_every = checkpoint_every;
+    form.out = run.to_path_buf();
+    harness.step();
+    harness.get_by_label("Start").click();
+}
+
 fn metric_lines(run: &Path) -> usize {
     std::fs::read_to_string(run.join("metrics.jsonl")).map(|text| text.lines().count()).unwrap_or(0)
 }
@@ -92,15 +105,7 @@ fn a_run_from_the_train_view_writes_metrics_and_stop_keeps_a_checkpoint() {
     let run = out.path().join("run");
     let mut harness = studio(false);
     wait_for(&mut harness, "the default face set", |app| app.faces.faces.is_some());
-    harness.get_by_label("Train").click();
-    harness.step();
-    let form = harness.state_mut().train.form_mut();
-    form.steps = 100_000;
-    form.batch = 4;
-    form.checkpoint_every = 100_000;
-    form.out = run.clone();
-    harness.step();
-    harness.get_by_label("Start").click();
+    start_tiny_run(&mut harness, &run, 100_000, 100_000);
     wait_for(&mut harness, "three training steps", |app| app.train.run.as_ref().is_some_and(|r| r.metrics.len() >= 3));
     assert!(metric_lines(&run) >= 3, "metrics.jsonl holds the steps shown");
     assert!(RunDir::new(&run).checkpoints().is_empty(), "no checkpoint is due yet");
@@ -156,15 +161,7 @@ fn snapshots_of_each_view() {
     wait_for(&mut harness, "the thumbnails on screen", |app| app.faces.thumbnails_pending() == 0);
     harness.snapshot("faces");
 
-    harness.get_by_label("Train").click();
-    harness.step();
-    let form = harness.state_mut().train.form_mut();
-    form.steps = 3;
-    form.batch = 4;
-    form.checkpoint_every = 3;
-    form.out = run.clone();
-    harness.step();
-    harness.get_by_label("Start").click();
+    start_tiny_run(&mut harness, &run, 3, 3);
     wait_for(&mut harness, "a three-step run to finish", |app| app.train.run.as_ref().is_some_and(|r| !r.going && r.metrics.len() == 3));
     harness.snapshot("train");
     let _ = std::fs::remove_dir_all(&run);
