@@ -10,6 +10,9 @@ use burn::prelude::Device;
 use drgan_studio::app::{StudioApp, View};
 use drgan_studio::device::ChosenDevice;
 use drgan_studio::model::Preset;
+use drgan_studio::synth::SynthSpec;
+use drgan_studio::train::DataSource;
+use eframe::egui;
 use egui_kittest::Harness;
 
 const MOVES: usize = 60;
@@ -72,6 +75,24 @@ fn main() {
 
     harness.state_mut().view = View::Explore;
     summary("UI frame, Explore view, idle", frame_times(&mut harness));
+
+    // The Faces view on 10,008 faces, scrolling a screen's height every frame.
+    let ctx = harness.ctx.clone();
+    harness.state_mut().faces.open(DataSource::Synthetic(SynthSpec { identities: 1112, seed: 3, lights: 1 }), &ctx);
+    harness.state_mut().view = View::Faces;
+    wait_for(&mut harness, "10,008 faces", |app| app.faces.faces.as_ref().is_some_and(|f| f.samples.len() == 10_008));
+    harness.hover_at(egui::pos2(800.0, 400.0));
+    let scrolling: Vec<f64> = (0..FRAMES)
+        .map(|_| {
+            harness.event(egui::Event::MouseWheel { unit: egui::MouseWheelUnit::Page, delta: egui::vec2(0.0, -1.0), phase: egui::TouchPhase::Move, source: egui::MouseWheelSource::Wheel, modifiers: egui::Modifiers::NONE });
+            let started = Instant::now();
+            harness.step();
+            let took = started.elapsed();
+            std::thread::sleep(Duration::from_millis(16).saturating_sub(took));
+            took.as_secs_f64() * 1e3
+        })
+        .collect();
+    summary("UI frame, Faces view, 10,008 faces, scrolling a page per frame", scrolling);
 
     let run = tempfile::tempdir().expect("a temp dir");
     harness.state_mut().view = View::Train;

@@ -289,8 +289,8 @@ impl TrainView {
                 if ui.button("Stop").on_hover_text("Write a checkpoint and end the run").clicked() {
                     worker.send(Command::Stop);
                 }
-            } else if ui.button("Resume").on_hover_text("Continue from the newest checkpoint to the form's step count").clicked() {
-                worker.send(Command::ResumeTraining { run: run.path.clone(), steps: self.settings.form.steps });
+            } else if ui.button("Resume").on_hover_text("Continue from the newest checkpoint to the form's step count, on the form's device").clicked() {
+                worker.send(Command::ResumeTraining { run: run.path.clone(), steps: self.settings.form.steps, device: self.settings.form.device });
             }
         });
         Ok(())

@@ -38,8 +38,9 @@ pub enum Command {
     Strip { input: Arc<RgbImage>, seed: u64 },
     /// Start a new run in `run` with `config`.
     StartTraining { run: PathBuf, config: Box<RunConfig> },
-    /// Continue the run in `run` from its newest checkpoint, to `steps` in all.
-    ResumeTraining { run: PathBuf, steps: u64 },
+    /// Continue the run in `run` from its newest checkpoint, to `steps` in all, on `device`
+    /// (as `train --resume --device` does; a run may move between machines).
+    ResumeTraining { run: PathBuf, steps: u64, device: DeviceChoice },
     /// Evaluate the model shown in Explore on `data` (its held-out identities when `data` is
     /// the model's own training set).
     Evaluate { data: DataSource, options: EvalOptions },
@@ -246,7 +247,7 @@ impl Worker {
             Command::Render { input, source, yaw, seed, sent } => self.render(input, source, yaw, seed, sent),
             Command::Strip { input, seed } => self.strip(input, seed),
             Command::StartTraining { run, config } => self.start_training(run, *config),
-            Command::ResumeTraining { run, steps } => self.resume_training(run, steps),
+            Command::ResumeTraining { run, steps, device } => self.resume_training(run, steps, device),
             Command::Pause => self.set_paused(true),
             Command::Continue => self.set_paused(false),
             Command::StepOnce => {
@@ -358,11 +359,10 @@ impl Worker {
         self.begin(run, dir, opened)
     }
 
-    fn resume_training(&mut self, run: PathBuf, steps: u64) -> anyhow::Result<()> {
+    fn resume_training(&mut self, run: PathBuf, steps: u64, device: DeviceChoice) -> anyhow::Result<()> {
         anyhow::ensure!(self.job.is_none(), "a run is already going; stop it first");
         let dir = RunDir::new(&run);
-        let choice = dir.read_config()?.training.device;
-        let opened = resume(&dir, steps, &self.training_device(choice)?)?;
+        let opened = resume(&dir, steps, &self.training_device(device)?)?;
         self.begin(run, dir, opened)
     }
 
