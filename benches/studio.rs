@@ -93,6 +93,7 @@ fn main() {
         })
         .collect();
     summary("UI frame, Faces view, 10,008 faces, scrolling a page per frame", scrolling);
+    println!("({} thumbnails decoded while scrolling)", harness.state().faces.thumbnails_decoded());
 
     let run = tempfile::tempdir().expect("a temp dir");
     harness.state_mut().view = View::Train;

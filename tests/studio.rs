@@ -157,8 +157,7 @@ fn snapshots_of_each_view() {
     harness.snapshot("explore");
 
     harness.get_by_label("Faces").click();
-    wait_for(&mut harness, "the thumbnails", |app| app.faces.faces.is_some() && app.faces.thumbnails_pending() == 0);
-    wait_for(&mut harness, "the thumbnails on screen", |app| app.faces.thumbnails_pending() == 0);
+    wait_for(&mut harness, "the thumbnails on screen", |app| app.faces.thumbnails_ready());
     harness.snapshot("faces");
 
     start_tiny_run(&mut harness, &run, 3, 3);

@@ -75,9 +75,14 @@ impl FacesView {
         self.faces.clone().map(|faces| (self.settings.source.clone(), faces))
     }
 
-    /// Thumbnails on screen that are not decoded yet.
-    pub fn thumbnails_pending(&self) -> usize {
-        self.thumbnails.as_ref().map_or(0, Thumbnails::pending)
+    /// Whether the grid has been drawn and every thumbnail on screen is decoded.
+    pub fn thumbnails_ready(&self) -> bool {
+        self.thumbnails.as_ref().is_some_and(Thumbnails::ready)
+    }
+
+    /// Thumbnails decoded since the face set opened.
+    pub fn thumbnails_decoded(&self) -> usize {
+        self.thumbnails.as_ref().map_or(0, Thumbnails::decoded)
     }
 
     /// Whether a face set is being read.

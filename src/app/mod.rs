@@ -116,13 +116,14 @@ impl StudioApp {
         self.train.start(&self.worker, self.faces.current())
     }
 
-    /// Whether everything on show has loaded (the model, the face, the thumbnails).
+    /// Whether everything on show has loaded (the model, the face, the thumbnails on screen,
+    /// a running evaluation).
     pub fn settled(&self) -> bool {
         self.status.model.is_some()
             && self.explore.output.is_some()
             && !self.explore.cosines.is_empty()
             && self.faces.faces.is_some()
-            && self.faces.thumbnails_pending() == 0
+            && (self.view != View::Faces || self.faces.thumbnails_ready())
             && self.evaluate.progress.is_none()
     }
 

@@ -34,6 +34,8 @@ pub struct Thumbnails {
     textures: HashMap<usize, egui::TextureHandle>,
     failed: HashMap<usize, String>,
     asked: HashSet<usize>,
+    wished: bool,
+    decoded: usize,
     wishes: Arc<(Mutex<Wishes>, Condvar)>,
     results: Receiver<Decoded>,
 }
@@ -48,7 +50,7 @@ impl Thumbnails {
             // A thread that fails to start leaves the others; with none, faces show as grey.
             let _ = std::thread::Builder::new().name(format!("thumbnails-{index}")).spawn(move || decode_loop(&wishes, &sender, &ctx));
         }
-        Self { generation: 0, textures: HashMap::new(), failed: HashMap::new(), asked: HashSet::new(), wishes, results }
+        Self { generation: 0, textures: HashMap::new(), failed: HashMap::new(), asked: HashSet::new(), wished: false, decoded: 0, wishes, results }
     }
 
     /// Forgets every thumbnail: a new face set is on show.
@@ -57,6 +59,8 @@ impl Thumbnails {
         self.textures.clear();
         self.failed.clear();
         self.asked.clear();
+        self.wished = false;
+        self.decoded = 0;
         if let Ok(mut wishes) = self.wishes.0.lock() {
             wishes.generation = self.generation;
             wishes.queue.clear();
@@ -73,6 +77,7 @@ impl Thumbnails {
                 Ok(image) => {
                     let texture = ctx.load_texture(format!("thumb-{generation}-{index}"), image, egui::TextureOptions::LINEAR);
                     self.textures.insert(index, texture);
+                    self.decoded += 1;
                 }
                 Err(reason) => {
                     self.failed.insert(index, reason);
@@ -104,6 +109,7 @@ impl Thumbnails {
             self.textures.retain(|index, _| keep.contains(index));
         }
         self.asked = missing.iter().map(|(index, _)| *index).collect();
+        self.wished = true;
         let (lock, wake) = &*self.wishes;
         if let Ok(mut wishes) = lock.lock() {
             wishes.generation = self.generation;
@@ -113,9 +119,14 @@ impl Thumbnails {
         }
     }
 
-    /// Faces asked for and not decoded yet.
-    pub fn pending(&self) -> usize {
-        self.asked.iter().filter(|index| !self.textures.contains_key(index) && !self.failed.contains_key(index)).count()
+    /// Thumbnails decoded since the face set opened (textures held and dropped ones alike).
+    pub fn decoded(&self) -> usize {
+        self.decoded
+    }
+
+    /// Whether every face on screen has its thumbnail (or its reason for having none).
+    pub fn ready(&self) -> bool {
+        self.wished && self.asked.iter().all(|index| self.textures.contains_key(index) || self.failed.contains_key(index))
     }
 }
 
