@@ -165,3 +165,44 @@ fn snapshots_of_each_view() {
     harness.snapshot("train");
     let _ = std::fs::remove_dir_all(&run);
 }
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn settings_and_the_open_face_set_persist_between_launches() {
+    use drgan_studio::synth::SynthSpec;
+    use drgan_studio::train::DataSource;
+    use eframe::App;
+
+    let mut first = studio(false);
+    let set = DataSource::Synthetic(SynthSpec { identities: 7, seed: 42, lights: 1 });
+    let ctx = first.ctx.clone();
+    first.state_mut().faces.open(set.clone(), &ctx);
+    first.state_mut().view = View::Train;
+    first.state_mut().train.form_mut().batch = 24;
+    let mut storage = MemoryStorage::default();
+    first.state_mut().save(&mut storage);
+
+    let mut second = Harness::builder().build_eframe(|cc| StudioApp::new(&cc.egui_ctx, Some(&storage), cpu(), None).expect("the studio starts"));
+    wait_for(&mut second, "the restored face set", |app| app.faces.faces.is_some());
+    let app = second.state_mut();
+    assert_eq!(app.view, View::Train);
+    assert_eq!(app.faces.current().map(|(source, _)| source), Some(set));
+    assert_eq!(app.faces.faces.as_ref().map(|f| f.samples.len()), Some(7 * 9));
+    assert_eq!(app.train.form_mut().batch, 24);
+}
