@@ -116,3 +116,18 @@ fn training_with_eval_every_writes_eval_jsonl() {
         assert!(finite(&line["rank1_avg"]) && finite(&line["ssim_frontal_avg"]), "{line}");
     }
 }
+
+#[test]
+fn rotate_refuses_missing_and_unreadable_images_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let missing = studio().args(["rotate", "--run", RUN, "--device", "cpu", "--out"]).arg(&out).arg("--image").arg(dir.path().join("nobody.png")).assert().failure();
+    let stderr = String::from_utf8_lossy(&missing.get_output().stderr).into_owned();
+    assert!(stderr.contains("does not exist"), "{stderr}");
+
+    let corrupt = dir.path().join("corrupt.png");
+    std::fs::write(&corrupt, b"this is not a PNG").unwrap();
+    let unreadable = studio().args(["rotate", "--run", RUN, "--device", "cpu", "--out"]).arg(&out).arg("--image").arg(&corrupt).assert().failure();
+    let stderr = String::from_utf8_lossy(&unreadable.get_output().stderr).into_owned();
+    assert!(stderr.contains("skipped") && stderr.contains("no input could be read"), "{stderr}");
+}

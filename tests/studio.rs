@@ -166,6 +166,31 @@ fn snapshots_of_each_view() {
     let _ = std::fs::remove_dir_all(&run);
 }
 
+#[test]
+fn bad_files_give_a_message_in_the_window_not_a_panic() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let corrupt = dir.path().join("corrupt.png");
+    std::fs::write(&corrupt, b"this is not a PNG").expect("written");
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the first redrawn face", explore_ready);
+
+    // An unreadable image opened in Explore: the model thread says why; the old face stays.
+    let before = harness.state().explore.output.clone().map(|(image, _)| image.into_raw());
+    harness.state_mut().open_image(corrupt.clone());
+    wait_for(&mut harness, "the error", |app| app.status.last_error.is_some());
+    let error = harness.state().status.last_error.clone().unwrap_or_default();
+    assert!(error.contains("corrupt.png") && error.contains("cannot be used"), "{error}");
+    assert_eq!(harness.state().explore.output.clone().map(|(image, _)| image.into_raw()), before);
+
+    // A folder that does not exist, opened as a face set.
+    harness.state_mut().status.last_error = None;
+    let ctx = harness.ctx.clone();
+    harness.state_mut().faces.open_path(dir.path().join("no such folder"), &ctx);
+    wait_for(&mut harness, "the error", |app| app.status.last_error.is_some());
+    let error = harness.state().status.last_error.clone().unwrap_or_default();
+    assert!(error.contains("opening the face set failed"), "{error}");
+}
+
 /// eframe's storage, in memory.
 #[derive(Default)]
 struct MemoryStorage(std::collections::HashMap<String, String>);

@@ -68,9 +68,7 @@ impl EvaluateView {
     pub fn finished(&mut self, label: String, evaluation: Evaluation, ctx: &egui::Context) {
         self.progress = None;
         let n = self.entries.len();
-        let texture = |image: &RgbImage, name: String| {
-            ctx.load_texture(name, egui::ColorImage::from_rgb([image.width() as usize, image.height() as usize], image.as_raw()), egui::TextureOptions::NEAREST)
-        };
+        let texture = |image: &RgbImage, name: String| super::texture(ctx, name, image, egui::TextureOptions::NEAREST);
         let worst = evaluation
             .worst
             .iter()

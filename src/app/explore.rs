@@ -348,6 +348,5 @@ fn default_face() -> ImageSource {
 }
 
 fn texture(ctx: &egui::Context, name: &str, image: &RgbImage) -> egui::TextureHandle {
-    let pixels = egui::ColorImage::from_rgb([image.width() as usize, image.height() as usize], image.as_raw());
-    ctx.load_texture(name, pixels, egui::TextureOptions::LINEAR)
+    super::texture(ctx, name, image, egui::TextureOptions::LINEAR)
 }

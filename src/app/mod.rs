@@ -169,11 +169,11 @@ impl StudioApp {
             Event::Strip { input, images, cosines } => self.explore.strip(&input, images, cosines, ctx),
             Event::EvalProgress { what, fraction } => self.evaluate.progress(what, fraction),
             Event::Evaluated { label, evaluation } => self.evaluate.finished(label, *evaluation, ctx),
-            Event::Error(message) => {
-                // An evaluation that fails ends with an error; the view stops waiting.
+            Event::EvalFailed(message) => {
                 self.evaluate.failed();
                 self.status.error(message);
             }
+            Event::Error(message) => self.status.error(message),
             other => self.train.on_event(other, ctx, &mut self.status),
         }
     }
@@ -188,13 +188,18 @@ impl StudioApp {
         });
     }
 
+    /// Shows the image file at `path` in Explore.
+    pub fn open_image(&mut self, path: PathBuf) {
+        self.explore.open(crate::data::ImageSource::File(path), &self.worker);
+        self.view = View::Explore;
+    }
+
     /// Files dropped on the window: an image opens in Explore, anything else as a face set.
     fn dropped_files(&mut self, ctx: &egui::Context) {
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
         for path in dropped {
             if faces::is_image_file(&path) {
-                self.explore.open(crate::data::ImageSource::File(path), &self.worker);
-                self.view = View::Explore;
+                self.open_image(path);
             } else {
                 self.faces.open_path(path, ctx);
                 self.view = View::Faces;
@@ -249,6 +254,16 @@ impl eframe::App for StudioApp {
         storage.set_string(faces::SETTINGS_KEY, self.faces.settings_json());
         storage.set_string(train::SETTINGS_KEY, self.train.settings_json());
     }
+}
+
+/// An RGB image as an egui texture named `name`.
+pub fn texture(ctx: &egui::Context, name: impl Into<String>, image: &image::RgbImage, options: egui::TextureOptions) -> egui::TextureHandle {
+    ctx.load_texture(name, color_image(image), options)
+}
+
+/// An RGB image as egui pixels.
+pub fn color_image(image: &image::RgbImage) -> egui::ColorImage {
+    egui::ColorImage::from_rgb([image.width() as usize, image.height() as usize], image.as_raw())
 }
 
 /// Opens the studio window; returns when it closes.

@@ -35,7 +35,7 @@ impl StatusBar {
         Self {
             device: None,
             device_reason: String::new(),
-            software: window_adapter.as_deref().is_some_and(|a| a.contains("Cpu")),
+            software: false,
             window_adapter,
             model: None,
             last_error: None,
@@ -48,7 +48,7 @@ impl StatusBar {
     pub fn device_ready(&mut self, name: String, reason: String, software: bool) {
         self.device = Some(name);
         self.device_reason = reason;
-        self.software |= software;
+        self.software = software;
     }
 
     /// A model was loaded into Explore.

@@ -115,7 +115,9 @@ impl Thumbnails {
             wishes.generation = self.generation;
             // Reversed so that `pop` decodes the top of the screen first.
             wishes.queue = missing.into_iter().rev().collect();
-            wake.notify_all();
+            if !wishes.queue.is_empty() {
+                wake.notify_all();
+            }
         }
     }
 
@@ -160,7 +162,7 @@ fn decode_loop(wishes: &(Mutex<Wishes>, Condvar), sender: &Sender<Decoded>, ctx:
         };
         let (generation, (index, source)) = job;
         let result = load_rgb(&source, THUMBNAIL_SIZE)
-            .map(|rgb| egui::ColorImage::from_rgb([rgb.width() as usize, rgb.height() as usize], rgb.as_raw()))
+            .map(|rgb| super::color_image(&rgb))
             .map_err(|e| e.reason());
         if sender.send((generation, index, result)).is_err() {
             return;

@@ -185,8 +185,7 @@ impl TrainView {
                 if let Some(run) = &mut self.run {
                     run.checkpoints = RunDir::new(&run.path).checkpoints();
                     if let Some(grid) = grid {
-                        let image = egui::ColorImage::from_rgb([grid.width() as usize, grid.height() as usize], grid.as_raw());
-                        run.grid = Some(ctx.load_texture("train-grid", image, egui::TextureOptions::NEAREST));
+                        run.grid = Some(super::texture(ctx, "train-grid", &grid, egui::TextureOptions::NEAREST));
                     }
                 }
             }
@@ -229,10 +228,7 @@ impl TrainView {
         let metrics = dir.read_metrics()?;
         let evals = dir.read_evals()?;
         let checkpoints = dir.checkpoints();
-        let grid = newest_grid(&dir).map(|image| {
-            let pixels = egui::ColorImage::from_rgb([image.width() as usize, image.height() as usize], image.as_raw());
-            ctx.load_texture("train-grid", pixels, egui::TextureOptions::NEAREST)
-        });
+        let grid = newest_grid(&dir).map(|image| super::texture(ctx, "train-grid", &image, egui::TextureOptions::NEAREST));
         self.settings.form.steps = self.settings.form.steps.max(metrics.last().map_or(0, |m| m.step));
         self.run = Some(RunView { path, config, metrics, evals, checkpoints, going: false, paused: false, grid, message: None });
         Ok(())

@@ -78,6 +78,8 @@ pub enum Event {
     EvalProgress { what: String, fraction: f32 },
     /// An evaluation finished.
     Evaluated { label: String, evaluation: Box<Evaluation> },
+    /// An evaluation could not be made; the message says why.
+    EvalFailed(String),
     /// The run is paused (true) or going (false).
     Paused(bool),
     /// The run ended; the message says how and what was kept.
@@ -242,7 +244,12 @@ impl Worker {
                 let dir = RunDir::new(run);
                 self.load(load_generator(&dir, step, &self.device.device), dir.read_config())
             }
-            Command::Evaluate { data, options } => self.evaluate(&data, &options),
+            Command::Evaluate { data, options } => {
+                if let Err(error) = self.evaluate(&data, &options) {
+                    self.send(Event::EvalFailed(format!("the evaluation failed: {error:#}")));
+                }
+                Ok(())
+            }
             Command::Prepare { source } => self.prepare(source),
             Command::Render { input, source, yaw, seed, sent } => self.render(input, source, yaw, seed, sent),
             Command::Strip { input, seed } => self.strip(input, seed),

@@ -184,26 +184,7 @@ pub fn evaluate(
     let non_frontal = || (0..num_poses).filter(move |&b| b != frontal);
     let rank1 = rank1_per_bin(&gallery, &probes, num_poses);
 
-    progress("frontalizing probes", 0.25);
-    let frontal_code = one_hot(frontal, num_poses);
-    let probe_pixels: Vec<&RgbImage> = probe_indices.iter().map(|&i| &images[i].pixels).collect();
-    let frontalized = generate(rotator, &probe_pixels, &vec![frontal_code; probe_pixels.len()], options.seed)?;
-    let frontalized_features = features_of(rotator, &frontalized.iter().collect::<Vec<_>>())?;
-    let frontalized_probes: Vec<Labelled> =
-        probe_indices.iter().zip(&frontalized_features).map(|(&i, f)| labelled(&images[i], f)).collect();
-    let rank1_frontalized = rank1_per_bin(&gallery, &frontalized_probes, num_poses);
-
-    // Verification: every gallery image against every non-frontal probe.
-    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
-    for probe in probes.iter().filter(|p| p.bin != frontal) {
-        for g in &gallery {
-            let score = cosine(&g.feature, &probe.feature);
-            if g.identity == probe.identity { genuine.push(score) } else { impostor.push(score) }
-        }
-    }
-    let curve = roc(&genuine, &impostor);
-
-    progress("rotating to every pose", 0.4);
+    progress("rotating to every pose", 0.25);
     // One input per identity and bin (light 0 first), redrawn at every bin.
     let mut input_of: HashMap<(usize, usize), usize> = HashMap::new();
     for (index, image) in images.iter().enumerate() {
@@ -219,8 +200,37 @@ pub fn evaluate(
     let codes: Vec<Vec<f32>> = pairs.iter().map(|&(_, c)| one_hot(c, num_poses)).collect();
     let rotated = generate(rotator, &pair_pixels, &codes, options.seed)?;
 
-    progress("identity of the rotated faces", 0.6);
     let rotated_features = features_of(rotator, &rotated.iter().collect::<Vec<_>>())?;
+
+    progress("frontalizing probes", 0.5);
+    // A probe that is also a rotation input was frontalized above (same code, same noise);
+    // only the others are generated here.
+    let at_frontal: HashMap<usize, usize> = pairs.iter().enumerate().filter(|(_, (_, c))| *c == frontal).map(|(k, &(i, _))| (i, k)).collect();
+    let missing: Vec<usize> = probe_indices.iter().copied().filter(|i| !at_frontal.contains_key(i)).collect();
+    let missing_pixels: Vec<&RgbImage> = missing.iter().map(|&i| &images[i].pixels).collect();
+    let extra = generate(rotator, &missing_pixels, &vec![one_hot(frontal, num_poses); missing.len()], options.seed)?;
+    let extra_features = features_of(rotator, &extra.iter().collect::<Vec<_>>())?;
+    let extra_of: HashMap<usize, &Vec<f32>> = missing.iter().copied().zip(&extra_features).collect();
+    let frontalized_probes: Vec<Labelled> = probe_indices
+        .iter()
+        .filter_map(|&i| {
+            let feature = at_frontal.get(&i).map(|&k| &rotated_features[k]).or_else(|| extra_of.get(&i).copied())?;
+            Some(labelled(&images[i], feature))
+        })
+        .collect();
+    let rank1_frontalized = rank1_per_bin(&gallery, &frontalized_probes, num_poses);
+
+    // Verification: every gallery image against every non-frontal probe.
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    for probe in probes.iter().filter(|p| p.bin != frontal) {
+        for g in &gallery {
+            let score = cosine(&g.feature, &probe.feature);
+            if g.identity == probe.identity { genuine.push(score) } else { impostor.push(score) }
+        }
+    }
+    let curve = roc(&genuine, &impostor);
+
+    progress("identity of the rotated faces", 0.6);
     let mut cosine_sum = vec![0.0f64; num_poses];
     let mut cosine_count = vec![0usize; num_poses];
     let mut per_identity: HashMap<usize, (f64, usize)> = HashMap::new();

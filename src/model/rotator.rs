@@ -164,6 +164,19 @@ mod tests {
     }
 
     #[test]
+    fn weights_of_another_preset_are_refused_with_a_message() {
+        use crate::model::{Generator, ModelConfig, Preset};
+        let device = Device::flex();
+        let tiny = ModelConfig::new(Preset::Tiny, 5);
+        let bytes = Generator::new(&tiny, &device).into_record().into_bytes().expect("a record").to_vec();
+        assert!(Rotator::from_record(tiny.clone(), bytes.clone(), 0, "tiny".into(), &device).is_ok());
+        let Err(error) = Rotator::from_record(ModelConfig::new(Preset::Small, 5), bytes, 0, "tiny".into(), &device) else {
+            panic!("small accepted tiny weights");
+        };
+        assert!(error.to_string().contains("do not fit a small"), "{error}");
+    }
+
+    #[test]
     fn cosine_of_a_vector_with_itself_is_one() {
         assert!((cosine(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]) - 1.0).abs() < 1e-6);
         assert_eq!(cosine(&[0.0, 0.0], &[1.0, 2.0]), 0.0);
