@@ -7,6 +7,7 @@ use clap::Parser;
 use drgan_studio::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Synth(args)) => drgan_studio::cli::synth::run(&args),
@@ -24,5 +25,18 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Lets glibc's allocator keep freed blocks of up to 32 MiB for reuse. By default it maps every
+/// block above 128 KiB afresh and hands it back when freed, so each training step faulted in,
+/// and zeroed, every activation and gradient buffer anew.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; it is called before any other thread
+    // exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }

@@ -4,7 +4,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use drgan_studio::model::codes::{labels, pose_one_hot, uniform_noise};
-use drgan_studio::model::loss::{discriminator_loss, generator_loss};
+use drgan_studio::model::loss::{DHead, discriminator_loss, generator_loss};
 use drgan_studio::model::{Discriminator, Generator, ModelConfig, Preset};
 use rand::SeedableRng;
 
@@ -77,11 +77,13 @@ fn backward_reaches_every_parameter_of_g_and_d() {
         identity.clone(),
         pose,
         discriminator.fake_class(),
+        DHead::Paper,
+        0.0,
     );
     let d_grads = GradientsParams::from_grads(d.loss.backward(), &discriminator);
     assert_every_parameter_has_a_gradient(&discriminator, &d_grads);
 
-    let g = generator_loss(discriminator.forward(fake), identity, labels(&requested, &device));
+    let g = generator_loss(discriminator.forward(fake), identity, labels(&requested, &device), DHead::Paper);
     let g_grads = GradientsParams::from_grads(g.loss.backward(), &generator);
     assert_every_parameter_has_a_gradient(&generator, &g_grads);
 }

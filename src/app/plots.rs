@@ -36,15 +36,21 @@ pub fn ema(values: &[f64], weight: f64) -> Vec<f64> {
     smoothed
 }
 
-type Series = (&'static str, fn(&StepMetrics) -> f32);
+/// A named series; steps without a value (terms the recipe leaves out) are skipped.
+type Series = (&'static str, fn(&StepMetrics) -> Option<f32>);
 
-const LOSSES: [Series; 2] = [("D loss", |m| m.d_loss), ("G loss", |m| m.g_loss)];
-const ACCURACIES: [Series; 5] = [
-    ("D identity, real", |m| m.d_id_acc_real),
-    ("D pose, real", |m| m.d_pose_acc_real),
-    ("D fake detected", |m| m.d_fake_acc),
-    ("G pose obeyed", |m| m.g_pose_acc),
-    ("G identity kept", |m| m.g_id_acc),
+const LOSSES: [Series; 3] = [
+    ("D loss", |m| Some(m.d_loss)),
+    ("G loss", |m| Some(m.g_loss)),
+    ("G reconstruction L1", |m| m.g_reconstruction_l1),
+];
+const ACCURACIES: [Series; 6] = [
+    ("D identity, real", |m| Some(m.d_id_acc_real)),
+    ("D pose, real", |m| Some(m.d_pose_acc_real)),
+    ("D fake detected", |m| Some(m.d_fake_acc)),
+    ("G pose obeyed", |m| Some(m.g_pose_acc)),
+    ("G identity kept", |m| Some(m.g_id_acc)),
+    ("G identity cosine", |m| m.g_identity_cos),
 ];
 
 /// The smoothing and axis controls.
@@ -64,7 +70,7 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
     let group = ui.scope_id().with("curves");
     let plots = if evals.is_empty() { 2.0 } else { 3.0 };
     let height = ((ui.available_height() - 20.0 * plots) / plots).clamp(110.0, 260.0);
-    let xs: Vec<f64> = metrics.iter().map(|m| if settings.by_time { m.wall_secs } else { m.step as f64 }).collect();
+    let x_of = |m: &StepMetrics| if settings.by_time { m.wall_secs } else { m.step as f64 };
     let x_label = if settings.by_time { "seconds of training" } else { "step" };
     for (title, series, y_max) in [("losses", &LOSSES[..], None), ("accuracies", &ACCURACIES[..], Some(1.0))] {
         let mut plot = Plot::new(format!("curves-{title}"))
@@ -80,7 +86,10 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
         plot.show(ui, |plot| {
             for (index, (name, value)) in series.iter().enumerate() {
                 let color = color(index + if y_max.is_some() { 2 } else { 0 });
-                let raw: Vec<f64> = metrics.iter().map(|m| value(m) as f64).collect();
+                let (xs, raw): (Vec<f64>, Vec<f64>) = metrics.iter().filter_map(|m| value(m).map(|v| (x_of(m), v as f64))).unzip();
+                if raw.is_empty() {
+                    continue;
+                }
                 let smooth = ema(&raw, settings.smoothing);
                 if settings.smoothing > 0.0 {
                     let faint: PlotPoints = xs.iter().zip(&raw).map(|(&x, &y)| [x, y]).collect();
@@ -108,10 +117,11 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
         .include_y(0.0)
         .include_y(1.0)
         .show(ui, |plot| {
-            let series: [(&str, fn(&StepEval) -> Option<f64>); 3] = [
+            let series: [(&str, fn(&StepEval) -> Option<f64>); 4] = [
                 ("rank-1 average", |e| e.rank1_avg),
                 ("rank-1, frontalized", |e| e.rank1_frontalized_avg),
                 ("frontal SSIM", |e| e.ssim_frontal_avg),
+                ("SSIM, every pose pair", |e| e.ssim_mean),
             ];
             for (index, (name, value)) in series.iter().enumerate() {
                 let points: PlotPoints = evals.iter().filter_map(|e| value(e).map(|v| [x(e.step), v])).collect();

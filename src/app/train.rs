@@ -12,9 +12,9 @@ use super::status_bar::StatusBar;
 use super::worker::{Command, Event, WorkerHandle};
 use crate::data::FaceSet;
 use crate::device::DeviceChoice;
-use crate::model::Preset;
+use crate::model::{Preset, Upsample};
 use crate::train::run::plan;
-use crate::train::{Balance, DataSource, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
+use crate::train::{Balance, DHead, DataSource, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
 /// Storage key of the view's settings.
 pub const SETTINGS_KEY: &str = "train";
@@ -59,6 +59,20 @@ pub struct TrainForm {
     /// Steps between quick evaluations (0: none).
     #[serde(default)]
     pub eval_every: u64,
+    /// The training recipe.
+    #[serde(default = "studio_recipe")]
+    pub recipe: Recipe,
+    /// The decoder's upsampling (part of the recipe on screen).
+    #[serde(default = "studio_upsample")]
+    pub upsample: Upsample,
+}
+
+fn studio_recipe() -> Recipe {
+    RecipeName::Studio.recipe()
+}
+
+fn studio_upsample() -> Upsample {
+    RecipeName::Studio.upsample()
 }
 
 impl Default for TrainForm {
@@ -78,6 +92,8 @@ impl Default for TrainForm {
             test_fraction: 0.2,
             out: PathBuf::from("runs/studio"),
             eval_every: 0,
+            recipe: studio_recipe(),
+            upsample: studio_upsample(),
         }
     }
 }
@@ -99,6 +115,7 @@ impl TrainForm {
             device: self.device,
             cfp_two_bins: false,
             eval_every: self.eval_every,
+            recipe: self.recipe.clone(),
         }
     }
 }
@@ -215,7 +232,9 @@ impl TrainView {
     pub fn start(&mut self, worker: &WorkerHandle, faces: Option<(DataSource, Arc<FaceSet>)>) -> anyhow::Result<PathBuf> {
         let (source, faces) = faces.ok_or_else(|| anyhow::anyhow!("open a face set in the Faces view first"))?;
         let form = &self.settings.form;
-        let config = plan(form.preset, form.settings(), source, &faces)?;
+        form.recipe.validate()?;
+        let mut config = plan(form.preset, form.settings(), source, &faces)?;
+        config.model.upsample = form.upsample;
         let path = free_run_dir(&form.out);
         worker.send(Command::StartTraining { run: path.clone(), config: Box::new(config) });
         Ok(path)
@@ -370,6 +389,50 @@ fn form_fields_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
         }
         ui.end_row();
     });
+    recipe_ui(ui, form);
+}
+
+/// The recipe: a named one, or any of its settings changed (then "custom").
+fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
+    ui.horizontal(|ui| {
+        let label = ui.label("recipe");
+        egui::ComboBox::from_id_salt("recipe")
+            .selected_text(form.recipe.describe(form.upsample))
+            .show_ui(ui, |ui| {
+                for name in RecipeName::ALL {
+                    if ui.selectable_label(RecipeName::of(&form.recipe, form.upsample) == Some(name), name.name()).clicked() {
+                        form.recipe = name.recipe();
+                        form.upsample = name.upsample();
+                    }
+                }
+            })
+            .response
+            .on_hover_text("studio: the default, chosen by measurement (README); paper: the CVPR 2017 recipe exactly")
+            .labelled_by(label.id);
+    });
+    egui::CollapsingHeader::new("recipe settings").id_salt("recipe-settings").show(ui, |ui| {
+        egui::Grid::new("recipe-grid").num_columns(2).show(ui, |ui| {
+            let recipe = &mut form.recipe;
+            ui.label("D head");
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut recipe.d_head, DHead::Paper, "paper (Nd+1)").on_hover_text("Nd+1 identity classes, the last one \"fake\"");
+                ui.selectable_value(&mut recipe.d_head, DHead::Tpami, "tpami").on_hover_text("Nd identity classes and a real/fake logit");
+            });
+            ui.end_row();
+            ui.label("decoder upsampling");
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut form.upsample, Upsample::Transposed, "transposed");
+                ui.selectable_value(&mut form.upsample, Upsample::Resize, "resize + conv");
+            });
+            ui.end_row();
+            row(ui, "label smoothing", egui::DragValue::new(&mut recipe.label_smoothing).speed(0.01).range(0.0..=0.5));
+            row(ui, "instance noise", egui::DragValue::new(&mut recipe.instance_noise).speed(0.01).range(0.0..=2.0));
+            row(ui, "identity weight", egui::DragValue::new(&mut recipe.identity_weight).speed(0.05).range(0.0..=1000.0));
+            row(ui, "reconstruction weight", egui::DragValue::new(&mut recipe.reconstruction_weight).speed(0.05).range(0.0..=1000.0));
+            row(ui, "own-pose fraction", egui::DragValue::new(&mut recipe.own_pose_fraction).speed(0.01).range(0.0..=1.0));
+            row(ui, "lr decay from", egui::DragValue::new(&mut recipe.lr_decay_start).speed(0.01).range(0.0..=1.0));
+        });
+    });
 }
 
 /// One labelled row of a form grid (the label names the widget for screen readers and tests).
@@ -400,7 +463,9 @@ fn progress_ui(ui: &mut egui::Ui, run: &RunView) {
         text.push_str(" · not running");
     }
     ui.add(egui::ProgressBar::new(step as f32 / total as f32).text(text).animate(run.going && !run.paused));
-    ui.small(format!("{} · {}", run.config.model.summary(), run.config.training.balance.describe()));
+    let recipe = run.config.training.recipe.describe(run.config.model.upsample);
+    ui.small(format!("{} · recipe {recipe} · {}", run.config.model.summary(), run.config.training.balance.describe()))
+        .on_hover_text(run.config.training.recipe.summary(run.config.model.upsample));
 }
 
 fn duration(secs: f64) -> String {

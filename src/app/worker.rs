@@ -14,7 +14,7 @@ use image::RgbImage;
 use super::shipped;
 use crate::device::{ChosenDevice, DeviceChoice};
 use crate::eval::image_quality::ssim;
-use crate::model::rotator::{Rotator, cosine, one_hot, pose_code};
+use crate::model::rotator::{Encoded, Rotator, cosine, one_hot, pose_code};
 use crate::data::ImageSource;
 use crate::eval::evaluate::{EvalOptions, Evaluation, evaluate, held_out_identities};
 use crate::data::prepare::centred_input;
@@ -132,7 +132,7 @@ impl WorkerHandle {
         let (outbox, events) = channel();
         std::thread::Builder::new()
             .name("model".to_owned())
-            .spawn(move || Worker { device, rotator: None, rotator_config: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
+            .spawn(move || Worker { device, rotator: None, encoded: None, rotator_config: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
             .context("starting the model thread")?;
         Ok(Self { commands, events })
     }
@@ -172,6 +172,8 @@ struct Job {
 struct Worker {
     device: ChosenDevice,
     rotator: Option<Rotator>,
+    /// The last face Explore drew, encoded: a slider move redraws it without encoding again.
+    encoded: Option<(Arc<RgbImage>, Encoded)>,
     rotator_config: Option<RunConfig>,
     job: Option<Job>,
     outbox: Sender<Event>,
@@ -284,7 +286,20 @@ impl Worker {
             yaws: rotator.pose_bins().yaws.clone(),
         }));
         self.rotator = Some(rotator);
+        self.encoded = None;
         Ok(())
+    }
+
+    /// `input` encoded by the loaded model, from the cache when it is the face drawn last.
+    fn encoded(&mut self, input: &Arc<RgbImage>) -> anyhow::Result<Encoded> {
+        if let Some((cached, encoded)) = &self.encoded
+            && (Arc::ptr_eq(cached, input) || cached.as_ref() == input.as_ref())
+        {
+            return Ok(encoded.clone());
+        }
+        let encoded = self.rotator()?.encode(input)?;
+        self.encoded = Some((input.clone(), encoded.clone()));
+        Ok(encoded)
     }
 
     fn rotator(&self) -> anyhow::Result<&Rotator> {
@@ -316,9 +331,10 @@ impl Worker {
     }
 
     fn render(&mut self, input: Arc<RgbImage>, source: Option<ImageSource>, yaw: f32, seed: u64, sent: Instant) -> anyhow::Result<()> {
+        let encoded = self.encoded(&input)?;
         let rotator = self.rotator()?;
         let code = pose_code(yaw, rotator.pose_bins());
-        let image = rotator.rotate(&input, &[code], seed)?.pop().context("the model returned no image")?;
+        let image = rotator.draw(&encoded, &[code], seed)?.pop().context("the model returned no image")?;
         let truth = match source {
             Some(ImageSource::Synthetic { spec, person, light, .. }) => {
                 let real = centred_input(&ImageSource::Synthetic { spec, person, yaw, light }, rotator.image_size())
@@ -333,10 +349,11 @@ impl Worker {
     }
 
     fn strip(&mut self, input: Arc<RgbImage>, seed: u64) -> anyhow::Result<()> {
+        let encoded = self.encoded(&input)?;
         let rotator = self.rotator()?;
         let num_poses = rotator.config.num_poses();
         let codes: Vec<Vec<f32>> = (0..num_poses).map(|bin| one_hot(bin, num_poses)).collect();
-        let images = rotator.rotate(&input, &codes, seed)?;
+        let images = rotator.draw(&encoded, &codes, seed)?;
         let mut all: Vec<&RgbImage> = vec![&input];
         all.extend(images.iter());
         let features = rotator.features(&all)?;

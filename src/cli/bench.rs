@@ -1,16 +1,27 @@
-//! `drgan-studio bench`: measures the full training step (D on real and fake, G forward and
-//! backward) in images per second for each preset, on the chosen device.
+//! `drgan-studio bench`: what the project's speed targets are measured by. The full training
+//! step (D on real and fake, G forward and backward, the paper's recipe, as the PyTorch
+//! reference takes it) in images per second per preset and batch; the Explore sweep and a
+//! single redraw; the data loader; a quick evaluation; and, with `--peer`, the PyTorch
+//! reference run side by side. `--json` writes it all as one object.
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use anyhow::Context;
+use serde::Serialize;
+
 use crate::data::formats::{self, OpenOptions};
-use crate::data::loader::batch_for_step;
+use crate::data::loader::{DecodeCache, batch_for_step};
+use crate::data::prepare::{centred_input, load_size};
 use crate::data::{BatchPlan, FaceSet, ImageSource, LabelledImage, SkipReport, Split};
-use crate::device::{self, DeviceChoice};
-use crate::model::{ModelConfig, PoseBins, Preset};
+use crate::device::{self, ChosenDevice, DeviceChoice};
+use crate::eval::evaluate::{EvalOptions, evaluate};
+use crate::model::rotator::{Rotator, one_hot};
+use crate::model::{Generator, ModelConfig, PoseBins, Preset};
 use crate::synth::SynthSpec;
-use crate::train::{Balance, DataSource, RunConfig, TrainSettings, Trainer};
+use crate::train::{Balance, DataSource, Recipe, RunConfig, TrainSettings, Trainer};
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
@@ -18,10 +29,10 @@ pub struct BenchArgs {
     /// Presets to measure.
     #[arg(long, value_enum, num_args = 1.., default_values_t = [Preset::Tiny, Preset::Small])]
     pub presets: Vec<Preset>,
-    /// Real images per step.
-    #[arg(long, default_value_t = 16)]
-    pub batch: usize,
-    /// Timed steps per preset (after one untimed warm-up step).
+    /// Real images per step (several: each is measured).
+    #[arg(long, num_args = 1.., default_values_t = [16])]
+    pub batch: Vec<usize>,
+    /// Timed steps per preset and batch (after one untimed warm-up step).
     #[arg(long, default_value_t = 5)]
     pub steps: u64,
     /// Where the model runs.
@@ -31,98 +42,322 @@ pub struct BenchArgs {
     /// the time from opening a manifest of this many rows to the first finished training step.
     #[arg(long)]
     pub loader: Option<usize>,
+    /// Timed Explore sweeps (and single redraws) per preset; 0 skips them.
+    #[arg(long, default_value_t = 20)]
+    pub interactive: usize,
+    /// Skip the quick evaluation of the built-in model.
+    #[arg(long)]
+    pub no_eval: bool,
+    /// A command that measures the same step elsewhere (e.g. `python3 torch_drgan_ref.py`): it
+    /// is run with `PRESET BATCH STEPS` appended, right after this project's figure, and must
+    /// print a JSON line with `img_per_s`.
+    #[arg(long)]
+    pub peer: Option<String>,
+    /// Write every figure as one JSON object to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
-/// Prints one line per preset: images per second through a full training step.
+/// The machine the figures were taken on.
+#[derive(Debug, Serialize)]
+struct Machine {
+    cpu: String,
+    cores: usize,
+    features: Vec<&'static str>,
+}
+
+/// Median and 95th percentile of a set of timings, in milliseconds.
+#[derive(Debug, Serialize)]
+struct Percentiles {
+    p50: f64,
+    p95: f64,
+    samples: usize,
+}
+
+impl Percentiles {
+    fn of(mut millis: Vec<f64>) -> Self {
+        millis.sort_by(f64::total_cmp);
+        let at = |q: f64| millis.get(((millis.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
+        Self { p50: at(0.5), p95: at(0.95), samples: millis.len() }
+    }
+}
+
+/// The peer's figures and ours over theirs.
+#[derive(Debug, Serialize)]
+struct Peer {
+    command: String,
+    train_img_per_s: BTreeMap<String, BTreeMap<String, f64>>,
+    ratio: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// A quick evaluation's wall time and what it evaluated.
+#[derive(Debug, Serialize)]
+struct EvalTiming {
+    secs: f64,
+    what: String,
+}
+
+/// What `bench --json` writes.
+#[derive(Debug, Serialize)]
+struct Report {
+    machine: Machine,
+    device: String,
+    device_reason: String,
+    step: &'static str,
+    train_img_per_s: BTreeMap<String, BTreeMap<String, f64>>,
+    train_gflop_per_image: BTreeMap<String, f64>,
+    train_gflops: BTreeMap<String, BTreeMap<String, f64>>,
+    sweep_ms: BTreeMap<String, Percentiles>,
+    redraw_ms: BTreeMap<String, Percentiles>,
+    loader_img_per_s: f64,
+    eval_secs: Option<EvalTiming>,
+    peer: Option<Peer>,
+}
+
+/// Prints one line per measurement, and writes the JSON report when asked.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let chosen = device::choose(args.device)?;
     println!("device: {} — {}", chosen.name, chosen.reason);
     if let Some(rows) = args.loader {
-        return loader_bench(rows, &chosen.device);
+        loader_throughput()?;
+        return time_to_first_step(rows, &chosen.device);
     }
-    let spec = SynthSpec { identities: 12, seed: 1, lights: 1 };
-    let faces = FaceSet::synthetic(spec.clone(), PoseBins::default());
+    let mut report = Report {
+        machine: machine(),
+        device: chosen.name.clone(),
+        device_reason: chosen.reason.clone(),
+        step: "the paper recipe's step (D on real and fake, then G), as the PyTorch reference takes it",
+        train_img_per_s: BTreeMap::new(),
+        train_gflop_per_image: BTreeMap::new(),
+        train_gflops: BTreeMap::new(),
+        sweep_ms: BTreeMap::new(),
+        redraw_ms: BTreeMap::new(),
+        loader_img_per_s: 0.0,
+        eval_secs: None,
+        peer: args.peer.as_ref().map(|command| Peer { command: command.clone(), train_img_per_s: BTreeMap::new(), ratio: BTreeMap::new() }),
+    };
+    println!("machine: {} ({} cores; {})", report.machine.cpu, report.machine.cores, report.machine.features.join(" "));
     for &preset in &args.presets {
-        let split = Split::by_identity(&faces.identity_names, 0.2, 0)?;
-        let config = RunConfig {
-            model: ModelConfig::new(preset, split.train.len()),
-            training: TrainSettings {
-                steps: args.steps + 1,
-                batch_size: args.batch,
-                learning_rate: 2e-4,
-                beta1: 0.5,
-                beta2: 0.999,
-                seed: 0,
-                checkpoint_every: u64::MAX,
-                // Always one G update per step, so every step costs the same.
-                balance: Balance { g_steps: 1, g_steps_when_d_strong: 1, d_strong_accuracy: 1.0 },
-                flip: false,
-                test_fraction: 0.2,
-                device: args.device,
-                cfp_two_bins: false,
-                eval_every: 0,
-            },
-            data: DataSource::Synthetic(spec.clone()),
-            split,
-        };
-        let mut trainer = Trainer::new(config, &faces, &chosen.device)?;
-        let [encoder, decoder, discriminator] = trainer.parameter_counts();
-        trainer.train_step()?;
-        let started = Instant::now();
-        for _ in 0..args.steps {
-            trainer.train_step()?;
+        let name = preset.name().to_owned();
+        for &batch in &args.batch {
+            let (img_per_s, config) = train_rate(preset, batch, args.steps, &chosen)?;
+            let flops = config.train_step_flops() as f64;
+            println!(
+                "{:<6} {}×{}  batch {:>3}: {:>7.1} img/s  ({:.3} s per step, {} steps, {:.1} GFLOP/s at {:.2} GFLOP per image)",
+                preset.name(),
+                preset.image_size(),
+                preset.image_size(),
+                batch,
+                img_per_s,
+                batch as f64 / img_per_s,
+                args.steps,
+                img_per_s * flops / 1e9,
+                flops / 1e9
+            );
+            report.train_img_per_s.entry(name.clone()).or_default().insert(batch.to_string(), img_per_s);
+            report.train_gflops.entry(name.clone()).or_default().insert(batch.to_string(), img_per_s * flops / 1e9);
+            report.train_gflop_per_image.insert(name.clone(), flops / 1e9);
+            if let (Some(peer), Some(command)) = (&mut report.peer, &args.peer) {
+                let theirs = peer_rate(command, preset, batch, args.steps)?;
+                println!("{:<6} peer ({command}): {theirs:.1} img/s; ratio {:.2}×", preset.name(), img_per_s / theirs);
+                peer.train_img_per_s.entry(name.clone()).or_default().insert(batch.to_string(), theirs);
+                peer.ratio.entry(name.clone()).or_default().insert(batch.to_string(), img_per_s / theirs);
+            }
         }
-        let secs = started.elapsed().as_secs_f64();
-        let images = (args.steps as usize * args.batch) as f64;
-        println!(
-            "{:<6} {}×{}  batch {:>3}: {:>7.1} img/s  ({:.3} s per step, {} steps); parameters: G enc {:.2} M, G dec {:.2} M, D {:.2} M (Nd {})",
-            preset.name(),
-            preset.image_size(),
-            preset.image_size(),
-            args.batch,
-            images / secs,
-            secs / args.steps as f64,
-            args.steps,
-            encoder as f64 / 1e6,
-            decoder as f64 / 1e6,
-            discriminator as f64 / 1e6,
-            trainer.config().model.identities
-        );
+        if args.interactive > 0 {
+            let (sweep, redraw) = interactive(preset, args.interactive, &chosen.device)?;
+            println!(
+                "{:<6} Explore sweep (encode + {} poses): p50 {:.1} ms, p95 {:.1} ms; one pose redrawn from a cached encoding: p50 {:.1} ms, p95 {:.1} ms",
+                preset.name(),
+                PoseBins::default().len(),
+                sweep.p50,
+                sweep.p95,
+                redraw.p50,
+                redraw.p95
+            );
+            report.sweep_ms.insert(name.clone(), sweep);
+            report.redraw_ms.insert(name, redraw);
+        }
+    }
+    report.loader_img_per_s = loader_throughput()?;
+    if !args.no_eval {
+        let timing = eval_timing(&chosen.device)?;
+        println!("evaluation: {:.1} s ({})", timing.secs, timing.what);
+        report.eval_secs = Some(timing);
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The CPU's name, core count and the vector features the matrix products can use.
+fn machine() -> Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|name| name.trim().to_owned()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let mut features = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        let known = [
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("fma", std::arch::is_x86_feature_detected!("fma")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+            ("avx512bw", std::arch::is_x86_feature_detected!("avx512bw")),
+            ("avx512vl", std::arch::is_x86_feature_detected!("avx512vl")),
+        ];
+        features.extend(known.iter().filter(|(_, on)| *on).map(|(name, _)| *name));
+    }
+    Machine { cpu, cores: std::thread::available_parallelism().map_or(1, |n| n.get()), features }
+}
+
+/// Images per second through the paper recipe's full step for `preset` at `batch`.
+fn train_rate(preset: Preset, batch: usize, steps: u64, chosen: &ChosenDevice) -> anyhow::Result<(f64, ModelConfig)> {
+    let spec = SynthSpec { identities: 12, seed: 1, lights: 1 };
+    let faces = FaceSet::synthetic(spec.clone(), PoseBins::default());
+    let split = Split::by_identity(&faces.identity_names, 0.2, 0)?;
+    let config = RunConfig {
+        model: ModelConfig::new(preset, split.train.len()),
+        training: TrainSettings {
+            steps: steps + 1,
+            batch_size: batch,
+            learning_rate: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            seed: 0,
+            checkpoint_every: u64::MAX,
+            // Always one G update per step, so every step costs the same.
+            balance: Balance { g_steps: 1, g_steps_when_d_strong: 1, d_strong_accuracy: 1.0 },
+            flip: false,
+            test_fraction: 0.2,
+            device: chosen_choice(chosen),
+            cfp_two_bins: false,
+            eval_every: 0,
+            recipe: Recipe::default(),
+        },
+        data: DataSource::Synthetic(spec),
+        split,
+    };
+    let model = config.model.clone();
+    let mut trainer = Trainer::new(config, &faces, &chosen.device)?;
+    trainer.train_step()?;
+    let started = Instant::now();
+    for _ in 0..steps {
+        trainer.train_step()?;
+    }
+    Ok(((steps as usize * batch) as f64 / started.elapsed().as_secs_f64(), model))
+}
+
+fn chosen_choice(chosen: &ChosenDevice) -> DeviceChoice {
+    if chosen.name.starts_with("cpu") { DeviceChoice::Cpu } else { DeviceChoice::Gpu }
+}
+
+/// Runs the peer command for one preset and batch and reads its `img_per_s`.
+fn peer_rate(command: &str, preset: Preset, batch: usize, steps: u64) -> anyhow::Result<f64> {
+    let line = format!("{command} {} {batch} {steps}", preset.name());
+    let output = std::process::Command::new("sh").arg("-c").arg(&line).output().with_context(|| format!("running the peer `{line}`"))?;
+    anyhow::ensure!(output.status.success(), "the peer `{line}` failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v["img_per_s"].as_f64())
+        .with_context(|| format!("the peer `{line}` printed no JSON line with img_per_s: {stdout}"))
+}
+
+/// Timings of the Explore sweep (one face encoded and drawn at every pose bin) and of one pose
+/// redrawn from a cached encoding, with freshly initialised weights of `preset`.
+fn interactive(preset: Preset, samples: usize, device: &burn::prelude::Device) -> anyhow::Result<(Percentiles, Percentiles)> {
+    let config = ModelConfig::new(preset, 10);
+    let rotator = Rotator::from_generator(config.clone(), Generator::new(&config, device), 0, format!("fresh {} weights", preset.name()), device);
+    let spec = Arc::new(SynthSpec { identities: 1, seed: 3, lights: 1 });
+    let face = centred_input(&ImageSource::Synthetic { spec, person: 0, yaw: 30.0, light: 0 }, preset.image_size()).map_err(|e| anyhow::anyhow!("{}", e.reason()))?;
+    let num_poses = config.num_poses();
+    let codes: Vec<Vec<f32>> = (0..num_poses).map(|bin| one_hot(bin, num_poses)).collect();
+    // One untimed call of each, so first-use costs (allocation, shader compilation) are not counted.
+    let encoded = rotator.encode(&face)?;
+    rotator.rotate(&face, &codes, 0)?;
+    rotator.draw(&encoded, &codes[..1], 0)?;
+    let mut sweeps = Vec::with_capacity(samples);
+    let mut redraws = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let started = Instant::now();
+        rotator.rotate(&face, &codes, i as u64)?;
+        sweeps.push(started.elapsed().as_secs_f64() * 1e3);
+        let started = Instant::now();
+        rotator.draw(&encoded, &codes[i % num_poses..i % num_poses + 1], i as u64)?;
+        redraws.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok((Percentiles::of(sweeps), Percentiles::of(redraws)))
+}
+
+/// Wall time of a quick evaluation of the built-in model (ten unseen synthetic people, no pose
+/// classifier).
+fn eval_timing(device: &burn::prelude::Device) -> anyhow::Result<EvalTiming> {
+    let config = crate::app::shipped::config()?;
+    let rotator = crate::app::shipped::rotator(device)?;
+    let spec = SynthSpec { identities: 10, seed: 7, lights: 1 };
+    let faces = FaceSet::synthetic(spec.clone(), config.model.pose_bins.clone());
+    let options = EvalOptions { classifier_images: 0, ..EvalOptions::default() };
+    let started = Instant::now();
+    evaluate(&rotator, &config, &faces, None, &options, device, &mut |_, _| {})?;
+    let what = format!(
+        "built-in {} model on {} unseen synthetic people × {} poses, no pose classifier",
+        config.model.preset.name(),
+        spec.identities,
+        config.model.num_poses()
+    );
+    Ok(EvalTiming { secs: started.elapsed().as_secs_f64(), what })
 }
 
 /// Distinct image files behind the rows of the loader benchmark's manifest.
 const DISTINCT_FILES: usize = 256;
 
-/// The data path: decode + resize + crop throughput on one core, and time to the first step on
-/// a large manifest (its rows are hard links to a few hundred rendered 128×128 PNG faces).
-fn loader_bench(rows: usize, device: &burn::prelude::Device) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+/// Rendered 128×128 PNG faces in `dir` and their labelled images.
+fn loader_files(dir: &std::path::Path) -> anyhow::Result<(Vec<PathBuf>, Vec<LabelledImage>)> {
     let spec = SynthSpec { identities: 32, seed: 3, lights: 1 };
     let bins = PoseBins::default();
-    let files: Vec<std::path::PathBuf> = (0..DISTINCT_FILES)
+    let files: Vec<PathBuf> = (0..DISTINCT_FILES)
         .map(|i| {
-            let path = dir.path().join(format!("face{i}.png"));
+            let path = dir.join(format!("face{i}.png"));
             spec.render(i % spec.identities, bins.yaws[i % bins.len()], 0, 128).save(&path)?;
             Ok(path)
         })
         .collect::<anyhow::Result<_>>()?;
-    let images: Vec<LabelledImage> = files
+    let images = files
         .iter()
         .enumerate()
         .map(|(i, path)| LabelledImage { source: ImageSource::File(path.clone()), class: i % spec.identities, bin: i % bins.len() })
         .collect();
-    let plan = BatchPlan { input_size: 96, batch_size: 64, flip: true, seed: 0, pose_bins: bins.clone() };
+    Ok((files, images))
+}
+
+/// The loader's images per second on one core: decode + resize + crop of PNG files for a 96×96
+/// model, without the in-memory cache (what a set too large for memory costs).
+fn loader_throughput() -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let (_, images) = loader_files(dir.path())?;
+    let plan = BatchPlan { input_size: 96, batch_size: 64, flip: true, seed: 0, pose_bins: PoseBins::default() };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let skipped = Mutex::new(SkipReport::default());
+    let uncached = DecodeCache::uncached(load_size(plan.input_size));
     let started = Instant::now();
     let batches = 8;
-    pool.install(|| (0..batches).try_for_each(|step| batch_for_step(&images, &plan, step, &skipped).map(drop)))
+    pool.install(|| (0..batches).try_for_each(|step| batch_for_step(&images, &plan, step, &uncached, &skipped).map(drop)))
         .map_err(anyhow::Error::msg)?;
     let per_sec = (batches as usize * plan.batch_size) as f64 / started.elapsed().as_secs_f64();
     println!("loader: {per_sec:.0} images/s prepared for a 96×96 model (128×128 PNG → 110×110 → random 96×96 crop, flip) on one core");
+    Ok(per_sec)
+}
 
+/// Time from opening a manifest of `rows` rows (hard links to a few hundred rendered faces) to
+/// the first finished training step of the paper preset.
+fn time_to_first_step(rows: usize, device: &burn::prelude::Device) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (files, _) = loader_files(dir.path())?;
+    let bins = PoseBins::default();
     let set = dir.path().join("large");
     std::fs::create_dir(&set)?;
     let mut writer = csv::Writer::from_path(set.join(formats::manifest::FILE_NAME))?;
@@ -153,6 +388,7 @@ fn loader_bench(rows: usize, device: &burn::prelude::Device) -> anyhow::Result<(
             device: DeviceChoice::Cpu,
             cfp_two_bins: false,
             eval_every: 0,
+            recipe: Recipe::default(),
         },
         data: DataSource::Folder(set.clone()),
         split,

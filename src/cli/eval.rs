@@ -113,6 +113,7 @@ pub fn table(report: &EvalReport) -> String {
         ("verification EER", cell(report.eer, true) + " %"),
         ("TAR at FAR 1 %", cell(report.tar_at_far_1pct, true) + " %"),
         ("frontal SSIM average", cell(report.ssim_frontal_avg, false)),
+        ("SSIM average, every pose pair", cell(report.ssim_mean, false)),
         ("pose control", cell(report.pose_control_acc, true) + " %"),
         ("pose classifier on real", cell(report.pose_classifier_test_acc, true) + " %"),
     ];

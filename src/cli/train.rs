@@ -11,10 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::data::formats::OpenOptions;
 use crate::data::FaceSet;
 use crate::device::{self, DeviceChoice};
-use crate::model::{PoseBins, Preset};
+use crate::model::{PoseBins, Preset, Upsample};
 use crate::synth::SynthSpec;
 use crate::train::run::{Opened, open_faces, plan, resume, start, train_to_end};
-use crate::train::{Balance, DataSource, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
+use crate::train::{Balance, DHead, DataSource, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
 /// Arguments of `train`.
 #[derive(Debug, clap::Args)]
@@ -86,6 +86,60 @@ pub struct TrainArgs {
     /// (rank-1 and frontal SSIM; 0: never).
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,
+    /// The training recipe; the options below change single settings of it.
+    /// `studio`: the studio's default, chosen by the README's ablation;
+    /// `paper`: the CVPR 2017 recipe exactly.
+    #[arg(long, value_enum, default_value_t = RecipeName::Studio, verbatim_doc_comment)]
+    pub recipe: RecipeName,
+    /// D's head: `paper` (Nd+1 classes, the last "fake") or `tpami` (Nd classes and a
+    /// real/fake logit).
+    #[arg(long, value_enum)]
+    pub d_head: Option<DHead>,
+    /// One-sided label smoothing of D's "real" target (0: off).
+    #[arg(long)]
+    pub label_smoothing: Option<f32>,
+    /// Standard deviation of the noise added to D's inputs, falling to 0 at the last step.
+    #[arg(long)]
+    pub instance_noise: Option<f32>,
+    /// Weight of G's identity term, 1 − cos(f(x), f(G(x, c))).
+    #[arg(long)]
+    pub identity_weight: Option<f32>,
+    /// Weight of G's reconstruction term, |G(x, c_x) − x|₁ at the input's own pose.
+    #[arg(long)]
+    pub reconstruction_weight: Option<f32>,
+    /// Fraction of images redrawn at their own pose (the rest at uniformly drawn poses).
+    #[arg(long)]
+    pub own_pose_fraction: Option<f32>,
+    /// Fraction of the run after which the learning rate falls linearly to 0 (1: constant).
+    #[arg(long)]
+    pub lr_decay_start: Option<f32>,
+    /// The decoder's upsampling: `transposed` convolutions, or `resize` (nearest ×2 + conv).
+    #[arg(long, value_enum)]
+    pub upsample: Option<Upsample>,
+}
+
+impl TrainArgs {
+    /// The recipe and upsampling these arguments ask for: the named recipe with any single
+    /// setting replaced.
+    pub fn recipe(&self) -> anyhow::Result<(Recipe, Upsample)> {
+        let mut recipe = self.recipe.recipe();
+        let replace = |value: &mut f32, given: Option<f32>| {
+            if let Some(given) = given {
+                *value = given;
+            }
+        };
+        if let Some(head) = self.d_head {
+            recipe.d_head = head;
+        }
+        replace(&mut recipe.label_smoothing, self.label_smoothing);
+        replace(&mut recipe.instance_noise, self.instance_noise);
+        replace(&mut recipe.identity_weight, self.identity_weight);
+        replace(&mut recipe.reconstruction_weight, self.reconstruction_weight);
+        replace(&mut recipe.own_pose_fraction, self.own_pose_fraction);
+        replace(&mut recipe.lr_decay_start, self.lr_decay_start);
+        recipe.validate()?;
+        Ok((recipe, self.upsample.unwrap_or(self.recipe.upsample())))
+    }
 }
 
 /// Starts or resumes a run and trains it to `--steps`.
@@ -103,6 +157,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         start(&run, config, &faces, &chosen.device)?
     };
     let config = trainer.config().clone();
+    println!("recipe: {}", config.training.recipe.summary(config.model.upsample));
     println!(
         "model: {}; {} training images of {} identities, {} test images of {} identities; batch {}, G/D balance {}",
         config.model.summary(),
@@ -132,12 +187,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let print_eval = |e: &StepEval| {
         let show = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"));
         println!(
-            "eval at step {} on {} held-out identities: rank-1 {}, frontalized rank-1 {}, frontal SSIM {}",
+            "eval at step {} on {} held-out identities: rank-1 {}, frontalized rank-1 {}, frontal SSIM {}, SSIM every pose pair {}",
             e.step,
             e.identities,
             show(e.rank1_avg),
             show(e.rank1_frontalized_avg),
-            show(e.ssim_frontal_avg)
+            show(e.ssim_frontal_avg),
+            show(e.ssim_mean)
         );
     };
     let result = train_to_end(&mut trainer, &run, |m| progress.update(m), print_eval);
@@ -165,6 +221,7 @@ fn data_source(args: &TrainArgs) -> anyhow::Result<DataSource> {
 }
 
 fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Result<RunConfig> {
+    let (recipe, upsample) = args.recipe()?;
     let settings = TrainSettings {
         steps: args.steps,
         batch_size: args.batch as usize,
@@ -183,8 +240,11 @@ fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Re
         device: args.device,
         cfp_two_bins: args.cfp_two_bins,
         eval_every: args.eval_every,
+        recipe,
     };
-    plan(args.preset, settings, data, faces)
+    let mut config = plan(args.preset, settings, data, faces)?;
+    config.model.upsample = upsample;
+    Ok(config)
 }
 
 /// A progress bar on a terminal; a plain line every few seconds elsewhere.

@@ -3,8 +3,10 @@
 //! the seed and `s`, so a resumed run sees exactly the batches an uninterrupted run would.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
+
+use image::RgbImage;
 
 use rand::SeedableRng;
 use rand::seq::index::sample;
@@ -13,6 +15,50 @@ use rayon::prelude::*;
 
 use super::faceset::{ImageSource, SkipReport};
 use super::prepare::{Crop, PrepareError, load_rgb, load_size, to_chw};
+
+/// Bytes of decoded pixels the loader keeps in memory at most: a set whose images all fit is
+/// decoded (or rendered) once and cropped from memory afterwards.
+pub const DECODE_CACHE_BYTES: usize = 2 << 30;
+
+/// Decoded training images at load size, kept after their first use when the whole set fits
+/// [`DECODE_CACHE_BYTES`]; otherwise every use decodes again.
+pub struct DecodeCache {
+    slots: Option<Vec<OnceLock<Arc<RgbImage>>>>,
+    load: usize,
+}
+
+impl DecodeCache {
+    /// A cache for `images` images loaded at side `load` (empty if they would not fit).
+    pub fn new(images: usize, load: usize) -> Self {
+        let fits = images.saturating_mul(load * load * 3) <= DECODE_CACHE_BYTES;
+        Self { slots: fits.then(|| (0..images).map(|_| OnceLock::new()).collect()), load }
+    }
+
+    /// No cache: every use decodes (what the loader benchmark measures).
+    pub fn uncached(load: usize) -> Self {
+        Self { slots: None, load }
+    }
+
+    /// Image `index` of `images` at load size, from memory when it was decoded before.
+    fn get(&self, images: &[LabelledImage], index: usize) -> Result<Arc<RgbImage>, PrepareError> {
+        let slot = self.slots.as_ref().and_then(|slots| slots.get(index));
+        if let Some(image) = slot.and_then(OnceLock::get) {
+            return Ok(image.clone());
+        }
+        let image = Arc::new(load_rgb(&images[index].source, self.load)?);
+        if let Some(slot) = slot {
+            let _ = slot.set(image.clone());
+        }
+        Ok(image)
+    }
+}
+
+/// Threads that decode batches: a pool of their own, so they never queue behind the model's
+/// work on rayon's global pool. One on a small machine; a quarter of the cores on a larger
+/// one (a GPU's model needs little of the CPU).
+pub fn loader_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 4).max(1))
+}
 use crate::model::PoseBins;
 
 /// Batches decoded ahead of the training step.
@@ -73,17 +119,17 @@ fn decode(image: &LabelledImage, input_size: usize) -> Result<Vec<f32>, PrepareE
 
 /// The batch of `step`: distinct random images with random crops. An image that fails to decode
 /// is replaced by the next one that decodes (and recorded in `skipped`).
-pub fn batch_for_step(images: &[LabelledImage], plan: &BatchPlan, step: u64, skipped: &Mutex<SkipReport>) -> Result<Batch, String> {
+pub fn batch_for_step(images: &[LabelledImage], plan: &BatchPlan, step: u64, cache: &DecodeCache, skipped: &Mutex<SkipReport>) -> Result<Batch, String> {
     let mut rng = Pcg64::seed_from_u64(plan.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let indices = sample(&mut rng, images.len(), plan.batch_size.min(images.len())).into_vec();
     let load = load_size(plan.input_size);
     let crops: Vec<Crop> = indices.iter().map(|_| Crop::random(&mut rng, load, plan.input_size, plan.flip)).collect();
-    let decoded: Vec<Result<(usize, Vec<f32>), String>> = indices
+    let decoded: Vec<Result<(usize, Arc<RgbImage>), String>> = indices
         .par_iter()
         .map(|&first| {
             for offset in 0..images.len() {
                 let index = (first + offset) % images.len();
-                match decode(&images[index], plan.input_size) {
+                match cache.get(images, index) {
                     Ok(pixels) => return Ok((index, pixels)),
                     Err(error) => {
                         if let Ok(mut report) = skipped.lock() {
@@ -97,8 +143,8 @@ pub fn batch_for_step(images: &[LabelledImage], plan: &BatchPlan, step: u64, ski
         .collect();
     let mut batch = Batch { pixels: Vec::new(), identities: Vec::new(), bins: Vec::new() };
     for (item, crop) in decoded.into_iter().zip(crops) {
-        let (index, pixels) = item?;
-        crop.extend(&pixels, load, plan.input_size, &mut batch.pixels);
+        let (index, image) = item?;
+        crop.extend_rgb(&image, plan.input_size, &mut batch.pixels);
         batch.identities.push(images[index].class);
         batch.bins.push(crop.bin(images[index].bin, &plan.pose_bins));
     }
@@ -131,9 +177,13 @@ impl BatchLoader {
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
         let skipped = Arc::new(Mutex::new(SkipReport::default()));
         let report = skipped.clone();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(loader_threads()).thread_name(|i| format!("batch-decoder-{i}")).build()?;
         let worker = std::thread::Builder::new()
             .name("batch-loader".to_owned())
-            .spawn(move || produce(&images, &plan, first_step, &report, &sender))?;
+            .spawn(move || {
+                let cache = DecodeCache::new(images.len(), load_size(plan.input_size));
+                pool.install(|| produce(&images, &plan, first_step, &cache, &report, &sender));
+            })?;
         Ok(Self { receiver, skipped, _worker: worker })
     }
 
@@ -152,9 +202,9 @@ impl BatchLoader {
     }
 }
 
-fn produce(images: &[LabelledImage], plan: &BatchPlan, first_step: u64, skipped: &Mutex<SkipReport>, sender: &SyncSender<Result<Batch, String>>) {
+fn produce(images: &[LabelledImage], plan: &BatchPlan, first_step: u64, cache: &DecodeCache, skipped: &Mutex<SkipReport>, sender: &SyncSender<Result<Batch, String>>) {
     for step in first_step.. {
-        let batch = batch_for_step(images, plan, step, skipped);
+        let batch = batch_for_step(images, plan, step, cache, skipped);
         let failed = batch.is_err();
         if sender.send(batch).is_err() || failed {
             return;

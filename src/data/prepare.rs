@@ -139,6 +139,22 @@ impl Crop {
         if self.flip { pose_bins.mirrored(bin) } else { bin }
     }
 
+    /// Appends the `input`×`input` crop of `image` as channel-first floats in [−1, 1].
+    pub fn extend_rgb(&self, image: &RgbImage, input: usize, out: &mut Vec<f32>) {
+        let (load, raw) = (image.width() as usize, image.as_raw());
+        for c in 0..3 {
+            for y in 0..input {
+                let row = ((self.y + y) * load + self.x) * 3 + c;
+                let value = |x: usize| raw[row + 3 * x] as f32 / 127.5 - 1.0;
+                if self.flip {
+                    out.extend((0..input).rev().map(value));
+                } else {
+                    out.extend((0..input).map(value));
+                }
+            }
+        }
+    }
+
     /// Appends the `input`×`input` crop of the channel-first image `pixels` (side `load`).
     pub fn extend(&self, pixels: &[f32], load: usize, input: usize, out: &mut Vec<f32>) {
         for c in 0..3 {
@@ -167,6 +183,12 @@ mod tests {
         let mut out = Vec::new();
         Crop { x: 0, y: 0, flip: true }.extend(&chw, 4, 4, &mut out);
         assert_eq!(from_chw(&out, 4), image::imageops::flip_horizontal(&image));
+        for crop in [Crop { x: 1, y: 0, flip: false }, Crop { x: 0, y: 1, flip: true }] {
+            let (mut from_floats, mut from_bytes) = (Vec::new(), Vec::new());
+            crop.extend(&chw, 4, 3, &mut from_floats);
+            crop.extend_rgb(&image, 3, &mut from_bytes);
+            assert_eq!(from_floats, from_bytes);
+        }
         let bins = PoseBins::default();
         assert_eq!(Crop { x: 0, y: 0, flip: true }.bin(1, &bins), 7);
         assert_eq!(load_size(96), 110);

@@ -80,6 +80,9 @@ pub struct EvalReport {
     pub psnr_table: Option<Vec<Vec<f64>>>,
     /// Mean SSIM of frontalization (the frontal column) over non-frontal inputs.
     pub ssim_frontal_avg: Option<f64>,
+    /// Mean SSIM over the whole table (every input bin × every requested bin).
+    #[serde(default)]
+    pub ssim_mean: Option<f64>,
     /// Fraction of `G(x, c)` the independent pose classifier puts in bin `c`, per `c`.
     pub pose_control_per_bin: Vec<Option<f64>>,
     /// That, over all requested bins.
@@ -275,6 +278,10 @@ pub fn evaluate(
         let column: Vec<Option<f64>> = ssim_table.iter().map(|row| row.get(frontal).copied()).collect();
         mean_over(&column, non_frontal())
     });
+    let ssim_mean = truth_tables.as_ref().map(|(ssim_table, _)| {
+        let cells: Vec<f64> = ssim_table.iter().flatten().copied().collect();
+        cells.iter().sum::<f64>() / cells.len().max(1) as f64
+    });
 
     progress("training the independent pose classifier", 0.8);
     let mut pose_control = vec![None; num_poses];
@@ -319,6 +326,7 @@ pub fn evaluate(
         tar_at_far_1pct: curve.as_ref().map(|c| c.tar_at_far_1pct),
         roc: curve.map(|c| c.points),
         ssim_frontal_avg,
+        ssim_mean,
         ssim_table: truth_tables.as_ref().map(|t| t.0.clone()),
         psnr_table: truth_tables.map(|t| t.1),
         pose_control_per_bin: pose_control,

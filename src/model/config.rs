@@ -69,6 +69,27 @@ impl Preset {
     }
 }
 
+/// How the decoder doubles its feature maps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Upsample {
+    /// A 3×3 transposed convolution with stride 2 (the paper's FConv layers).
+    #[default]
+    Transposed,
+    /// Nearest-neighbour ×2 then a 3×3 convolution: the same parameters, no checkerboard.
+    Resize,
+}
+
+impl Upsample {
+    /// The name used on the command line and in `config.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Upsample::Transposed => "transposed",
+            Upsample::Resize => "resize",
+        }
+    }
+}
+
 /// The yaw bins of the pose code: bin `i` is centred on `yaws[i]` degrees.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PoseBins {
@@ -148,6 +169,10 @@ pub struct ModelConfig {
     pub pose_bins: PoseBins,
     /// Length of the noise vector `z`.
     pub noise_dim: usize,
+    /// How the decoder upsamples (runs written before this setting existed used transposed
+    /// convolutions).
+    #[serde(default)]
+    pub upsample: Upsample,
 }
 
 impl ModelConfig {
@@ -158,6 +183,7 @@ impl ModelConfig {
             identities,
             pose_bins: PoseBins::default(),
             noise_dim: DEFAULT_NOISE_DIM,
+            upsample: Upsample::default(),
         }
     }
 
@@ -196,6 +222,45 @@ impl ModelConfig {
         self.feature_dim()
     }
 
+    /// Multiply-accumulates of one image through the encoder (or D's convolutions) and through
+    /// the decoder, counted from the layer table.
+    pub fn forward_macs(&self) -> (u64, u64) {
+        let conv = |size: usize, cin: usize, cout: usize| (size * size * cin * cout * 9) as u64;
+        let mut size = self.image_size();
+        let mut cin = 3;
+        let mut encoder = 0;
+        for (&cout, &stride) in self.encoder_widths().iter().zip(&ENCODER_STRIDES) {
+            size /= stride;
+            encoder += conv(size, cin, cout);
+            cin = cout;
+        }
+        let base = self.base_size();
+        let code = self.feature_dim() + self.num_poses() + self.noise_dim;
+        let mut decoder = (code * self.decoder_base_channels() * base * base) as u64;
+        let (mut size, mut cin) = (base, self.decoder_base_channels());
+        for (&cout, &stride) in self.decoder_widths().iter().zip(&DECODER_STRIDES) {
+            decoder += match (stride, self.upsample) {
+                // A transposed convolution spreads each input pixel over a 3×3 footprint.
+                (2, Upsample::Transposed) => conv(size, cin, cout),
+                (2, Upsample::Resize) => conv(2 * size, cin, cout),
+                _ => conv(size, cin, cout),
+            };
+            size *= stride;
+            cin = cout;
+        }
+        decoder += conv(size, cin, 3);
+        (encoder, decoder)
+    }
+
+    /// Floating-point operations per image of one training step as the PyTorch reference
+    /// (`../shared/bench/torch_drgan_ref.py`) takes it: G forward and backward, and D forward
+    /// and backward on the real, the fake and (for G) the fake again. A backward costs twice
+    /// its forward.
+    pub fn train_step_flops(&self) -> u64 {
+        let (encoder, decoder) = self.forward_macs();
+        2 * (3 * (encoder + decoder) + 9 * encoder)
+    }
+
     /// A short human description, e.g. `small (64×64), Nd 40, Np 9`.
     pub fn summary(&self) -> String {
         format!(
@@ -216,6 +281,14 @@ fn scaled(widths: &[usize], divisor: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_paper_preset_costs_what_the_spec_says() {
+        let (encoder, decoder) = ModelConfig::new(Preset::Paper, 200).forward_macs();
+        // SPEC: ≈ 0.93 and ≈ 0.94 GMAC per image.
+        assert!((0.9e9..0.96e9).contains(&(encoder as f64)), "encoder {encoder}");
+        assert!((0.9e9..0.98e9).contains(&(decoder as f64)), "decoder {decoder}");
+    }
 
     #[test]
     fn nine_default_bins_map_yaws_to_nearest_centre() {

@@ -4,16 +4,18 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{elu, tanh};
 
-use super::blocks::{ConvBlock, UpBlock, weight_init};
-use super::config::{DECODER_STRIDES, ModelConfig};
+use super::blocks::{ConvBlock, ResizeUpBlock, UpBlock, weight_init};
+use super::config::{DECODER_STRIDES, ModelConfig, Upsample};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 
-/// One decoder layer: stride 1 keeps the size, stride 2 doubles it.
+/// One decoder layer: stride 1 keeps the size, stride 2 doubles it (by a transposed
+/// convolution, or by resizing and a convolution).
 #[derive(Module, Debug)]
 enum DecoderLayer {
     Same(ConvBlock),
     Up(UpBlock),
+    ResizeUp(ResizeUpBlock),
 }
 
 impl DecoderLayer {
@@ -21,6 +23,7 @@ impl DecoderLayer {
         match self {
             DecoderLayer::Same(block) => block.forward(x),
             DecoderLayer::Up(block) => block.forward(x),
+            DecoderLayer::ResizeUp(block) => block.forward(x),
         }
     }
 }
@@ -52,8 +55,9 @@ impl Decoder {
             .into_iter()
             .zip(DECODER_STRIDES)
             .map(|(out_channels, stride)| {
-                let layer = match stride {
-                    2 => DecoderLayer::Up(UpBlock::new(in_channels, out_channels, device)),
+                let layer = match (stride, config.upsample) {
+                    (2, Upsample::Transposed) => DecoderLayer::Up(UpBlock::new(in_channels, out_channels, device)),
+                    (2, Upsample::Resize) => DecoderLayer::ResizeUp(ResizeUpBlock::new(in_channels, out_channels, device)),
                     _ => DecoderLayer::Same(ConvBlock::new(in_channels, out_channels, 1, device)),
                 };
                 in_channels = out_channels;

@@ -1,14 +1,39 @@
-//! The single-image DR-GAN losses of `SPEC.md`, as cross-entropy with equal weights, and the
-//! accuracies that show how the game is going.
+//! The single-image DR-GAN losses of `SPEC.md` as cross-entropies with equal weights, read with
+//! the paper's D head or the TPAMI one, and the accuracies that show how the game is going.
 
 use burn::nn::loss::CrossEntropyLoss;
 use burn::prelude::*;
+use burn::tensor::activation::softplus;
+use serde::{Deserialize, Serialize};
 
 use super::discriminator::Judgement;
 
+/// How D's identity outputs are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DHead {
+    /// `Nd + 1` identity classes, the last one meaning "fake" (CVPR 2017): telling real from
+    /// fake competes with identity for every real face.
+    #[default]
+    Paper,
+    /// `Nd` identity classes and a separate real/fake logit (TPAMI 2018): the same outputs, the
+    /// last identity output read as the real/fake logit.
+    Tpami,
+}
+
+impl DHead {
+    /// The name used on the command line and in `config.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DHead::Paper => "paper",
+            DHead::Tpami => "tpami",
+        }
+    }
+}
+
 /// D's loss and what it tells about D.
 pub struct DiscriminatorLoss {
-    /// CE(true identity, real) + CE(true pose, real) + CE("fake", generated).
+    /// Identity and pose of real images, "fake" for generated ones.
     pub loss: Tensor<1>,
     /// Fraction of real images given their true identity.
     pub id_acc_real: Tensor<1>,
@@ -18,9 +43,9 @@ pub struct DiscriminatorLoss {
     pub fake_acc: Tensor<1>,
 }
 
-/// G's loss and what it tells about G.
+/// G's adversarial loss and what it tells about G.
 pub struct GeneratorLoss {
-    /// CE(source identity, generated) + CE(requested pose, generated).
+    /// Source identity and requested pose of generated images (and "real" with the TPAMI head).
     pub loss: Tensor<1>,
     /// Fraction of generated images that D gives the source identity.
     pub id_acc: Tensor<1>,
@@ -28,43 +53,107 @@ pub struct GeneratorLoss {
     pub pose_acc: Tensor<1>,
 }
 
-/// D's loss on a real batch (`identity`, `pose` labels) and a generated batch.
+/// D's outputs for one batch, split as `head` reads them.
+struct Read {
+    /// Identity logits (`Nd + 1` with the paper's head, `Nd` with the TPAMI one).
+    identity: Tensor<2>,
+    /// The real/fake logit (TPAMI head only).
+    real: Option<Tensor<1>>,
+}
+
+fn read(judgement: &Judgement, head: DHead) -> Read {
+    match head {
+        DHead::Paper => Read { identity: judgement.identity.clone(), real: None },
+        DHead::Tpami => {
+            let [batch, outputs] = judgement.identity.dims();
+            Read {
+                identity: judgement.identity.clone().slice([0..batch, 0..outputs - 1]),
+                real: Some(judgement.identity.clone().slice([0..batch, outputs - 1..outputs]).reshape([batch])),
+            }
+        }
+    }
+}
+
+/// Binary cross-entropy of logits against the target probability `target`, averaged.
+fn binary_cross_entropy(logits: Tensor<1>, target: f32) -> Tensor<1> {
+    // −t·log σ(l) − (1 − t)·log(1 − σ(l)) = softplus(l) − t·l
+    (softplus(logits.clone(), 1.0) - logits.mul_scalar(target)).mean()
+}
+
+/// D's loss on a real batch (`identity`, `pose` labels) and a generated batch. With
+/// `label_smoothing` s, real faces are "real" with probability 1 − s (one-sided smoothing; with
+/// the paper's head the remaining s goes to the fake class).
 pub fn discriminator_loss(
     real: Judgement,
     fake: Judgement,
     identity: Tensor<1, Int>,
     pose: Tensor<1, Int>,
     fake_class: usize,
+    head: DHead,
+    label_smoothing: f32,
 ) -> DiscriminatorLoss {
     let device = identity.device();
     let ce = CrossEntropyLoss::new(None, &device);
     let [fakes, _] = fake.identity.dims();
-    let fake_labels = Tensor::<1, Int>::full([fakes], fake_class as i64, &device);
-    let loss = ce.forward(real.identity.clone(), identity.clone())
-        + ce.forward(real.pose.clone(), pose.clone())
-        + ce.forward(fake.identity.clone(), fake_labels.clone());
-    DiscriminatorLoss {
-        loss,
-        id_acc_real: accuracy(real.identity, identity),
-        pose_acc_real: accuracy(real.pose, pose),
-        fake_acc: accuracy(fake.identity, fake_labels),
+    let [reals, _] = real.identity.dims();
+    let fake_labels = |count: usize| Tensor::<1, Int>::full([count], fake_class as i64, &device);
+    let pose_loss = ce.forward(real.pose.clone(), pose.clone());
+    let pose_acc_real = accuracy(real.pose.clone(), pose);
+    let (real_read, fake_read) = (read(&real, head), read(&fake, head));
+    let smooth = label_smoothing as f64;
+    match (real_read.real, fake_read.real) {
+        (Some(real_logit), Some(fake_logit)) => DiscriminatorLoss {
+            loss: ce.forward(real_read.identity.clone(), identity.clone())
+                + pose_loss
+                + binary_cross_entropy(real_logit, 1.0 - label_smoothing)
+                + binary_cross_entropy(fake_logit.clone(), 0.0),
+            id_acc_real: accuracy(real_read.identity, identity),
+            pose_acc_real,
+            fake_acc: fake_logit.detach().lower_elem(0.0).float().mean(),
+        },
+        _ => {
+            let mut real_loss = ce.forward(real.identity.clone(), identity.clone()).mul_scalar(1.0 - smooth);
+            if label_smoothing > 0.0 {
+                real_loss = real_loss + ce.forward(real.identity.clone(), fake_labels(reals)).mul_scalar(smooth);
+            }
+            DiscriminatorLoss {
+                loss: real_loss + pose_loss + ce.forward(fake.identity.clone(), fake_labels(fakes)),
+                id_acc_real: accuracy(real.identity, identity),
+                pose_acc_real,
+                fake_acc: accuracy(fake.identity, fake_labels(fakes)),
+            }
+        }
     }
 }
 
-/// G's loss: D should see the source identity and the requested pose in the generated batch.
-pub fn generator_loss(
-    fake: Judgement,
-    source_identity: Tensor<1, Int>,
-    requested_pose: Tensor<1, Int>,
-) -> GeneratorLoss {
+/// G's adversarial loss: D should see the source identity at the requested pose in the
+/// generated batch (and, with the TPAMI head, call it real).
+pub fn generator_loss(fake: Judgement, source_identity: Tensor<1, Int>, requested_pose: Tensor<1, Int>, head: DHead) -> GeneratorLoss {
     let ce = CrossEntropyLoss::new(None, &source_identity.device());
-    let loss = ce.forward(fake.identity.clone(), source_identity.clone())
-        + ce.forward(fake.pose.clone(), requested_pose.clone());
-    GeneratorLoss {
-        loss,
-        id_acc: accuracy(fake.identity, source_identity),
-        pose_acc: accuracy(fake.pose, requested_pose),
+    let read = read(&fake, head);
+    let mut loss = ce.forward(read.identity.clone(), source_identity.clone()) + ce.forward(fake.pose.clone(), requested_pose.clone());
+    if let Some(real_logit) = read.real {
+        loss = loss + binary_cross_entropy(real_logit, 1.0);
     }
+    GeneratorLoss { loss, id_acc: accuracy(read.identity, source_identity), pose_acc: accuracy(fake.pose, requested_pose) }
+}
+
+/// Mean of `1 − cos(a_i, b_i)` over the rows of two feature batches.
+pub fn cosine_distance(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
+    let dot = (a.clone() * b.clone()).sum_dim(1);
+    let norms = (a.powi_scalar(2).sum_dim(1) * b.powi_scalar(2).sum_dim(1)).sqrt().clamp_min(1e-8);
+    (dot / norms).neg().add_scalar(1.0).mean()
+}
+
+/// Mean absolute difference of `generated` and `target` over the images whose `mask` is 1, and
+/// zero when none is.
+pub fn masked_l1(generated: Tensor<4>, target: Tensor<4>, mask: &[bool]) -> Tensor<1> {
+    let [batch, channels, height, width] = generated.dims();
+    let device = generated.device();
+    let selected = mask.iter().filter(|m| **m).count().max(1);
+    let weights: Vec<f32> = mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
+    let weights = Tensor::<1>::from_data(TensorData::new(weights, [batch]), &device).reshape([batch, 1, 1, 1]);
+    ((generated - target).abs() * weights).sum().div_scalar((selected * channels * height * width) as f64)
 }
 
 /// Fraction of rows whose arg-max equals the label, as a one-element tensor.

@@ -10,6 +10,6 @@ pub mod generator;
 pub mod loss;
 pub mod rotator;
 
-pub use config::{ModelConfig, PoseBins, Preset};
+pub use config::{ModelConfig, PoseBins, Preset, Upsample};
 pub use discriminator::{Discriminator, Judgement};
 pub use generator::Generator;

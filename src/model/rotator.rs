@@ -12,6 +12,12 @@ use super::codes::uniform_noise;
 use super::{Generator, ModelConfig, PoseBins};
 use crate::data::prepare::{from_chw, to_chw};
 
+/// A face encoded by a [`Rotator`]: its identity feature, kept on the model's device.
+#[derive(Clone, Debug)]
+pub struct Encoded {
+    features: Tensor<2>,
+}
+
 /// A generator in inference mode and what it is.
 pub struct Rotator {
     /// The model's shape (preset, identities, pose bins).
@@ -79,8 +85,21 @@ impl Rotator {
     /// `input` redrawn once for each pose code in `codes` (each a weight per pose bin, e.g. a
     /// one-hot row from [`pose_code`]), all with the noise of `seed`.
     pub fn rotate(&self, input: &RgbImage, codes: &[Vec<f32>], seed: u64) -> anyhow::Result<Vec<RgbImage>> {
-        let inputs: Vec<&RgbImage> = std::iter::repeat_n(input, codes.len()).collect();
-        self.rotate_each(&inputs, codes, seed)
+        self.draw(&self.encode(input)?, codes, seed)
+    }
+
+    /// `input` encoded once, to be drawn at many poses with [`Rotator::draw`].
+    pub fn encode(&self, input: &RgbImage) -> anyhow::Result<Encoded> {
+        Ok(Encoded { features: self.generator.encode(self.tensor(&[input])?) })
+    }
+
+    /// The encoded face redrawn once for each pose code in `codes`, all with the noise of `seed`.
+    pub fn draw(&self, encoded: &Encoded, codes: &[Vec<f32>], seed: u64) -> anyhow::Result<Vec<RgbImage>> {
+        if codes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let features = encoded.features.clone().repeat_dim(0, codes.len());
+        self.decode(features, codes, seed)
     }
 
     /// `inputs[i]` redrawn at `codes[i]`, each with the same noise of `seed`.
@@ -89,6 +108,12 @@ impl Rotator {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
+        let features = self.generator.encode(self.tensor(inputs)?);
+        self.decode(features, codes, seed)
+    }
+
+    /// `features[i]` drawn at `codes[i]`, each with the noise of `seed`.
+    fn decode(&self, features: Tensor<2>, codes: &[Vec<f32>], seed: u64) -> anyhow::Result<Vec<RgbImage>> {
         let num_poses = self.config.num_poses();
         let mut values = Vec::with_capacity(codes.len() * num_poses);
         for code in codes {
@@ -97,7 +122,7 @@ impl Rotator {
         }
         let pose = Tensor::from_data(TensorData::new(values, [codes.len(), num_poses]), &self.device);
         let noise = uniform_noise(&mut Pcg64::seed_from_u64(seed), 1, self.config.noise_dim, &self.device).repeat_dim(0, codes.len());
-        let images = self.generator.forward(self.tensor(inputs)?, pose, noise);
+        let images = self.generator.decoder.forward(features, pose, noise);
         let size = self.image_size();
         let pixels = read_back(images)?;
         Ok(pixels.chunks(3 * size * size).map(|chw| from_chw(chw, size)).collect())

@@ -1,5 +1,6 @@
 //! Training: the step loop, the G/D balance, sample grids and the run folder on disk.
 
+pub mod recipe;
 pub mod run;
 pub mod run_dir;
 pub mod samples;
@@ -7,5 +8,6 @@ pub mod schedule;
 pub mod trainer;
 
 pub use run_dir::{DataSource, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
+pub use recipe::{DHead, Recipe, RecipeName};
 pub use schedule::Balance;
 pub use trainer::{Diverged, Trainer};

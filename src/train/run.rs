@@ -154,6 +154,7 @@ pub fn eval_if_due(trainer: &Trainer, run: &RunDir) -> anyhow::Result<Option<Ste
         rank1_avg: report.rank1_avg,
         rank1_frontalized_avg: report.rank1_frontalized_avg,
         ssim_frontal_avg: report.ssim_frontal_avg,
+        ssim_mean: report.ssim_mean,
     };
     run.append_eval(&eval)?;
     Ok(Some(eval))

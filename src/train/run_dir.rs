@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
+use super::recipe::Recipe;
 use super::schedule::Balance;
 use crate::data::Split;
 use crate::device::DeviceChoice;
@@ -63,6 +64,10 @@ pub struct TrainSettings {
     /// Steps between quick evaluations on a few held-out identities (`eval.jsonl`); 0: none.
     #[serde(default)]
     pub eval_every: u64,
+    /// The losses' extra terms and the schedule (runs written before recipes existed used the
+    /// paper's).
+    #[serde(default)]
+    pub recipe: Recipe,
 }
 
 /// `config.json`.
@@ -101,6 +106,13 @@ pub struct StepMetrics {
     pub g_id_acc: f32,
     /// G updates made in this step (the G/D balance at work).
     pub g_steps: usize,
+    /// Mean cosine of `f(x)` and `f(G(x, c))` in G's last update (recipes with an identity term).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub g_identity_cos: Option<f32>,
+    /// Mean absolute pixel difference of `G(x, c_x)` and `x` where the requested pose was the
+    /// input's own (recipes with a reconstruction term).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub g_reconstruction_l1: Option<f32>,
 }
 
 /// One line of `eval.jsonl`: the quick evaluation made during training (`eval_every`) on a
@@ -117,6 +129,9 @@ pub struct StepEval {
     pub rank1_frontalized_avg: Option<f64>,
     /// Mean SSIM of frontalization (synthetic sets only).
     pub ssim_frontal_avg: Option<f64>,
+    /// Mean SSIM over every input bin × requested bin (synthetic sets only).
+    #[serde(default)]
+    pub ssim_mean: Option<f64>,
 }
 
 /// `state.json` inside a checkpoint: what besides the weights a resume needs.

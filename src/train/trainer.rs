@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::data::{Batch, BatchLoader, BatchPlan, FaceSet, LabelledImage, SkipReport};
 use crate::model::codes::{labels, pose_one_hot, uniform_noise};
-use crate::model::loss::{discriminator_loss, generator_loss};
+use crate::model::loss::{cosine_distance, discriminator_loss, generator_loss, masked_l1};
 use crate::model::rotator::Rotator;
 use crate::model::{Discriminator, Generator};
 
@@ -43,6 +43,18 @@ pub struct Trainer {
     train_images: Arc<Vec<LabelledImage>>,
     test_images: Vec<LabelledImage>,
     loader: Option<BatchLoader>,
+}
+
+/// One batch redrawn by G.
+struct Generated {
+    /// The requested pose bin of each image.
+    requested: Vec<usize>,
+    /// Whether each image was requested at its own pose.
+    own_pose: Vec<bool>,
+    /// `f(x)` of the inputs.
+    features: Tensor<2>,
+    /// `G(x, c, z)`.
+    images: Tensor<4>,
 }
 
 /// A step whose losses were not finite: training stops there.
@@ -171,47 +183,74 @@ impl Trainer {
         let started = Instant::now();
         let batch = self.next_batch()?;
         let settings = &self.config.training;
-        let lr = settings.learning_rate;
+        let recipe = settings.recipe.clone();
+        let lr = recipe.learning_rate(settings.learning_rate, self.step, settings.steps);
+        let noise = recipe.noise_at(self.step, settings.steps);
         let g_steps = settings.balance.g_steps_after(self.last_d_accuracy);
         let real = self.images(&batch);
         let identity = labels(&batch.identities, &self.device);
         let pose = labels(&batch.bins, &self.device);
 
-        // D: real faces get their identity and pose, generated ones the fake class.
-        let (requested, fake) = self.generate(&real, batch.len());
+        // D: real faces get their identity and pose, generated ones are fake.
+        let generated = self.generate(&real, &batch.bins);
+        let real_seen = self.with_instance_noise(real.clone(), noise);
+        let fake_seen = self.with_instance_noise(generated.images.clone().detach(), noise);
         let d = discriminator_loss(
-            self.discriminator.forward(real.clone()),
-            self.discriminator.forward(fake.clone().detach()),
+            self.discriminator.forward(real_seen),
+            self.discriminator.forward(fake_seen),
             identity.clone(),
             pose,
             self.discriminator.fake_class(),
+            recipe.d_head,
+            recipe.label_smoothing,
         );
         let grads = GradientsParams::from_grads(d.loss.backward(), &self.discriminator);
         self.discriminator = self.optim_d.step(lr, self.discriminator.clone(), grads);
 
-        // G: D should see the source identity at the requested pose.
-        let mut fake = Some((requested, fake));
-        let mut g = None;
+        // G: D should see the source identity at the requested pose; the recipe's identity and
+        // reconstruction terms keep the person. D's weights take no gradient here.
+        let judge = self.discriminator.clone().no_grad();
+        let mut first = Some(generated);
+        let mut last = None;
         for _ in 0..g_steps {
-            let (requested, images) = fake.take().unwrap_or_else(|| self.generate(&real, batch.len()));
-            let loss = generator_loss(self.discriminator.forward(images), identity.clone(), labels(&requested, &self.device));
-            let grads = GradientsParams::from_grads(loss.loss.backward(), &self.generator);
+            let generated = match first.take() {
+                Some(generated) => generated,
+                None => self.generate(&real, &batch.bins),
+            };
+            let seen = self.with_instance_noise(generated.images.clone(), noise);
+            let adversarial = generator_loss(judge.forward(seen), identity.clone(), labels(&generated.requested, &self.device), recipe.d_head);
+            let mut loss = adversarial.loss.clone();
+            let identity_distance = (recipe.identity_weight > 0.0).then(|| {
+                cosine_distance(generated.features.clone().detach(), self.generator.encode(generated.images.clone()))
+            });
+            if let Some(distance) = &identity_distance {
+                loss = loss + distance.clone().mul_scalar(recipe.identity_weight);
+            }
+            let reconstruction = (recipe.reconstruction_weight > 0.0 && generated.own_pose.iter().any(|own| *own))
+                .then(|| masked_l1(generated.images.clone(), real.clone(), &generated.own_pose));
+            if let Some(l1) = &reconstruction {
+                loss = loss + l1.clone().mul_scalar(recipe.reconstruction_weight);
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
             self.generator = self.optim_g.step(lr, self.generator.clone(), grads);
-            g = Some(loss);
+            last = Some((adversarial, identity_distance, reconstruction));
         }
-        let g = g.context("the balance asked for no G update")?;
+        let (g, identity_distance, reconstruction) = last.context("the balance asked for no G update")?;
 
-        let values: Vec<f32> = Tensor::cat(
-            vec![d.loss, g.loss, d.id_acc_real, d.pose_acc_real, d.fake_acc, g.pose_acc, g.id_acc],
-            0,
-        )
-        .detach()
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading the step's numbers back: {e:?}"))?;
-        let [d_loss, g_loss, d_id_acc_real, d_pose_acc_real, d_fake_acc, g_pose_acc, g_id_acc] = values[..] else {
-            bail!("expected 7 numbers from the step, got {}", values.len());
+        let mut numbers = vec![d.loss, g.loss, d.id_acc_real, d.pose_acc_real, d.fake_acc, g.pose_acc, g.id_acc];
+        numbers.extend(identity_distance.iter().cloned());
+        numbers.extend(reconstruction.iter().cloned());
+        let values: Vec<f32> = Tensor::cat(numbers, 0)
+            .detach()
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading the step's numbers back: {e:?}"))?;
+        let [d_loss, g_loss, d_id_acc_real, d_pose_acc_real, d_fake_acc, g_pose_acc, g_id_acc, ref extra @ ..] = values[..] else {
+            bail!("expected at least 7 numbers from the step, got {}", values.len());
         };
+        let mut extra = extra.iter().copied();
+        let g_identity_cos = identity_distance.as_ref().and_then(|_| extra.next()).map(|distance| 1.0 - distance);
+        let g_reconstruction_l1 = reconstruction.as_ref().and_then(|_| extra.next());
         self.step += 1;
         if !d_loss.is_finite() || !g_loss.is_finite() {
             return Err(Diverged { step: self.step, d_loss, g_loss }.into());
@@ -229,17 +268,43 @@ impl Trainer {
             g_pose_acc,
             g_id_acc,
             g_steps,
+            g_identity_cos,
+            g_reconstruction_l1,
         })
     }
 
-    /// Redraws `real` at uniformly drawn pose bins with fresh noise.
-    fn generate(&mut self, real: &Tensor<4>, batch: usize) -> (Vec<usize>, Tensor<4>) {
+    /// Redraws `real` (whose pose bins are `own`) at requested bins with fresh noise: the
+    /// input's own bin for the recipe's own-pose fraction, otherwise drawn uniformly.
+    fn generate(&mut self, real: &Tensor<4>, own: &[usize]) -> Generated {
         let num_poses = self.config.model.num_poses();
-        let requested: Vec<usize> = (0..batch).map(|_| self.rng.random_range(0..num_poses)).collect();
-        let noise = uniform_noise(&mut self.rng, batch, self.config.model.noise_dim, &self.device);
+        let own_fraction = self.config.training.recipe.own_pose_fraction;
+        let requested: Vec<usize> = own
+            .iter()
+            .map(|&bin| {
+                // The paper's recipe draws nothing extra, so its random stream is unchanged.
+                if own_fraction > 0.0 && self.rng.random::<f32>() < own_fraction { bin } else { self.rng.random_range(0..num_poses) }
+            })
+            .collect();
+        let own_pose = requested.iter().zip(own).map(|(r, o)| r == o).collect();
+        let noise = uniform_noise(&mut self.rng, own.len(), self.config.model.noise_dim, &self.device);
         let code = pose_one_hot(&requested, num_poses, &self.device);
-        let fake = self.generator.forward(real.clone(), code, noise);
-        (requested, fake)
+        let features = self.generator.encode(real.clone());
+        let images = self.generator.decoder.forward(features.clone(), code, noise);
+        Generated { requested, own_pose, features, images }
+    }
+
+    /// `images` with Gaussian noise of standard deviation `sigma` added (drawn from the run's
+    /// own random generator, so a resumed run adds the same noise).
+    fn with_instance_noise(&mut self, images: Tensor<4>, sigma: f32) -> Tensor<4> {
+        let Ok(normal) = rand_distr::Normal::new(0.0f32, sigma) else {
+            return images;
+        };
+        if sigma <= 0.0 {
+            return images;
+        }
+        let dims = images.dims();
+        let values: Vec<f32> = (0..dims.iter().product::<usize>()).map(|_| self.rng.sample(normal)).collect();
+        images + Tensor::from_data(TensorData::new(values, dims), &self.device)
     }
 
     fn images(&self, batch: &Batch) -> Tensor<4> {

@@ -1,0 +1,189 @@
+//! The training recipe: the paper's losses and schedule (`paper`), and the additions the DR-GAN
+//! follow-ups and the GAN literature use against blur, lost identities and ignored pose codes,
+//! each a named setting that is off in `paper`.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::model::loss::DHead;
+use crate::model::Upsample;
+
+/// The training recipe (`config.json`'s `training.recipe`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Recipe {
+    /// How D's identity outputs are read.
+    pub d_head: DHead,
+    /// One-sided label smoothing: D's target for real faces is "real" with 1 − this.
+    pub label_smoothing: f32,
+    /// Standard deviation of Gaussian noise added to every image D sees (pixels in [−1, 1]),
+    /// falling linearly to zero at the run's last step.
+    pub instance_noise: f32,
+    /// Weight of `1 − cos(f(x), f(G(x, c)))`, through G's own encoder.
+    pub identity_weight: f32,
+    /// Weight of `‖G(x, c_x) − x‖₁` on the images whose requested pose is their own.
+    pub reconstruction_weight: f32,
+    /// Fraction of images whose requested pose is their own (otherwise drawn uniformly, so
+    /// `1/Np` of them are by chance).
+    pub own_pose_fraction: f32,
+    /// Fraction of the run after which the learning rate falls linearly to zero at the last
+    /// step (1: constant).
+    pub lr_decay_start: f32,
+}
+
+impl Default for Recipe {
+    /// The paper's recipe.
+    fn default() -> Self {
+        Self {
+            d_head: DHead::Paper,
+            label_smoothing: 0.0,
+            instance_noise: 0.0,
+            identity_weight: 0.0,
+            reconstruction_weight: 0.0,
+            own_pose_fraction: 0.0,
+            lr_decay_start: 1.0,
+        }
+    }
+}
+
+/// The named recipes `train --recipe` and the Train view offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RecipeName {
+    /// The CVPR 2017 paper exactly: Nd+1-way D, transposed convolutions, adversarial losses only.
+    Paper,
+    /// The studio's default, chosen by the ablation in the README.
+    Studio,
+}
+
+impl RecipeName {
+    /// Every named recipe.
+    pub const ALL: [RecipeName; 2] = [RecipeName::Paper, RecipeName::Studio];
+
+    /// The lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecipeName::Paper => "paper",
+            RecipeName::Studio => "studio",
+        }
+    }
+
+    /// The recipe's training settings.
+    pub fn recipe(self) -> Recipe {
+        match self {
+            RecipeName::Paper => Recipe::default(),
+            RecipeName::Studio => Recipe {
+                d_head: DHead::Tpami,
+                label_smoothing: 0.1,
+                instance_noise: 0.0,
+                identity_weight: 1.0,
+                reconstruction_weight: 1.0,
+                own_pose_fraction: 0.25,
+                lr_decay_start: 0.5,
+            },
+        }
+    }
+
+    /// The decoder's upsampling the recipe uses.
+    pub fn upsample(self) -> Upsample {
+        match self {
+            RecipeName::Paper => Upsample::Transposed,
+            RecipeName::Studio => Upsample::Resize,
+        }
+    }
+
+    /// The named recipe `recipe` and `upsample` are, if any.
+    pub fn of(recipe: &Recipe, upsample: Upsample) -> Option<RecipeName> {
+        Self::ALL.into_iter().find(|name| name.recipe() == *recipe && name.upsample() == upsample)
+    }
+}
+
+impl Recipe {
+    /// `paper`, `studio` or `custom`.
+    pub fn describe(&self, upsample: Upsample) -> &'static str {
+        RecipeName::of(self, upsample).map_or("custom", RecipeName::name)
+    }
+
+    /// Checks that every weight is finite and in its range.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let ranges = [
+            ("label smoothing", self.label_smoothing, 0.0, 0.5),
+            ("instance noise", self.instance_noise, 0.0, 2.0),
+            ("identity weight", self.identity_weight, 0.0, 1000.0),
+            ("reconstruction weight", self.reconstruction_weight, 0.0, 1000.0),
+            ("own-pose fraction", self.own_pose_fraction, 0.0, 1.0),
+            ("learning-rate decay start", self.lr_decay_start, 0.0, 1.0),
+        ];
+        for (what, value, low, high) in ranges {
+            if !(low..=high).contains(&value) {
+                anyhow::bail!("the {what} must be between {low} and {high} (got {value})");
+            }
+        }
+        Ok(())
+    }
+
+    /// The learning rate at `step` (from 0) of a run of `steps`.
+    pub fn learning_rate(&self, base: f64, step: u64, steps: u64) -> f64 {
+        let progress = step as f64 / steps.max(1) as f64;
+        let start = self.lr_decay_start as f64;
+        if progress <= start || start >= 1.0 {
+            base
+        } else {
+            base * ((1.0 - progress) / (1.0 - start)).max(0.0)
+        }
+    }
+
+    /// The instance noise's standard deviation at `step` (from 0) of a run of `steps`.
+    pub fn noise_at(&self, step: u64, steps: u64) -> f32 {
+        self.instance_noise * (1.0 - step as f32 / steps.max(1) as f32).max(0.0)
+    }
+
+    /// One line for logs and the Train view, e.g. `studio (tpami head, smoothing 0.1, …)`.
+    pub fn summary(&self, upsample: Upsample) -> String {
+        format!(
+            "{} (D head {}, {} upsampling, label smoothing {}, instance noise {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
+            self.describe(upsample),
+            self.d_head.name(),
+            upsample.name(),
+            self.label_smoothing,
+            self.instance_noise,
+            self.identity_weight,
+            self.reconstruction_weight,
+            self.own_pose_fraction * 100.0,
+            self.lr_decay_start * 100.0
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_paper_recipe_is_the_default_and_named_recipes_are_recognised() {
+        assert_eq!(Recipe::default(), RecipeName::Paper.recipe());
+        assert_eq!(Recipe::default().describe(Upsample::Transposed), "paper");
+        assert_eq!(RecipeName::Studio.recipe().describe(RecipeName::Studio.upsample()), "studio");
+        let mut custom = RecipeName::Studio.recipe();
+        custom.identity_weight = 3.0;
+        assert_eq!(custom.describe(Upsample::Resize), "custom");
+        assert_eq!(Recipe::default().describe(Upsample::Resize), "custom");
+    }
+
+    #[test]
+    fn learning_rate_decays_linearly_after_its_start() {
+        let recipe = Recipe { lr_decay_start: 0.5, ..Recipe::default() };
+        assert_eq!(recipe.learning_rate(1.0, 0, 100), 1.0);
+        assert_eq!(recipe.learning_rate(1.0, 50, 100), 1.0);
+        assert!((recipe.learning_rate(1.0, 75, 100) - 0.5).abs() < 1e-9);
+        assert_eq!(Recipe::default().learning_rate(1.0, 99, 100), 1.0);
+    }
+
+    #[test]
+    fn out_of_range_weights_are_refused() {
+        let bad = Recipe { label_smoothing: f32::NAN, ..Recipe::default() };
+        assert!(bad.validate().is_err());
+        let bad = Recipe { identity_weight: -1.0, ..Recipe::default() };
+        assert!(bad.validate().is_err());
+        assert!(RecipeName::Studio.recipe().validate().is_ok());
+    }
+}

@@ -1,0 +1,168 @@
+//! The fused CPU block (`src/kernels`) computes what burn's own operations compute: outputs,
+//! batch statistics and every gradient, for each of the four samplings, on random inputs.
+
+use burn::prelude::*;
+use burn::tensor::activation::elu;
+use burn::tensor::module::{batch_norm, batch_norm_train, conv2d, conv_transpose2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::Distribution;
+use drgan_studio::kernels::{Inference, Sampling, conv_bn_elu_infer, conv_bn_elu_train};
+
+/// Nearest-neighbour ×2 upsampling written out with burn's tensor operations.
+fn upsample(x: Tensor<4>) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c, h, 1, w, 1]).expand([n, c, h, 2, w, 2]).reshape([n, c, 2 * h, 2 * w])
+}
+
+/// The convolution of `sampling` out of burn's operations.
+fn convolution(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, sampling: Sampling) -> Tensor<4> {
+    let same = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let bias = Some(bias);
+    match sampling {
+        Sampling::Same => conv2d(x, weight, bias, same),
+        Sampling::Down => conv2d(x, weight, bias, ConvOptions::new([2, 2], [1, 1], [1, 1], 1)),
+        Sampling::ResizeUp => conv2d(upsample(x), weight, bias, same),
+        Sampling::TransposedUp => conv_transpose2d(x, weight, bias, ConvTransposeOptions::new([2, 2], [1, 1], [1, 1], [1, 1], 1)),
+    }
+}
+
+/// The block out of burn's operations: conv, `batch_norm_train`, ELU.
+fn reference(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, gamma: Tensor<1>, beta: Tensor<1>, sampling: Sampling) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let z = convolution(x, weight, bias, sampling);
+    let normed = batch_norm_train(z, gamma, beta, 1e-5);
+    (elu(normed.output, 1.0), normed.mean, normed.variance)
+}
+
+struct Case {
+    sampling: Sampling,
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    size: usize,
+}
+
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+fn check(case: Case) {
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    let Case { sampling, batch, in_channels: ci, out_channels: co, size } = case;
+    let weight_shape = match sampling {
+        Sampling::TransposedUp => [ci, co, 3, 3],
+        _ => [co, ci, 3, 3],
+    };
+    let x = random([batch, ci, size, size], &device);
+    let weight = random(weight_shape, &device).mul_scalar(0.2);
+    let bias = random([co], &device);
+    let gamma = random([co], &device).add_scalar(1.0);
+    let beta = random([co], &device);
+    let out = sampling.output_size(size);
+    let upstream = random([batch, co, out, out], &device);
+
+    let run = |fused: bool| {
+        let tracked = |t: &Tensor<1>| t.clone().require_grad();
+        let (x, weight) = (x.clone().require_grad(), weight.clone().require_grad());
+        let (bias, gamma, beta) = (tracked(&bias), tracked(&gamma), tracked(&beta));
+        let (y, mean, variance) = if fused {
+            let r = conv_bn_elu_train(x.clone(), weight.clone(), bias.clone(), gamma.clone(), beta.clone(), sampling, 1e-5);
+            (r.output, r.mean, r.variance)
+        } else {
+            reference(x.clone(), weight.clone(), bias.clone(), gamma.clone(), beta.clone(), sampling)
+        };
+        let grads = (y.clone() * upstream.clone()).sum().backward();
+        let grad = |t: &Tensor<4>| t.grad(&grads).expect("a gradient").into_data();
+        let grad1 = |t: &Tensor<1>| t.grad(&grads).expect("a gradient").into_data();
+        (y.into_data(), mean.into_data(), variance.into_data(), grad(&x), grad(&weight), grad1(&gamma), grad1(&beta), grad1(&bias))
+    };
+    let (fused, reference) = (run(true), run(false));
+    // BatchNorm's batch mean cancels the conv bias: the fused block gives its gradient as exactly
+    // zero, burn's composition as zero up to rounding.
+    let (fused_bias, burn_bias) = (fused.7.try_to_vec::<f32>().unwrap(), reference.7.try_to_vec::<f32>().unwrap());
+    assert!(fused_bias.iter().all(|&g| g == 0.0), "{sampling:?}: the bias gradient should be zero, got {fused_bias:?}");
+    assert!(burn_bias.iter().all(|g| g.abs() < 1e-3), "{sampling:?}: burn's bias gradient {burn_bias:?} should be zero up to rounding");
+    let names = ["output", "mean", "variance", "grad of input", "grad of weight", "grad of gamma", "grad of beta"];
+    let pairs = [
+        (&fused.0, &reference.0),
+        (&fused.1, &reference.1),
+        (&fused.2, &reference.2),
+        (&fused.3, &reference.3),
+        (&fused.4, &reference.4),
+        (&fused.5, &reference.5),
+        (&fused.6, &reference.6),
+    ];
+    for (name, (a, b)) in names.iter().zip(pairs) {
+        assert_eq!(a.shape(), b.shape(), "{sampling:?}: shape of the {name}");
+        let (a, b) = (a.try_to_vec::<f32>().unwrap(), b.try_to_vec::<f32>().unwrap());
+        let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1.0);
+        let worst = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst <= 1e-4 * scale, "{sampling:?}: {name} differs from burn's by {worst} (largest value {scale})");
+    }
+}
+
+#[test]
+fn same_convolution_matches_burn() {
+    check(Case { sampling: Sampling::Same, batch: 3, in_channels: 5, out_channels: 7, size: 9 });
+}
+
+#[test]
+fn strided_convolution_matches_burn() {
+    check(Case { sampling: Sampling::Down, batch: 3, in_channels: 4, out_channels: 6, size: 10 });
+}
+
+#[test]
+fn transposed_convolution_matches_burn() {
+    check(Case { sampling: Sampling::TransposedUp, batch: 3, in_channels: 6, out_channels: 4, size: 5 });
+}
+
+#[test]
+fn resize_convolution_matches_burn() {
+    check(Case { sampling: Sampling::ResizeUp, batch: 3, in_channels: 6, out_channels: 4, size: 5 });
+}
+
+#[test]
+fn one_image_uses_threads_inside_the_products_and_still_matches() {
+    check(Case { sampling: Sampling::Same, batch: 1, in_channels: 3, out_channels: 8, size: 16 });
+}
+
+/// The block at inference (running statistics, no autodiff) against burn's operations.
+#[test]
+fn inference_matches_burn_for_every_sampling() {
+    let device = Device::flex();
+    device.seed(11);
+    for sampling in [Sampling::Same, Sampling::Down, Sampling::TransposedUp, Sampling::ResizeUp] {
+        let (ci, co, size) = (5, 6, 8);
+        let weight_shape = match sampling {
+            Sampling::TransposedUp => [ci, co, 3, 3],
+            _ => [co, ci, 3, 3],
+        };
+        let x = random([2, ci, size, size], &device);
+        let params = Inference {
+            weight: random(weight_shape, &device).mul_scalar(0.2),
+            bias: random([co], &device),
+            gamma: random([co], &device).add_scalar(1.0),
+            beta: random([co], &device),
+            mean: random([co], &device),
+            variance: random([co], &device).abs().add_scalar(0.5),
+        };
+        let expected = elu(
+            batch_norm(convolution(x.clone(), params.weight.clone(), params.bias.clone(), sampling), params.gamma.clone(), params.beta.clone(), params.mean.clone(), params.variance.clone(), 1e-5),
+            1.0,
+        );
+        let fused = conv_bn_elu_infer(x, params, sampling, 1e-5);
+        let (a, b) = (fused.into_data().try_to_vec::<f32>().unwrap(), expected.into_data().try_to_vec::<f32>().unwrap());
+        let worst = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst < 1e-4, "{sampling:?}: inference differs from burn's by {worst}");
+    }
+}
+
+#[test]
+fn large_images_cut_into_several_tiles_match_burn() {
+    // 32 channels × 9 taps × 64 columns: a 1 MiB im2col tile holds 14 of the 64 rows.
+    check(Case { sampling: Sampling::Same, batch: 2, in_channels: 32, out_channels: 8, size: 64 });
+    check(Case { sampling: Sampling::Down, batch: 2, in_channels: 48, out_channels: 8, size: 96 });
+    // The transposed convolution tiles the small grid by its output channels: 64 × 9 × 32.
+    check(Case { sampling: Sampling::TransposedUp, batch: 2, in_channels: 8, out_channels: 64, size: 32 });
+    check(Case { sampling: Sampling::ResizeUp, batch: 2, in_channels: 32, out_channels: 8, size: 32 });
+}
