@@ -8,7 +8,9 @@ use drgan_studio::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    cpu_as_burns_default_device();
     let cli = Cli::parse();
+    drgan_studio::data::prepare::set_pixel_budget(cli.max_pixels);
     let result = match cli.command {
         Some(Command::Synth(args)) => drgan_studio::cli::synth::run(&args),
         Some(Command::Train(args)) => drgan_studio::cli::train::run(&args),
@@ -21,6 +23,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<drgan_studio::cli::train::Interrupted>() => {
+            eprintln!("{error}");
+            ExitCode::from(130)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -38,5 +44,17 @@ fn keep_freed_memory() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
+/// The studio always names the device it runs on; burn falls back to its default device only
+/// inside a few helpers (loading an optimizer's state, for one), and that default is the GPU
+/// when one is compiled in. Making the CPU the default keeps a CPU run from starting a GPU
+/// driver (and its loader's warnings); state loaded there moves to a GPU run's device on use.
+fn cpu_as_burns_default_device() {
+    let wanted = std::env::var("BURN_DEVICE").ok().filter(|name| matches!(name.to_lowercase().as_str(), "flex" | "wgpu"));
+    if wanted.is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
     }
 }

@@ -40,5 +40,5 @@ fn synth_refuses_zero_identities() {
         .arg(dir.path())
         .assert()
         .failure()
-        .stderr(predicates::str::contains("--identities must be at least 1"));
+        .stderr(predicates::str::contains("a synthetic set has 1 to 100000 identities (asked for 0)"));
 }

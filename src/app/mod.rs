@@ -272,6 +272,8 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
         viewport: egui::ViewportBuilder::default()
             .with_title("DR-GAN Studio")
             .with_inner_size([1280.0, 820.0])
+            // A restored size is never smaller than this, whatever the settings file says.
+            .with_min_inner_size([720.0, 480.0])
             .with_drag_and_drop(true),
         renderer: eframe::Renderer::Wgpu,
         wgpu_options: wgpu_configuration(),

@@ -246,10 +246,13 @@ impl TrainView {
         let config = dir.read_config()?;
         let metrics = dir.read_metrics()?;
         let evals = dir.read_evals()?;
+        let notes: Vec<String> = metrics.note("metrics.jsonl").into_iter().chain(evals.note("eval.jsonl")).collect();
+        let (metrics, evals) = (metrics.values, evals.values);
         let checkpoints = dir.checkpoints();
         let grid = newest_grid(&dir).map(|image| super::texture(ctx, "train-grid", &image, egui::TextureOptions::NEAREST));
         self.settings.form.steps = self.settings.form.steps.max(metrics.last().map_or(0, |m| m.step));
-        self.run = Some(RunView { path, config, metrics, evals, checkpoints, going: false, paused: false, grid, message: None });
+        let message = (!notes.is_empty()).then(|| notes.join("\n"));
+        self.run = Some(RunView { path, config, metrics, evals, checkpoints, going: false, paused: false, grid, message });
         Ok(())
     }
 

@@ -164,7 +164,7 @@ impl WorkerHandle {
 struct Job {
     trainer: Trainer,
     run: RunDir,
-    _lock: RunLock,
+    lock: RunLock,
     paused: bool,
     steps_to_take: u64,
 }
@@ -393,10 +393,12 @@ impl Worker {
     fn begin(&mut self, path: PathBuf, run: RunDir, opened: Opened) -> anyhow::Result<()> {
         let (step, total) = (opened.trainer.step_count(), opened.trainer.config().training.steps);
         anyhow::ensure!(step < total, "{} is already at step {step}; raise the step count to continue it", path.display());
-        let lock = run.lock()?;
         let history = run.read_metrics()?;
         let evals = run.read_evals()?;
         let mut notes = opened.notes;
+        notes.extend(history.note("metrics.jsonl"));
+        notes.extend(evals.note("eval.jsonl"));
+        let (history, evals) = (history.values, evals.values);
         if opened.skipped.total() > 0 {
             notes.push(opened.skipped.to_string());
         }
@@ -408,7 +410,7 @@ impl Worker {
             resumed_from: opened.resumed_from,
             notes,
         });
-        self.job = Some(Job { trainer: opened.trainer, run, _lock: lock, paused: false, steps_to_take: 0 });
+        self.job = Some(Job { trainer: opened.trainer, run, lock: opened.lock, paused: false, steps_to_take: 0 });
         Ok(())
     }
 
@@ -428,7 +430,7 @@ impl Worker {
         let settings = &job.trainer.config().training;
         let (total, every) = (settings.steps, settings.checkpoint_every.max(1));
         let result = job.trainer.train_step().and_then(|metrics| {
-            job.run.append_metrics(&metrics)?;
+            job.run.append_metrics(&job.lock, &metrics)?;
             Ok(metrics)
         });
         match result {
@@ -453,7 +455,7 @@ impl Worker {
     /// The quick evaluation during training, when the run asks for one at this step.
     fn quick_eval(&mut self) {
         let Some(job) = &self.job else { return };
-        match eval_if_due(&job.trainer, &job.run) {
+        match eval_if_due(&job.trainer, &job.run, &job.lock) {
             Ok(Some(eval)) => self.send(Event::StepEval(eval)),
             Ok(None) => {}
             Err(error) => self.send(Event::Error(format!("the evaluation during training failed: {error:#}"))),
@@ -461,8 +463,8 @@ impl Worker {
     }
 
     fn checkpoint(&mut self) {
-        let Some(job) = &self.job else { return };
-        let result = save_progress(&job.trainer, &job.run);
+        let Some(job) = &mut self.job else { return };
+        let result = save_progress(&mut job.trainer, &job.run, &job.lock);
         let step = job.trainer.step_count();
         match result {
             Ok(grid) => self.send(Event::Checkpoint { step, grid }),

@@ -216,7 +216,7 @@ fn machine() -> Machine {
 /// Images per second through the paper recipe's full step for `preset` at `batch`.
 fn train_rate(preset: Preset, batch: usize, steps: u64, chosen: &ChosenDevice) -> anyhow::Result<(f64, ModelConfig)> {
     let spec = SynthSpec { identities: 12, seed: 1, lights: 1 };
-    let faces = FaceSet::synthetic(spec.clone(), PoseBins::default());
+    let faces = FaceSet::synthetic(spec.clone(), PoseBins::default())?;
     let split = Split::by_identity(&faces.identity_names, 0.2, 0)?;
     let config = RunConfig {
         model: ModelConfig::new(preset, split.train.len()),
@@ -299,7 +299,7 @@ fn eval_timing(device: &burn::prelude::Device) -> anyhow::Result<EvalTiming> {
     let config = crate::app::shipped::config()?;
     let rotator = crate::app::shipped::rotator(device)?;
     let spec = SynthSpec { identities: 10, seed: 7, lights: 1 };
-    let faces = FaceSet::synthetic(spec.clone(), config.model.pose_bins.clone());
+    let faces = FaceSet::synthetic(spec.clone(), config.model.pose_bins.clone())?;
     let options = EvalOptions { classifier_images: 0, ..EvalOptions::default() };
     let started = Instant::now();
     evaluate(&rotator, &config, &faces, None, &options, device, &mut |_, _| {})?;

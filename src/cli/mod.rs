@@ -18,6 +18,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Images whose header declares more pixels than this are skipped before decoding.
+    #[arg(long, global = true, default_value_t = crate::data::prepare::MAX_PIXELS)]
+    pub max_pixels: u64,
 }
 
 /// The subcommands.

@@ -46,6 +46,11 @@ pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
     eprintln!("device: {} — {}", chosen.name, chosen.reason);
     let rotator = load_generator(&RunDir::new(&args.run), args.checkpoint, &chosen.device)?;
     let poses = if args.pose.is_empty() { rotator.pose_bins().yaws.clone() } else { args.pose.clone() };
+    let yaws = &rotator.pose_bins().yaws;
+    let (first, last) = (yaws.first().copied().unwrap_or(0.0), yaws.last().copied().unwrap_or(0.0));
+    if let Some(bad) = poses.iter().find(|yaw| !(first..=last).contains(*yaw)) {
+        anyhow::bail!("--pose {bad}: this model draws yaws from {first}° to {last}°");
+    }
     let inputs = inputs(&args.image, rotator.pose_bins())?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let frontal = pose_code(0.0, rotator.pose_bins());

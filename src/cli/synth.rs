@@ -53,10 +53,8 @@ fn preview_sheet(spec: &SynthSpec, bins: &PoseBins, size: u32) -> anyhow::Result
 /// contact sheet.
 pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    if args.identities == 0 {
-        anyhow::bail!("--identities must be at least 1");
-    }
     let spec = SynthSpec { identities: args.identities, seed: args.seed, lights: args.lights as usize };
+    spec.validate()?;
     let bins = PoseBins::default();
     let jobs: Vec<(usize, f32, usize)> = (0..spec.identities)
         .flat_map(|person| bins.yaws.iter().flat_map(move |&yaw| (0..spec.lights).map(move |light| (person, yaw, light))))

@@ -2,6 +2,7 @@
 //! and plain lines elsewhere.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use crate::data::FaceSet;
 use crate::device::{self, DeviceChoice};
 use crate::model::{PoseBins, Preset, Upsample};
 use crate::synth::SynthSpec;
-use crate::train::run::{Opened, open_faces, plan, resume, start, train_to_end};
+use crate::train::run::{Ended, Opened, open_faces, plan, resume, start, train_to_end};
 use crate::train::{Balance, DHead, DataSource, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
 /// Arguments of `train`.
@@ -142,12 +143,41 @@ impl TrainArgs {
     }
 }
 
+/// A run ended early by Ctrl-C or SIGTERM, after writing a checkpoint of the step it reached.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped at step {step} by a signal; a checkpoint of that step is written, and `train --resume --out {out}` continues it")]
+pub struct Interrupted {
+    /// The step reached.
+    pub step: u64,
+    /// The run folder.
+    pub out: String,
+}
+
+/// Set by the first Ctrl-C or SIGTERM: finish the step, write a checkpoint, stop.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The first signal asks the run to stop after its current step; a second one ends the process
+/// at once (the operating system releases the run's lock either way).
+fn stop_on_signals() {
+    let installed = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\nstopping now, without a checkpoint of this step");
+            std::process::exit(130);
+        }
+        eprintln!("\nfinishing this step and writing a checkpoint (press Ctrl-C again to stop at once)");
+    });
+    if let Err(error) = installed {
+        eprintln!("note: Ctrl-C will stop training at once, without a checkpoint ({error})");
+    }
+}
+
 /// Starts or resumes a run and trains it to `--steps`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let chosen = device::choose(args.device)?;
     println!("device: {} — {}", chosen.name, chosen.reason);
     let run = RunDir::new(&args.out);
-    let Opened { mut trainer, skipped, resumed_from, notes } = if args.resume {
+    stop_on_signals();
+    let Opened { lock, mut trainer, skipped, resumed_from, notes } = if args.resume {
         resume(&run, args.steps, &chosen.device)?
     } else {
         let data = data_source(args)?;
@@ -196,9 +226,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             show(e.ssim_mean)
         );
     };
-    let result = train_to_end(&mut trainer, &run, |m| progress.update(m), print_eval);
+    let result = train_to_end(&mut trainer, &run, &lock, || STOP.load(Ordering::SeqCst), |m| progress.update(m), print_eval);
     progress.finish();
-    result?;
+    if let Ended::Stopped(step) = result? {
+        drop(lock);
+        return Err(Interrupted { step, out: run.root().display().to_string() }.into());
+    }
     let skipped = trainer.skipped();
     if skipped.total() > 0 {
         print!("skipped while training:\n{skipped}");

@@ -146,7 +146,8 @@ impl FaceSet {
     }
 
     /// Builds the synthetic set of `spec`: every identity at every bin centre under every light.
-    pub fn synthetic(spec: SynthSpec, pose_bins: PoseBins) -> Self {
+    pub fn synthetic(spec: SynthSpec, pose_bins: PoseBins) -> anyhow::Result<Self> {
+        spec.validate()?;
         let spec = Arc::new(spec);
         let mut samples = Vec::with_capacity(spec.identities * pose_bins.len() * spec.lights);
         for person in 0..spec.identities {
@@ -162,7 +163,7 @@ impl FaceSet {
                 }
             }
         }
-        Self {
+        Ok(Self {
             format: Format::Synthetic,
             origin: format!(
                 "synthetic ({} identities, seed {}, {} light{})",
@@ -176,7 +177,7 @@ impl FaceSet {
             pose_bins,
             skipped: SkipReport::default(),
             ignored_columns: Vec::new(),
-        }
+        })
     }
 
     /// Images whose pose fell outside the bins.
@@ -198,16 +199,28 @@ pub struct SkipReport {
     seen: HashSet<String>,
 }
 
+/// Longest example (in characters) a skip report keeps.
+pub const EXAMPLE_CHARS: usize = 200;
+
+/// `text` cut to at most `max` characters, with `…` and the full length when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}… ({} characters in all)", &text[..end], text.chars().count()),
+    }
+}
+
 impl SkipReport {
     /// How many examples are kept per reason.
     pub const EXAMPLES: usize = 5;
 
-    /// Records that `what` was skipped for `reason`.
+    /// Records that `what` was skipped for `reason` (an example is kept to at most
+    /// [`EXAMPLE_CHARS`] characters: a manifest line of megabytes is not echoed whole).
     pub fn add(&mut self, reason: &str, what: impl Into<String>) {
         let entry = self.reasons.entry(reason.to_owned()).or_default();
         entry.0 += 1;
         if entry.1.len() < Self::EXAMPLES {
-            entry.1.push(what.into());
+            entry.1.push(clip(&what.into(), EXAMPLE_CHARS));
         }
     }
 
@@ -221,7 +234,7 @@ impl SkipReport {
     /// Records `what` unless it was recorded through this method before (for items met again
     /// and again, like a broken image drawn into many batches).
     pub fn add_once(&mut self, reason: &str, what: String) {
-        if self.seen.insert(what.clone()) {
+        if self.seen.len() < 100_000 && self.seen.insert(what.clone()) {
             self.add(reason, what);
         }
     }

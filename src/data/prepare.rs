@@ -16,6 +16,22 @@ pub fn load_size(input_size: usize) -> usize {
 /// Images with a side shorter than this are refused as too small to hold a face.
 pub const MIN_SIDE: u32 = 16;
 
+/// Default decode budget: images whose header declares more pixels are skipped before they are
+/// decoded (a 12,000×12,000 PNG of a few hundred kilobytes would take half a gigabyte).
+pub const MAX_PIXELS: u64 = 4096 * 4096;
+
+static PIXEL_BUDGET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(MAX_PIXELS);
+
+/// Changes the decode budget for this process (`--max-pixels`).
+pub fn set_pixel_budget(pixels: u64) {
+    PIXEL_BUDGET.store(pixels.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The decode budget in pixels per image.
+pub fn pixel_budget() -> u64 {
+    PIXEL_BUDGET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Why an image could not be used; each variant is a skip reason of its own.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
@@ -28,6 +44,9 @@ pub enum PrepareError {
     /// The image is smaller than [`MIN_SIDE`].
     #[error("image too small (under 16 px)")]
     TooSmall,
+    /// The image's header declares more pixels than the decode budget allows.
+    #[error("image too large (over the decode budget; see --max-pixels)")]
+    TooLarge,
 }
 
 impl PrepareError {
@@ -44,12 +63,23 @@ pub fn decode(source: &ImageSource) -> Result<DynamicImage, PrepareError> {
             if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
                 return Err(PrepareError::Empty);
             }
-            image::ImageReader::open(path)
-                .map_err(|e| PrepareError::Unreadable(e.into()))?
-                .with_guessed_format()
-                .map_err(|e| PrepareError::Unreadable(e.into()))?
-                .decode()
-                .map_err(|e| PrepareError::Unreadable(e.into()))?
+            let open = || -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>, PrepareError> {
+                image::ImageReader::open(path)
+                    .map_err(|e| PrepareError::Unreadable(e.into()))?
+                    .with_guessed_format()
+                    .map_err(|e| PrepareError::Unreadable(e.into()))
+            };
+            // The header first: an image over the budget is never decoded.
+            let (width, height) = open()?.into_dimensions().map_err(|e| PrepareError::Unreadable(e.into()))?;
+            if u64::from(width) * u64::from(height) > pixel_budget() {
+                return Err(PrepareError::TooLarge);
+            }
+            let mut reader = open()?;
+            let mut limits = image::Limits::default();
+            limits.max_image_width = Some(width);
+            limits.max_image_height = Some(height);
+            reader.limits(limits);
+            reader.decode().map_err(|e| PrepareError::Unreadable(e.into()))?
         }
         ImageSource::Npy(image) => DynamicImage::ImageRgb8(crate::data::formats::numpy::read_image(image).map_err(PrepareError::Unreadable)?),
         ImageSource::Synthetic { spec, person, yaw, light } => DynamicImage::ImageRgb8(spec.render(*person, *yaw, *light, 128)),

@@ -38,6 +38,7 @@ impl Rotator {
         };
         let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(record)).map_err(incompatible)?;
         let generator = Generator::new(&config, device).try_load_record(record).map_err(incompatible)?.valid();
+        super::finite::check_finite(&generator, &format!("generator of {origin}"))?;
         Ok(Self { config, step, origin, generator, device: device.clone() })
     }
 

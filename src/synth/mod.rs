@@ -22,7 +22,25 @@ pub struct SynthSpec {
     pub lights: usize,
 }
 
+/// Most identities a synthetic set may have (900,000 images at nine poses and one light).
+pub const MAX_IDENTITIES: usize = 100_000;
+
+/// Most lighting conditions a synthetic set may have.
+pub const MAX_LIGHTS: usize = 64;
+
 impl SynthSpec {
+    /// Checks the sizes before anything is allocated for them: a hand-edited settings file or
+    /// a slip of the keyboard (`--synthetic 100000000`) gets a message, not an abort.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=MAX_IDENTITIES).contains(&self.identities),
+            "a synthetic set has 1 to {MAX_IDENTITIES} identities (asked for {})",
+            self.identities
+        );
+        anyhow::ensure!((1..=MAX_LIGHTS).contains(&self.lights), "a synthetic set has 1 to {MAX_LIGHTS} lights (asked for {})", self.lights);
+        Ok(())
+    }
+
     /// Person `index` of this set. A person depends only on the seed and the index, so a set
     /// with more identities starts with the same people.
     pub fn identity(&self, index: usize) -> Identity {

@@ -8,7 +8,7 @@ use image::RgbImage;
 
 use std::collections::HashSet;
 
-use super::run_dir::{DataSource, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings, checkpoint_files};
+use super::run_dir::{DataSource, RunConfig, RunDir, RunLock, StepEval, StepMetrics, TrainSettings, checkpoint_files};
 use crate::eval::evaluate::{EvalOptions, evaluate};
 use super::trainer::Trainer;
 use crate::data::formats::{self, OpenOptions};
@@ -19,7 +19,7 @@ use crate::model::{ModelConfig, Preset};
 /// Reads (or makes) the face set a run trains on.
 pub fn open_faces(source: &DataSource, options: &OpenOptions) -> anyhow::Result<FaceSet> {
     let faces = match source {
-        DataSource::Synthetic(spec) => FaceSet::synthetic(spec.clone(), options.pose_bins.clone()),
+        DataSource::Synthetic(spec) => FaceSet::synthetic(spec.clone(), options.pose_bins.clone())?,
         DataSource::Folder(path) => formats::open(path, options)?,
     };
     if faces.samples.is_empty() {
@@ -55,8 +55,10 @@ pub fn plan(preset: Preset, settings: TrainSettings, data: DataSource, faces: &F
     Ok(RunConfig { model, training: settings, data, split })
 }
 
-/// A trainer ready to continue, and what reading its face set skipped.
+/// A trainer ready to continue, the run's lock, and what reading its face set skipped.
 pub struct Opened {
+    /// The run's lock, held from before anything in the run was touched.
+    pub lock: RunLock,
     /// The trainer, at step 0 or at its last checkpoint.
     pub trainer: Trainer,
     /// Images left out, by reason.
@@ -67,23 +69,32 @@ pub struct Opened {
     pub notes: Vec<String>,
 }
 
-/// Starts a new run of `config` in `run` (which must not hold a run already).
+/// Starts a new run of `config` in `run` (which must not hold a run already). The run is
+/// locked before anything is written, so of two processes starting the same run one wins and
+/// the other changes nothing.
 pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device) -> anyhow::Result<Opened> {
+    config.training.validate()?;
+    let lock = run.lock()?;
     if run.has_config() {
         bail!("{} already holds a run; add --resume to continue it, or choose another --out", run.root().display());
     }
-    run.create()?;
     let trainer = Trainer::new(config.clone(), faces, device)?;
-    run.write_config(&config)?;
-    Ok(Opened { trainer, skipped: faces.skipped.clone(), resumed_from: None, notes: Vec::new() })
+    run.create(&lock)?;
+    run.write_config(&lock, &config)?;
+    Ok(Opened { lock, trainer, skipped: faces.skipped.clone(), resumed_from: None, notes: Vec::new() })
 }
 
 /// Continues the run in `run` from its newest checkpoint (or from the start when it has none),
 /// training to `steps` in all. Metrics written after that checkpoint are dropped: the resumed
 /// run writes them again, the same.
 pub fn resume(run: &RunDir, steps: u64, device: &Device) -> anyhow::Result<Opened> {
+    if !run.has_config() {
+        bail!("{} holds no run (no config.json); --resume needs a run folder written by `train`", run.root().display());
+    }
+    let lock = run.lock()?;
     let mut config = run.read_config().context("--resume needs a run folder written by `train`")?;
     config.training.steps = steps;
+    config.training.validate()?;
     let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
     let faces = open_faces(&config.data, &options)?;
     // The newest checkpoint that loads; a damaged one (a kill during a disk failure, say) is
@@ -93,10 +104,11 @@ pub fn resume(run: &RunDir, steps: u64, device: &Device) -> anyhow::Result<Opene
     for &step in checkpoints.iter().rev() {
         match Trainer::new(config.clone(), &faces, device)?.load_checkpoint(run, step) {
             Ok(trainer) => {
-                run.truncate_metrics(step)?;
-                run.write_config(&config)?;
-                let notes = failures.iter().map(|e: &anyhow::Error| format!("passed over: {e:#}")).collect();
-                return Ok(Opened { trainer, skipped: faces.skipped, resumed_from: Some(step), notes });
+                let mut notes: Vec<String> = unreadable_notes(run)?;
+                run.truncate_metrics(&lock, step)?;
+                run.write_config(&lock, &config)?;
+                notes.extend(failures.iter().map(|e: &anyhow::Error| format!("passed over: {e:#}")));
+                return Ok(Opened { lock, trainer, skipped: faces.skipped, resumed_from: Some(step), notes });
             }
             Err(error) => failures.push(error),
         }
@@ -105,30 +117,60 @@ pub fn resume(run: &RunDir, steps: u64, device: &Device) -> anyhow::Result<Opene
         return Err(newest.context(format!("no checkpoint of {} could be loaded", run.root().display())));
     }
     let trainer = Trainer::new(config.clone(), &faces, device)?;
-    run.truncate_metrics(0)?;
-    run.write_config(&config)?;
-    Ok(Opened { trainer, skipped: faces.skipped, resumed_from: None, notes: Vec::new() })
+    let notes = unreadable_notes(run)?;
+    run.truncate_metrics(&lock, 0)?;
+    run.write_config(&lock, &config)?;
+    Ok(Opened { lock, trainer, skipped: faces.skipped, resumed_from: None, notes })
+}
+
+/// What a resume leaves out of the run's metrics and evaluations because it cannot read them.
+fn unreadable_notes(run: &RunDir) -> anyhow::Result<Vec<String>> {
+    let metrics = run.read_metrics()?.note("metrics.jsonl");
+    let evals = run.read_evals()?.note("eval.jsonl");
+    Ok(metrics.into_iter().chain(evals).collect())
+}
+
+/// How [`train_to_end`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// It reached the configured step count.
+    Finished,
+    /// `stop` asked it to end early; the step it reached has a checkpoint.
+    Stopped(u64),
 }
 
 /// Trains until the configured step count, appending metrics, and writing a checkpoint and a
 /// sample grid every `checkpoint_every` steps and at the end, and a quick evaluation every
-/// `eval_every` steps. `on_step` sees every step, `on_eval` every evaluation.
-pub fn train_to_end(trainer: &mut Trainer, run: &RunDir, mut on_step: impl FnMut(&StepMetrics), mut on_eval: impl FnMut(&StepEval)) -> anyhow::Result<()> {
-    let _lock = run.lock()?;
+/// `eval_every` steps. `on_step` sees every step, `on_eval` every evaluation. When `stop`
+/// says so (Ctrl-C, say), the step in progress finishes, a checkpoint is written and it ends.
+pub fn train_to_end(
+    trainer: &mut Trainer,
+    run: &RunDir,
+    lock: &RunLock,
+    stop: impl Fn() -> bool,
+    mut on_step: impl FnMut(&StepMetrics),
+    mut on_eval: impl FnMut(&StepEval),
+) -> anyhow::Result<Ended> {
     let total = trainer.config().training.steps;
     let every = trainer.config().training.checkpoint_every.max(1);
     while trainer.step_count() < total {
+        if stop() {
+            if trainer.step_count() > 0 && !run.checkpoints().contains(&trainer.step_count()) {
+                save_progress(trainer, run, lock)?;
+            }
+            return Ok(Ended::Stopped(trainer.step_count()));
+        }
         let metrics = trainer.train_step()?;
-        run.append_metrics(&metrics)?;
+        run.append_metrics(lock, &metrics)?;
         on_step(&metrics);
         if metrics.step % every == 0 || metrics.step == total {
-            save_progress(trainer, run)?;
+            save_progress(trainer, run, lock)?;
         }
-        if let Some(eval) = eval_if_due(trainer, run)? {
+        if let Some(eval) = eval_if_due(trainer, run, lock)? {
             on_eval(&eval);
         }
     }
-    Ok(())
+    Ok(Ended::Finished)
 }
 
 /// Held-out identities of the quick evaluation during training.
@@ -136,7 +178,7 @@ const QUICK_EVAL_IDENTITIES: usize = 10;
 
 /// When the run's `eval_every` says so at this step: evaluates the current generator on the
 /// first few test identities (no pose classifier) and appends the result to `eval.jsonl`.
-pub fn eval_if_due(trainer: &Trainer, run: &RunDir) -> anyhow::Result<Option<StepEval>> {
+pub fn eval_if_due(trainer: &Trainer, run: &RunDir, lock: &RunLock) -> anyhow::Result<Option<StepEval>> {
     let config = trainer.config();
     let every = config.training.eval_every;
     if every == 0 || trainer.step_count() % every != 0 {
@@ -156,14 +198,14 @@ pub fn eval_if_due(trainer: &Trainer, run: &RunDir) -> anyhow::Result<Option<Ste
         ssim_frontal_avg: report.ssim_frontal_avg,
         ssim_mean: report.ssim_mean,
     };
-    run.append_eval(&eval)?;
+    run.append_eval(lock, &eval)?;
     Ok(Some(eval))
 }
 
 /// Writes a checkpoint and the sample grid of the current step, and returns the grid (none
 /// when none of the test images decodes; the loader's skip report says why).
-pub fn save_progress(trainer: &Trainer, run: &RunDir) -> anyhow::Result<Option<RgbImage>> {
-    trainer.save_checkpoint(run)?;
+pub fn save_progress(trainer: &mut Trainer, run: &RunDir, lock: &RunLock) -> anyhow::Result<Option<RgbImage>> {
+    trainer.save_checkpoint(run, lock)?;
     let grid = trainer.sample_grid()?;
     if let Some(grid) = &grid {
         let path = run.samples_dir().join(format!("step-{:08}.png", trainer.step_count()));

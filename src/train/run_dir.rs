@@ -4,12 +4,16 @@
 //! RUN/config.json        everything needed to rebuild the model and continue training
 //! RUN/metrics.jsonl      one JSON object per step
 //! RUN/samples/step-00000500.png   sample grids
-//! RUN/checkpoints/step-00000500/  generator.bpk, discriminator.bpk, optim_g.bpk, optim_d.bpk, state.json
-//! RUN/lock               the process id of the trainer writing the run
+//! RUN/checkpoints/step-00000500/  generator.bpk, discriminator.bpk, optim_g.bpk, optim_d.bpk,
+//!                                 state.json, checksums.json (SHA-256 of each file)
+//! RUN/lock               held (an OS file lock) by the one process writing the run; holds its PID
 //! ```
+//!
+//! The rule: nothing in a run changes unless its lock is held. Every method that writes takes
+//! the [`RunLock`] that [`RunDir::lock`] returns, so the compiler checks the rule.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -68,6 +72,34 @@ pub struct TrainSettings {
     /// paper's).
     #[serde(default)]
     pub recipe: Recipe,
+}
+
+impl TrainSettings {
+    /// Checks every setting against what training can do with it, so that nonsense is refused
+    /// before a run folder exists (a negative learning rate trains by gradient ascent; NaN
+    /// stops at step 1).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let lr = self.learning_rate;
+        anyhow::ensure!(lr.is_finite() && lr > 0.0, "the learning rate must be a finite number above 0 (got {lr})");
+        for (name, beta) in [("β1 (--beta1)", self.beta1), ("β2 (--beta2)", self.beta2)] {
+            anyhow::ensure!(beta.is_finite() && (0.0..1.0).contains(&beta), "Adam's {name} must be in [0, 1) (got {beta})");
+        }
+        anyhow::ensure!(self.batch_size >= 1, "the batch must hold at least one image");
+        anyhow::ensure!(self.steps >= 1, "a run needs at least one step");
+        anyhow::ensure!(
+            self.test_fraction.is_finite() && (0.0..1.0).contains(&self.test_fraction),
+            "the test fraction must be in [0, 1) (got {})",
+            self.test_fraction
+        );
+        let balance = &self.balance;
+        anyhow::ensure!(
+            balance.d_strong_accuracy.is_finite() && (0.0..=1.0).contains(&balance.d_strong_accuracy),
+            "D's strong accuracy must be in [0, 1] (got {})",
+            balance.d_strong_accuracy
+        );
+        anyhow::ensure!((1..=100).contains(&balance.g_steps) && (1..=100).contains(&balance.g_steps_when_d_strong), "G steps per D step must be 1 to 100");
+        self.recipe.validate()
+    }
 }
 
 /// `config.json`.
@@ -186,6 +218,11 @@ impl RunDir {
         self.root.join("metrics.jsonl")
     }
 
+    /// The lock file ([`RunDir::lock`]).
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+
     /// Folder of the sample grids.
     pub fn samples_dir(&self) -> PathBuf {
         self.root.join("samples")
@@ -205,8 +242,15 @@ impl RunDir {
         self.config_path().is_file()
     }
 
+    /// Checks that `lock` is this run's.
+    fn held(&self, lock: &RunLock) -> anyhow::Result<()> {
+        anyhow::ensure!(lock.path == self.lock_path(), "{} is not locked by this process (its lock is {})", self.root.display(), lock.path.display());
+        Ok(())
+    }
+
     /// Creates the folders of a run.
-    pub fn create(&self) -> anyhow::Result<()> {
+    pub fn create(&self, lock: &RunLock) -> anyhow::Result<()> {
+        self.held(lock)?;
         for dir in [self.root.clone(), self.samples_dir(), self.checkpoints_dir()] {
             fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -214,7 +258,8 @@ impl RunDir {
     }
 
     /// Writes `config.json` atomically.
-    pub fn write_config(&self, config: &RunConfig) -> anyhow::Result<()> {
+    pub fn write_config(&self, lock: &RunLock, config: &RunConfig) -> anyhow::Result<()> {
+        self.held(lock)?;
         write_atomically(&self.config_path(), serde_json::to_string_pretty(config)?.as_bytes())
     }
 
@@ -226,22 +271,24 @@ impl RunDir {
     }
 
     /// Appends one line to `metrics.jsonl`.
-    pub fn append_metrics(&self, metrics: &StepMetrics) -> anyhow::Result<()> {
+    pub fn append_metrics(&self, lock: &RunLock, metrics: &StepMetrics) -> anyhow::Result<()> {
+        self.held(lock)?;
         append_line(&self.metrics_path(), metrics)
     }
 
-    /// Every line of `metrics.jsonl` (lines that do not parse, such as a line cut short by a
-    /// kill, are left out).
-    pub fn read_metrics(&self) -> anyhow::Result<Vec<StepMetrics>> {
+    /// Every readable line of `metrics.jsonl`, and the numbers of those that are not (a line
+    /// cut short by a kill, or damaged by hand).
+    pub fn read_metrics(&self) -> anyhow::Result<Lines<StepMetrics>> {
         read_lines(&self.metrics_path())
     }
 
     /// Drops the metrics and evaluations of steps after `step` (they belong to work a resume
-    /// redoes).
-    pub fn truncate_metrics(&self, step: u64) -> anyhow::Result<()> {
-        let metrics: Vec<StepMetrics> = self.read_metrics()?.into_iter().filter(|m| m.step <= step).collect();
+    /// redoes), and lines that cannot be read.
+    pub fn truncate_metrics(&self, lock: &RunLock, step: u64) -> anyhow::Result<()> {
+        self.held(lock)?;
+        let metrics: Vec<StepMetrics> = self.read_metrics()?.values.into_iter().filter(|m| m.step <= step).collect();
         write_lines(&self.metrics_path(), &metrics)?;
-        let evals: Vec<StepEval> = self.read_evals()?.into_iter().filter(|e| e.step <= step).collect();
+        let evals: Vec<StepEval> = self.read_evals()?.values.into_iter().filter(|e| e.step <= step).collect();
         if !evals.is_empty() || self.evals_path().exists() {
             write_lines(&self.evals_path(), &evals)?;
         }
@@ -253,12 +300,13 @@ impl RunDir {
     }
 
     /// Appends one line to `eval.jsonl`.
-    pub fn append_eval(&self, eval: &StepEval) -> anyhow::Result<()> {
+    pub fn append_eval(&self, lock: &RunLock, eval: &StepEval) -> anyhow::Result<()> {
+        self.held(lock)?;
         append_line(&self.evals_path(), eval)
     }
 
-    /// Every line of `eval.jsonl` (none when training ran without evaluation).
-    pub fn read_evals(&self) -> anyhow::Result<Vec<StepEval>> {
+    /// Every readable line of `eval.jsonl` (none when training ran without evaluation).
+    pub fn read_evals(&self) -> anyhow::Result<Lines<StepEval>> {
         read_lines(&self.evals_path())
     }
 
@@ -276,28 +324,39 @@ impl RunDir {
         steps
     }
 
-    /// Reads a checkpoint's `state.json`.
+    /// Reads a checkpoint's `state.json`, checks that it belongs to its folder's step, and that
+    /// every file still has the checksum written with it.
     pub fn read_state(&self, step: u64) -> anyhow::Result<TrainerState> {
-        let path = self.checkpoint_dir(step).join(checkpoint_files::STATE);
+        let dir = self.checkpoint_dir(step);
+        let path = dir.join(checkpoint_files::STATE);
         let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        Ok(serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?)
+        let state: TrainerState = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        anyhow::ensure!(state.step == step, "{} says step {} but its folder is that of step {step}", path.display(), state.step);
+        verify_checksums(&dir)?;
+        Ok(state)
     }
 
-    /// Writes a checkpoint atomically: `fill` writes the files into a temporary folder, which
-    /// is then renamed into place. Keeps the newest `keep` checkpoints.
+    /// Writes a checkpoint atomically: `fill` writes the files into a temporary folder, their
+    /// checksums are added, and the folder is renamed into place; a failure removes the
+    /// temporary folder. Keeps the newest `keep` checkpoints.
     pub fn write_checkpoint(
         &self,
+        lock: &RunLock,
         step: u64,
         keep: usize,
         fill: impl FnOnce(&Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<PathBuf> {
+        self.held(lock)?;
         let target = self.checkpoint_dir(step);
         let temp = self.checkpoints_dir().join(format!(".step-{step:08}.partial"));
         if temp.exists() {
             fs::remove_dir_all(&temp)?;
         }
-        fs::create_dir_all(&temp)?;
-        fill(&temp)?;
+        let written = fs::create_dir_all(&temp).map_err(anyhow::Error::from).and_then(|()| fill(&temp)).and_then(|()| write_checksums(&temp));
+        if let Err(error) = written {
+            fs::remove_dir_all(&temp).ok();
+            return Err(error.context(format!("writing the checkpoint of step {step}")));
+        }
         if target.exists() {
             fs::remove_dir_all(&target)?;
         }
@@ -309,31 +368,101 @@ impl RunDir {
         Ok(target)
     }
 
-    /// Claims the run for this process until the returned guard is dropped. Refuses while
-    /// another live process holds it; a lock left by a killed process is taken over.
+    /// Claims the run for this process until the returned guard is dropped: the one rule of
+    /// the run folder is that nothing in it changes unless its lock is held (every method that
+    /// writes takes the guard). The claim is an exclusive advisory lock on `RUN/lock`, taken
+    /// atomically by the operating system and released by it when the holder ends, however it
+    /// ends; so a lock is never stale, whatever process later gets the holder's PID. The file
+    /// names its holder for the message a refused claim gives.
     pub fn lock(&self) -> anyhow::Result<RunLock> {
-        let path = self.root.join("lock");
-        if let Ok(text) = fs::read_to_string(&path)
-            && let Ok(pid) = text.trim().parse::<u32>()
-            && pid != std::process::id()
-            && Path::new(&format!("/proc/{pid}")).exists()
-        {
-            bail!("{} is being trained by process {pid}; stop it first or choose another --out", self.root.display());
+        fs::create_dir_all(&self.root).with_context(|| format!("creating {}", self.root.display()))?;
+        let path = self.lock_path();
+        loop {
+            let file = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .with_context(|| format!("opening the lock file {}", path.display()))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    let holder = fs::read_to_string(&path).unwrap_or_default();
+                    let holder = holder.trim();
+                    let holder = if holder.is_empty() { "another process".to_owned() } else { format!("process {holder}") };
+                    bail!(
+                        "{} is being trained by {holder}, which holds its lock file {}; stop it first or choose another --out",
+                        self.root.display(),
+                        path.display()
+                    );
+                }
+                Err(fs::TryLockError::Error(error)) => return Err(error).with_context(|| format!("locking {}", path.display())),
+            }
+            // The previous holder removes the file as it lets go: if that happened between our
+            // open and our lock, we hold a file no one else can see, so try again.
+            if same_file(&file, &path) {
+                let mut file = file;
+                file.set_len(0)?;
+                writeln!(file, "{}", std::process::id()).with_context(|| format!("writing {}", path.display()))?;
+                return Ok(RunLock { path, _file: file });
+            }
         }
-        fs::write(&path, std::process::id().to_string()).with_context(|| format!("writing {}", path.display()))?;
-        Ok(RunLock { path })
     }
 }
 
-/// Holds a run's lock; dropping it releases the run.
+/// Whether the open `file` is the one at `path`.
+fn same_file(file: &fs::File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.exists()
+    }
+}
+
+/// A run's lock, held from [`RunDir::lock`] until dropped: the proof every writing method of
+/// [`RunDir`] asks for.
 #[derive(Debug)]
 pub struct RunLock {
     path: PathBuf,
+    _file: fs::File,
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
+        // Removed while still locked; the lock itself goes with the file handle, right after.
         fs::remove_file(&self.path).ok();
+    }
+}
+
+/// The readable lines of a JSON-lines file, and the (1-based) numbers of those that are not.
+#[derive(Debug)]
+pub struct Lines<T> {
+    /// Values of the readable lines, in order.
+    pub values: Vec<T>,
+    /// Numbers of lines that are not valid UTF-8 or not the expected JSON.
+    pub unreadable: Vec<usize>,
+}
+
+impl<T> Lines<T> {
+    /// A note for people when lines could not be read, e.g. `1 line of …/metrics.jsonl could
+    /// not be read (line 11) and was left out`.
+    pub fn note(&self, path: &str) -> Option<String> {
+        let count = self.unreadable.len();
+        (count > 0).then(|| {
+            let shown: Vec<String> = self.unreadable.iter().take(5).map(usize::to_string).collect();
+            let more = if count > 5 { ", …" } else { "" };
+            let (lines, was) = if count == 1 { ("line", "was") } else { ("lines", "were") };
+            format!("{count} {lines} of {path} could not be read ({} {}{more}) and {was} left out", lines, shown.join(", "))
+        })
     }
 }
 
@@ -343,12 +472,22 @@ fn append_line<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
+fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Lines<T>> {
+    let mut lines = Lines { values: Vec::new(), unreadable: Vec::new() };
     if !path.exists() {
-        return Ok(Vec::new());
+        return Ok(lines);
     }
-    let file = fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(BufReader::new(file).lines().map_while(Result::ok).filter_map(|line| serde_json::from_str(&line).ok()).collect())
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    for (number, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match std::str::from_utf8(line).ok().and_then(|text| serde_json::from_str(text).ok()) {
+            Some(value) => lines.values.push(value),
+            None => lines.unreadable.push(number + 1),
+        }
+    }
+    Ok(lines)
 }
 
 fn write_lines<T: Serialize>(path: &Path, values: &[T]) -> anyhow::Result<()> {
@@ -360,14 +499,85 @@ fn write_lines<T: Serialize>(path: &Path, values: &[T]) -> anyhow::Result<()> {
     write_atomically(path, text.as_bytes())
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees a
-/// half-written file.
+/// Writes `bytes` to `path` through a temporary file of its own (unique to this writer) and a
+/// rename, so a reader never sees a half-written file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let temp = path.with_extension("partial");
-    {
-        let mut file = fs::File::create(&temp).with_context(|| format!("writing {}", temp.display()))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing next to {}", path.display()))?;
+    temp.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+/// Name of the file that holds a checkpoint's checksums.
+const CHECKSUMS: &str = "checksums.json";
+
+/// Writes the SHA-256 of every file of the checkpoint folder `dir` into its `checksums.json`.
+fn write_checksums(dir: &Path) -> anyhow::Result<()> {
+    let mut sums = std::collections::BTreeMap::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if let Some(name) = path.file_name().and_then(|n| n.to_str()).filter(|n| *n != CHECKSUMS) {
+            sums.insert(name.to_owned(), sha256(&path)?);
+        }
     }
-    fs::rename(&temp, path).with_context(|| format!("replacing {}", path.display()))
+    fs::write(dir.join(CHECKSUMS), serde_json::to_string_pretty(&sums)?).with_context(|| format!("writing the checksums of {}", dir.display()))
+}
+
+/// Checks the files of checkpoint folder `dir` against its `checksums.json` (checkpoints
+/// written before checksums existed have none, and are taken as they are).
+fn verify_checksums(dir: &Path) -> anyhow::Result<()> {
+    let path = dir.join(CHECKSUMS);
+    let Ok(text) = fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let sums: std::collections::BTreeMap<String, String> = serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?;
+    for (name, expected) in &sums {
+        let file = dir.join(name);
+        let actual = sha256(&file).with_context(|| format!("{} is missing from its checkpoint", file.display()))?;
+        anyhow::ensure!(&actual == expected, "{} does not match the checksum written with it: the file is damaged", file.display());
+    }
+    Ok(())
+}
+
+fn sha256(path: &Path) -> anyhow::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut file = fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_that_fails_halfway_leaves_no_folder_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path().join("run"));
+        let lock = run.lock().unwrap();
+        run.create(&lock).unwrap();
+        let failed = run.write_checkpoint(&lock, 7, 3, |folder| {
+            std::fs::write(folder.join("generator.bpk"), b"half")?;
+            anyhow::bail!("no space left on device")
+        });
+        assert!(failed.is_err());
+        let left: Vec<_> = fs::read_dir(run.checkpoints_dir()).unwrap().collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        assert!(run.checkpoints().is_empty());
+    }
+
+    #[test]
+    fn a_second_claim_on_a_locked_run_is_refused_naming_the_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path().join("run"));
+        let held = run.lock().unwrap();
+        let error = run.lock().unwrap_err().to_string();
+        assert!(error.contains("being trained by process") && error.contains("lock"), "{error}");
+        drop(held);
+        assert!(!run.lock_path().exists(), "the lock file goes with the lock");
+        run.lock().unwrap();
+    }
 }

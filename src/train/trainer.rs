@@ -13,7 +13,7 @@ use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
-use super::run_dir::{RunConfig, RunDir, StepMetrics, TrainerState, checkpoint_files};
+use super::run_dir::{RunConfig, RunDir, RunLock, StepMetrics, TrainerState, checkpoint_files};
 use super::samples;
 use super::schedule::Balance;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use std::sync::Arc;
 use crate::data::{Batch, BatchLoader, BatchPlan, FaceSet, LabelledImage, SkipReport};
 use crate::model::codes::{labels, pose_one_hot, uniform_noise};
 use crate::model::loss::{cosine_distance, discriminator_loss, generator_loss, masked_l1};
+use crate::model::finite::check_finite;
 use crate::model::rotator::Rotator;
 use crate::model::{Discriminator, Generator};
 
@@ -40,6 +41,8 @@ pub struct Trainer {
     step: u64,
     wall_secs: f64,
     last_d_accuracy: Option<f32>,
+    /// The newest checkpoint written or loaded, if any.
+    last_checkpoint: Option<u64>,
     train_images: Arc<Vec<LabelledImage>>,
     test_images: Vec<LabelledImage>,
     loader: Option<BatchLoader>,
@@ -59,8 +62,10 @@ struct Generated {
 
 /// A step whose losses were not finite: training stops there.
 #[derive(Debug, thiserror::Error)]
-#[error("the losses became non-finite at step {step} (d_loss {d_loss}, g_loss {g_loss}); the run stopped and its last good checkpoint is kept — try a lower learning rate")]
+#[error("the losses became non-finite at step {step} (d_loss {d_loss}, g_loss {g_loss}); the run stopped there — {kept}; try a lower learning rate")]
 pub struct Diverged {
+    /// What of the run is kept: its last good checkpoint, or none yet.
+    pub kept: String,
     /// The step that diverged.
     pub step: u64,
     /// D's loss at that step.
@@ -93,6 +98,7 @@ impl Trainer {
             step: 0,
             wall_secs: 0.0,
             last_d_accuracy: None,
+            last_checkpoint: None,
             train_images: Arc::new(train_images),
             test_images,
             loader: None,
@@ -120,10 +126,14 @@ impl Trainer {
             .map_err(|e| incompatible("discriminator", e))?;
         self.optim_g = self.optim_g.load(dir.join(checkpoint_files::OPTIM_G)).map_err(|e| incompatible("G optimizer", e))?;
         self.optim_d = self.optim_d.load(dir.join(checkpoint_files::OPTIM_D)).map_err(|e| incompatible("D optimizer", e))?;
+        let refused = |e: anyhow::Error| e.context(format!("the checkpoint {} cannot be used", dir.display()));
+        check_finite(&self.generator, "generator").map_err(refused)?;
+        check_finite(&self.discriminator, "discriminator").map_err(refused)?;
         self.rng = state.rng;
         self.step = state.step;
         self.wall_secs = state.wall_secs;
         self.last_d_accuracy = state.last_d_accuracy;
+        self.last_checkpoint = Some(state.step);
         Ok(self)
     }
 
@@ -253,7 +263,11 @@ impl Trainer {
         let g_reconstruction_l1 = reconstruction.as_ref().and_then(|_| extra.next());
         self.step += 1;
         if !d_loss.is_finite() || !g_loss.is_finite() {
-            return Err(Diverged { step: self.step, d_loss, g_loss }.into());
+            let kept = match self.last_checkpoint {
+                Some(step) => format!("its last good checkpoint, of step {step}, is kept"),
+                None => "no checkpoint had been written yet, so --resume starts it again from step 0".to_owned(),
+            };
+            return Err(Diverged { kept, step: self.step, d_loss, g_loss }.into());
         }
         self.last_d_accuracy = Some(Balance::d_accuracy(d_id_acc_real, d_fake_acc));
         self.wall_secs += started.elapsed().as_secs_f64();
@@ -313,14 +327,14 @@ impl Trainer {
     }
 
     /// Writes a checkpoint of the current step into `run` (atomically).
-    pub fn save_checkpoint(&self, run: &RunDir) -> anyhow::Result<()> {
+    pub fn save_checkpoint(&mut self, run: &RunDir, lock: &RunLock) -> anyhow::Result<()> {
         let state = TrainerState {
             step: self.step,
             wall_secs: self.wall_secs,
             rng: self.rng.clone(),
             last_d_accuracy: self.last_d_accuracy,
         };
-        run.write_checkpoint(self.step, KEPT_CHECKPOINTS, |dir: &Path| {
+        run.write_checkpoint(lock, self.step, KEPT_CHECKPOINTS, |dir: &Path| {
             let saved = |what: &str| format!("saving the {what} into {}", dir.display());
             self.generator.clone().into_record().save(dir.join(checkpoint_files::GENERATOR)).map_err(anyhow::Error::msg).with_context(|| saved("generator"))?;
             self.discriminator.clone().into_record().save(dir.join(checkpoint_files::DISCRIMINATOR)).map_err(anyhow::Error::msg).with_context(|| saved("discriminator"))?;
@@ -329,6 +343,7 @@ impl Trainer {
             std::fs::write(dir.join(checkpoint_files::STATE), serde_json::to_string_pretty(&state)?)?;
             Ok(())
         })?;
+        self.last_checkpoint = Some(self.step);
         Ok(())
     }
 

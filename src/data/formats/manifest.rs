@@ -8,7 +8,7 @@ use std::path::{Component, Path};
 use anyhow::{Context, bail};
 
 use super::SetBuilder;
-use crate::data::faceset::{FaceSet, Format, ImageSource, OUT_OF_RANGE};
+use crate::data::faceset::{EXAMPLE_CHARS, FaceSet, Format, ImageSource, OUT_OF_RANGE, clip};
 use crate::model::PoseBins;
 
 /// The manifest's file name inside a face-set folder.
@@ -39,11 +39,14 @@ pub fn read(manifest: &Path, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
         bail!(
             "{}: the header must name the columns path, identity and yaw (or pose_bin); found: {}",
             manifest.display(),
-            headers.iter().collect::<Vec<_>>().join(",")
+            clip(&headers.iter().collect::<Vec<_>>().join(","), EXAMPLE_CHARS)
         );
     };
     let used = ["path", "identity", "yaw", "pose_bin"];
-    let ignored: Vec<String> = headers.iter().filter(|h| !used.contains(&h.to_ascii_lowercase().as_str())).map(str::to_owned).collect();
+    let ignored: Vec<String> = headers.iter().filter(|h| !used.contains(&h.to_ascii_lowercase().as_str())).take(20).map(|h| clip(h, 60)).collect();
+    // Links are followed before the "inside the folder" rule is applied, so a link to a file
+    // elsewhere is caught too.
+    let root = folder.canonicalize().ok();
     let mut set = SetBuilder::default();
     let mut seen_paths = HashSet::new();
     for (line, record) in reader.records().enumerate() {
@@ -79,7 +82,7 @@ pub fn read(manifest: &Path, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
                 }
             },
         };
-        if escapes_folder(Path::new(&path)) {
+        if escapes_folder(Path::new(&path)) || links_out(&folder.join(&path), root.as_deref()) {
             set.skipped.add("path outside the manifest's folder", path);
             continue;
         }
@@ -113,6 +116,15 @@ pub fn escapes_folder(path: &Path) -> bool {
         }
     }
     false
+}
+
+/// Whether `path` exists and, links followed, lies outside `root` (a missing file is left to
+/// the decoder to report).
+fn links_out(path: &Path, root: Option<&Path>) -> bool {
+    match (path.canonicalize(), root) {
+        (Ok(real), Some(root)) => !real.starts_with(root),
+        _ => false,
+    }
 }
 
 /// Writes `manifest.csv` rows `(relative path, identity, yaw)` into `folder`.

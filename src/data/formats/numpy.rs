@@ -48,6 +48,9 @@ pub fn read_header(path: &Path) -> anyhow::Result<NpyHeader> {
         file.read_exact(&mut len)?;
         (u32::from_le_bytes(len) as usize, 12)
     };
+    if header_len > MAX_HEADER_BYTES {
+        bail!("{}: its header claims {header_len} bytes; a .npy header is a few hundred", path.display());
+    }
     let mut header = vec![0u8; header_len];
     file.read_exact(&mut header).with_context(|| format!("{}: truncated header", path.display()))?;
     let header = String::from_utf8_lossy(&header);
@@ -74,10 +77,22 @@ pub fn read_header(path: &Path) -> anyhow::Result<NpyHeader> {
     Ok(NpyHeader { descr, shape, data_start: (prefix + header_len) as u64 })
 }
 
+/// Longest `.npy` header read (bounded memory whatever a file claims).
+const MAX_HEADER_BYTES: usize = 1 << 20;
+
+/// The number of elements of `shape`, or an error when it does not fit in memory's address
+/// space (a damaged or hostile header).
+fn element_count(shape: &[usize], path: &Path) -> anyhow::Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |count, &d| count.checked_mul(d))
+        .with_context(|| format!("{}: the shape {shape:?} is larger than any file can be", path.display()))
+}
+
 /// Reads a one-dimensional integer (or integral float) array.
 pub fn read_integers(path: &Path) -> anyhow::Result<Vec<i64>> {
     let header = read_header(path)?;
-    let count: usize = header.shape.iter().product();
+    let count = element_count(&header.shape, path)?;
     let bytes = std::fs::read(path)?;
     let data = bytes.get(header.data_start as usize..).unwrap_or(&[]);
     let (kind, size) = header.descr.trim_start_matches(['<', '|', '=']).split_at(1);
@@ -85,7 +100,7 @@ pub fn read_integers(path: &Path) -> anyhow::Result<Vec<i64>> {
     if header.descr.starts_with('>') {
         bail!("{}: big-endian arrays are not supported", path.display());
     }
-    if data.len() < count * size {
+    if count.checked_mul(size).is_none_or(|needed| data.len() < needed) {
         bail!("{} is truncated: {} values announced, {} bytes present", path.display(), count, data.len());
     }
     let value = |chunk: &[u8]| -> Option<i64> {
@@ -120,8 +135,14 @@ pub fn read(folder: &Path, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
     let [count, 3, height, width] = header.shape[..] else {
         bail!("{}: expected a shape N×3×H×W, found {:?}", images_path.display(), header.shape);
     };
+    element_count(&header.shape, &images_path)?;
+    let pixels = height.saturating_mul(width);
+    let budget = crate::data::prepare::pixel_budget();
+    if pixels as u64 > budget {
+        bail!("{}: its images are {width}×{height}, over the decode budget of {budget} pixels per image (--max-pixels)", images_path.display());
+    }
     let file_len = std::fs::metadata(&images_path)?.len();
-    let image_bytes = (3 * height * width * value_bytes) as u64;
+    let image_bytes = (3 * pixels * value_bytes) as u64;
     let complete = (file_len.saturating_sub(header.data_start) / image_bytes.max(1)) as usize;
     let ids = read_integers(&folder.join(IDS))?;
     let poses = read_integers(&folder.join(YAWS))?;

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The recipe ablation in the README: one run per recipe variant on the same synthetic set, with
+# the same seed and the same budget of steps, each evaluated on 50 synthetic people it never saw.
+# usage: scripts/ablation.sh BIN OUT [ROW...]        (env: PRESET STEPS BATCH DEVICE IDS LIGHTS)
+# Rows are the names in the ROWS table below; without any, every row runs. A row whose
+# eval.json exists is skipped, so an interrupted ablation continues where it stopped.
+# Afterwards: scripts/ablation_table.py OUT [ROW...]
+set -euo pipefail
+BIN=${1:?usage: ablation.sh BIN OUT [ROW...]}; OUT=${2:?usage: ablation.sh BIN OUT [ROW...]}; shift 2
+PRESET=${PRESET:-tiny}; STEPS=${STEPS:-1500}; BATCH=${BATCH:-32}; DEVICE=${DEVICE:-cpu}
+IDS=${IDS:-100}; LIGHTS=${LIGHTS:-2}; EVAL_SEED=${EVAL_SEED:-7}
+declare -A ROWS=(
+  [paper]="--recipe paper"
+  [tpami]="--recipe paper --d-head tpami"
+  [smoothing]="--recipe paper --label-smoothing 0.1"
+  [noise]="--recipe paper --instance-noise 0.1"
+  [resize]="--recipe paper --upsample resize"
+  [identity]="--recipe paper --identity-weight 1"
+  [reconstruction]="--recipe paper --reconstruction-weight 1 --own-pose-fraction 0.25"
+  [decay]="--recipe paper --lr-decay-start 0.5"
+  [studio]="--recipe studio"
+)
+ORDER=(paper tpami smoothing noise resize identity reconstruction decay studio)
+mkdir -p "$OUT"
+for row in "${@:-${ORDER[@]}}"; do
+  run="$OUT/$row"
+  [ -f "$run/eval.json" ] && { echo "$row: done before"; continue; }
+  rm -rf "$run"
+  echo "$row: training ($(date +%H:%M))"
+  # shellcheck disable=SC2086
+  "$BIN" train --synthetic "$IDS" --lights "$LIGHTS" --preset "$PRESET" --batch "$BATCH" --steps "$STEPS" \
+    --seed 0 --device "$DEVICE" --checkpoint-every "$STEPS" --eval-every $((STEPS / 6)) ${ROWS[$row]} \
+    --out "$run" > "$OUT/$row.train.log" 2>&1
+  echo "$row: evaluating ($(date +%H:%M))"
+  "$BIN" eval --run "$run" --synthetic 50 --seed "$EVAL_SEED" --device "$DEVICE" --json "$run/eval.json" > "$OUT/$row.eval.txt" 2>&1
+done
