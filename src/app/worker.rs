@@ -430,13 +430,17 @@ impl Worker {
         let settings = &job.trainer.config().training;
         let (total, every) = (settings.steps, settings.checkpoint_every.max(1));
         let result = job.trainer.train_step().and_then(|metrics| {
-            job.run.append_metrics(&job.lock, &metrics)?;
+            if let Some(metrics) = &metrics {
+                job.run.append_metrics(&job.lock, metrics)?;
+            }
             Ok(metrics)
         });
+        let step = job.trainer.step_count();
         match result {
             Ok(metrics) => {
-                let step = metrics.step;
-                self.send(Event::Step(metrics));
+                if let Some(metrics) = metrics {
+                    self.send(Event::Step(metrics));
+                }
                 if step >= total {
                     self.stop_training("finished");
                 } else if step % every == 0 {
@@ -464,10 +468,23 @@ impl Worker {
 
     fn checkpoint(&mut self) {
         let Some(job) = &mut self.job else { return };
-        let result = save_progress(&mut job.trainer, &job.run, &job.lock);
+        // The metrics of a step still on the GPU come first, so that the run's metrics reach
+        // the checkpoint's step.
+        let flushed = job.trainer.flush().and_then(|metrics| {
+            if let Some(metrics) = &metrics {
+                job.run.append_metrics(&job.lock, metrics)?;
+            }
+            Ok(metrics)
+        });
+        let result = flushed.and_then(|metrics| Ok((metrics, save_progress(&mut job.trainer, &job.run, &job.lock)?)));
         let step = job.trainer.step_count();
         match result {
-            Ok(grid) => self.send(Event::Checkpoint { step, grid }),
+            Ok((metrics, grid)) => {
+                if let Some(metrics) = metrics {
+                    self.send(Event::Step(metrics));
+                }
+                self.send(Event::Checkpoint { step, grid });
+            }
             Err(error) => self.send(Event::Error(format!("writing the checkpoint of step {step} failed: {error:#}; the previous checkpoint is kept"))),
         }
     }

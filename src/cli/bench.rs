@@ -243,10 +243,12 @@ fn train_rate(preset: Preset, batch: usize, steps: u64, chosen: &ChosenDevice) -
     let model = config.model.clone();
     let mut trainer = Trainer::new(config, &faces, &chosen.device)?;
     trainer.train_step()?;
+    trainer.flush()?;
     let started = Instant::now();
     for _ in 0..steps {
         trainer.train_step()?;
     }
+    trainer.flush()?;
     Ok(((steps as usize * batch) as f64 / started.elapsed().as_secs_f64(), model))
 }
 
@@ -396,6 +398,7 @@ fn time_to_first_step(rows: usize, device: &burn::prelude::Device) -> anyhow::Re
     let mut trainer = Trainer::new(config, &faces, device)?;
     let ready = started.elapsed().as_secs_f64();
     trainer.train_step()?;
+    trainer.flush()?;
     let first_step = started.elapsed().as_secs_f64();
     println!(
         "{rows}-row manifest: read in {opened:.2} s, trainer ready in {ready:.2} s, first paper-preset step (batch 8) done at {first_step:.2} s"

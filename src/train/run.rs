@@ -153,17 +153,29 @@ pub fn train_to_end(
 ) -> anyhow::Result<Ended> {
     let total = trainer.config().training.steps;
     let every = trainer.config().training.checkpoint_every.max(1);
+    let mut record = |metrics: StepMetrics| -> anyhow::Result<()> {
+        run.append_metrics(lock, &metrics)?;
+        on_step(&metrics);
+        Ok(())
+    };
     while trainer.step_count() < total {
         if stop() {
+            if let Some(metrics) = trainer.flush()? {
+                record(metrics)?;
+            }
             if trainer.step_count() > 0 && !run.checkpoints().contains(&trainer.step_count()) {
                 save_progress(trainer, run, lock)?;
             }
             return Ok(Ended::Stopped(trainer.step_count()));
         }
-        let metrics = trainer.train_step()?;
-        run.append_metrics(lock, &metrics)?;
-        on_step(&metrics);
-        if metrics.step % every == 0 || metrics.step == total {
+        if let Some(metrics) = trainer.train_step()? {
+            record(metrics)?;
+        }
+        let step = trainer.step_count();
+        if step % every == 0 || step == total {
+            if let Some(metrics) = trainer.flush()? {
+                record(metrics)?;
+            }
             save_progress(trainer, run, lock)?;
         }
         if let Some(eval) = eval_if_due(trainer, run, lock)? {

@@ -43,9 +43,23 @@ pub struct Trainer {
     last_d_accuracy: Option<f32>,
     /// The newest checkpoint written or loaded, if any.
     last_checkpoint: Option<u64>,
+    /// Whether a step's numbers are read after the next step is queued (on a GPU).
+    pipelined: bool,
+    /// The numbers of the last step queued, not read yet.
+    pending: Option<Pending>,
     train_images: Arc<Vec<LabelledImage>>,
     test_images: Vec<LabelledImage>,
     loader: Option<BatchLoader>,
+}
+
+/// A step's numbers still on the device (D's and G's losses and accuracies, then the
+/// identity and reconstruction terms when the recipe has them).
+struct Pending {
+    numbers: Tensor<1>,
+    step: u64,
+    g_steps: usize,
+    identity: bool,
+    reconstructed: bool,
 }
 
 /// One batch redrawn by G.
@@ -79,6 +93,7 @@ impl Trainer {
     /// Nothing is decoded yet: a background loader starts with the first step.
     pub fn new(config: RunConfig, faces: &FaceSet, device: &Device) -> anyhow::Result<Self> {
         let device = device.clone().autodiff();
+        let pipelined = !crate::kernels::fused_available(&device);
         device.seed(config.training.seed);
         let generator = Generator::new(&config.model, &device);
         let discriminator = Discriminator::new(&config.model, &device);
@@ -99,6 +114,8 @@ impl Trainer {
             wall_secs: 0.0,
             last_d_accuracy: None,
             last_checkpoint: None,
+            pipelined,
+            pending: None,
             train_images: Arc::new(train_images),
             test_images,
             loader: None,
@@ -189,8 +206,34 @@ impl Trainer {
     }
 
     /// One training step: a D update, then one or more G updates as the balance says.
-    pub fn train_step(&mut self) -> anyhow::Result<StepMetrics> {
+    ///
+    /// On the CPU the step's numbers come back with it. On a GPU they are read only once the
+    /// next step is queued, so that the device never waits for the host: this returns the
+    /// previous step's metrics (none after the first step), [`Trainer::flush`] the last ones,
+    /// and the G/D balance reads D's accuracy one step late.
+    pub fn train_step(&mut self) -> anyhow::Result<Option<StepMetrics>> {
         let started = Instant::now();
+        let queued = self.queue_step()?;
+        self.wall_secs += started.elapsed().as_secs_f64();
+        let ready = if self.pipelined { self.pending.replace(queued) } else { Some(queued) };
+        ready.map(|pending| self.read(pending)).transpose()
+    }
+
+    /// Whether each step's numbers are read only after the next step is queued: the default on
+    /// a GPU; the CPU can be asked for it too (the tests check the bookkeeping there).
+    pub fn set_pipelined(&mut self, pipelined: bool) -> anyhow::Result<()> {
+        anyhow::ensure!(self.pending.is_none(), "flush the step still on the device first");
+        self.pipelined = pipelined;
+        Ok(())
+    }
+
+    /// The metrics of the step still on the device, if any (a checkpoint needs them first).
+    pub fn flush(&mut self) -> anyhow::Result<Option<StepMetrics>> {
+        self.pending.take().map(|pending| self.read(pending)).transpose()
+    }
+
+    /// Queues the work of one step on the device, and returns its numbers unread.
+    fn queue_step(&mut self) -> anyhow::Result<Pending> {
         let batch = self.next_batch()?;
         let settings = &self.config.training;
         let recipe = settings.recipe.clone();
@@ -247,32 +290,36 @@ impl Trainer {
         }
         let (g, identity_distance, reconstruction) = last.context("the balance asked for no G update")?;
 
+        let (identity, reconstructed) = (identity_distance.is_some(), reconstruction.is_some());
         let mut numbers = vec![d.loss, g.loss, d.id_acc_real, d.pose_acc_real, d.fake_acc, g.pose_acc, g.id_acc];
-        numbers.extend(identity_distance.iter().cloned());
-        numbers.extend(reconstruction.iter().cloned());
-        let values: Vec<f32> = Tensor::cat(numbers, 0)
-            .detach()
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("reading the step's numbers back: {e:?}"))?;
+        numbers.extend(identity_distance);
+        numbers.extend(reconstruction);
+        self.step += 1;
+        Ok(Pending { numbers: Tensor::cat(numbers, 0).detach(), step: self.step, g_steps, identity, reconstructed })
+    }
+
+    /// Reads a step's numbers back (waiting for the device) and makes its metrics.
+    fn read(&mut self, pending: Pending) -> anyhow::Result<StepMetrics> {
+        let started = Instant::now();
+        let Pending { numbers, step, g_steps, identity, reconstructed } = pending;
+        let values: Vec<f32> = numbers.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading the step's numbers back: {e:?}"))?;
         let [d_loss, g_loss, d_id_acc_real, d_pose_acc_real, d_fake_acc, g_pose_acc, g_id_acc, ref extra @ ..] = values[..] else {
             bail!("expected at least 7 numbers from the step, got {}", values.len());
         };
         let mut extra = extra.iter().copied();
-        let g_identity_cos = identity_distance.as_ref().and_then(|_| extra.next()).map(|distance| 1.0 - distance);
-        let g_reconstruction_l1 = reconstruction.as_ref().and_then(|_| extra.next());
-        self.step += 1;
+        let g_identity_cos = identity.then(|| extra.next()).flatten().map(|distance| 1.0 - distance);
+        let g_reconstruction_l1 = reconstructed.then(|| extra.next()).flatten();
         if !d_loss.is_finite() || !g_loss.is_finite() {
             let kept = match self.last_checkpoint {
                 Some(step) => format!("its last good checkpoint, of step {step}, is kept"),
                 None => "no checkpoint had been written yet, so --resume starts it again from step 0".to_owned(),
             };
-            return Err(Diverged { kept, step: self.step, d_loss, g_loss }.into());
+            return Err(Diverged { kept, step, d_loss, g_loss }.into());
         }
         self.last_d_accuracy = Some(Balance::d_accuracy(d_id_acc_real, d_fake_acc));
         self.wall_secs += started.elapsed().as_secs_f64();
         Ok(StepMetrics {
-            step: self.step,
+            step,
             wall_secs: self.wall_secs,
             d_loss,
             g_loss,
@@ -328,6 +375,7 @@ impl Trainer {
 
     /// Writes a checkpoint of the current step into `run` (atomically).
     pub fn save_checkpoint(&mut self, run: &RunDir, lock: &RunLock) -> anyhow::Result<()> {
+        anyhow::ensure!(self.pending.is_none(), "a step's metrics are still on the device; flush them before the checkpoint");
         let state = TrainerState {
             step: self.step,
             wall_secs: self.wall_secs,
