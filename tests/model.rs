@@ -77,13 +77,14 @@ fn backward_reaches_every_parameter_of_g_and_d() {
         identity.clone(),
         pose,
         discriminator.fake_class(),
+        9,
         DHead::Paper,
         0.0,
     );
     let d_grads = GradientsParams::from_grads(d.loss.backward(), &discriminator);
     assert_every_parameter_has_a_gradient(&discriminator, &d_grads);
 
-    let g = generator_loss(discriminator.forward(fake), identity, labels(&requested, &device), DHead::Paper);
+    let g = generator_loss(discriminator.forward(fake), identity, labels(&requested, &device), DHead::Paper, 1.0);
     let g_grads = GradientsParams::from_grads(g.loss.backward(), &generator);
     assert_every_parameter_has_a_gradient(&generator, &g_grads);
 }

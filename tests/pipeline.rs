@@ -27,6 +27,7 @@ fn settings(steps: u64) -> TrainSettings {
         cfp_two_bins: false,
         eval_every: 0,
         recipe: Recipe::default(),
+        multi: None,
     }
 }
 

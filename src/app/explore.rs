@@ -9,7 +9,7 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot};
 use image::{GenericImage, RgbImage};
 
-use super::worker::{Command, ModelInfo, Rendered, WorkerHandle};
+use super::worker::{Command, Fused, ModelInfo, Rendered, WorkerHandle};
 use super::shipped;
 use crate::data::ImageSource;
 
@@ -43,6 +43,16 @@ pub struct ExploreView {
     /// The yaw of the last render request, so a request goes out only on change.
     requested: Option<(f32, u64)>,
     message: Option<String>,
+    /// Several photos of one person being fused (multi-image models).
+    group: Option<Group>,
+}
+
+/// Photos of one person fused by a multi-image model, and what it drew from them.
+struct Group {
+    sources: Vec<ImageSource>,
+    inputs: Option<Arc<Vec<RgbImage>>>,
+    fused: Option<Fused>,
+    textures: Vec<egui::TextureHandle>,
 }
 
 #[derive(Default)]
@@ -71,6 +81,7 @@ impl Default for ExploreView {
             animate: None,
             requested: None,
             message: None,
+            group: None,
         }
     }
 }
@@ -79,12 +90,50 @@ impl ExploreView {
     /// A model was loaded: read the current face again at its size (or the default face).
     pub fn model_loaded(&mut self, info: ModelInfo, worker: &WorkerHandle) {
         self.model = Some(info);
+        if let Some(group) = &self.group {
+            let sources = group.sources.clone();
+            self.open_group(sources, worker);
+            return;
+        }
         let source = self.source.clone().unwrap_or_else(default_face);
         self.open(source, worker);
     }
 
+    /// Shows several photos of one person, fused by the model's confidences.
+    pub fn open_group(&mut self, sources: Vec<ImageSource>, worker: &WorkerHandle) {
+        self.message = None;
+        self.requested = None;
+        self.group = Some(Group { sources: sources.clone(), inputs: None, fused: None, textures: Vec::new() });
+        if self.model.is_some() {
+            worker.send(Command::PrepareGroup { sources });
+        }
+    }
+
+    /// The photos of the group are ready.
+    pub fn group_prepared(&mut self, sources: Vec<ImageSource>, inputs: Arc<Vec<RgbImage>>, unreadable: Vec<String>, ctx: &egui::Context, worker: &WorkerHandle) {
+        let same = |g: &Group| g.sources.iter().map(ImageSource::describe).eq(sources.iter().map(ImageSource::describe));
+        let Some(group) = self.group.as_mut().filter(|g| same(g)) else { return };
+        group.textures = inputs.iter().enumerate().map(|(i, image)| texture(ctx, &format!("explore-group-{i}"), image)).collect();
+        group.inputs = Some(inputs);
+        group.fused = None;
+        if !unreadable.is_empty() {
+            self.message = Some(format!("left out: {}", unreadable.join("; ")));
+        }
+        self.requested = None;
+        self.request_render(worker);
+    }
+
+    /// The group was fused and drawn.
+    pub fn fused(&mut self, fused: Fused, ctx: &egui::Context) {
+        let Some(group) = self.group.as_mut().filter(|g| g.inputs.as_ref().is_some_and(|i| Arc::ptr_eq(i, &fused.inputs))) else { return };
+        self.textures.output = Some(texture(ctx, "explore-fused", &fused.fused));
+        self.textures.strip = fused.singles.iter().enumerate().map(|(i, (image, _))| texture(ctx, &format!("explore-single-{i}"), image)).collect();
+        group.fused = Some(fused);
+    }
+
     /// Shows `source` (read by the model thread at the model's size).
     pub fn open(&mut self, source: ImageSource, worker: &WorkerHandle) {
+        self.group = None;
         self.source = Some(source.clone());
         self.message = None;
         if self.model.is_some() {
@@ -136,6 +185,14 @@ impl ExploreView {
     }
 
     fn request_render(&mut self, worker: &WorkerHandle) {
+        if let Some(group) = &self.group {
+            let Some(inputs) = &group.inputs else { return };
+            if self.requested != Some((self.yaw, self.seed)) {
+                self.requested = Some((self.yaw, self.seed));
+                worker.send(Command::Fuse { inputs: inputs.clone(), yaw: self.yaw, seed: self.seed });
+            }
+            return;
+        }
         let Some(input) = &self.input else { return };
         if self.requested == Some((self.yaw, self.seed)) {
             return;
@@ -167,9 +224,13 @@ impl ExploreView {
         ui.separator();
         self.slider_ui(ui, worker);
         ui.add_space(6.0);
-        self.images_ui(ui);
-        ui.separator();
-        self.strip_ui(ui);
+        if self.group.is_some() {
+            self.group_ui(ui);
+        } else {
+            self.images_ui(ui);
+            ui.separator();
+            self.strip_ui(ui);
+        }
         if let Some(message) = &self.message {
             ui.label(message);
         }
@@ -177,10 +238,14 @@ impl ExploreView {
 
     fn controls_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle) {
         ui.horizontal(|ui| {
-            if ui.button("Open image…").clicked()
-                && let Some(path) = rfd::FileDialog::new().add_filter("images", &["png", "jpg", "jpeg", "bmp", "webp", "gif", "tif", "tiff"]).pick_file()
+            if ui.button("Open image…").on_hover_text("One face to turn, or several photos of one person to fuse (a multi-image model)").clicked()
+                && let Some(mut paths) = rfd::FileDialog::new().add_filter("images", &["png", "jpg", "jpeg", "bmp", "webp", "gif", "tif", "tiff"]).pick_files()
             {
-                self.open(ImageSource::File(path), worker);
+                match paths.len() {
+                    0 => {}
+                    1 => self.open(ImageSource::File(paths.remove(0)), worker),
+                    _ => self.open_group(paths.into_iter().map(ImageSource::File).collect(), worker),
+                }
             }
             if ui.button("Frontalize").on_hover_text("Jump to 0°").clicked() {
                 self.yaw = 0.0;
@@ -309,6 +374,50 @@ impl ExploreView {
             .allow_scroll(false)
             .x_axis_label("requested yaw (°)")
             .show(ui, |plot| plot.bar_chart(BarChart::new("cosine", bars)));
+    }
+
+    /// The photos with their confidence bars, the fused face, and each photo drawn alone.
+    fn group_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(group) = &self.group else { return };
+        if group.inputs.is_none() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("reading the photos…");
+            });
+            return;
+        }
+        let fused = group.fused.as_ref();
+        ui.strong("Photos of one person, each with its confidence σ(ω), and each drawn alone at the pose");
+        ui.horizontal_wrapped(|ui| {
+            for (i, photo) in group.textures.iter().enumerate() {
+                ui.vertical(|ui| {
+                    ui.add(egui::Image::new((photo.id(), egui::vec2(96.0, 96.0))));
+                    let confidence = fused.and_then(|f| f.confidences.get(i)).copied();
+                    ui.add(egui::ProgressBar::new(confidence.unwrap_or(0.0)).desired_width(96.0).text(confidence.map_or_else(String::new, |c| format!("σ(ω) {c:.2}"))));
+                    if let Some(single) = self.textures.strip.get(i) {
+                        ui.add(egui::Image::new((single.id(), egui::vec2(96.0, 96.0))));
+                        if let Some((_, cosine)) = fused.and_then(|f| f.singles.get(i)) {
+                            ui.label(format!("alone: cosine {cosine:.3}"));
+                        }
+                    }
+                });
+            }
+        });
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.strong("Fused");
+                match (&self.textures.output, fused) {
+                    (Some(texture), Some(fused)) => {
+                        ui.add(egui::Image::new((texture.id(), egui::vec2(SHOWN, SHOWN))));
+                        ui.label(format!("at {:+.1}° · cosine of the fused feature and f(output) {:.3}", fused.yaw, fused.fused_cosine));
+                    }
+                    _ => {
+                        ui.allocate_ui(egui::vec2(SHOWN, SHOWN), |ui| ui.spinner());
+                    }
+                }
+            });
+        });
     }
 
     fn save_output(&mut self) {

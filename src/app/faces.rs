@@ -28,6 +28,8 @@ const RECENT: usize = 8;
 pub enum FacesAction {
     /// Show this face in Explore.
     Explore(ImageSource),
+    /// Fuse these photos (of one person) in Explore, with a multi-image model.
+    Fuse(Vec<ImageSource>),
 }
 
 /// What persists between launches.
@@ -56,13 +58,15 @@ pub struct FacesView {
     /// Indices of the faces that pass the filters.
     pub shown: Vec<usize>,
     error: Option<String>,
+    /// Faces picked with Ctrl-click to be fused (sample indices, in the order picked).
+    picked: Vec<usize>,
 }
 
 impl FacesView {
     /// The view with settings restored from their JSON (defaults when absent or unreadable).
     pub fn restore(json: Option<&str>) -> Self {
         let settings = json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
-        Self { settings, faces: None, loading: None, thumbnails: None, identity_filter: None, bin_filter: None, shown: Vec::new(), error: None }
+        Self { settings, faces: None, loading: None, thumbnails: None, identity_filter: None, bin_filter: None, shown: Vec::new(), error: None, picked: Vec::new() }
     }
 
     /// The settings to persist.
@@ -107,6 +111,7 @@ impl FacesView {
     pub fn open(&mut self, source: DataSource, ctx: &egui::Context) {
         self.settings.source = source.clone();
         self.error = None;
+        self.picked.clear();
         let (sender, receiver) = channel();
         let repaint = ctx.clone();
         let spawned = std::thread::Builder::new().name("open-faces".to_owned()).spawn(move || {
@@ -256,11 +261,23 @@ impl FacesView {
             ui.label(if self.loading.is_some() { "reading the face set…" } else { "open a face set or make a synthetic one" });
             return None;
         };
-        ui.label("Click a face to explore it.");
+        let mut action = None;
+        ui.horizontal(|ui| {
+            ui.label("Click a face to explore it; Ctrl-click several photos of one person to fuse them.");
+            if !self.picked.is_empty() {
+                ui.separator();
+                ui.label(format!("{} picked", self.picked.len()));
+                if ui.add_enabled(self.picked.len() >= 2, egui::Button::new("Fuse in Explore")).clicked() {
+                    action = Some(FacesAction::Fuse(self.picked.iter().map(|&i| faces.samples[i].image.clone()).collect()));
+                }
+                if ui.button("Clear").clicked() {
+                    self.picked.clear();
+                }
+            }
+        });
         let cell = THUMBNAIL_SIZE as f32 + 8.0;
         let columns = ((ui.available_width() / cell).floor() as usize).max(1);
         let rows = self.shown.len().div_ceil(columns);
-        let mut action = None;
         let mut visible = Vec::new();
         egui::ScrollArea::vertical().auto_shrink(false).show_rows(ui, cell, rows, |ui, row_range| {
             for row in row_range {
@@ -269,8 +286,9 @@ impl FacesView {
                         let sample = &faces.samples[index];
                         visible.push((index, sample.image.clone()));
                         let size = egui::vec2(THUMBNAIL_SIZE as f32, THUMBNAIL_SIZE as f32);
+                        let picked = self.picked.contains(&index);
                         let response = match thumbnails.texture(index) {
-                            Some(texture) => ui.add(egui::Button::image(egui::Image::new((texture.id(), size)))),
+                            Some(texture) => ui.add(egui::Button::image(egui::Image::new((texture.id(), size))).selected(picked)),
                             None => {
                                 let text = if thumbnails.failure(index).is_some() { "unreadable" } else { "..." };
                                 ui.add_sized(size + egui::vec2(4.0, 4.0), egui::Button::new(text))
@@ -280,8 +298,18 @@ impl FacesView {
                         if let Some(reason) = thumbnails.failure(index) {
                             hover.push_str(&format!("\ncannot be read: {reason}"));
                         }
-                        if response.on_hover_text(hover).clicked() {
-                            action = Some(FacesAction::Explore(sample.image.clone()));
+                        let response = response.on_hover_text(hover);
+                        if response.clicked() {
+                            if ui.input(|input| input.modifiers.command || input.modifiers.shift) {
+                                match self.picked.iter().position(|&i| i == index) {
+                                    Some(at) => {
+                                        self.picked.remove(at);
+                                    }
+                                    None => self.picked.push(index),
+                                }
+                            } else {
+                                action = Some(FacesAction::Explore(sample.image.clone()));
+                            }
                         }
                     }
                 });

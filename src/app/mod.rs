@@ -167,6 +167,8 @@ impl StudioApp {
             Event::Prepared { source, input } => self.explore.prepared(source, input, ctx, &self.worker),
             Event::Rendered(rendered) => self.explore.rendered(rendered, ctx),
             Event::Strip { input, images, cosines } => self.explore.strip(&input, images, cosines, ctx),
+            Event::GroupPrepared { sources, inputs, unreadable } => self.explore.group_prepared(sources, inputs, unreadable, ctx, &self.worker),
+            Event::Fused(fused) => self.explore.fused(fused, ctx),
             Event::EvalProgress { what, fraction } => self.evaluate.progress(what, fraction),
             Event::Evaluated { label, evaluation } => self.evaluate.finished(label, *evaluation, ctx),
             Event::EvalFailed(message) => {
@@ -222,9 +224,16 @@ impl eframe::App for StudioApp {
         egui::Panel::bottom("status").show(ui, |ui| self.status.ui(ui));
         egui::CentralPanel::default_margins().show(ui, |ui| match self.view {
             View::Faces => {
-                if let Some(FacesAction::Explore(source)) = self.faces.ui(ui) {
-                    self.explore.open(source, &self.worker);
-                    self.view = View::Explore;
+                match self.faces.ui(ui) {
+                    Some(FacesAction::Explore(source)) => {
+                        self.explore.open(source, &self.worker);
+                        self.view = View::Explore;
+                    }
+                    Some(FacesAction::Fuse(sources)) => {
+                        self.explore.open_group(sources, &self.worker);
+                        self.view = View::Explore;
+                    }
+                    None => {}
                 }
             }
             View::Explore => self.explore.ui(ui, &self.worker),

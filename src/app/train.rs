@@ -14,7 +14,7 @@ use crate::data::FaceSet;
 use crate::device::DeviceChoice;
 use crate::model::{Preset, Upsample};
 use crate::train::run::plan;
-use crate::train::{Balance, DHead, DataSource, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
+use crate::train::{Architecture, Balance, DHead, DataSource, MultiImage, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
 /// Storage key of the view's settings.
 pub const SETTINGS_KEY: &str = "train";
@@ -62,17 +62,34 @@ pub struct TrainForm {
     /// The training recipe.
     #[serde(default = "studio_recipe")]
     pub recipe: Recipe,
-    /// The decoder's upsampling (part of the recipe on screen).
-    #[serde(default = "studio_upsample")]
-    pub upsample: Upsample,
+    /// The recipe's choices of network (part of the recipe on screen).
+    #[serde(default = "studio_architecture")]
+    pub architecture: Architecture,
+    /// Train the multi-image DR-GAN (groups of photos of one person, fused by confidence).
+    #[serde(default)]
+    pub multi: bool,
+    /// Photos per person in a group.
+    #[serde(default = "default_images_per_id")]
+    pub images_per_id: usize,
+    /// Fraction of G's inputs degraded in multi-image training.
+    #[serde(default = "default_degrade_fraction")]
+    pub degrade_fraction: f32,
+}
+
+fn default_images_per_id() -> usize {
+    6
+}
+
+fn default_degrade_fraction() -> f32 {
+    0.25
 }
 
 fn studio_recipe() -> Recipe {
     RecipeName::Studio.recipe()
 }
 
-fn studio_upsample() -> Upsample {
-    RecipeName::Studio.upsample()
+fn studio_architecture() -> Architecture {
+    RecipeName::Studio.architecture()
 }
 
 impl Default for TrainForm {
@@ -93,7 +110,10 @@ impl Default for TrainForm {
             out: PathBuf::from("runs/studio"),
             eval_every: 0,
             recipe: studio_recipe(),
-            upsample: studio_upsample(),
+            architecture: studio_architecture(),
+            multi: false,
+            images_per_id: default_images_per_id(),
+            degrade_fraction: default_degrade_fraction(),
         }
     }
 }
@@ -116,6 +136,7 @@ impl TrainForm {
             cfp_two_bins: false,
             eval_every: self.eval_every,
             recipe: self.recipe.clone(),
+            multi: self.multi.then(|| MultiImage { images_per_id: self.images_per_id, degrade_fraction: self.degrade_fraction }),
         }
     }
 }
@@ -234,7 +255,8 @@ impl TrainView {
         let form = &self.settings.form;
         form.recipe.validate()?;
         let mut config = plan(form.preset, form.settings(), source, &faces)?;
-        config.model.upsample = form.upsample;
+        form.architecture.apply(&mut config.model);
+        config.model.confidence = form.multi;
         let path = free_run_dir(&form.out);
         worker.send(Command::StartTraining { run: path.clone(), config: Box::new(config) });
         Ok(path)
@@ -385,6 +407,11 @@ fn form_fields_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
         row(ui, "mirror images", egui::Checkbox::without_text(&mut form.flip));
         row(ui, "evaluate every", egui::DragValue::new(&mut form.eval_every).range(0..=1_000_000).suffix(" steps"));
         row(ui, "test fraction", egui::DragValue::new(&mut form.test_fraction).speed(0.01).range(0.0..=0.9));
+        row(ui, "multi-image", egui::Checkbox::without_text(&mut form.multi));
+        if form.multi {
+            row(ui, "photos per person", egui::DragValue::new(&mut form.images_per_id).range(2..=16));
+            row(ui, "degraded fraction", egui::DragValue::new(&mut form.degrade_fraction).speed(0.01).range(0.0..=1.0));
+        }
         let mut out = form.out.display().to_string();
         let label = ui.label("run folder");
         if ui.text_edit_singleline(&mut out).labelled_by(label.id).changed() {
@@ -400,12 +427,12 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
     ui.horizontal(|ui| {
         let label = ui.label("recipe");
         egui::ComboBox::from_id_salt("recipe")
-            .selected_text(form.recipe.describe(form.upsample))
+            .selected_text(form.recipe.describe(form.architecture))
             .show_ui(ui, |ui| {
                 for name in RecipeName::ALL {
-                    if ui.selectable_label(RecipeName::of(&form.recipe, form.upsample) == Some(name), name.name()).clicked() {
+                    if ui.selectable_label(RecipeName::of(&form.recipe, form.architecture) == Some(name), name.name()).clicked() {
                         form.recipe = name.recipe();
-                        form.upsample = name.upsample();
+                        form.architecture = name.architecture();
                     }
                 }
             })
@@ -424,12 +451,14 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
             ui.end_row();
             ui.label("decoder upsampling");
             ui.horizontal(|ui| {
-                ui.selectable_value(&mut form.upsample, Upsample::Transposed, "transposed");
-                ui.selectable_value(&mut form.upsample, Upsample::Resize, "resize + conv");
+                ui.selectable_value(&mut form.architecture.upsample, Upsample::Transposed, "transposed");
+                ui.selectable_value(&mut form.architecture.upsample, Upsample::Resize, "resize + conv");
             });
             ui.end_row();
+            row(ui, "D pose head: fake class", egui::Checkbox::without_text(&mut form.architecture.pose_fake_class));
             row(ui, "label smoothing", egui::DragValue::new(&mut recipe.label_smoothing).speed(0.01).range(0.0..=0.5));
             row(ui, "instance noise", egui::DragValue::new(&mut recipe.instance_noise).speed(0.01).range(0.0..=2.0));
+            row(ui, "pose weight", egui::DragValue::new(&mut recipe.pose_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "identity weight", egui::DragValue::new(&mut recipe.identity_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "reconstruction weight", egui::DragValue::new(&mut recipe.reconstruction_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "own-pose fraction", egui::DragValue::new(&mut recipe.own_pose_fraction).speed(0.01).range(0.0..=1.0));
@@ -466,9 +495,10 @@ fn progress_ui(ui: &mut egui::Ui, run: &RunView) {
         text.push_str(" · not running");
     }
     ui.add(egui::ProgressBar::new(step as f32 / total as f32).text(text).animate(run.going && !run.paused));
-    let recipe = run.config.training.recipe.describe(run.config.model.upsample);
+    let architecture = Architecture::of(&run.config.model);
+    let recipe = run.config.training.recipe.describe(architecture);
     ui.small(format!("{} · recipe {recipe} · {}", run.config.model.summary(), run.config.training.balance.describe()))
-        .on_hover_text(run.config.training.recipe.summary(run.config.model.upsample));
+        .on_hover_text(run.config.training.recipe.summary(architecture));
 }
 
 fn duration(secs: f64) -> String {

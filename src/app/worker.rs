@@ -36,6 +36,11 @@ pub enum Command {
     Render { input: Arc<RgbImage>, source: Option<ImageSource>, yaw: f32, seed: u64, sent: Instant },
     /// Redraw `input` at every pose bin and measure identity cosine at each.
     Strip { input: Arc<RgbImage>, seed: u64 },
+    /// Read several photos of one person for the multi-image model.
+    PrepareGroup { sources: Vec<ImageSource> },
+    /// Fuse `inputs` (photos of one person) by the model's confidences and draw the fused face
+    /// and each photo alone at `yaw`.
+    Fuse { inputs: Arc<Vec<RgbImage>>, yaw: f32, seed: u64 },
     /// Start a new run in `run` with `config`.
     StartTraining { run: PathBuf, config: Box<RunConfig> },
     /// Continue the run in `run` from its newest checkpoint, to `steps` in all, on `device`
@@ -66,6 +71,10 @@ pub enum Event {
     Rendered(Rendered),
     /// A face redrawn at every pose bin.
     Strip { input: Arc<RgbImage>, images: Vec<RgbImage>, cosines: Vec<f32> },
+    /// Photos of one person ready for the model (those that could be read).
+    GroupPrepared { sources: Vec<ImageSource>, inputs: Arc<Vec<RgbImage>>, unreadable: Vec<String> },
+    /// A group of photos fused and drawn.
+    Fused(Fused),
     /// A run started or resumed; `history` is its metrics so far.
     TrainingStarted { run: PathBuf, config: Box<RunConfig>, history: Vec<StepMetrics>, evals: Vec<StepEval>, resumed_from: Option<u64>, notes: Vec<String> },
     /// One training step finished.
@@ -117,6 +126,22 @@ pub struct Rendered {
     pub truth: Option<(RgbImage, f64)>,
     /// When the window asked for it.
     pub sent: Instant,
+}
+
+/// A group of photos of one person, fused by the model's confidences and drawn at one pose.
+pub struct Fused {
+    /// The photos.
+    pub inputs: Arc<Vec<RgbImage>>,
+    /// The pose asked for.
+    pub yaw: f32,
+    /// Each photo's confidence σ(ω).
+    pub confidences: Vec<f32>,
+    /// The fused face at `yaw`.
+    pub fused: RgbImage,
+    /// Cosine of the fused feature and f(fused face).
+    pub fused_cosine: f32,
+    /// Each photo alone at `yaw`, and the cosine of its f(input) and f(output).
+    pub singles: Vec<(RgbImage, f32)>,
 }
 
 /// The window's end of the model thread.
@@ -229,7 +254,7 @@ impl Worker {
         let mut strip = None;
         for command in commands {
             match command {
-                Command::Render { .. } => render = Some(command),
+                Command::Render { .. } | Command::Fuse { .. } => render = Some(command),
                 Command::Strip { .. } => strip = Some(command),
                 other => self.handle_one(other),
             }
@@ -255,6 +280,8 @@ impl Worker {
             Command::Prepare { source } => self.prepare(source),
             Command::Render { input, source, yaw, seed, sent } => self.render(input, source, yaw, seed, sent),
             Command::Strip { input, seed } => self.strip(input, seed),
+            Command::PrepareGroup { sources } => self.prepare_group(sources),
+            Command::Fuse { inputs, yaw, seed } => self.fuse(inputs, yaw, seed),
             Command::StartTraining { run, config } => self.start_training(run, *config),
             Command::ResumeTraining { run, steps, device } => self.resume_training(run, steps, device),
             Command::Pause => self.set_paused(true),
@@ -327,6 +354,39 @@ impl Worker {
         let size = self.rotator()?.image_size();
         let input = centred_input(&source, size).map_err(|e| anyhow::anyhow!("{} cannot be used: {}", source.describe(), e.reason()))?;
         self.send(Event::Prepared { source, input: Arc::new(input) });
+        Ok(())
+    }
+
+    fn prepare_group(&mut self, sources: Vec<ImageSource>) -> anyhow::Result<()> {
+        let size = self.rotator()?.image_size();
+        let (mut inputs, mut unreadable) = (Vec::new(), Vec::new());
+        for source in &sources {
+            match centred_input(source, size) {
+                Ok(input) => inputs.push(input),
+                Err(error) => unreadable.push(format!("{}: {}", source.describe(), error.reason())),
+            }
+        }
+        anyhow::ensure!(inputs.len() >= 2, "fusing needs at least two readable photos ({})", unreadable.join("; "));
+        self.send(Event::GroupPrepared { sources, inputs: Arc::new(inputs), unreadable });
+        Ok(())
+    }
+
+    fn fuse(&mut self, inputs: Arc<Vec<RgbImage>>, yaw: f32, seed: u64) -> anyhow::Result<()> {
+        let rotator = self.rotator()?;
+        let photos: Vec<&RgbImage> = inputs.iter().collect();
+        let (encoded, confidences) = rotator.encode_fused(&photos)?;
+        let code = [pose_code(yaw, rotator.pose_bins())];
+        let fused = rotator.draw(&encoded, &code, seed)?.pop().context("the model returned no image")?;
+        let singles: Vec<RgbImage> = photos.iter().map(|photo| rotator.rotate(photo, &code, seed).map(|mut out| out.pop())).collect::<anyhow::Result<Vec<_>>>()?.into_iter().flatten().collect();
+        let mut all = photos.clone();
+        all.push(&fused);
+        all.extend(singles.iter());
+        let features = rotator.features(&all)?;
+        let n = photos.len();
+        let fused_feature = rotator.feature_of(&encoded)?;
+        let fused_cosine = cosine(&fused_feature, &features[n]);
+        let singles = singles.into_iter().enumerate().map(|(i, image)| (image, cosine(&features[i], &features[n + 1 + i]))).collect();
+        self.send(Event::Fused(Fused { inputs, yaw, confidences, fused, fused_cosine, singles }));
         Ok(())
     }
 

@@ -107,6 +107,9 @@ struct Report {
     train_img_per_s: BTreeMap<String, BTreeMap<String, f64>>,
     train_gflop_per_image: BTreeMap<String, f64>,
     train_gflops: BTreeMap<String, BTreeMap<String, f64>>,
+    first_step_secs: BTreeMap<String, BTreeMap<String, f64>>,
+    /// G encoder, G decoder, D (Nd = 10), in millions, BatchNorm statistics included.
+    parameters_millions: BTreeMap<String, [f64; 3]>,
     sweep_ms: BTreeMap<String, Percentiles>,
     redraw_ms: BTreeMap<String, Percentiles>,
     loader_img_per_s: f64,
@@ -130,6 +133,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         train_img_per_s: BTreeMap::new(),
         train_gflop_per_image: BTreeMap::new(),
         train_gflops: BTreeMap::new(),
+        first_step_secs: BTreeMap::new(),
+        parameters_millions: BTreeMap::new(),
         sweep_ms: BTreeMap::new(),
         redraw_ms: BTreeMap::new(),
         loader_img_per_s: 0.0,
@@ -140,10 +145,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for &preset in &args.presets {
         let name = preset.name().to_owned();
         for &batch in &args.batch {
-            let (img_per_s, config) = train_rate(preset, batch, args.steps, &chosen)?;
+            let (rate, config) = train_rate(preset, batch, args.steps, &chosen)?;
+            let (img_per_s, first_step) = (rate.img_per_s, rate.first_step_secs);
             let flops = config.train_step_flops() as f64;
             println!(
-                "{:<6} {}×{}  batch {:>3}: {:>7.1} img/s  ({:.3} s per step, {} steps, {:.1} GFLOP/s at {:.2} GFLOP per image)",
+                "{:<6} {}×{}  batch {:>3}: {:>7.1} img/s  ({:.3} s per step, {} steps, {:.1} GFLOP/s at {:.2} GFLOP per image; first step {:.1} s)",
                 preset.name(),
                 preset.image_size(),
                 preset.image_size(),
@@ -152,8 +158,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 batch as f64 / img_per_s,
                 args.steps,
                 img_per_s * flops / 1e9,
-                flops / 1e9
+                flops / 1e9,
+                first_step
             );
+            report.first_step_secs.entry(name.clone()).or_default().insert(batch.to_string(), first_step);
+            let [encoder, decoder, discriminator] = rate.parameters.map(|p| p as f64 / 1e6);
+            report.parameters_millions.insert(name.clone(), [encoder, decoder, discriminator]);
             report.train_img_per_s.entry(name.clone()).or_default().insert(batch.to_string(), img_per_s);
             report.train_gflops.entry(name.clone()).or_default().insert(batch.to_string(), img_per_s * flops / 1e9);
             report.train_gflop_per_image.insert(name.clone(), flops / 1e9);
@@ -163,6 +173,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 peer.train_img_per_s.entry(name.clone()).or_default().insert(batch.to_string(), theirs);
                 peer.ratio.entry(name.clone()).or_default().insert(batch.to_string(), img_per_s / theirs);
             }
+        }
+        if let Some([encoder, decoder, discriminator]) = report.parameters_millions.get(&name) {
+            println!("{:<6} parameters: G enc {encoder:.2} M, G dec {decoder:.2} M, D {discriminator:.2} M (Nd 10)", preset.name());
         }
         if args.interactive > 0 {
             let (sweep, redraw) = interactive(preset, args.interactive, &chosen.device)?;
@@ -213,8 +226,17 @@ fn machine() -> Machine {
     Machine { cpu, cores: std::thread::available_parallelism().map_or(1, |n| n.get()), features }
 }
 
+/// A training step's speed: images per second once warm, and the first step's seconds (kernel
+/// compilation and autotuning on a GPU).
+struct Rate {
+    img_per_s: f64,
+    first_step_secs: f64,
+    /// Parameters of G's encoder, G's decoder and D.
+    parameters: [usize; 3],
+}
+
 /// Images per second through the paper recipe's full step for `preset` at `batch`.
-fn train_rate(preset: Preset, batch: usize, steps: u64, chosen: &ChosenDevice) -> anyhow::Result<(f64, ModelConfig)> {
+fn train_rate(preset: Preset, batch: usize, steps: u64, chosen: &ChosenDevice) -> anyhow::Result<(Rate, ModelConfig)> {
     let spec = SynthSpec { identities: 12, seed: 1, lights: 1 };
     let faces = FaceSet::synthetic(spec.clone(), PoseBins::default())?;
     let split = Split::by_identity(&faces.identity_names, 0.2, 0)?;
@@ -236,20 +258,25 @@ fn train_rate(preset: Preset, batch: usize, steps: u64, chosen: &ChosenDevice) -
             cfp_two_bins: false,
             eval_every: 0,
             recipe: Recipe::default(),
+            multi: None,
         },
         data: DataSource::Synthetic(spec),
         split,
     };
     let model = config.model.clone();
     let mut trainer = Trainer::new(config, &faces, &chosen.device)?;
+    let parameters = trainer.parameter_counts();
+    let started = Instant::now();
     trainer.train_step()?;
     trainer.flush()?;
+    let first_step_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     for _ in 0..steps {
         trainer.train_step()?;
     }
     trainer.flush()?;
-    Ok(((steps as usize * batch) as f64 / started.elapsed().as_secs_f64(), model))
+    let img_per_s = (steps as usize * batch) as f64 / started.elapsed().as_secs_f64();
+    Ok((Rate { img_per_s, first_step_secs, parameters }, model))
 }
 
 fn chosen_choice(chosen: &ChosenDevice) -> DeviceChoice {
@@ -341,7 +368,7 @@ fn loader_files(dir: &std::path::Path) -> anyhow::Result<(Vec<PathBuf>, Vec<Labe
 fn loader_throughput() -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
     let (_, images) = loader_files(dir.path())?;
-    let plan = BatchPlan { input_size: 96, batch_size: 64, flip: true, seed: 0, pose_bins: PoseBins::default() };
+    let plan = BatchPlan::single(96, 64, true, 0, PoseBins::default());
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let skipped = Mutex::new(SkipReport::default());
     let uncached = DecodeCache::uncached(load_size(plan.input_size));
@@ -391,6 +418,7 @@ fn time_to_first_step(rows: usize, device: &burn::prelude::Device) -> anyhow::Re
             cfp_two_bins: false,
             eval_every: 0,
             recipe: Recipe::default(),
+            multi: None,
         },
         data: DataSource::Folder(set.clone()),
         split,

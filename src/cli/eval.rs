@@ -120,6 +120,17 @@ pub fn table(report: &EvalReport) -> String {
     for (name, value) in summary {
         out.push_str(&format!("{name:<30}{value}\n"));
     }
+    if let Some(group) = report.fused_group {
+        let fused = [
+            (format!("rank-1, {group} photos fused"), cell(report.rank1_fused_avg, true) + " %"),
+            ("rank-1, the same photos singly".to_owned(), cell(report.rank1_single_same_photos, true) + " %"),
+            (format!("frontal SSIM, {group} fused"), cell(report.ssim_frontal_fused_avg, false)),
+            ("frontal SSIM, the same singly".to_owned(), cell(report.ssim_frontal_single_same_photos, false)),
+        ];
+        for (name, value) in fused {
+            out.push_str(&format!("{name:<30}{value}\n"));
+        }
+    }
     if !report.worst_identities.is_empty() {
         let worst: Vec<String> = report.worst_identities.iter().take(5).map(|(n, c)| format!("{n} {c:.3}")).collect();
         out.push_str(&format!("{:<30}{}\n", "worst-kept identities", worst.join(", ")));

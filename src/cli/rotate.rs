@@ -38,6 +38,10 @@ pub struct RotateArgs {
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
+    /// Treat the inputs as photos of one person: fuse them by the model's confidences (a
+    /// multi-image run) and draw the fused face at every pose (`fused_yaw+30.png`, …).
+    #[arg(long)]
+    pub fuse: bool,
 }
 
 /// Redraws every input at every requested pose.
@@ -55,6 +59,9 @@ pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let frontal = pose_code(0.0, rotator.pose_bins());
     let codes: Vec<Vec<f32>> = poses.iter().map(|&yaw| pose_code(yaw, rotator.pose_bins())).collect();
+    if args.fuse {
+        return fused(args, &rotator, &inputs, &poses, &codes);
+    }
     let mut failed = 0;
     for (name, source) in &inputs {
         let input = match centred_input(source, rotator.image_size()) {
@@ -79,6 +86,34 @@ pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
     }
     println!("{} inputs × {} poses written to {}", inputs.len() - failed, poses.len(), args.out.display());
     anyhow::ensure!(failed < inputs.len(), "no input could be read");
+    Ok(())
+}
+
+/// `rotate --fuse`: every input encoded, fused by confidence, drawn at every pose.
+fn fused(args: &RotateArgs, rotator: &crate::model::rotator::Rotator, inputs: &[(String, ImageSource)], poses: &[f32], codes: &[Vec<f32>]) -> anyhow::Result<()> {
+    let mut faces = Vec::new();
+    for (name, source) in inputs {
+        match centred_input(source, rotator.image_size()) {
+            Ok(face) => faces.push((name, face)),
+            Err(error) => eprintln!("{}: skipped ({})", source.describe(), error.reason()),
+        }
+    }
+    anyhow::ensure!(!faces.is_empty(), "no input could be read");
+    let images: Vec<&image::RgbImage> = faces.iter().map(|(_, face)| face).collect();
+    let (encoded, confidences) = rotator.encode_fused(&images)?;
+    for ((name, _), confidence) in faces.iter().zip(&confidences) {
+        println!("{name}: confidence σ(ω) {confidence:.3}");
+    }
+    for (yaw, image) in poses.iter().zip(rotator.draw(&encoded, codes, args.seed)?) {
+        let path = args.out.join(format!("fused_yaw{yaw:+03.0}.png"));
+        image.save(&path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let fused = rotator.feature_of(&encoded)?;
+    let singles = rotator.features(&images)?;
+    for ((name, _), single) in faces.iter().zip(&singles) {
+        println!("{name}: identity cosine with the fused feature {:.3}", cosine(single, &fused));
+    }
+    println!("{} inputs fused; {} poses written to {}", faces.len(), poses.len(), args.out.display());
     Ok(())
 }
 

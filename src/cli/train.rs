@@ -15,7 +15,7 @@ use crate::device::{self, DeviceChoice};
 use crate::model::{PoseBins, Preset, Upsample};
 use crate::synth::SynthSpec;
 use crate::train::run::{Ended, Opened, open_faces, plan, resume, start, train_to_end};
-use crate::train::{Balance, DHead, DataSource, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
+use crate::train::{Architecture, Balance, DHead, DataSource, MultiImage, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
 /// Arguments of `train`.
 #[derive(Debug, clap::Args)]
@@ -102,6 +102,9 @@ pub struct TrainArgs {
     /// Standard deviation of the noise added to D's inputs, falling to 0 at the last step.
     #[arg(long)]
     pub instance_noise: Option<f32>,
+    /// Weight of G's pose term (D's cross-entropy of the requested pose; the paper: 1).
+    #[arg(long)]
+    pub pose_weight: Option<f32>,
     /// Weight of G's identity term, 1 − cos(f(x), f(G(x, c))).
     #[arg(long)]
     pub identity_weight: Option<f32>,
@@ -117,12 +120,29 @@ pub struct TrainArgs {
     /// The decoder's upsampling: `transposed` convolutions, or `resize` (nearest ×2 + conv).
     #[arg(long, value_enum)]
     pub upsample: Option<Upsample>,
+    /// Whether D's pose head has a "fake" class for generated faces (true or false).
+    #[arg(long)]
+    pub pose_fake_class: Option<bool>,
+    /// Train the multi-image DR-GAN: groups of photos of one person, fused by learned confidences.
+    #[arg(long)]
+    pub multi: bool,
+    /// Photos of one person per group (with --multi; the batch must hold whole groups).
+    #[arg(long, default_value_t = 6, requires = "multi")]
+    pub images_per_id: usize,
+    /// Fraction of G's inputs degraded by blur, an occluding box or noise (with --multi), so that
+    /// the confidences have something to learn.
+    #[arg(long, default_value_t = 0.25, requires = "multi")]
+    pub degrade_fraction: f32,
+    /// Start a new run from another run's newest checkpoint: every weight whose shape agrees
+    /// (a single-image run starts a multi-image one; its confidence head starts fresh).
+    #[arg(long, conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
 }
 
 impl TrainArgs {
-    /// The recipe and upsampling these arguments ask for: the named recipe with any single
+    /// The recipe and architecture these arguments ask for: the named recipe with any single
     /// setting replaced.
-    pub fn recipe(&self) -> anyhow::Result<(Recipe, Upsample)> {
+    pub fn recipe(&self) -> anyhow::Result<(Recipe, Architecture)> {
         let mut recipe = self.recipe.recipe();
         let replace = |value: &mut f32, given: Option<f32>| {
             if let Some(given) = given {
@@ -134,12 +154,18 @@ impl TrainArgs {
         }
         replace(&mut recipe.label_smoothing, self.label_smoothing);
         replace(&mut recipe.instance_noise, self.instance_noise);
+        replace(&mut recipe.pose_weight, self.pose_weight);
         replace(&mut recipe.identity_weight, self.identity_weight);
         replace(&mut recipe.reconstruction_weight, self.reconstruction_weight);
         replace(&mut recipe.own_pose_fraction, self.own_pose_fraction);
         replace(&mut recipe.lr_decay_start, self.lr_decay_start);
         recipe.validate()?;
-        Ok((recipe, self.upsample.unwrap_or(self.recipe.upsample())))
+        let named = self.recipe.architecture();
+        let architecture = Architecture {
+            upsample: self.upsample.unwrap_or(named.upsample),
+            pose_fake_class: self.pose_fake_class.unwrap_or(named.pose_fake_class),
+        };
+        Ok((recipe, architecture))
     }
 }
 
@@ -184,10 +210,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let options = OpenOptions { pose_bins: PoseBins::default(), cfp_two_bins: args.cfp_two_bins };
         let faces = open_faces(&data, &options)?;
         let config = new_config(args, data, &faces)?;
-        start(&run, config, &faces, &chosen.device)?
+        let mut opened = start(&run, config, &faces, &chosen.device)?;
+        if let Some(source) = &args.init_from {
+            opened.notes.push(opened.trainer.init_from(&RunDir::new(source))?);
+        }
+        opened
     };
     let config = trainer.config().clone();
-    println!("recipe: {}", config.training.recipe.summary(config.model.upsample));
+    println!("recipe: {}", config.training.recipe.summary(Architecture::of(&config.model)));
     println!(
         "model: {}; {} training images of {} identities, {} test images of {} identities; batch {}, G/D balance {}",
         config.model.summary(),
@@ -254,7 +284,7 @@ fn data_source(args: &TrainArgs) -> anyhow::Result<DataSource> {
 }
 
 fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Result<RunConfig> {
-    let (recipe, upsample) = args.recipe()?;
+    let (recipe, architecture) = args.recipe()?;
     let settings = TrainSettings {
         steps: args.steps,
         batch_size: args.batch as usize,
@@ -274,9 +304,11 @@ fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Re
         cfp_two_bins: args.cfp_two_bins,
         eval_every: args.eval_every,
         recipe,
+        multi: args.multi.then_some(MultiImage { images_per_id: args.images_per_id, degrade_fraction: args.degrade_fraction }),
     };
     let mut config = plan(args.preset, settings, data, faces)?;
-    config.model.upsample = upsample;
+    architecture.apply(&mut config.model);
+    config.model.confidence = args.multi;
     Ok(config)
 }
 

@@ -8,11 +8,12 @@ use std::thread::JoinHandle;
 
 use image::RgbImage;
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand::seq::index::sample;
 use rand_pcg::Pcg64;
 use rayon::prelude::*;
 
+use super::degrade::Degradation;
 use super::faceset::{ImageSource, SkipReport};
 use super::prepare::{Crop, PrepareError, load_rgb, load_size, to_chw};
 
@@ -79,6 +80,11 @@ pub struct LabelledImage {
 pub struct Batch {
     /// Pixels in [−1, 1].
     pub pixels: Vec<f32>,
+    /// What G encodes, when it differs from `pixels`: the batch with some images degraded
+    /// (multi-image training).
+    pub inputs: Option<Vec<f32>>,
+    /// Which images of `inputs` are degraded.
+    pub degraded: Vec<bool>,
     /// Identity class of each image.
     pub identities: Vec<usize>,
     /// Pose bin of each image (mirrored with the image).
@@ -110,6 +116,17 @@ pub struct BatchPlan {
     pub seed: u64,
     /// The bins, for mirroring.
     pub pose_bins: PoseBins,
+    /// Images of one identity in a row (multi-image training); 1: images drawn independently.
+    pub group: usize,
+    /// Fraction of G's inputs degraded (blur, occlusion or noise); multi-image training only.
+    pub degrade: f32,
+}
+
+impl BatchPlan {
+    /// A plan of independent images, none degraded.
+    pub fn single(input_size: usize, batch_size: usize, flip: bool, seed: u64, pose_bins: PoseBins) -> Self {
+        Self { input_size, batch_size, flip, seed, pose_bins, group: 1, degrade: 0.0 }
+    }
 }
 
 /// Decodes one image into its channel-first pixels at the load size.
@@ -121,7 +138,7 @@ fn decode(image: &LabelledImage, input_size: usize) -> Result<Vec<f32>, PrepareE
 /// is replaced by the next one that decodes (and recorded in `skipped`).
 pub fn batch_for_step(images: &[LabelledImage], plan: &BatchPlan, step: u64, cache: &DecodeCache, skipped: &Mutex<SkipReport>) -> Result<Batch, String> {
     let mut rng = Pcg64::seed_from_u64(plan.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let indices = sample(&mut rng, images.len(), plan.batch_size.min(images.len())).into_vec();
+    let indices = if plan.group > 1 { grouped_indices(images, plan, &mut rng) } else { sample(&mut rng, images.len(), plan.batch_size.min(images.len())).into_vec() };
     let load = load_size(plan.input_size);
     let crops: Vec<Crop> = indices.iter().map(|_| Crop::random(&mut rng, load, plan.input_size, plan.flip)).collect();
     let decoded: Vec<Result<(usize, Arc<RgbImage>), String>> = indices
@@ -141,21 +158,52 @@ pub fn batch_for_step(images: &[LabelledImage], plan: &BatchPlan, step: u64, cac
             Err("none of the training images could be decoded".to_owned())
         })
         .collect();
-    let mut batch = Batch { pixels: Vec::new(), identities: Vec::new(), bins: Vec::new() };
+    let mut batch = Batch { pixels: Vec::new(), inputs: None, degraded: Vec::new(), identities: Vec::new(), bins: Vec::new() };
     for (item, crop) in decoded.into_iter().zip(crops) {
         let (index, image) = item?;
         crop.extend_rgb(&image, plan.input_size, &mut batch.pixels);
         batch.identities.push(images[index].class);
         batch.bins.push(crop.bin(images[index].bin, &plan.pose_bins));
     }
+    if plan.degrade > 0.0 {
+        let mut inputs = batch.pixels.clone();
+        let image = 3 * plan.input_size * plan.input_size;
+        for pixels in inputs.chunks_mut(image) {
+            let spoil = rng.random::<f32>() < plan.degrade;
+            if spoil {
+                let kind = Degradation::ALL[rng.random_range(0..Degradation::ALL.len())];
+                kind.apply(pixels, plan.input_size, &mut rng);
+            }
+            batch.degraded.push(spoil);
+        }
+        batch.inputs = Some(inputs);
+    }
     Ok(batch)
+}
+
+/// `batch_size / group` identities drawn at random, and `group` images of each (distinct
+/// while the identity has enough): the batch of multi-image training.
+fn grouped_indices(images: &[LabelledImage], plan: &BatchPlan, rng: &mut Pcg64) -> Vec<usize> {
+    let mut by_class: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+    for (index, image) in images.iter().enumerate() {
+        by_class.entry(image.class).or_default().push(index);
+    }
+    let classes: Vec<&Vec<usize>> = by_class.values().collect();
+    let groups = (plan.batch_size / plan.group).max(1);
+    let mut indices = Vec::with_capacity(groups * plan.group);
+    for _ in 0..groups {
+        let members = classes[rng.random_range(0..classes.len())];
+        let picked = sample(rng, members.len(), plan.group.min(members.len())).into_vec();
+        indices.extend((0..plan.group).map(|i| members[picked[i % picked.len()]]));
+    }
+    indices
 }
 
 /// The images `images`, centre-cropped, in order (for sample grids and evaluation).
 pub fn centred_batch(images: &[LabelledImage], input_size: usize) -> Result<Batch, PrepareError> {
     let load = load_size(input_size);
     let crop = Crop::centre(load, input_size);
-    let mut batch = Batch { pixels: Vec::new(), identities: Vec::new(), bins: Vec::new() };
+    let mut batch = Batch { pixels: Vec::new(), inputs: None, degraded: Vec::new(), identities: Vec::new(), bins: Vec::new() };
     for image in images {
         crop.extend(&decode(image, input_size)?, load, input_size, &mut batch.pixels);
         batch.identities.push(image.class);

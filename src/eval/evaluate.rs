@@ -83,6 +83,23 @@ pub struct EvalReport {
     /// Mean SSIM over the whole table (every input bin × every requested bin).
     #[serde(default)]
     pub ssim_mean: Option<f64>,
+    /// Multi-image models: rank-1 of probes that are groups of non-frontal photos of one
+    /// person, fused by their confidences (gallery as for `rank1_avg`).
+    #[serde(default)]
+    pub rank1_fused_avg: Option<f64>,
+    /// Rank-1 of the same photos one at a time, for comparison.
+    #[serde(default)]
+    pub rank1_single_same_photos: Option<f64>,
+    /// Multi-image models on synthetic sets: SSIM of each group's fused face drawn frontal
+    /// against the true frontal face.
+    #[serde(default)]
+    pub ssim_frontal_fused_avg: Option<f64>,
+    /// The same photos one at a time, frontalized, for comparison.
+    #[serde(default)]
+    pub ssim_frontal_single_same_photos: Option<f64>,
+    /// Photos per fused group.
+    #[serde(default)]
+    pub fused_group: Option<usize>,
     /// Fraction of `G(x, c)` the independent pose classifier puts in bin `c`, per `c`.
     pub pose_control_per_bin: Vec<Option<f64>>,
     /// That, over all requested bins.
@@ -272,6 +289,14 @@ pub fn evaluate(
         })
         .collect();
 
+    let fused = if rotator.fuses() {
+        progress("fusing groups of photos", 0.65);
+        let group = config.training.multi.as_ref().map_or(DEFAULT_GROUP, |m| m.images_per_id);
+        Some(fused_measures(rotator, &images, &features, &gallery_of, frontal, group, options.seed)?)
+    } else {
+        None
+    };
+
     progress("rotation fidelity against the renderer", 0.7);
     let truth_tables = truth_tables(&pairs, &images, &rotated, &yaws, size)?;
     let ssim_frontal_avg = truth_tables.as_ref().and_then(|(ssim_table, _)| {
@@ -327,6 +352,11 @@ pub fn evaluate(
         roc: curve.map(|c| c.points),
         ssim_frontal_avg,
         ssim_mean,
+        rank1_fused_avg: fused.as_ref().map(|f| f.rank1),
+        rank1_single_same_photos: fused.as_ref().map(|f| f.rank1_single),
+        ssim_frontal_fused_avg: fused.as_ref().and_then(|f| f.ssim),
+        ssim_frontal_single_same_photos: fused.as_ref().and_then(|f| f.ssim_single),
+        fused_group: fused.as_ref().map(|f| f.group),
         ssim_table: truth_tables.as_ref().map(|t| t.0.clone()),
         psnr_table: truth_tables.map(|t| t.1),
         pose_control_per_bin: pose_control,
@@ -384,6 +414,80 @@ fn generate(rotator: &Rotator, images: &[&RgbImage], codes: &[Vec<f32>], seed: u
         out.extend(rotator.rotate_each(chunk, chunk_codes, seed)?);
     }
     Ok(out)
+}
+
+/// Photos per fused group when a run's configuration does not say (the paper's n).
+const DEFAULT_GROUP: usize = 6;
+
+/// The multi-image measures: groups of non-frontal photos of one person, fused.
+struct Fused {
+    group: usize,
+    rank1: f64,
+    rank1_single: f64,
+    ssim: Option<f64>,
+    ssim_single: Option<f64>,
+}
+
+/// Each identity's non-frontal test photos (one light at a time, gallery photos left out) cut
+/// into groups of `group`; each group fused, identified against the gallery and, on synthetic
+/// sets, drawn frontal and compared with the truth; the same photos one at a time beside it.
+fn fused_measures(
+    rotator: &Rotator,
+    images: &[TestImage],
+    features: &[Vec<f32>],
+    gallery_of: &HashMap<usize, usize>,
+    frontal: usize,
+    group: usize,
+    seed: u64,
+) -> anyhow::Result<Fused> {
+    let num_poses = rotator.config.num_poses();
+    let mut members: std::collections::BTreeMap<(usize, u32), Vec<usize>> = std::collections::BTreeMap::new();
+    for (index, image) in images.iter().enumerate() {
+        if image.bin != frontal && gallery_of.contains_key(&image.identity) {
+            members.entry((image.identity, image.light)).or_default().push(index);
+        }
+    }
+    let groups: Vec<&[usize]> = members.values().flat_map(|m| m.chunks_exact(group)).collect();
+    anyhow::ensure!(!groups.is_empty(), "no test identity has {group} non-frontal photos under one light to fuse");
+    let gallery: Vec<(usize, &Vec<f32>)> = gallery_of.iter().map(|(&id, &i)| (id, &features[i])).collect();
+    let nearest = |feature: &[f32]| gallery.iter().max_by(|a, b| cosine(a.1, feature).total_cmp(&cosine(b.1, feature))).map(|g| g.0);
+    let frontal_code = one_hot(frontal, num_poses);
+    let truth_of = |index: usize| match &images[index].source {
+        ImageSource::Synthetic { spec, person, light, .. } => {
+            centred_input(&ImageSource::Synthetic { spec: spec.clone(), person: *person, yaw: rotator.pose_bins().yaws[frontal], light: *light }, rotator.image_size()).ok()
+        }
+        _ => None,
+    };
+    let (mut hits, mut single_hits, mut singles) = (0usize, 0usize, 0usize);
+    let (mut ssims, mut single_ssims) = (Vec::new(), Vec::new());
+    for members in &groups {
+        let photos: Vec<&RgbImage> = members.iter().map(|&i| &images[i].pixels).collect();
+        let (encoded, _) = rotator.encode_fused(&photos)?;
+        let identity = images[members[0]].identity;
+        if nearest(&rotator.feature_of(&encoded)?) == Some(identity) {
+            hits += 1;
+        }
+        for &i in members.iter() {
+            singles += 1;
+            if nearest(&features[i]) == Some(identity) {
+                single_hits += 1;
+            }
+        }
+        if let Some(truth) = truth_of(members[0]) {
+            let drawn = rotator.draw(&encoded, std::slice::from_ref(&frontal_code), seed)?;
+            ssims.push(ssim(&drawn[0], &truth));
+            let frontalized = generate(rotator, &photos, &vec![frontal_code.clone(); photos.len()], seed)?;
+            single_ssims.extend(frontalized.iter().map(|f| ssim(f, &truth)));
+        }
+    }
+    let mean = |values: &[f64]| (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
+    Ok(Fused {
+        group,
+        rank1: hits as f64 / groups.len() as f64,
+        rank1_single: single_hits as f64 / singles.max(1) as f64,
+        ssim: mean(&ssims),
+        ssim_single: mean(&single_ssims),
+    })
 }
 
 type Tables = (Vec<Vec<f64>>, Vec<Vec<f64>>);

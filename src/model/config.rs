@@ -173,6 +173,12 @@ pub struct ModelConfig {
     /// convolutions).
     #[serde(default)]
     pub upsample: Upsample,
+    /// Whether G's encoder also gives each image a confidence ω (the multi-image DR-GAN).
+    #[serde(default)]
+    pub confidence: bool,
+    /// Whether D's pose head has an extra "fake" class (`Np + 1` pose outputs).
+    #[serde(default)]
+    pub pose_fake_class: bool,
 }
 
 impl ModelConfig {
@@ -184,6 +190,8 @@ impl ModelConfig {
             pose_bins: PoseBins::default(),
             noise_dim: DEFAULT_NOISE_DIM,
             upsample: Upsample::default(),
+            confidence: false,
+            pose_fake_class: false,
         }
     }
 

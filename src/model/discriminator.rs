@@ -13,7 +13,7 @@ use super::encoder::Encoder;
 pub struct Judgement {
     /// `[B, Nd + 1]` identity logits; index `Nd` is the "fake" class.
     pub identity: Tensor<2>,
-    /// `[B, Np]` pose logits.
+    /// `[B, Np]` pose logits (`[B, Np + 1]` with a fake pose class, the last).
     pub pose: Tensor<2>,
 }
 
@@ -28,7 +28,7 @@ pub struct Discriminator {
 impl Discriminator {
     /// A discriminator for `config` (`Nd + 1` identity outputs and `Np` pose outputs).
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let outputs = config.identities + 1 + config.num_poses();
+        let outputs = config.identities + 1 + config.num_poses() + usize::from(config.pose_fake_class);
         Self {
             encoder: Encoder::new(config, device),
             head: LinearConfig::new(config.feature_dim(), outputs)

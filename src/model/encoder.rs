@@ -30,17 +30,21 @@ impl Encoder {
 
     /// Images `[B, 3, S, S]` in [−1, 1] → features `[B, C]` (C = 320 for the paper).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let maps = self.feature_map(images);
-        let [batch, channels, _, _] = maps.dims();
-        maps.mean_dim(3).mean_dim(2).reshape([batch, channels])
+        pool(self.feature_map(images))
     }
 
-    /// The last feature map, before pooling.
-    fn feature_map(&self, images: Tensor<4>) -> Tensor<4> {
+    /// The last feature map (Conv53's output), before pooling.
+    pub fn feature_map(&self, images: Tensor<4>) -> Tensor<4> {
         self.layers
             .iter()
             .fold(images, |x, layer| layer.forward(x))
     }
+}
+
+/// Global average pooling: `[B, C, H, W]` → `[B, C]`.
+pub fn pool(maps: Tensor<4>) -> Tensor<2> {
+    let [batch, channels, _, _] = maps.dims();
+    maps.mean_dim(3).mean_dim(2).reshape([batch, channels])
 }
 
 #[cfg(test)]

@@ -82,13 +82,16 @@ fn binary_cross_entropy(logits: Tensor<1>, target: f32) -> Tensor<1> {
 
 /// D's loss on a real batch (`identity`, `pose` labels) and a generated batch. With
 /// `label_smoothing` s, real faces are "real" with probability 1 − s (one-sided smoothing; with
-/// the paper's head the remaining s goes to the fake class).
+/// the paper's head the remaining s goes to the fake class). When D's pose head has a fake class
+/// (one more output than `num_poses`), generated faces' poses are that class.
+#[allow(clippy::too_many_arguments)]
 pub fn discriminator_loss(
     real: Judgement,
     fake: Judgement,
     identity: Tensor<1, Int>,
     pose: Tensor<1, Int>,
     fake_class: usize,
+    num_poses: usize,
     head: DHead,
     label_smoothing: f32,
 ) -> DiscriminatorLoss {
@@ -97,7 +100,11 @@ pub fn discriminator_loss(
     let [fakes, _] = fake.identity.dims();
     let [reals, _] = real.identity.dims();
     let fake_labels = |count: usize| Tensor::<1, Int>::full([count], fake_class as i64, &device);
-    let pose_loss = ce.forward(real.pose.clone(), pose.clone());
+    let mut pose_loss = ce.forward(real.pose.clone(), pose.clone());
+    let [_, pose_outputs] = fake.pose.dims();
+    if pose_outputs > num_poses {
+        pose_loss = pose_loss + ce.forward(fake.pose.clone(), Tensor::<1, Int>::full([fakes], num_poses as i64, &device));
+    }
     let pose_acc_real = accuracy(real.pose.clone(), pose);
     let (real_read, fake_read) = (read(&real, head), read(&fake, head));
     let smooth = label_smoothing as f64;
@@ -127,11 +134,14 @@ pub fn discriminator_loss(
 }
 
 /// G's adversarial loss: D should see the source identity at the requested pose in the
-/// generated batch (and, with the TPAMI head, call it real).
-pub fn generator_loss(fake: Judgement, source_identity: Tensor<1, Int>, requested_pose: Tensor<1, Int>, head: DHead) -> GeneratorLoss {
+/// generated batch (and, with the TPAMI head, call it real); the pose term has weight
+/// `pose_weight` (the paper: 1).
+pub fn generator_loss(fake: Judgement, source_identity: Tensor<1, Int>, requested_pose: Tensor<1, Int>, head: DHead, pose_weight: f32) -> GeneratorLoss {
     let ce = CrossEntropyLoss::new(None, &source_identity.device());
     let read = read(&fake, head);
-    let mut loss = ce.forward(read.identity.clone(), source_identity.clone()) + ce.forward(fake.pose.clone(), requested_pose.clone());
+    let pose_loss = ce.forward(fake.pose.clone(), requested_pose.clone());
+    let pose_loss = if pose_weight == 1.0 { pose_loss } else { pose_loss.mul_scalar(pose_weight as f64) };
+    let mut loss = ce.forward(read.identity.clone(), source_identity.clone()) + pose_loss;
     if let Some(real_logit) = read.real {
         loss = loss + binary_cross_entropy(real_logit, 1.0);
     }

@@ -10,7 +10,8 @@ pub mod finite;
 pub mod generator;
 pub mod loss;
 pub mod rotator;
+pub mod transfer;
 
 pub use config::{ModelConfig, PoseBins, Preset, Upsample};
 pub use discriminator::{Discriminator, Judgement};
-pub use generator::Generator;
+pub use generator::{Generator, fuse};

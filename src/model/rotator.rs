@@ -72,6 +72,11 @@ impl Rotator {
         Ok(Tensor::from_data(TensorData::new(pixels, [images.len(), 3, size, size]), &self.device))
     }
 
+    /// The identity feature of an encoded (or fused) face.
+    pub fn feature_of(&self, encoded: &Encoded) -> anyhow::Result<Vec<f32>> {
+        read_back(encoded.features.clone())
+    }
+
     /// The identity features `f(x)` of `images`, one vector each.
     pub fn features(&self, images: &[&RgbImage]) -> anyhow::Result<Vec<Vec<f32>>> {
         if images.is_empty() {
@@ -92,6 +97,22 @@ impl Rotator {
     /// `input` encoded once, to be drawn at many poses with [`Rotator::draw`].
     pub fn encode(&self, input: &RgbImage) -> anyhow::Result<Encoded> {
         Ok(Encoded { features: self.generator.encode(self.tensor(&[input])?) })
+    }
+
+    /// Whether this is a multi-image model (its encoder gives each image a confidence).
+    pub fn fuses(&self) -> bool {
+        self.generator.confidence.is_some()
+    }
+
+    /// Several faces of one person encoded and fused into one feature by their confidences
+    /// (multi-image models), and each face's confidence σ(ω) in (0, 1).
+    pub fn encode_fused(&self, inputs: &[&RgbImage]) -> anyhow::Result<(Encoded, Vec<f32>)> {
+        anyhow::ensure!(!inputs.is_empty(), "no face to fuse");
+        let (features, omega) = self.generator.encode_with_confidence(self.tensor(inputs)?);
+        let omega = omega.context("this model is a single-image one: it gives no confidences to fuse by (train with --multi)")?;
+        let confidences = read_back(burn::tensor::activation::sigmoid(omega.clone()))?;
+        let features = super::fuse(features, omega, inputs.len());
+        Ok((Encoded { features }, confidences))
     }
 
     /// The encoded face redrawn once for each pose code in `codes`, all with the noise of `seed`.

@@ -7,7 +7,7 @@ pub mod samples;
 pub mod schedule;
 pub mod trainer;
 
-pub use run_dir::{DataSource, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
-pub use recipe::{DHead, Recipe, RecipeName};
+pub use run_dir::{DataSource, MultiImage, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
+pub use recipe::{Architecture, DHead, Recipe, RecipeName};
 pub use schedule::Balance;
 pub use trainer::{Diverged, Trainer};

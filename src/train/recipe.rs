@@ -5,7 +5,31 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::loss::DHead;
-use crate::model::Upsample;
+use crate::model::{ModelConfig, Upsample};
+
+/// The recipe's choices that shape the networks themselves (so they live in the model's
+/// configuration, which a checkpoint must fit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Architecture {
+    /// How the decoder doubles its maps.
+    pub upsample: Upsample,
+    /// Whether D's pose head has an extra "fake" class, so that D also calls generated faces'
+    /// poses fake and G cannot satisfy it with faces that are not real-looking turned heads.
+    pub pose_fake_class: bool,
+}
+
+impl Architecture {
+    /// The architecture of `model`.
+    pub fn of(model: &ModelConfig) -> Self {
+        Self { upsample: model.upsample, pose_fake_class: model.pose_fake_class }
+    }
+
+    /// Writes this architecture into `model`.
+    pub fn apply(self, model: &mut ModelConfig) {
+        model.upsample = self.upsample;
+        model.pose_fake_class = self.pose_fake_class;
+    }
+}
 
 /// The training recipe (`config.json`'s `training.recipe`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -18,6 +42,9 @@ pub struct Recipe {
     /// Standard deviation of Gaussian noise added to every image D sees (pixels in [−1, 1]),
     /// falling linearly to zero at the run's last step.
     pub instance_noise: f32,
+    /// Weight of G's pose term, D's cross-entropy of the requested pose on generated faces
+    /// (the paper: 1, equal to the identity term).
+    pub pose_weight: f32,
     /// Weight of `1 − cos(f(x), f(G(x, c)))`, through G's own encoder.
     pub identity_weight: f32,
     /// Weight of `‖G(x, c_x) − x‖₁` on the images whose requested pose is their own.
@@ -37,6 +64,7 @@ impl Default for Recipe {
             d_head: DHead::Paper,
             label_smoothing: 0.0,
             instance_noise: 0.0,
+            pose_weight: 1.0,
             identity_weight: 0.0,
             reconstruction_weight: 0.0,
             own_pose_fraction: 0.0,
@@ -75,6 +103,7 @@ impl RecipeName {
                 d_head: DHead::Tpami,
                 label_smoothing: 0.1,
                 instance_noise: 0.0,
+                pose_weight: 1.0,
                 identity_weight: 1.0,
                 reconstruction_weight: 1.0,
                 own_pose_fraction: 0.25,
@@ -83,24 +112,24 @@ impl RecipeName {
         }
     }
 
-    /// The decoder's upsampling the recipe uses.
-    pub fn upsample(self) -> Upsample {
+    /// The networks the recipe uses.
+    pub fn architecture(self) -> Architecture {
         match self {
-            RecipeName::Paper => Upsample::Transposed,
-            RecipeName::Studio => Upsample::Resize,
+            RecipeName::Paper => Architecture { upsample: Upsample::Transposed, pose_fake_class: false },
+            RecipeName::Studio => Architecture { upsample: Upsample::Resize, pose_fake_class: false },
         }
     }
 
-    /// The named recipe `recipe` and `upsample` are, if any.
-    pub fn of(recipe: &Recipe, upsample: Upsample) -> Option<RecipeName> {
-        Self::ALL.into_iter().find(|name| name.recipe() == *recipe && name.upsample() == upsample)
+    /// The named recipe `recipe` and `architecture` are, if any.
+    pub fn of(recipe: &Recipe, architecture: Architecture) -> Option<RecipeName> {
+        Self::ALL.into_iter().find(|name| name.recipe() == *recipe && name.architecture() == architecture)
     }
 }
 
 impl Recipe {
     /// `paper`, `studio` or `custom`.
-    pub fn describe(&self, upsample: Upsample) -> &'static str {
-        RecipeName::of(self, upsample).map_or("custom", RecipeName::name)
+    pub fn describe(&self, architecture: Architecture) -> &'static str {
+        RecipeName::of(self, architecture).map_or("custom", RecipeName::name)
     }
 
     /// Checks that every weight is finite and in its range.
@@ -108,6 +137,7 @@ impl Recipe {
         let ranges = [
             ("label smoothing", self.label_smoothing, 0.0, 0.5),
             ("instance noise", self.instance_noise, 0.0, 2.0),
+            ("pose weight", self.pose_weight, 0.0, 1000.0),
             ("identity weight", self.identity_weight, 0.0, 1000.0),
             ("reconstruction weight", self.reconstruction_weight, 0.0, 1000.0),
             ("own-pose fraction", self.own_pose_fraction, 0.0, 1.0),
@@ -138,14 +168,16 @@ impl Recipe {
     }
 
     /// One line for logs and the Train view, e.g. `studio (tpami head, smoothing 0.1, …)`.
-    pub fn summary(&self, upsample: Upsample) -> String {
+    pub fn summary(&self, architecture: Architecture) -> String {
         format!(
-            "{} (D head {}, {} upsampling, label smoothing {}, instance noise {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
-            self.describe(upsample),
+            "{} (D head {}{}, {} upsampling, label smoothing {}, instance noise {}, pose {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
+            self.describe(architecture),
             self.d_head.name(),
-            upsample.name(),
+            if architecture.pose_fake_class { " with a fake pose class" } else { "" },
+            architecture.upsample.name(),
             self.label_smoothing,
             self.instance_noise,
+            self.pose_weight,
             self.identity_weight,
             self.reconstruction_weight,
             self.own_pose_fraction * 100.0,
@@ -161,12 +193,13 @@ mod tests {
     #[test]
     fn the_paper_recipe_is_the_default_and_named_recipes_are_recognised() {
         assert_eq!(Recipe::default(), RecipeName::Paper.recipe());
-        assert_eq!(Recipe::default().describe(Upsample::Transposed), "paper");
-        assert_eq!(RecipeName::Studio.recipe().describe(RecipeName::Studio.upsample()), "studio");
+        let (paper, studio) = (RecipeName::Paper.architecture(), RecipeName::Studio.architecture());
+        assert_eq!(Recipe::default().describe(paper), "paper");
+        assert_eq!(RecipeName::Studio.recipe().describe(studio), "studio");
         let mut custom = RecipeName::Studio.recipe();
         custom.identity_weight = 3.0;
-        assert_eq!(custom.describe(Upsample::Resize), "custom");
-        assert_eq!(Recipe::default().describe(Upsample::Resize), "custom");
+        assert_eq!(custom.describe(studio), "custom");
+        assert_eq!(Recipe::default().describe(Architecture { upsample: Upsample::Resize, pose_fake_class: false }), "custom");
     }
 
     #[test]

@@ -72,6 +72,21 @@ pub struct TrainSettings {
     /// paper's).
     #[serde(default)]
     pub recipe: Recipe,
+    /// The multi-image DR-GAN's settings; `None` for the single-image model.
+    #[serde(default)]
+    pub multi: Option<MultiImage>,
+}
+
+/// How the multi-image DR-GAN trains: each batch holds groups of images of one person, G draws
+/// from each image's feature and from each group's confidence-weighted fusion, and D and G
+/// losses cover both.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MultiImage {
+    /// Images of one identity per group (the paper: 6).
+    pub images_per_id: usize,
+    /// Fraction of G's inputs degraded (blur, an occluding box or noise), so that the
+    /// confidences have something to tell apart.
+    pub degrade_fraction: f32,
 }
 
 impl TrainSettings {
@@ -98,6 +113,20 @@ impl TrainSettings {
             balance.d_strong_accuracy
         );
         anyhow::ensure!((1..=100).contains(&balance.g_steps) && (1..=100).contains(&balance.g_steps_when_d_strong), "G steps per D step must be 1 to 100");
+        if let Some(multi) = &self.multi {
+            anyhow::ensure!(multi.images_per_id >= 2, "a multi-image group needs at least 2 images (got {})", multi.images_per_id);
+            anyhow::ensure!(
+                self.batch_size % multi.images_per_id == 0,
+                "the batch ({}) must hold whole groups of {} images",
+                self.batch_size,
+                multi.images_per_id
+            );
+            anyhow::ensure!(
+                multi.degrade_fraction.is_finite() && (0.0..=1.0).contains(&multi.degrade_fraction),
+                "the degraded fraction must be in [0, 1] (got {})",
+                multi.degrade_fraction
+            );
+        }
         self.recipe.validate()
     }
 }

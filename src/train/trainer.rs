@@ -22,8 +22,9 @@ use crate::data::{Batch, BatchLoader, BatchPlan, FaceSet, LabelledImage, SkipRep
 use crate::model::codes::{labels, pose_one_hot, uniform_noise};
 use crate::model::loss::{cosine_distance, discriminator_loss, generator_loss, masked_l1};
 use crate::model::finite::check_finite;
+use crate::model::transfer::load_matching;
 use crate::model::rotator::Rotator;
-use crate::model::{Discriminator, Generator};
+use crate::model::{Discriminator, Generator, fuse};
 
 /// How many checkpoints a run keeps.
 pub const KEPT_CHECKPOINTS: usize = 3;
@@ -66,12 +67,16 @@ struct Pending {
 struct Generated {
     /// The requested pose bin of each image.
     requested: Vec<usize>,
-    /// Whether each image was requested at its own pose.
+    /// Whether each image was requested at its own pose (never for fused images).
     own_pose: Vec<bool>,
-    /// `f(x)` of the inputs.
+    /// The identity class each image should show.
+    sources: Vec<usize>,
+    /// The features drawn from: `f(x)` of each input, then (multi-image) each group's fusion.
     features: Tensor<2>,
-    /// `G(x, c, z)`.
+    /// `G(f, c, z)`: one per input, then one per group.
     images: Tensor<4>,
+    /// How many of them are drawn from single inputs (the rest from fused features).
+    singles: usize,
 }
 
 /// A step whose losses were not finite: training stops there.
@@ -154,6 +159,32 @@ impl Trainer {
         Ok(self)
     }
 
+    /// Starts this (new) run from the newest checkpoint of `source`: every weight of G and D
+    /// whose shape agrees is loaded (a single-image run starts a multi-image one; the confidence
+    /// head, and D's identity head when the identity count differs, start fresh). Returns a
+    /// note saying how many were loaded.
+    pub fn init_from(&mut self, source: &RunDir) -> anyhow::Result<String> {
+        anyhow::ensure!(self.step == 0, "--init-from starts a new run, not one at step {}", self.step);
+        let config = source.read_config().with_context(|| format!("--init-from: {} is not a run folder", source.root().display()))?;
+        let step = *source.checkpoints().last().with_context(|| format!("--init-from: {} has no checkpoint", source.root().display()))?;
+        source.read_state(step)?;
+        let dir = source.checkpoint_dir(step);
+        let unreadable = |what: &str, e: burn::store::RecordError| anyhow::anyhow!("--init-from: the {what} of {} cannot be read: {e}", dir.display());
+        let record = |name: &str, what: &str| ModuleRecord::load(dir.join(name)).map_err(|e| unreadable(what, e));
+        let generator = Generator::new(&config.model, &self.device).try_load_record(record(checkpoint_files::GENERATOR, "generator")?).map_err(|e| unreadable("generator", e))?;
+        let discriminator = Discriminator::new(&config.model, &self.device)
+            .try_load_record(record(checkpoint_files::DISCRIMINATOR, "discriminator")?)
+            .map_err(|e| unreadable("discriminator", e))?;
+        let (generator, g_loaded, g_total) = load_matching(self.generator.clone(), &generator);
+        let (discriminator, d_loaded, d_total) = load_matching(self.discriminator.clone(), &discriminator);
+        self.generator = generator;
+        self.discriminator = discriminator;
+        Ok(format!(
+            "started from {} step {step}: {g_loaded} of {g_total} tensors of G and {d_loaded} of {d_total} of D loaded; the rest start fresh",
+            source.root().display()
+        ))
+    }
+
     /// Steps completed.
     pub fn step_count(&self) -> u64 {
         self.step
@@ -199,6 +230,8 @@ impl Trainer {
                 flip: settings.flip,
                 seed: settings.seed,
                 pose_bins: self.config.model.pose_bins.clone(),
+                group: self.group(),
+                degrade: settings.multi.as_ref().map_or(0.0, |multi| multi.degrade_fraction),
             };
             self.loader = Some(BatchLoader::spawn(self.train_images.clone(), plan, self.step)?);
         }
@@ -240,12 +273,17 @@ impl Trainer {
         let lr = recipe.learning_rate(settings.learning_rate, self.step, settings.steps);
         let noise = recipe.noise_at(self.step, settings.steps);
         let g_steps = settings.balance.g_steps_after(self.last_d_accuracy);
-        let real = self.images(&batch);
+        let real = self.images(&batch.pixels, batch.len());
+        // What G encodes: the real faces, or (multi-image) some of them degraded.
+        let input = match &batch.inputs {
+            Some(inputs) => self.images(inputs, batch.len()),
+            None => real.clone(),
+        };
         let identity = labels(&batch.identities, &self.device);
         let pose = labels(&batch.bins, &self.device);
 
         // D: real faces get their identity and pose, generated ones are fake.
-        let generated = self.generate(&real, &batch.bins);
+        let generated = self.generate(&input, &batch.bins, &batch.identities);
         let real_seen = self.with_instance_noise(real.clone(), noise);
         let fake_seen = self.with_instance_noise(generated.images.clone().detach(), noise);
         let d = discriminator_loss(
@@ -254,6 +292,7 @@ impl Trainer {
             identity.clone(),
             pose,
             self.discriminator.fake_class(),
+            self.config.model.num_poses(),
             recipe.d_head,
             recipe.label_smoothing,
         );
@@ -268,10 +307,11 @@ impl Trainer {
         for _ in 0..g_steps {
             let generated = match first.take() {
                 Some(generated) => generated,
-                None => self.generate(&real, &batch.bins),
+                None => self.generate(&input, &batch.bins, &batch.identities),
             };
             let seen = self.with_instance_noise(generated.images.clone(), noise);
-            let adversarial = generator_loss(judge.forward(seen), identity.clone(), labels(&generated.requested, &self.device), recipe.d_head);
+            let sources = labels(&generated.sources, &self.device);
+            let adversarial = generator_loss(judge.forward(seen), sources, labels(&generated.requested, &self.device), recipe.d_head, recipe.pose_weight);
             let mut loss = adversarial.loss.clone();
             let identity_distance = (recipe.identity_weight > 0.0).then(|| {
                 cosine_distance(generated.features.clone().detach(), self.generator.encode(generated.images.clone()))
@@ -279,8 +319,12 @@ impl Trainer {
             if let Some(distance) = &identity_distance {
                 loss = loss + distance.clone().mul_scalar(recipe.identity_weight);
             }
-            let reconstruction = (recipe.reconstruction_weight > 0.0 && generated.own_pose.iter().any(|own| *own))
-                .then(|| masked_l1(generated.images.clone(), real.clone(), &generated.own_pose));
+            let singles = generated.singles;
+            let reconstruction = (recipe.reconstruction_weight > 0.0 && generated.own_pose.iter().any(|own| *own)).then(|| {
+                let [_, channels, height, width] = generated.images.dims();
+                let drawn = generated.images.clone().slice([0..singles, 0..channels, 0..height, 0..width]);
+                masked_l1(drawn, real.clone(), &generated.own_pose[..singles])
+            });
             if let Some(l1) = &reconstruction {
                 loss = loss + l1.clone().mul_scalar(recipe.reconstruction_weight);
             }
@@ -336,22 +380,41 @@ impl Trainer {
 
     /// Redraws `real` (whose pose bins are `own`) at requested bins with fresh noise: the
     /// input's own bin for the recipe's own-pose fraction, otherwise drawn uniformly.
-    fn generate(&mut self, real: &Tensor<4>, own: &[usize]) -> Generated {
+    fn generate(&mut self, input: &Tensor<4>, own: &[usize], identities: &[usize]) -> Generated {
         let num_poses = self.config.model.num_poses();
         let own_fraction = self.config.training.recipe.own_pose_fraction;
-        let requested: Vec<usize> = own
+        let mut requested: Vec<usize> = own
             .iter()
             .map(|&bin| {
                 // The paper's recipe draws nothing extra, so its random stream is unchanged.
                 if own_fraction > 0.0 && self.rng.random::<f32>() < own_fraction { bin } else { self.rng.random_range(0..num_poses) }
             })
             .collect();
-        let own_pose = requested.iter().zip(own).map(|(r, o)| r == o).collect();
-        let noise = uniform_noise(&mut self.rng, own.len(), self.config.model.noise_dim, &self.device);
+        let mut own_pose: Vec<bool> = requested.iter().zip(own).map(|(r, o)| r == o).collect();
+        let mut sources = identities.to_vec();
+        let (features, omega) = self.generator.encode_with_confidence(input.clone());
+        let features = match (omega, self.group()) {
+            (Some(omega), group) if group > 1 => {
+                // Each group of `group` images of one person also draws its fused feature.
+                let fused = fuse(features.clone(), omega, group);
+                for first in (0..own.len()).step_by(group) {
+                    requested.push(self.rng.random_range(0..num_poses));
+                    own_pose.push(false);
+                    sources.push(identities[first]);
+                }
+                Tensor::cat(vec![features, fused], 0)
+            }
+            _ => features,
+        };
+        let noise = uniform_noise(&mut self.rng, requested.len(), self.config.model.noise_dim, &self.device);
         let code = pose_one_hot(&requested, num_poses, &self.device);
-        let features = self.generator.encode(real.clone());
         let images = self.generator.decoder.forward(features.clone(), code, noise);
-        Generated { requested, own_pose, features, images }
+        Generated { requested, own_pose, sources, features, images, singles: own.len() }
+    }
+
+    /// Images of one person per group in multi-image training; 1 otherwise.
+    fn group(&self) -> usize {
+        self.config.training.multi.as_ref().map_or(1, |multi| multi.images_per_id)
     }
 
     /// `images` with Gaussian noise of standard deviation `sigma` added (drawn from the run's
@@ -368,9 +431,9 @@ impl Trainer {
         images + Tensor::from_data(TensorData::new(values, dims), &self.device)
     }
 
-    fn images(&self, batch: &Batch) -> Tensor<4> {
+    fn images(&self, pixels: &[f32], count: usize) -> Tensor<4> {
         let size = self.config.model.image_size();
-        Tensor::from_data(TensorData::new(batch.pixels.clone(), [batch.len(), 3, size, size]), &self.device)
+        Tensor::from_data(TensorData::new(pixels.to_vec(), [count, 3, size, size]), &self.device)
     }
 
     /// Writes a checkpoint of the current step into `run` (atomically).
