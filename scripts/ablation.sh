@@ -9,7 +9,8 @@ set -euo pipefail
 BIN=${1:?usage: ablation.sh BIN OUT [ROW...]}; OUT=${2:?usage: ablation.sh BIN OUT [ROW...]}; shift 2
 PRESET=${PRESET:-tiny}; STEPS=${STEPS:-1500}; BATCH=${BATCH:-32}; DEVICE=${DEVICE:-cpu}
 IDS=${IDS:-100}; LIGHTS=${LIGHTS:-2}; EVAL_SEED=${EVAL_SEED:-7}
-# Every option that helped on its own, on the paper's recipe (the second round).
+# The second round: every option that helped on its own, together; then with the TPAMI head,
+# and that combination with one more change at a time.
 COMBINED="--recipe paper --upsample resize --label-smoothing 0.1 --instance-noise 0.1 --identity-weight 1 --reconstruction-weight 1 --own-pose-fraction 0.25 --lr-decay-start 0.5"
 declare -A ROWS=(
   [paper]="--recipe paper"
@@ -21,14 +22,15 @@ declare -A ROWS=(
   [reconstruction]="--recipe paper --reconstruction-weight 1 --own-pose-fraction 0.25"
   [decay]="--recipe paper --lr-decay-start 0.5"
   [pose3]="--recipe paper --pose-weight 3"
+  [posefake]="--recipe paper --pose-fake-class true"
   [combined]="$COMBINED"
   [combined-tpami]="$COMBINED --d-head tpami"
-  [combined-pose3]="$COMBINED --pose-weight 3"
-  [combined-rec10]="$COMBINED --reconstruction-weight 10"
-  [combined-flip]="$COMBINED --flip"
+  [ct-posefake]="$COMBINED --d-head tpami --pose-fake-class true"
+  [ct-norec]="--recipe paper --upsample resize --label-smoothing 0.1 --instance-noise 0.1 --identity-weight 1 --lr-decay-start 0.5 --d-head tpami"
+  [ct-flip]="$COMBINED --d-head tpami --flip"
   [studio]="--recipe studio"
 )
-ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 combined combined-tpami combined-pose3 combined-rec10 combined-flip studio)
+ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio)
 mkdir -p "$OUT"
 for row in "${@:-${ORDER[@]}}"; do
   run="$OUT/$row"

@@ -248,9 +248,20 @@ fn summary_ui(ui: &mut egui::Ui, report: &EvalReport) {
         ui.label(format!("{} identities, {} images, {:.1} s ·", report.identities, report.images, report.seconds));
         ui.label(format!("rank-1 {} (frontalized {}) ·", percent(report.rank1_avg), percent(report.rank1_frontalized_avg)));
         ui.label(format!("EER {} · TAR@FAR 1 % {} ·", percent(report.eer), percent(report.tar_at_far_1pct)));
-        ui.label(format!("frontal SSIM {} ·", report.ssim_frontal_avg.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"))));
+        let number = |value: Option<f64>| value.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"));
+        ui.label(format!("frontal SSIM {} (every pose pair {}) ·", number(report.ssim_frontal_avg), number(report.ssim_mean)));
         ui.label(format!("pose control {}", percent(report.pose_control_acc)));
     });
+    if let Some(group) = report.fused_group {
+        let number = |value: Option<f64>| value.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"));
+        ui.label(format!(
+            "{group} photos fused: rank-1 {} (the same photos singly {}) · frontal SSIM {} (singly {})",
+            percent(report.rank1_fused_avg),
+            percent(report.rank1_single_same_photos),
+            number(report.ssim_frontal_fused_avg),
+            number(report.ssim_frontal_single_same_photos)
+        ));
+    }
     for note in &report.notes {
         ui.small(note);
     }

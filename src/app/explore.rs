@@ -99,6 +99,15 @@ impl ExploreView {
         self.open(source, worker);
     }
 
+    /// Whether what the view shows has arrived (the redrawn face and its strip, or the fused
+    /// group).
+    pub fn settled(&self) -> bool {
+        match &self.group {
+            Some(group) => group.fused.is_some(),
+            None => self.output.is_some() && !self.cosines.is_empty(),
+        }
+    }
+
     /// Shows several photos of one person, fused by the model's confidences.
     pub fn open_group(&mut self, sources: Vec<ImageSource>, worker: &WorkerHandle) {
         self.message = None;

@@ -57,6 +57,10 @@ pub struct WindowOptions {
     /// Save a screenshot here once everything on show has loaded, then close. Stored settings
     /// are not read, so the picture shows the defaults.
     pub screenshot: Option<PathBuf>,
+    /// A run whose newest generator Explore shows instead of the built-in model.
+    pub explore_run: Option<PathBuf>,
+    /// Photos of one person to fuse in Explore (a multi-image model).
+    pub fuse: Vec<PathBuf>,
 }
 
 /// A screenshot to take once the view has settled.
@@ -120,8 +124,7 @@ impl StudioApp {
     /// a running evaluation).
     pub fn settled(&self) -> bool {
         self.status.model.is_some()
-            && self.explore.output.is_some()
-            && !self.explore.cosines.is_empty()
+            && self.explore.settled()
             && self.faces.faces.is_some()
             && (self.view != View::Faces || self.faces.thumbnails_ready())
             && self.evaluate.progress.is_none()
@@ -305,6 +308,12 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
             }
             if let Some(run) = options.run {
                 app.train.open_run(run, &cc.egui_ctx)?;
+            }
+            if let Some(run) = options.explore_run {
+                app.worker.send(Command::LoadRun { run, step: None });
+            }
+            if !options.fuse.is_empty() {
+                app.explore.open_group(options.fuse.into_iter().map(crate::data::ImageSource::File).collect(), &app.worker);
             }
             app.screenshot = options.screenshot.map(|path| PendingScreenshot { path, settled_frames: 0, requested: false, result: screenshot_result });
             Ok(Box::new(app))

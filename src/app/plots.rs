@@ -36,6 +36,9 @@ pub fn ema(values: &[f64], weight: f64) -> Vec<f64> {
     smoothed
 }
 
+/// A named series of the quick evaluations.
+type EvalSeries = (&'static str, fn(&StepEval) -> Option<f64>);
+
 /// A named series; steps without a value (terms the recipe leaves out) are skipped.
 type Series = (&'static str, fn(&StepMetrics) -> Option<f32>);
 
@@ -117,7 +120,7 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
         .include_y(0.0)
         .include_y(1.0)
         .show(ui, |plot| {
-            let series: [(&str, fn(&StepEval) -> Option<f64>); 4] = [
+            let series: [EvalSeries; 4] = [
                 ("rank-1 average", |e| e.rank1_avg),
                 ("rank-1, frontalized", |e| e.rank1_frontalized_avg),
                 ("frontal SSIM", |e| e.ssim_frontal_avg),

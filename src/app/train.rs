@@ -136,7 +136,7 @@ impl TrainForm {
             cfp_two_bins: false,
             eval_every: self.eval_every,
             recipe: self.recipe.clone(),
-            multi: self.multi.then(|| MultiImage { images_per_id: self.images_per_id, degrade_fraction: self.degrade_fraction }),
+            multi: self.multi.then_some(MultiImage { images_per_id: self.images_per_id, degrade_fraction: self.degrade_fraction }),
         }
     }
 }

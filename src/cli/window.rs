@@ -20,9 +20,15 @@ pub struct WindowArgs {
     /// (stored settings are ignored, so it shows the defaults).
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
+    /// Show this run's newest generator in Explore instead of the built-in model.
+    #[arg(long)]
+    pub explore_run: Option<PathBuf>,
+    /// Photos of one person to fuse in Explore (needs a multi-image model, e.g. --explore-run).
+    #[arg(long, num_args = 2..)]
+    pub fuse: Vec<PathBuf>,
 }
 
 /// Opens the window; returns when it is closed.
 pub fn run(args: WindowArgs) -> anyhow::Result<()> {
-    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot })
+    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot, explore_run: args.explore_run, fuse: args.fuse })
 }

@@ -37,6 +37,11 @@ impl Nchw {
     pub fn len(&self) -> usize {
         self.n * self.image()
     }
+
+    /// Whether the tensor holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// How one spatial axis of a convolution maps kernel positions to source coordinates.
@@ -290,7 +295,7 @@ impl Chunking {
     /// thread, so no thread waits on another's extra image.
     fn new(images: usize) -> Self {
         let threads = rayon::current_num_threads().max(1);
-        if images >= threads && (images % threads == 0 || images >= 4 * threads) {
+        if images >= threads && (images.is_multiple_of(threads) || images >= 4 * threads) {
             Self { images_per_chunk: images.div_ceil(threads), parallelism: Parallelism::None }
         } else {
             Self { images_per_chunk: images.max(1), parallelism: Parallelism::Rayon(threads) }

@@ -6,7 +6,7 @@ use burn::backend::TensorMetadata;
 use burn::tensor::{DType, TensorData};
 
 use super::cpu::{self, Conv, Nchw, Running, Saved};
-use super::{BlockBackward, BlockKernels, Sampling};
+use super::{BlockBackward, BlockGradients, BlockKernels, Sampling};
 
 /// `tensor` as contiguous `f32` storage.
 fn contiguous(tensor: FlexTensor) -> FlexTensor {
@@ -90,7 +90,7 @@ impl BlockBackward for Flex {
         epsilon: f64,
         need_input: bool,
         need_weight: bool,
-    ) -> (Option<FloatTensor<Self>>, Option<FloatTensor<Self>>, FloatTensor<Self>, FloatTensor<Self>) {
+    ) -> BlockGradients<Self> {
         let (input, weight, gamma) = (contiguous(input), contiguous(weight), contiguous(gamma));
         let (normalized, output, variance, grad) = (contiguous(normalized), contiguous(output), contiguous(variance), contiguous(grad));
         let weight_shape: [usize; 4] = dims(&weight);

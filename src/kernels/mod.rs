@@ -107,8 +107,11 @@ pub trait BlockBackward: Backend {
         epsilon: f64,
         need_input: bool,
         need_weight: bool,
-    ) -> (Option<FloatTensor<Self>>, Option<FloatTensor<Self>>, FloatTensor<Self>, FloatTensor<Self>);
+    ) -> BlockGradients<Self>;
 }
+
+/// The gradients of a block's input (when asked for), weight (when asked for), γ and β.
+pub type BlockGradients<B> = (Option<FloatTensor<B>>, Option<FloatTensor<B>>, FloatTensor<B>, FloatTensor<B>);
 
 /// The fused block's output and the batch statistics its running averages need.
 pub struct Normalized {

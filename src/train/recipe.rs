@@ -102,7 +102,7 @@ impl RecipeName {
             RecipeName::Studio => Recipe {
                 d_head: DHead::Tpami,
                 label_smoothing: 0.1,
-                instance_noise: 0.0,
+                instance_noise: 0.1,
                 pose_weight: 1.0,
                 identity_weight: 1.0,
                 reconstruction_weight: 1.0,

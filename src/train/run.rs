@@ -172,7 +172,7 @@ pub fn train_to_end(
             record(metrics)?;
         }
         let step = trainer.step_count();
-        if step % every == 0 || step == total {
+        if step.is_multiple_of(every) || step == total {
             if let Some(metrics) = trainer.flush()? {
                 record(metrics)?;
             }
@@ -193,7 +193,7 @@ const QUICK_EVAL_IDENTITIES: usize = 10;
 pub fn eval_if_due(trainer: &Trainer, run: &RunDir, lock: &RunLock) -> anyhow::Result<Option<StepEval>> {
     let config = trainer.config();
     let every = config.training.eval_every;
-    if every == 0 || trainer.step_count() % every != 0 {
+    if every == 0 || !trainer.step_count().is_multiple_of(every) {
         return Ok(None);
     }
     let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };

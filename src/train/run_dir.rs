@@ -116,7 +116,7 @@ impl TrainSettings {
         if let Some(multi) = &self.multi {
             anyhow::ensure!(multi.images_per_id >= 2, "a multi-image group needs at least 2 images (got {})", multi.images_per_id);
             anyhow::ensure!(
-                self.batch_size % multi.images_per_id == 0,
+                self.batch_size.is_multiple_of(multi.images_per_id),
                 "the batch ({}) must hold whole groups of {} images",
                 self.batch_size,
                 multi.images_per_id
