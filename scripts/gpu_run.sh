@@ -31,7 +31,7 @@ try:
 except Exception:
     rates = {"64": 250.0}
 batch = max(rates, key=lambda b: rates[b])
-print(batch, max(100, int(rates[batch] * float(sys.argv[2]) * 0.85 / int(batch))))
+print(batch, max(100, int(rates[batch] * float(sys.argv[2]) * 0.65 / int(batch))))
 PY
 )
 echo "== training: batch $BATCH, $STEPS steps ($(date +%T))"

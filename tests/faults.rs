@@ -166,6 +166,24 @@ fn ctrl_c_or_sigterm_finish_the_step_write_a_checkpoint_and_release_the_lock() {
 }
 
 #[test]
+fn a_signal_sent_twice_at_once_as_gnu_timeout_does_still_writes_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let live = background_run(&run);
+    wait_for_steps(&run, 3);
+    // `timeout` signals the process, then its process group: two SIGTERMs a moment apart.
+    signal(&live, libc::SIGTERM);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    signal(&live, libc::SIGTERM);
+    let output = live.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("a checkpoint of that step is written"), "{stderr}");
+    let last = *steps(&run).last().unwrap();
+    assert!(run.join(format!("checkpoints/step-{last:08}/state.json")).is_file(), "no checkpoint of step {last}");
+}
+
+#[test]
 fn a_lock_file_left_by_a_dead_process_does_not_block_even_if_its_pid_lives_again() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

@@ -266,7 +266,22 @@ impl eframe::App for StudioApp {
         storage.set_string(faces::SETTINGS_KEY, self.faces.settings_json());
         storage.set_string(train::SETTINGS_KEY, self.train.settings_json());
     }
+
+    /// A run still training when the window closes finishes its step and writes a checkpoint
+    /// before the process ends.
+    fn on_exit(&mut self) {
+        if self.train.is_training() {
+            eprintln!("the window closed while a run was training: finishing its step and writing a checkpoint…");
+            match self.worker.stop_and_wait(CHECKPOINT_PATIENCE) {
+                Some(message) => eprintln!("{message}"),
+                None => eprintln!("no checkpoint within {} s; the run keeps its previous one", CHECKPOINT_PATIENCE.as_secs()),
+            }
+        }
+    }
 }
+
+/// How long closing the window waits for a running run's last checkpoint.
+const CHECKPOINT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// An RGB image as an egui texture named `name`.
 pub fn texture(ctx: &egui::Context, name: impl Into<String>, image: &image::RgbImage, options: egui::TextureOptions) -> egui::TextureHandle {

@@ -186,6 +186,11 @@ impl TrainView {
         serde_json::to_string(&self.settings).unwrap_or_default()
     }
 
+    /// Whether a run is training (or paused) on the model thread.
+    pub fn is_training(&self) -> bool {
+        self.run.as_ref().is_some_and(|run| run.going)
+    }
+
     /// The form (tests and scripts fill it in).
     pub fn form_mut(&mut self) -> &mut TrainForm {
         &mut self.settings.form

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use burn::prelude::Device;
@@ -182,6 +182,21 @@ impl WorkerHandle {
             }
         }
         events
+    }
+
+    /// Stops a running run and waits, up to `patience`, for its checkpoint: closing the window
+    /// keeps the run's last step, as Ctrl-C does for `train`. Returns the run's last message.
+    pub fn stop_and_wait(&self, patience: Duration) -> Option<String> {
+        self.send(Command::Stop);
+        let deadline = Instant::now() + patience;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.events.recv_timeout(left) {
+                Ok(Event::TrainingEnded { message, .. }) => return Some(message),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
     }
 }
 

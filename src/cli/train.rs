@@ -2,7 +2,7 @@
 //! and plain lines elsewhere.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -179,18 +179,26 @@ pub struct Interrupted {
     pub out: String,
 }
 
-/// Set by the first Ctrl-C or SIGTERM: finish the step, write a checkpoint, stop.
-static STOP: AtomicBool = AtomicBool::new(false);
+/// When the first Ctrl-C or SIGTERM came: finish the step, write a checkpoint, stop.
+static STOP: OnceLock<Instant> = OnceLock::new();
 
-/// The first signal asks the run to stop after its current step; a second one ends the process
-/// at once (the operating system releases the run's lock either way).
+/// A repeat of the first signal within this time is the same request, not a second one: GNU
+/// `timeout` sends SIGTERM to the process and then to its whole process group, so a run under
+/// `timeout` receives it twice at once.
+const REPEAT_WINDOW: Duration = Duration::from_secs(1);
+
+/// The first signal asks the run to stop after its current step; a second one, later, ends the
+/// process at once (the operating system releases the run's lock either way).
 fn stop_on_signals() {
     let installed = ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
+        let now = Instant::now();
+        let first = *STOP.get_or_init(|| now);
+        if first == now {
+            eprintln!("\nfinishing this step and writing a checkpoint (press Ctrl-C again to stop at once)");
+        } else if now.duration_since(first) > REPEAT_WINDOW {
             eprintln!("\nstopping now, without a checkpoint of this step");
             std::process::exit(130);
         }
-        eprintln!("\nfinishing this step and writing a checkpoint (press Ctrl-C again to stop at once)");
     });
     if let Err(error) = installed {
         eprintln!("note: Ctrl-C will stop training at once, without a checkpoint ({error})");
@@ -256,7 +264,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             show(e.ssim_mean)
         );
     };
-    let result = train_to_end(&mut trainer, &run, &lock, || STOP.load(Ordering::SeqCst), |m| progress.update(m), print_eval);
+    let result = train_to_end(&mut trainer, &run, &lock, || STOP.get().is_some(), |m| progress.update(m), print_eval);
     progress.finish();
     if let Ended::Stopped(step) = result? {
         drop(lock);
