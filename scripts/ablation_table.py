@@ -72,17 +72,19 @@ def main():
         import matplotlib.pyplot as plt
         keys = [("ssim_frontal_avg", "frontal SSIM"), ("ssim_mean", "SSIM, every pose pair"),
                 ("rank1_frontalized_avg", "rank-1, frontalized probes")]
-        fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), sharex=True)
-        for name in names:
+        fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys) + 2, 4.5), sharex=True)
+        colours = plt.get_cmap("tab20").colors
+        for index, name in enumerate(names):
             evals = load(os.path.join(out, name, "eval.jsonl"))
             for ax, (key, title) in zip(axes, keys):
                 points = [(e["step"], e.get(key)) for e in evals if e.get(key) is not None]
                 if points:
-                    ax.plot(*zip(*points), marker="o", markersize=3, label=name)
+                    ax.plot(*zip(*points), marker="o", markersize=3, label=name, color=colours[index % len(colours)],
+                            linestyle="-" if index < len(colours) else "--")
                 ax.set_title(title)
                 ax.set_xlabel("step")
                 ax.grid(alpha=0.3)
-        axes[-1].legend(fontsize=8)
+        axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
         fig.suptitle("quick evaluation during training (10 held-out identities)")
         fig.tight_layout()
         fig.savefig(plot, dpi=110)

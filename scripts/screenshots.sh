@@ -15,3 +15,14 @@ done
 xvfb-run -a -s "-screen 0 1400x900x24" \
     "$CARGO_TARGET_DIR/release/drgan-studio" window --view evaluate --evaluate --screenshot docs/images/studio-evaluate.png
 echo docs/images/studio-evaluate.png
+# With MULTI_RUN=RUN (a multi-image run, e.g. the README's demo) and FUSE="IMG…" (photos of one
+# person): Explore fusing them, and that run's curves in Train.
+if [ -n "${MULTI_RUN:-}" ] && [ -n "${FUSE:-}" ]; then
+    # shellcheck disable=SC2086
+    xvfb-run -a -s "-screen 0 1400x900x24" \
+        "$CARGO_TARGET_DIR/release/drgan-studio" window --view explore --explore-run "$MULTI_RUN" --fuse $FUSE \
+        --screenshot docs/images/studio-fuse.png
+    xvfb-run -a -s "-screen 0 1400x900x24" \
+        "$CARGO_TARGET_DIR/release/drgan-studio" window --view train --run "$MULTI_RUN" --screenshot docs/images/multi-train.png
+    echo docs/images/studio-fuse.png docs/images/multi-train.png
+fi

@@ -502,7 +502,8 @@ fn progress_ui(ui: &mut egui::Ui, run: &RunView) {
     ui.add(egui::ProgressBar::new(step as f32 / total as f32).text(text).animate(run.going && !run.paused));
     let architecture = Architecture::of(&run.config.model);
     let recipe = run.config.training.recipe.describe(architecture);
-    ui.small(format!("{} · recipe {recipe} · {}", run.config.model.summary(), run.config.training.balance.describe()))
+    let multi = run.config.training.multi.as_ref().map_or_else(String::new, |m| format!(" · multi-image, groups of {}", m.images_per_id));
+    ui.small(format!("{} · recipe {recipe} · {}{multi}", run.config.model.summary(), run.config.training.balance.describe()))
         .on_hover_text(run.config.training.recipe.summary(architecture));
 }
 
