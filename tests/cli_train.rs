@@ -65,14 +65,30 @@ fn a_run_folder_holds_config_metrics_samples_and_checkpoints_and_resumes_exactly
         assert!(whole.join("checkpoints/step-00000004").join(file).is_file(), "{file}");
     }
 
-    // Stop at step 2, resume to step 4: the same numbers as the uninterrupted run.
-    let split = dir.path().join("split");
-    train(&split, &[&SMALL_SET[..], &["--steps", "2", "--checkpoint-every", "2"]].concat()).success();
-    resume(&split, "4")
-        .success()
-        .stdout(contains("resuming"));
-    let resumed: Vec<Value> = metrics(&split).into_iter().map(without_time).collect();
+    // Killed after the step-2 checkpoint (the step-4 one never written), resumed to step 4: the
+    // same numbers as the uninterrupted run, step by step.
+    let killed = dir.path().join("killed");
+    train(&killed, &args).success();
+    std::fs::remove_dir_all(killed.join("checkpoints/step-00000004")).unwrap();
+    resume(&killed, "4").success().stdout(contains("resuming"));
+    let resumed: Vec<Value> = metrics(&killed).into_iter().map(without_time).collect();
     let uninterrupted: Vec<Value> = lines.into_iter().map(without_time).collect();
+    assert_eq!(resumed, uninterrupted);
+}
+
+#[test]
+fn extending_a_finished_run_continues_it_exactly_when_nothing_follows_the_total() {
+    // The studio recipe's noise and learning-rate schedules follow the run's total steps, so a
+    // longer total changes them; the paper recipe has none, so 2 + 2 steps are 4 steps.
+    let dir = tempfile::tempdir().unwrap();
+    let paper = [&SMALL_SET[..], &["--recipe", "paper", "--checkpoint-every", "2"]].concat();
+    let whole = dir.path().join("whole");
+    train(&whole, &[&paper[..], &["--steps", "4"]].concat()).success();
+    let split = dir.path().join("split");
+    train(&split, &[&paper[..], &["--steps", "2"]].concat()).success();
+    resume(&split, "4").success().stdout(contains("resuming"));
+    let resumed: Vec<Value> = metrics(&split).into_iter().map(without_time).collect();
+    let uninterrupted: Vec<Value> = metrics(&whole).into_iter().map(without_time).collect();
     assert_eq!(resumed, uninterrupted);
 }
 
