@@ -19,7 +19,7 @@ use crate::data::{BatchPlan, FaceSet, ImageSource, LabelledImage, SkipReport, Sp
 use crate::device::{self, ChosenDevice, DeviceChoice};
 use crate::eval::evaluate::{EvalOptions, evaluate};
 use crate::model::rotator::{Rotator, one_hot};
-use crate::model::{Generator, ModelConfig, PoseBins, Preset};
+use crate::model::{Generator, ModelConfig, PoseBins, Preset, Upsample};
 use crate::synth::SynthSpec;
 use crate::train::{Balance, DataSource, Recipe, RunConfig, TrainSettings, Trainer};
 
@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// Write every figure as one JSON object to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The decoder's upsampling: `transposed` (the paper's network, as PyTorch's reference has
+    /// it) or `resize` (the studio recipe's).
+    #[arg(long, value_enum, default_value_t = Upsample::Transposed)]
+    pub upsample: Upsample,
 }
 
 /// The machine the figures were taken on.
@@ -104,6 +108,8 @@ struct Report {
     device: String,
     device_reason: String,
     step: &'static str,
+    /// The decoder's upsampling the figures are for.
+    upsample: &'static str,
     train_img_per_s: BTreeMap<String, BTreeMap<String, f64>>,
     train_gflop_per_image: BTreeMap<String, f64>,
     train_gflops: BTreeMap<String, BTreeMap<String, f64>>,
@@ -129,6 +135,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         machine: machine(),
         device: chosen.name.clone(),
         device_reason: chosen.reason.clone(),
+        upsample: args.upsample.name(),
         step: "the paper recipe's step (D on real and fake, then G), as the PyTorch reference takes it",
         train_img_per_s: BTreeMap::new(),
         train_gflop_per_image: BTreeMap::new(),
@@ -145,7 +152,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for &preset in &args.presets {
         let name = preset.name().to_owned();
         for &batch in &args.batch {
-            let (rate, config) = train_rate(preset, batch, args.steps, &chosen)?;
+            let (rate, config) = train_rate(preset, batch, args.steps, args.upsample, &chosen)?;
             let (img_per_s, first_step) = (rate.img_per_s, rate.first_step_secs);
             let flops = config.train_step_flops() as f64;
             println!(
@@ -178,7 +185,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             println!("{:<6} parameters: G enc {encoder:.2} M, G dec {decoder:.2} M, D {discriminator:.2} M (Nd 10)", preset.name());
         }
         if args.interactive > 0 {
-            let (sweep, redraw) = interactive(preset, args.interactive, &chosen.device)?;
+            let (sweep, redraw) = interactive(preset, args.interactive, args.upsample, &chosen.device)?;
             println!(
                 "{:<6} Explore sweep (encode + {} poses): p50 {:.1} ms, p95 {:.1} ms; one pose redrawn from a cached encoding: p50 {:.1} ms, p95 {:.1} ms",
                 preset.name(),
@@ -236,12 +243,12 @@ struct Rate {
 }
 
 /// Images per second through the paper recipe's full step for `preset` at `batch`.
-fn train_rate(preset: Preset, batch: usize, steps: u64, chosen: &ChosenDevice) -> anyhow::Result<(Rate, ModelConfig)> {
+fn train_rate(preset: Preset, batch: usize, steps: u64, upsample: Upsample, chosen: &ChosenDevice) -> anyhow::Result<(Rate, ModelConfig)> {
     let spec = SynthSpec { identities: 12, seed: 1, lights: 1 };
     let faces = FaceSet::synthetic(spec.clone(), PoseBins::default())?;
     let split = Split::by_identity(&faces.identity_names, 0.2, 0)?;
     let config = RunConfig {
-        model: ModelConfig::new(preset, split.train.len()),
+        model: ModelConfig { upsample, ..ModelConfig::new(preset, split.train.len()) },
         training: TrainSettings {
             steps: steps + 1,
             batch_size: batch,
@@ -298,8 +305,8 @@ fn peer_rate(command: &str, preset: Preset, batch: usize, steps: u64) -> anyhow:
 
 /// Timings of the Explore sweep (one face encoded and drawn at every pose bin) and of one pose
 /// redrawn from a cached encoding, with freshly initialised weights of `preset`.
-fn interactive(preset: Preset, samples: usize, device: &burn::prelude::Device) -> anyhow::Result<(Percentiles, Percentiles)> {
-    let config = ModelConfig::new(preset, 10);
+fn interactive(preset: Preset, samples: usize, upsample: Upsample, device: &burn::prelude::Device) -> anyhow::Result<(Percentiles, Percentiles)> {
+    let config = ModelConfig { upsample, ..ModelConfig::new(preset, 10) };
     let rotator = Rotator::from_generator(config.clone(), Generator::new(&config, device), 0, format!("fresh {} weights", preset.name()), device);
     let spec = Arc::new(SynthSpec { identities: 1, seed: 3, lights: 1 });
     let face = centred_input(&ImageSource::Synthetic { spec, person: 0, yaw: 30.0, light: 0 }, preset.image_size()).map_err(|e| anyhow::anyhow!("{}", e.reason()))?;

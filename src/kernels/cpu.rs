@@ -10,6 +10,7 @@ use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::Sampling;
+use super::resize::{self, Dims};
 
 /// Shape of an NCHW tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,16 +47,27 @@ impl Nchw {
 
 /// How one spatial axis of a convolution maps kernel positions to source coordinates.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Map {
-    /// Source `o·stride + k − 1` (padding 1).
+pub(super) enum Map {
+    /// Three taps, source `o·stride + k − 1` (padding 1).
     Strided(usize),
-    /// Source `(o + k − 1) / 2`: a stride-1 convolution over the source repeated ×2.
-    Upsampled,
+    /// Two taps, source `o + k + p − 1`: phase `p` of a 3×3 convolution over the source
+    /// repeated ×2 (see [`super::resize`]).
+    Phase(usize),
+}
+
+impl Map {
+    /// Kernel taps along the axis.
+    fn taps(self) -> usize {
+        match self {
+            Map::Strided(_) => 3,
+            Map::Phase(_) => 2,
+        }
+    }
 }
 
 /// For one spatial axis: the kernel positions `o` whose tap `k` reads inside the source grid
 /// (the rest read padding), and where.
-struct Taps {
+pub(super) struct Taps {
     map: Map,
     /// Source size.
     source: usize,
@@ -66,8 +78,11 @@ struct Taps {
 }
 
 impl Taps {
-    fn new(map: Map, source: usize, positions: usize) -> Self {
+    pub(super) fn new(map: Map, source: usize, positions: usize) -> Self {
         let valid = std::array::from_fn(|k| {
+            if k >= map.taps() {
+                return 0..0;
+            }
             let inside: Vec<usize> = (0..positions).filter(|&o| Self::coordinate(map, o, k, source).is_some()).collect();
             match (inside.first(), inside.last()) {
                 (Some(&lo), Some(&hi)) => lo..hi + 1,
@@ -80,10 +95,7 @@ impl Taps {
     fn coordinate(map: Map, o: usize, k: usize, source: usize) -> Option<usize> {
         let i = match map {
             Map::Strided(stride) => (o * stride + k) as i64 - 1,
-            Map::Upsampled => {
-                let u = (o + k) as i64 - 1;
-                if u < 0 || u >= 2 * source as i64 { -1 } else { u / 2 }
-            }
+            Map::Phase(p) => (o + k + p) as i64 - 1,
         };
         (0..source as i64).contains(&i).then_some(i as usize)
     }
@@ -105,9 +117,8 @@ impl Taps {
         let first = self.source_of(valid.start, k).unwrap_or(0);
         let out = &mut out[valid.clone()];
         match self.map {
-            Map::Strided(1) => out.copy_from_slice(&line[first..first + out.len()]),
+            Map::Strided(1) | Map::Phase(_) => out.copy_from_slice(&line[first..first + out.len()]),
             Map::Strided(stride) => out.iter_mut().enumerate().for_each(|(i, v)| *v = line[first + i * stride]),
-            Map::Upsampled => out.iter_mut().zip(valid).for_each(|(v, o)| *v = line[(o + k - 1) / 2]),
         }
     }
 
@@ -121,50 +132,55 @@ impl Taps {
         let first = self.source_of(valid.start, k).unwrap_or(0);
         let values = &values[valid.clone()];
         match self.map {
-            Map::Strided(1) => line[first..first + values.len()].iter_mut().zip(values).for_each(|(d, v)| *d += v),
+            Map::Strided(1) | Map::Phase(_) => line[first..first + values.len()].iter_mut().zip(values).for_each(|(d, v)| *d += v),
             Map::Strided(stride) => values.iter().enumerate().for_each(|(i, v)| line[first + i * stride] += v),
-            Map::Upsampled => values.iter().zip(valid).for_each(|(v, o)| line[(o + k - 1) / 2] += v),
         }
     }
 }
 
 /// The im2col view of a convolution: the grid that is read ("source") and the grid of kernel
 /// positions, one column of the im2col matrix per position.
-struct Geometry {
-    rows: Taps,
-    cols: Taps,
+pub(super) struct Geometry {
+    pub(super) rows: Taps,
+    pub(super) cols: Taps,
 }
 
 impl Geometry {
     /// Columns of the im2col matrix (kernel positions).
-    fn positions(&self) -> usize {
+    pub(super) fn positions(&self) -> usize {
         self.rows.positions * self.cols.positions
+    }
+
+    /// Taps of the kernel (9 for 3×3, 4 for 2×2): rows of the im2col matrix per source channel.
+    pub(super) fn taps(&self) -> usize {
+        self.rows.map.taps() * self.cols.map.taps()
     }
 
     /// Kernel-position rows per tile: tiles of the im2col matrix of about [`TILE_FLOATS`] for
     /// `channels` source channels, so that a tile stays in cache between its copy and its
     /// matrix product.
-    fn tile_rows(&self, channels: usize) -> usize {
-        (TILE_FLOATS / (channels * 9 * self.cols.positions).max(1)).clamp(1, self.rows.positions.max(1))
+    pub(super) fn tile_rows(&self, channels: usize) -> usize {
+        (TILE_FLOATS / (channels * self.taps() * self.cols.positions).max(1)).clamp(1, self.rows.positions.max(1))
     }
 
     /// The tiles: ranges of kernel-position rows.
-    fn tiles(&self, channels: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    pub(super) fn tiles(&self, channels: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
         let (rows, step) = (self.rows.positions, self.tile_rows(channels));
         (0..rows).step_by(step).map(move |start| start..(start + step).min(rows))
     }
 
     /// Copies what the kernel positions in `rows` read from `src` (`channels` planes of the
-    /// source grid) into `col` (`channels·9` rows, one column per kernel position in `rows`).
-    fn im2col(&self, src: &[f32], channels: usize, rows: std::ops::Range<usize>, col: &mut [f32]) {
+    /// source grid) into `col` (`channels·taps` rows, one column per kernel position in `rows`).
+    pub(super) fn im2col(&self, src: &[f32], channels: usize, rows: std::ops::Range<usize>, col: &mut [f32]) {
         let (src_w, plane) = (self.cols.source, self.rows.source * self.cols.source);
         let out_w = self.cols.positions;
         let width = rows.len() * out_w;
+        let (taps_h, taps_w) = (self.rows.map.taps(), self.cols.map.taps());
         for c in 0..channels {
             let src_plane = &src[c * plane..(c + 1) * plane];
-            for kh in 0..3 {
-                for kw in 0..3 {
-                    let row = &mut col[(c * 9 + kh * 3 + kw) * width..][..width];
+            for kh in 0..taps_h {
+                for kw in 0..taps_w {
+                    let row = &mut col[((c * taps_h + kh) * taps_w + kw) * width..][..width];
                     for (i, oh) in rows.clone().enumerate() {
                         let out = &mut row[i * out_w..(i + 1) * out_w];
                         match self.rows.source_of(oh, kh) {
@@ -179,15 +195,16 @@ impl Geometry {
 
     /// Adds `col` (the kernel positions in `rows`) back onto the source grid: the adjoint of
     /// [`Geometry::im2col`].
-    fn col2im(&self, col: &[f32], channels: usize, rows: std::ops::Range<usize>, dst: &mut [f32]) {
+    pub(super) fn col2im(&self, col: &[f32], channels: usize, rows: std::ops::Range<usize>, dst: &mut [f32]) {
         let (dst_w, plane) = (self.cols.source, self.rows.source * self.cols.source);
         let out_w = self.cols.positions;
         let width = rows.len() * out_w;
+        let (taps_h, taps_w) = (self.rows.map.taps(), self.cols.map.taps());
         for c in 0..channels {
             let dst_plane = &mut dst[c * plane..(c + 1) * plane];
-            for kh in 0..3 {
-                for kw in 0..3 {
-                    let row = &col[(c * 9 + kh * 3 + kw) * width..][..width];
+            for kh in 0..taps_h {
+                for kw in 0..taps_w {
+                    let row = &col[((c * taps_h + kh) * taps_w + kw) * width..][..width];
                     for (i, oh) in rows.clone().enumerate() {
                         if let Some(ih) = self.rows.source_of(oh, kh) {
                             self.cols.scatter(kw, &row[i * out_w..(i + 1) * out_w], &mut dst_plane[ih * dst_w..(ih + 1) * dst_w]);
@@ -204,11 +221,11 @@ const TILE_FLOATS: usize = 1 << 18;
 
 /// The im2col geometry of `sampling` for an input of `h × w`. For the transposed convolution it
 /// is that of the stride-2 convolution it is the adjoint of: the source is its (larger) output.
+/// Resize-up convolutions are computed phase by phase instead ([`super::resize`]).
 fn geometry(sampling: Sampling, h: usize, w: usize) -> Geometry {
     let axis = |size: usize| match sampling {
-        Sampling::Same => Taps::new(Map::Strided(1), size, size),
+        Sampling::Same | Sampling::ResizeUp => Taps::new(Map::Strided(1), size, size),
         Sampling::Down => Taps::new(Map::Strided(2), size, size / 2),
-        Sampling::ResizeUp => Taps::new(Map::Upsampled, size, 2 * size),
         Sampling::TransposedUp => Taps::new(Map::Strided(2), 2 * size, size),
     };
     Geometry { rows: axis(h), cols: axis(w) }
@@ -216,7 +233,7 @@ fn geometry(sampling: Sampling, h: usize, w: usize) -> Geometry {
 
 /// A row-major or transposed view of a matrix for [`matmul`].
 #[derive(Clone, Copy)]
-struct Mat<'a> {
+pub(super) struct Mat<'a> {
     data: &'a [f32],
     row_stride: usize,
     col_stride: usize,
@@ -224,12 +241,12 @@ struct Mat<'a> {
 
 impl<'a> Mat<'a> {
     /// `data` as a row-major matrix with `cols` columns.
-    fn rows(data: &'a [f32], cols: usize) -> Self {
+    pub(super) fn rows(data: &'a [f32], cols: usize) -> Self {
         Self { data, row_stride: cols, col_stride: 1 }
     }
 
     /// The transpose of `data` read as a row-major matrix with `cols` columns.
-    fn transposed(data: &'a [f32], cols: usize) -> Self {
+    pub(super) fn transposed(data: &'a [f32], cols: usize) -> Self {
         Self { data, row_stride: 1, col_stride: cols }
     }
 
@@ -240,7 +257,7 @@ impl<'a> Mat<'a> {
 
 /// `dst (m × n, row-major) = [dst +] a (m × k) · b (k × n)`.
 #[allow(clippy::too_many_arguments)]
-fn matmul(dst: &mut [f32], m: usize, n: usize, k: usize, accumulate: bool, a: Mat, b: Mat, parallelism: Parallelism) {
+pub(super) fn matmul(dst: &mut [f32], m: usize, n: usize, k: usize, accumulate: bool, a: Mat, b: Mat, parallelism: Parallelism) {
     matmul_into(dst, n, m, n, k, accumulate, a, b, parallelism);
 }
 
@@ -282,18 +299,18 @@ fn matmul_into(dst: &mut [f32], dst_row_stride: usize, m: usize, n: usize, k: us
 
 /// How the images of a batch are shared among threads: a fixed number of chunks, so that the
 /// order of every sum is the same from run to run.
-struct Chunking {
-    images_per_chunk: usize,
+pub(super) struct Chunking {
+    pub(super) images_per_chunk: usize,
     /// Threads left for each matrix product (more than one only when there are fewer images
     /// than threads, as when the window draws one face).
-    parallelism: Parallelism,
+    pub(super) parallelism: Parallelism,
 }
 
 impl Chunking {
     /// One chunk per thread when the images share out evenly (as training batches do);
     /// otherwise (a face drawn at nine poses, say) one chunk whose matrix products use every
     /// thread, so no thread waits on another's extra image.
-    fn new(images: usize) -> Self {
+    pub(super) fn new(images: usize) -> Self {
         let threads = rayon::current_num_threads().max(1);
         if images >= threads && (images.is_multiple_of(threads) || images >= 4 * threads) {
             Self { images_per_chunk: images.div_ceil(threads), parallelism: Parallelism::None }
@@ -355,10 +372,16 @@ impl Conv<'_> {
         let (ci, co) = (shape.c, out.c);
         let positions = geometry.positions();
         let par = chunking.parallelism;
+        let phases = (self.sampling == Sampling::ResizeUp).then(|| resize::phase_weights(self.weight, co * ci));
+        let dims = Dims { ci, co, h: shape.h, w: shape.w };
         z.par_chunks_mut(chunking.images_per_chunk * out.image())
             .zip(x.par_chunks(chunking.images_per_chunk * shape.image()))
             .for_each(|(z_chunk, x_chunk)| {
                 let images = z_chunk.chunks_mut(out.image()).zip(x_chunk.chunks(shape.image()));
+                if let Some(phases) = &phases {
+                    images.for_each(|(z_image, x_image)| resize::forward_image(x_image, dims, phases, z_image, par));
+                    return;
+                }
                 match self.sampling {
                     Sampling::TransposedUp => {
                         // Each input pixel scatters its 3×3 footprint: col = Wᵀ·x, then col2im.
@@ -404,6 +427,8 @@ impl Conv<'_> {
             Some(dx) => dx.chunks_mut(chunk_x).map(Some).collect(),
             None => (0..chunks).map(|_| None).collect(),
         };
+        let phases = (self.sampling == Sampling::ResizeUp).then(|| resize::phase_weights(self.weight, co * ci));
+        let dims = Dims { ci, co, h: shape.h, w: shape.w };
         let partial_weights: Vec<Option<Vec<f32>>> = dx_chunks
             .par_iter_mut()
             .zip(x.par_chunks(chunk_x))
@@ -411,6 +436,17 @@ impl Conv<'_> {
             .map(|((dx_chunk, x_chunk), dz_chunk)| {
                 let mut dweight = need_weight.then(|| vec![0.0f32; weight_len]);
                 let images = x_chunk.chunks(shape.image()).zip(dz_chunk.chunks(out.image())).enumerate();
+                if let Some(phases) = &phases {
+                    let mut dphases = need_weight.then(|| std::array::from_fn(|_| vec![0.0f32; co * ci * 4]));
+                    for (i, (x_image, dz_image)) in images {
+                        let dx_image = dx_chunk.as_deref_mut().map(|dx| &mut dx[i * shape.image()..(i + 1) * shape.image()]);
+                        resize::backward_image(x_image, dims, phases, dz_image, dx_image, dphases.as_mut(), par);
+                    }
+                    if let (Some(dweight), Some(dphases)) = (dweight.as_mut(), &dphases) {
+                        resize::add_phase_gradients(dphases, co * ci, dweight);
+                    }
+                    return dweight;
+                }
                 match self.sampling {
                     Sampling::TransposedUp => {
                         // z = col2im(Wᵀ·x), so dx = W·im2col(dz) and dW = x·im2col(dz)ᵀ.

@@ -18,6 +18,7 @@
 mod autodiff;
 pub mod cpu;
 mod flex;
+mod resize;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
