@@ -235,3 +235,30 @@ fn settings_and_the_open_face_set_persist_between_launches() {
     assert_eq!(app.faces.faces.as_ref().map(|f| f.samples.len()), Some(7 * 9));
     assert_eq!(app.train.form_mut().batch, 24);
 }
+
+#[test]
+fn a_file_dialog_that_cannot_open_says_so_and_takes_a_typed_path() {
+    // No desktop file-chooser portal or zenity here: the dialog comes back empty at once.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for name in ["a.png", "b.png"] {
+        image::RgbImage::from_pixel(32, 32, image::Rgb([150, 110, 90])).save(dir.path().join(name)).expect("written");
+    }
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the default face set", |app| app.faces.faces.is_some());
+    harness.get_by_label("Faces").click();
+    harness.run_steps(2);
+    harness.get_by_label("Open folder…").click();
+    let started = Instant::now();
+    while harness.query_by_label_contains("No file dialog could open").is_none() {
+        assert!(started.elapsed() < WAIT, "the window never said that no dialog could open");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let field = harness.get_by_role(Role::TextInput);
+    field.focus();
+    harness.step();
+    harness.get_by_role(Role::TextInput).type_text(&dir.path().display().to_string());
+    harness.step();
+    harness.get_by_label("OK").click();
+    wait_for(&mut harness, "the typed folder to open", |app| app.faces.faces.as_ref().is_some_and(|faces| faces.samples.len() == 2));
+}

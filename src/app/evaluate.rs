@@ -8,6 +8,7 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 use image::RgbImage;
 
+use super::dialogs::{FileChooser, Request};
 use super::worker::{Command, ModelInfo, WorkerHandle};
 use crate::data::FaceSet;
 use crate::eval::evaluate::{EvalOptions, EvalReport, Evaluation};
@@ -41,6 +42,16 @@ pub struct EvaluateView {
     selected: usize,
     figures: Option<egui::Rect>,
     message: Arc<Mutex<Option<String>>>,
+    /// The save dialog in use, and what it saves.
+    chooser: FileChooser<Save>,
+}
+
+/// What a path chosen in the Evaluate view's save dialog is for.
+enum Save {
+    /// This report, as JSON.
+    Report(String),
+    /// A picture of the figures on show.
+    Figures,
 }
 
 impl Default for EvaluateView {
@@ -54,6 +65,7 @@ impl Default for EvaluateView {
             selected: 0,
             figures: None,
             message: Arc::new(Mutex::new(None)),
+            chooser: FileChooser::default(),
         }
     }
 }
@@ -105,6 +117,22 @@ impl EvaluateView {
     /// Draws the view.
     pub fn ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle, faces: Option<(DataSource, Arc<FaceSet>)>, model: Option<&ModelInfo>) {
         self.controls_ui(ui, worker, faces, model);
+        match self.chooser.ui(ui) {
+            Some((Save::Report(json), paths)) => {
+                if let Some(path) = paths.first() {
+                    self.set_message(match std::fs::write(path, json) {
+                        Ok(()) => format!("saved {}", path.display()),
+                        Err(e) => format!("could not save {}: {e}", path.display()),
+                    });
+                }
+            }
+            Some((Save::Figures, paths)) => {
+                if let Some(path) = paths.into_iter().next() {
+                    self.save_figures(ui.ctx(), path);
+                }
+            }
+            None => {}
+        }
         if let Some(message) = self.message.lock().ok().and_then(|m| m.clone()) {
             ui.label(message);
         }
@@ -161,11 +189,17 @@ impl EvaluateView {
                 })
                 .response
                 .labelled_by(label.id);
-            if ui.button("Save report JSON…").clicked() {
-                self.save_report();
+            let idle = !self.chooser.is_busy();
+            if ui.add_enabled(idle, egui::Button::new("Save report JSON…")).clicked()
+                && let Some(entry) = self.entries.get(self.selected)
+            {
+                match serde_json::to_string_pretty(&entry.report) {
+                    Ok(json) => self.chooser.open(ui.ctx(), Save::Report(json), Request::Save { name: "eval.json".to_owned() }),
+                    Err(e) => self.set_message(format!("could not write the report: {e}")),
+                }
             }
-            if ui.button("Save figures PNG…").clicked() {
-                self.save_figures(ui.ctx());
+            if ui.add_enabled(idle, egui::Button::new("Save figures PNG…")).clicked() {
+                self.chooser.open(ui.ctx(), Save::Figures, Request::Save { name: "eval-figures.png".to_owned() });
             }
             if ui.button("Clear").clicked() {
                 self.entries.clear();
@@ -203,20 +237,9 @@ impl EvaluateView {
         });
     }
 
-    fn save_report(&mut self) {
-        let Some(entry) = self.entries.get(self.selected) else { return };
-        let Some(path) = rfd::FileDialog::new().set_file_name("eval.json").save_file() else { return };
-        let result = serde_json::to_string_pretty(&entry.report).map_err(anyhow::Error::from).and_then(|json| Ok(std::fs::write(&path, json)?));
-        self.set_message(match result {
-            Ok(()) => format!("saved {}", path.display()),
-            Err(e) => format!("could not save {}: {e}", path.display()),
-        });
-    }
-
-    /// Saves the figures area of the next frame as a PNG.
-    fn save_figures(&mut self, ctx: &egui::Context) {
+    /// Saves the figures area of the next frame as a PNG at `path`.
+    fn save_figures(&mut self, ctx: &egui::Context, path: std::path::PathBuf) {
         let Some(rect) = self.figures else { return };
-        let Some(path) = rfd::FileDialog::new().set_file_name("eval-figures.png").save_file() else { return };
         let (message, scale) = (self.message.clone(), ctx.pixels_per_point());
         ctx.request_screenshot(move |image| {
             let region = image.region(&rect, Some(scale));

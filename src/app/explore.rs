@@ -9,6 +9,7 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot};
 use image::{GenericImage, RgbImage};
 
+use super::dialogs::{FileChooser, Request};
 use super::worker::{Command, Fused, ModelInfo, Rendered, WorkerHandle};
 use super::shipped;
 use crate::data::ImageSource;
@@ -45,6 +46,16 @@ pub struct ExploreView {
     message: Option<String>,
     /// Several photos of one person being fused (multi-image models).
     group: Option<Group>,
+    /// The file dialog in use, and what its path is for.
+    chooser: FileChooser<Chosen>,
+}
+
+/// What a path chosen in Explore's file dialog is for.
+enum Chosen {
+    /// Faces to open.
+    Open,
+    /// Where to save this image (the output or the strip as it was when asked).
+    Save(RgbImage),
 }
 
 /// Photos of one person fused by a multi-image model, and what it drew from them.
@@ -82,6 +93,7 @@ impl Default for ExploreView {
             requested: None,
             message: None,
             group: None,
+            chooser: FileChooser::default(),
         }
     }
 }
@@ -246,15 +258,10 @@ impl ExploreView {
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle) {
+        let idle = !self.chooser.is_busy();
         ui.horizontal(|ui| {
-            if ui.button("Open image…").on_hover_text("One face to turn, or several photos of one person to fuse (a multi-image model)").clicked()
-                && let Some(mut paths) = rfd::FileDialog::new().add_filter("images", &["png", "jpg", "jpeg", "bmp", "webp", "gif", "tif", "tiff"]).pick_files()
-            {
-                match paths.len() {
-                    0 => {}
-                    1 => self.open(ImageSource::File(paths.remove(0)), worker),
-                    _ => self.open_group(paths.into_iter().map(ImageSource::File).collect(), worker),
-                }
+            if ui.add_enabled(idle, egui::Button::new("Open image…")).on_hover_text("One face to turn, or several photos of one person to fuse (a multi-image model)").clicked() {
+                self.chooser.open(ui.ctx(), Chosen::Open, Request::Images);
             }
             if ui.button("Frontalize").on_hover_text("Jump to 0°").clicked() {
                 self.yaw = 0.0;
@@ -275,13 +282,34 @@ impl ExploreView {
                 self.request_strip(worker);
             }
             ui.separator();
-            if ui.add_enabled(self.output.is_some(), egui::Button::new("Save output…")).clicked() {
-                self.save_output();
+            if ui.add_enabled(idle && self.output.is_some(), egui::Button::new("Save output…")).clicked()
+                && let Some((image, yaw)) = &self.output
+            {
+                self.chooser.open(ui.ctx(), Chosen::Save(image.clone()), Request::Save { name: format!("redrawn_{yaw:+.0}deg.png") });
             }
-            if ui.add_enabled(!self.strip.is_empty(), egui::Button::new("Save strip…")).clicked() {
-                self.save_strip();
+            if ui.add_enabled(idle && !self.strip.is_empty(), egui::Button::new("Save strip…")).clicked() {
+                match self.strip_sheet() {
+                    Ok(sheet) => self.chooser.open(ui.ctx(), Chosen::Save(sheet), Request::Save { name: "strip_input_then_all_poses.png".to_owned() }),
+                    Err(e) => self.message = Some(format!("could not assemble the strip: {e}")),
+                }
             }
         });
+        match self.chooser.ui(ui) {
+            Some((Chosen::Open, mut paths)) => match paths.len() {
+                0 => {}
+                1 => self.open(ImageSource::File(paths.remove(0)), worker),
+                _ => self.open_group(paths.into_iter().map(ImageSource::File).collect(), worker),
+            },
+            Some((Chosen::Save(image), paths)) => {
+                if let Some(path) = paths.first() {
+                    self.message = Some(match image.save(path) {
+                        Ok(()) => format!("saved {}", path.display()),
+                        Err(e) => format!("could not save {}: {e}", path.display()),
+                    });
+                }
+            }
+            None => {}
+        }
     }
 
     fn slider_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle) {
@@ -429,34 +457,17 @@ impl ExploreView {
         });
     }
 
-    fn save_output(&mut self) {
-        let Some((image, yaw)) = &self.output else { return };
-        if let Some(path) = rfd::FileDialog::new().set_file_name(format!("redrawn_{yaw:+.0}deg.png")).save_file() {
-            self.message = Some(match image.save(&path) {
-                Ok(()) => format!("saved {}", path.display()),
-                Err(e) => format!("could not save {}: {e}", path.display()),
-            });
-        }
-    }
-
-    fn save_strip(&mut self) {
-        let Some(first) = self.strip.first() else { return };
-        let (w, h) = first.dimensions();
+    /// The input, then the strip of every pose, side by side in one image.
+    fn strip_sheet(&self) -> image::ImageResult<RgbImage> {
+        let (w, h) = self.strip.first().map_or((0, 0), |first| first.dimensions());
         let mut sheet = RgbImage::new(w * (self.strip.len() as u32 + 1), h);
-        let mut pasted = self.input.as_deref().map_or(Ok(()), |input| sheet.copy_from(input, 0, 0));
+        if let Some(input) = self.input.as_deref() {
+            sheet.copy_from(input, 0, 0)?;
+        }
         for (i, image) in self.strip.iter().enumerate() {
-            pasted = pasted.and_then(|()| sheet.copy_from(image, w * (i as u32 + 1), 0));
+            sheet.copy_from(image, w * (i as u32 + 1), 0)?;
         }
-        if let Err(e) = pasted {
-            self.message = Some(format!("could not assemble the strip: {e}"));
-            return;
-        }
-        if let Some(path) = rfd::FileDialog::new().set_file_name("strip_input_then_all_poses.png").save_file() {
-            self.message = Some(match sheet.save(&path) {
-                Ok(()) => format!("saved {}", path.display()),
-                Err(e) => format!("could not save {}: {e}", path.display()),
-            });
-        }
+        Ok(sheet)
     }
 }
 

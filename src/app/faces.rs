@@ -9,6 +9,7 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot};
 
 use super::shipped;
+use super::dialogs::{FileChooser, Request};
 use super::status_bar::StatusBar;
 use super::thumbnails::{THUMBNAIL_SIZE, Thumbnails};
 use super::train::row;
@@ -60,13 +61,15 @@ pub struct FacesView {
     error: Option<String>,
     /// Faces picked with Ctrl-click to be fused (sample indices, in the order picked).
     picked: Vec<usize>,
+    /// The dialog of "Open folder…" and "Open file…".
+    chooser: FileChooser<()>,
 }
 
 impl FacesView {
     /// The view with settings restored from their JSON (defaults when absent or unreadable).
     pub fn restore(json: Option<&str>) -> Self {
         let settings = json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
-        Self { settings, faces: None, loading: None, thumbnails: None, identity_filter: None, bin_filter: None, shown: Vec::new(), error: None, picked: Vec::new() }
+        Self { settings, faces: None, loading: None, thumbnails: None, identity_filter: None, bin_filter: None, shown: Vec::new(), error: None, picked: Vec::new(), chooser: FileChooser::default() }
     }
 
     /// The settings to persist.
@@ -180,18 +183,21 @@ impl FacesView {
 
     fn side_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("Face set");
-        ui.horizontal(|ui| {
-            if ui.button("Open folder…").clicked()
-                && let Some(path) = rfd::FileDialog::new().pick_folder()
-            {
-                self.open_path(path, ui.ctx());
-            }
-            if ui.button("Open file…").on_hover_text("manifest.csv, a list file or a NumPy .npy").clicked()
-                && let Some(path) = rfd::FileDialog::new().pick_file()
-            {
-                self.open_path(path, ui.ctx());
-            }
+        ui.add_enabled_ui(!self.chooser.is_busy(), |ui| {
+            ui.horizontal(|ui| {
+                if ui.button("Open folder…").clicked() {
+                    self.chooser.open(ui.ctx(), (), Request::Folder { start: None });
+                }
+                if ui.button("Open file…").on_hover_text("manifest.csv, a list file or a NumPy .npy").clicked() {
+                    self.chooser.open(ui.ctx(), (), Request::File);
+                }
+            });
         });
+        if let Some(((), mut paths)) = self.chooser.ui(ui)
+            && !paths.is_empty()
+        {
+            self.open_path(paths.remove(0), ui.ctx());
+        }
         ui.small("…or drop a folder or file onto the window.");
         if !self.settings.recent.is_empty() {
             ui.collapsing("Recent", |ui| {

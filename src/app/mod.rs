@@ -4,6 +4,7 @@
 //! [`worker::Command`]s and read [`worker::Event`]s, so the window stays responsive while the
 //! model works.
 
+pub mod dialogs;
 pub mod evaluate;
 pub mod explore;
 pub mod faces;

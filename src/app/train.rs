@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use eframe::egui;
 
+use super::dialogs::{FileChooser, Request};
 use super::plots::{self, CurveSettings};
 use super::status_bar::StatusBar;
 use super::worker::{Command, Event, WorkerHandle};
@@ -173,12 +174,14 @@ pub struct TrainView {
     settings: Settings,
     /// The run on show.
     pub run: Option<RunView>,
+    /// The dialog of "Open run…".
+    chooser: FileChooser<()>,
 }
 
 impl TrainView {
     /// The view with settings restored from their JSON (defaults when absent or unreadable).
     pub fn restore(json: Option<&str>) -> Self {
-        Self { settings: json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default(), run: None }
+        Self { settings: json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default(), run: None, chooser: FileChooser::default() }
     }
 
     /// The settings to persist.
@@ -307,14 +310,17 @@ impl TrainView {
             if ui.add_enabled(!going && faces.is_some(), egui::Button::new("Start")).clicked() {
                 self.start(worker, faces)?;
             }
-            if ui.add_enabled(!going, egui::Button::new("Open run…")).clicked()
-                && let Some(path) = rfd::FileDialog::new().set_directory("runs").pick_folder()
-            {
-                self.open_run(path, ui.ctx())?;
+            if ui.add_enabled(!going && !self.chooser.is_busy(), egui::Button::new("Open run…")).clicked() {
+                self.chooser.open(ui.ctx(), (), Request::Folder { start: Some(PathBuf::from("runs")) });
             }
             Ok::<(), anyhow::Error>(())
         })
         .inner?;
+        if let Some(((), mut paths)) = self.chooser.ui(ui)
+            && !paths.is_empty()
+        {
+            self.open_run(paths.remove(0), ui.ctx())?;
+        }
         ui.separator();
         let Some(run) = &self.run else { return Ok(()) };
         ui.heading("This run");
