@@ -88,6 +88,40 @@ fn rotate_writes_each_pose_under_a_plain_name() {
 }
 
 #[test]
+fn rotate_blend_walks_from_one_identity_to_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let faces = dir.path().join("faces");
+    studio().args(["synth", "--identities", "2", "--seed", "3", "--size", "64", "--out"]).arg(&faces).assert().success();
+    let (a, b) = (faces.join("id0000/yaw+30_light0.png"), faces.join("id0001/yaw-30_light0.png"));
+    let out = dir.path().join("out");
+    let assert = studio()
+        .args(["rotate", "--run", RUN, "--device", "cpu", "--pose", "0", "--alpha", "0", "1", "--out"])
+        .arg(&out)
+        .arg("--image")
+        .arg(&a)
+        .arg("--blend")
+        .arg(&b)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    // "… α 0.00: frontal view's identity cosine with the input X, with the second face Y"
+    let cosines: Vec<(f32, f32)> = stdout
+        .lines()
+        .filter(|l| l.contains(" α "))
+        .map(|l| {
+            let numbers: Vec<f32> = l.split(|c: char| c == ' ' || c == ',').filter_map(|w| w.parse().ok()).collect();
+            (numbers[numbers.len() - 2], numbers[numbers.len() - 1])
+        })
+        .collect();
+    assert_eq!(cosines.len(), 2, "{stdout}");
+    assert!(cosines[0].0 > cosines[1].0 && cosines[1].1 > cosines[0].1, "α 0 is the input's identity and α 1 the second face's: {stdout}");
+    for alpha in ["0.00", "1.00"] {
+        assert!(out.join(format!("id0000_yaw+30_light0_alpha{alpha}_yaw+00.png")).is_file(), "{alpha}");
+    }
+    studio().args(["rotate", "--run", RUN, "--device", "cpu", "--alpha", "2", "--out"]).arg(&out).arg("--image").arg(&a).arg("--blend").arg(&b).assert().failure();
+}
+
+#[test]
 fn eval_of_a_folder_that_is_no_run_fails_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let assert = studio().args(["eval", "--device", "cpu", "--run"]).arg(dir.path()).assert().failure();

@@ -40,8 +40,15 @@ pub struct RotateArgs {
     pub device: DeviceChoice,
     /// Treat the inputs as photos of one person: fuse them by the model's confidences (a
     /// multi-image run) and draw the fused face at every pose (`fused_yaw+30.png`, …).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "blend")]
     pub fuse: bool,
+    /// A second face: each input's identity feature is blended into this face's, `(1 − α)·f(x)
+    /// + α·f(blend)`, and drawn at every pose for every `--alpha` (`…_alpha0.50_yaw+30.png`).
+    #[arg(long)]
+    pub blend: Option<PathBuf>,
+    /// The blend weights α (with --blend): 0 is the input's identity, 1 the second face's.
+    #[arg(long, num_args = 1.., default_values_t = [0.0, 0.25, 0.5, 0.75, 1.0], requires = "blend")]
+    pub alpha: Vec<f32>,
 }
 
 /// Redraws every input at every requested pose.
@@ -61,6 +68,9 @@ pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
     let codes: Vec<Vec<f32>> = poses.iter().map(|&yaw| pose_code(yaw, rotator.pose_bins())).collect();
     if args.fuse {
         return fused(args, &rotator, &inputs, &poses, &codes);
+    }
+    if let Some(other) = &args.blend {
+        return blended(args, &rotator, &inputs, other, &poses, &codes);
     }
     let mut failed = 0;
     for (name, source) in &inputs {
@@ -114,6 +124,54 @@ fn fused(args: &RotateArgs, rotator: &crate::model::rotator::Rotator, inputs: &[
         println!("{name}: identity cosine with the fused feature {:.3}", cosine(single, &fused));
     }
     println!("{} inputs fused; {} poses written to {}", faces.len(), poses.len(), args.out.display());
+    Ok(())
+}
+
+/// `rotate --blend`: every input's identity walked into the second face's, drawn at every pose.
+fn blended(
+    args: &RotateArgs,
+    rotator: &crate::model::rotator::Rotator,
+    inputs: &[(String, ImageSource)],
+    other: &Path,
+    poses: &[f32],
+    codes: &[Vec<f32>],
+) -> anyhow::Result<()> {
+    if let Some(bad) = args.alpha.iter().find(|a| !(0.0..=1.0).contains(*a)) {
+        anyhow::bail!("--alpha {bad}: a blend weight lies between 0 and 1");
+    }
+    let second = centred_input(&ImageSource::File(other.to_path_buf()), rotator.image_size())
+        .map_err(|e| anyhow::anyhow!("{}: {}", other.display(), e.reason()))?;
+    let second_encoded = rotator.encode(&second)?;
+    let second_feature = rotator.feature_of(&second_encoded)?;
+    let mut written = 0;
+    for (name, source) in inputs {
+        let input = match centred_input(source, rotator.image_size()) {
+            Ok(input) => input,
+            Err(error) => {
+                eprintln!("{}: skipped ({})", source.describe(), error.reason());
+                continue;
+            }
+        };
+        let encoded = rotator.encode(&input)?;
+        let own = rotator.feature_of(&encoded)?;
+        for &alpha in &args.alpha {
+            let blend = encoded.blend(&second_encoded, alpha);
+            for (yaw, image) in poses.iter().zip(rotator.draw(&blend, codes, args.seed)?) {
+                let path = args.out.join(format!("{name}_alpha{alpha:.2}_yaw{yaw:+03.0}.png"));
+                image.save(&path).with_context(|| format!("writing {}", path.display()))?;
+            }
+            let front = rotator.draw(&blend, &[pose_code(0.0, rotator.pose_bins())], args.seed)?;
+            let drawn = rotator.features(&[&front[0]])?;
+            println!(
+                "{name} α {alpha:.2}: frontal view's identity cosine with the input {:.3}, with the second face {:.3}",
+                cosine(&drawn[0], &own),
+                cosine(&drawn[0], &second_feature)
+            );
+        }
+        written += 1;
+    }
+    anyhow::ensure!(written > 0, "no input could be read");
+    println!("{written} inputs × {} blends × {} poses written to {}", args.alpha.len(), poses.len(), args.out.display());
     Ok(())
 }
 

@@ -18,6 +18,13 @@ pub struct Encoded {
     features: Tensor<2>,
 }
 
+impl Encoded {
+    /// `(1 − alpha)·self + alpha·other`: a step on the way from one identity to another.
+    pub fn blend(&self, other: &Encoded, alpha: f32) -> Encoded {
+        Encoded { features: self.features.clone().mul_scalar(1.0 - alpha).add(other.features.clone().mul_scalar(alpha)) }
+    }
+}
+
 /// A generator in inference mode and what it is.
 pub struct Rotator {
     /// The model's shape (preset, identities, pose bins).
