@@ -15,6 +15,14 @@ done
 xvfb-run -a -s "-screen 0 1400x900x24" \
     "$CARGO_TARGET_DIR/release/drgan-studio" window --view evaluate --evaluate --screenshot docs/images/studio-evaluate.png
 echo docs/images/studio-evaluate.png
+# Identity interpolation: Explore's face half way to a person of another synthetic set.
+faces=$(mktemp -d)
+"$CARGO_TARGET_DIR/release/drgan-studio" synth --out "$faces" --identities 12 --seed 7 --size 64 >/dev/null
+xvfb-run -a -s "-screen 0 1400x900x24" \
+    "$CARGO_TARGET_DIR/release/drgan-studio" window --view explore --blend "$faces/id0010/yaw-30_light0.png" \
+    --screenshot docs/images/studio-blend.png
+rm -rf "$faces"
+echo docs/images/studio-blend.png
 # With MULTI_RUN=RUN (a multi-image run, e.g. the README's demo) and FUSE="IMG…" (photos of one
 # person): Explore fusing them, and that run's curves in Train.
 if [ -n "${MULTI_RUN:-}" ] && [ -n "${FUSE:-}" ]; then

@@ -109,7 +109,7 @@ fn rotate_blend_walks_from_one_identity_to_the_other() {
         .lines()
         .filter(|l| l.contains(" α "))
         .map(|l| {
-            let numbers: Vec<f32> = l.split(|c: char| c == ' ' || c == ',').filter_map(|w| w.parse().ok()).collect();
+            let numbers: Vec<f32> = l.split([' ', ',']).filter_map(|w| w.parse().ok()).collect();
             (numbers[numbers.len() - 2], numbers[numbers.len() - 1])
         })
         .collect();

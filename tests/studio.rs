@@ -262,3 +262,25 @@ fn a_file_dialog_that_cannot_open_says_so_and_takes_a_typed_path() {
     harness.get_by_label("OK").click();
     wait_for(&mut harness, "the typed folder to open", |app| app.faces.faces.as_ref().is_some_and(|faces| faces.samples.len() == 2));
 }
+
+#[test]
+fn blending_into_a_second_face_moves_the_identity_and_stopping_brings_it_back() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let second = dir.path().join("second.png");
+    let spec = std::sync::Arc::new(drgan_studio::app::shipped::default_faces());
+    let face = drgan_studio::data::prepare::centred_input(&drgan_studio::data::ImageSource::Synthetic { spec, person: 7, yaw: -30.0, light: 0 }, 64)
+        .expect("a synthetic face");
+    face.save(&second).expect("written");
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the first redrawn face", explore_ready);
+    let own = harness.state().explore.output.clone().map(|(image, _)| image.into_raw());
+
+    harness.state_mut().blend_with_image(second);
+    wait_for(&mut harness, "the face blended half way", |app| app.explore.settled());
+    let blended = harness.state().explore.output.clone().map(|(image, _)| image.into_raw());
+    assert_ne!(blended, own, "the identity slider's default, α = 0.5, changes the face");
+
+    harness.get_by_label("Stop blending").click();
+    wait_for(&mut harness, "the face's own identity again", |app| app.explore.output.clone().map(|(image, _)| image.into_raw()) == own);
+    assert!(harness.query_by_label("Stop blending").is_none());
+}

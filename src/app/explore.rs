@@ -10,7 +10,7 @@ use egui_plot::{Bar, BarChart, Plot};
 use image::{GenericImage, RgbImage};
 
 use super::dialogs::{FileChooser, Request};
-use super::worker::{Command, Fused, ModelInfo, Rendered, WorkerHandle};
+use super::worker::{Blend, Command, Fused, ModelInfo, Rendered, WorkerHandle};
 use super::shipped;
 use crate::data::ImageSource;
 
@@ -41,13 +41,27 @@ pub struct ExploreView {
     strip: Vec<RgbImage>,
     textures: Textures,
     animate: Option<Instant>,
-    /// The yaw of the last render request, so a request goes out only on change.
-    requested: Option<(f32, u64)>,
+    /// The yaw, seed and blend of the last render request, so a request goes out only on
+    /// change.
+    requested: Option<(f32, u64, f32)>,
     message: Option<String>,
     /// Several photos of one person being fused (multi-image models).
     group: Option<Group>,
     /// The file dialog in use, and what its path is for.
     chooser: FileChooser<Chosen>,
+    /// A second face the current one's identity is blended into.
+    second: Option<SecondFace>,
+    /// The blend weight the output on show was drawn with.
+    output_alpha: f32,
+}
+
+/// A second face, and how far the identity slider has moved the current face into it.
+struct SecondFace {
+    source: ImageSource,
+    input: Option<Arc<RgbImage>>,
+    texture: Option<egui::TextureHandle>,
+    /// 0: the current face's identity; 1: the second face's.
+    alpha: f32,
 }
 
 /// What a path chosen in Explore's file dialog is for.
@@ -56,6 +70,8 @@ enum Chosen {
     Open,
     /// Where to save this image (the output or the strip as it was when asked).
     Save(RgbImage),
+    /// A second face to blend the current one into.
+    Blend,
 }
 
 /// Photos of one person fused by a multi-image model, and what it drew from them.
@@ -94,6 +110,8 @@ impl Default for ExploreView {
             message: None,
             group: None,
             chooser: FileChooser::default(),
+            second: None,
+            output_alpha: 0.0,
         }
     }
 }
@@ -108,7 +126,11 @@ impl ExploreView {
             return;
         }
         let source = self.source.clone().unwrap_or_else(default_face);
+        let second = self.second.take();
         self.open(source, worker);
+        if let Some(second) = second {
+            self.set_second(second.source, second.alpha, worker);
+        }
     }
 
     /// Whether what the view shows has arrived (the redrawn face and its strip, or the fused
@@ -116,13 +138,17 @@ impl ExploreView {
     pub fn settled(&self) -> bool {
         match &self.group {
             Some(group) => group.fused.is_some(),
-            None => self.output.is_some() && !self.cosines.is_empty(),
+            None => {
+                let blended = self.second.as_ref().is_none_or(|second| second.input.is_some() && second.alpha == self.output_alpha);
+                self.output.is_some() && !self.cosines.is_empty() && blended
+            }
         }
     }
 
     /// Shows several photos of one person, fused by the model's confidences.
     pub fn open_group(&mut self, sources: Vec<ImageSource>, worker: &WorkerHandle) {
         self.message = None;
+        self.second = None;
         self.requested = None;
         self.group = Some(Group { sources: sources.clone(), inputs: None, fused: None, textures: Vec::new() });
         if self.model.is_some() {
@@ -155,6 +181,7 @@ impl ExploreView {
     /// Shows `source` (read by the model thread at the model's size).
     pub fn open(&mut self, source: ImageSource, worker: &WorkerHandle) {
         self.group = None;
+        self.second = None;
         self.source = Some(source.clone());
         self.message = None;
         if self.model.is_some() {
@@ -162,17 +189,44 @@ impl ExploreView {
         }
     }
 
-    /// The input of the current face is ready.
-    pub fn prepared(&mut self, source: ImageSource, input: Arc<RgbImage>, ctx: &egui::Context, worker: &WorkerHandle) {
-        if self.source.as_ref().map(ImageSource::describe) != Some(source.describe()) {
-            return;
+    /// Blends the current face's identity into `source`'s, with a slider for how far (the
+    /// paper's interpolation figure, at any pose).
+    pub fn blend_with(&mut self, source: ImageSource, worker: &WorkerHandle) {
+        self.set_second(source, 0.5, worker);
+    }
+
+    fn set_second(&mut self, source: ImageSource, alpha: f32, worker: &WorkerHandle) {
+        self.second = Some(SecondFace { source: source.clone(), input: None, texture: None, alpha });
+        if self.model.is_some() {
+            worker.send(Command::Prepare { source });
         }
-        self.textures.input = Some(texture(ctx, "explore-input", &input));
-        self.input = Some(input);
-        self.output = None;
-        self.requested = None;
-        self.request_render(worker);
-        self.request_strip(worker);
+    }
+
+    /// The input of the current face, or of the second face, is ready.
+    pub fn prepared(&mut self, source: ImageSource, input: Arc<RgbImage>, ctx: &egui::Context, worker: &WorkerHandle) {
+        let mut changed = false;
+        if let Some(second) = self.second.as_mut().filter(|second| second.source.describe() == source.describe()) {
+            second.texture = Some(texture(ctx, "explore-second", &input));
+            second.input = Some(input.clone());
+            changed = true;
+        }
+        if self.source.as_ref().map(ImageSource::describe) == Some(source.describe()) {
+            self.textures.input = Some(texture(ctx, "explore-input", &input));
+            self.input = Some(input);
+            self.output = None;
+            changed = true;
+        }
+        if changed {
+            self.requested = None;
+            self.request_render(worker);
+            self.request_strip(worker);
+        }
+    }
+
+    /// The second face and the identity slider's weight, once the face is ready.
+    fn blend(&self) -> Option<Blend> {
+        let second = self.second.as_ref()?;
+        Some(Blend { other: second.input.clone()?, alpha: second.alpha })
     }
 
     /// A redrawn face arrived.
@@ -193,6 +247,7 @@ impl ExploreView {
             }
         }
         self.output = Some((rendered.image, rendered.yaw));
+        self.output_alpha = rendered.alpha;
     }
 
     /// The strip of all bins arrived.
@@ -208,23 +263,58 @@ impl ExploreView {
     fn request_render(&mut self, worker: &WorkerHandle) {
         if let Some(group) = &self.group {
             let Some(inputs) = &group.inputs else { return };
-            if self.requested != Some((self.yaw, self.seed)) {
-                self.requested = Some((self.yaw, self.seed));
+            if self.requested != Some((self.yaw, self.seed, 0.0)) {
+                self.requested = Some((self.yaw, self.seed, 0.0));
                 worker.send(Command::Fuse { inputs: inputs.clone(), yaw: self.yaw, seed: self.seed });
             }
             return;
         }
-        let Some(input) = &self.input else { return };
-        if self.requested == Some((self.yaw, self.seed)) {
+        let Some(input) = self.input.clone() else { return };
+        let blend = self.blend();
+        let key = (self.yaw, self.seed, blend.as_ref().map_or(0.0, |b| b.alpha));
+        if self.requested == Some(key) {
             return;
         }
-        self.requested = Some((self.yaw, self.seed));
-        worker.send(Command::Render { input: input.clone(), source: self.source.clone(), yaw: self.yaw, seed: self.seed, sent: Instant::now() });
+        self.requested = Some(key);
+        worker.send(Command::Render { input, blend, source: self.source.clone(), yaw: self.yaw, seed: self.seed, sent: Instant::now() });
     }
 
     fn request_strip(&self, worker: &WorkerHandle) {
         if let Some(input) = &self.input {
-            worker.send(Command::Strip { input: input.clone(), seed: self.seed });
+            worker.send(Command::Strip { input: input.clone(), blend: self.blend(), seed: self.seed });
+        }
+    }
+
+    /// The identity slider, while the face is blended into a second one.
+    fn blend_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle) {
+        let Some(second) = self.second.as_mut() else { return };
+        let mut changed = false;
+        let mut stop = false;
+        ui.horizontal(|ui| {
+            ui.label("identity");
+            if let Some(texture) = &self.textures.input {
+                ui.add(egui::Image::new((texture.id(), egui::vec2(32.0, 32.0))));
+            }
+            ui.spacing_mut().slider_width = 300.0;
+            changed = ui.add(egui::Slider::new(&mut second.alpha, 0.0..=1.0).fixed_decimals(2).text("α")).on_hover_text("0: this face's identity; 1: the second face's").changed();
+            match &second.texture {
+                Some(texture) => {
+                    ui.add(egui::Image::new((texture.id(), egui::vec2(32.0, 32.0))));
+                }
+                None => {
+                    ui.spinner();
+                }
+            }
+            ui.label(clip_label(&second.source.describe()));
+            stop = ui.button("Stop blending").clicked();
+        });
+        if stop {
+            self.second = None;
+            changed = true;
+        }
+        if changed {
+            self.request_render(worker);
+            self.request_strip(worker);
         }
     }
 
@@ -244,6 +334,9 @@ impl ExploreView {
         self.controls_ui(ui, worker);
         ui.separator();
         self.slider_ui(ui, worker);
+        if self.group.is_none() {
+            self.blend_ui(ui, worker);
+        }
         ui.add_space(6.0);
         if self.group.is_some() {
             self.group_ui(ui);
@@ -262,6 +355,9 @@ impl ExploreView {
         ui.horizontal(|ui| {
             if ui.add_enabled(idle, egui::Button::new("Open image…")).on_hover_text("One face to turn, or several photos of one person to fuse (a multi-image model)").clicked() {
                 self.chooser.open(ui.ctx(), Chosen::Open, Request::Images);
+            }
+            if ui.add_enabled(idle && self.group.is_none(), egui::Button::new("Blend with…")).on_hover_text("Walk this face's identity into another face's (Faces: Ctrl-click two faces, then \"Blend in Explore\")").clicked() {
+                self.chooser.open(ui.ctx(), Chosen::Blend, Request::File);
             }
             if ui.button("Frontalize").on_hover_text("Jump to 0°").clicked() {
                 self.yaw = 0.0;
@@ -295,6 +391,7 @@ impl ExploreView {
             }
         });
         match self.chooser.ui(ui) {
+            Some((Chosen::Blend, mut paths)) if !paths.is_empty() => self.blend_with(ImageSource::File(paths.remove(0)), worker),
             Some((Chosen::Open, mut paths)) => match paths.len() {
                 0 => {}
                 1 => self.open(ImageSource::File(paths.remove(0)), worker),
@@ -308,7 +405,7 @@ impl ExploreView {
                     });
                 }
             }
-            None => {}
+            _ => {}
         }
     }
 
@@ -469,6 +566,11 @@ impl ExploreView {
         }
         Ok(sheet)
     }
+}
+
+/// `text` cut to a length a label can show beside the slider.
+fn clip_label(text: &str) -> String {
+    crate::data::faceset::clip(text, 48)
 }
 
 /// The face shown on first launch: a person the shipped model never saw, turned 45° right.

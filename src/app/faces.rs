@@ -31,6 +31,8 @@ pub enum FacesAction {
     Explore(ImageSource),
     /// Fuse these photos (of one person) in Explore, with a multi-image model.
     Fuse(Vec<ImageSource>),
+    /// Show the first face in Explore, its identity blended into the second's.
+    Blend(ImageSource, ImageSource),
 }
 
 /// What persists between launches.
@@ -269,12 +271,17 @@ impl FacesView {
         };
         let mut action = None;
         ui.horizontal(|ui| {
-            ui.label("Click a face to explore it; Ctrl-click several photos of one person to fuse them.");
+            ui.label("Click a face to explore it; Ctrl-click several photos of one person to fuse them, or two people to blend them.");
             if !self.picked.is_empty() {
                 ui.separator();
                 ui.label(format!("{} picked", self.picked.len()));
                 if ui.add_enabled(self.picked.len() >= 2, egui::Button::new("Fuse in Explore")).clicked() {
                     action = Some(FacesAction::Fuse(self.picked.iter().map(|&i| faces.samples[i].image.clone()).collect()));
+                }
+                if let [first, second] = self.picked[..]
+                    && ui.button("Blend in Explore").on_hover_text("The first face's identity walked into the second's, at any pose").clicked()
+                {
+                    action = Some(FacesAction::Blend(faces.samples[first].image.clone(), faces.samples[second].image.clone()));
                 }
                 if ui.button("Clear").clicked() {
                     self.picked.clear();

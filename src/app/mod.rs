@@ -62,6 +62,8 @@ pub struct WindowOptions {
     pub explore_run: Option<PathBuf>,
     /// Photos of one person to fuse in Explore (a multi-image model).
     pub fuse: Vec<PathBuf>,
+    /// A second face whose identity Explore's face is blended into, half way.
+    pub blend: Option<PathBuf>,
 }
 
 /// A screenshot to take once the view has settled.
@@ -200,6 +202,12 @@ impl StudioApp {
         self.view = View::Explore;
     }
 
+    /// Blends the identity of the face in Explore into the face in `path` ("Blend with…").
+    pub fn blend_with_image(&mut self, path: PathBuf) {
+        self.explore.blend_with(crate::data::ImageSource::File(path), &self.worker);
+        self.view = View::Explore;
+    }
+
     /// Files dropped on the window: an image opens in Explore, anything else as a face set.
     fn dropped_files(&mut self, ctx: &egui::Context) {
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
@@ -235,6 +243,11 @@ impl eframe::App for StudioApp {
                     }
                     Some(FacesAction::Fuse(sources)) => {
                         self.explore.open_group(sources, &self.worker);
+                        self.view = View::Explore;
+                    }
+                    Some(FacesAction::Blend(first, second)) => {
+                        self.explore.open(first, &self.worker);
+                        self.explore.blend_with(second, &self.worker);
                         self.view = View::Explore;
                     }
                     None => {}
@@ -327,6 +340,9 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
             }
             if let Some(run) = options.explore_run {
                 app.worker.send(Command::LoadRun { run, step: None });
+            }
+            if let Some(path) = options.blend {
+                app.blend_with_image(path);
             }
             if !options.fuse.is_empty() {
                 app.explore.open_group(options.fuse.into_iter().map(crate::data::ImageSource::File).collect(), &app.worker);

@@ -31,11 +31,13 @@ pub enum Command {
     /// Read `source` as the loaded model's input (decoded, resized and centre-cropped here, off
     /// the window's thread).
     Prepare { source: ImageSource },
-    /// Redraw `input` (already at the model's size) at `yaw` degrees with the noise of `seed`.
-    /// When `source` is a synthetic face, its true rendering at `yaw` is drawn beside it.
-    Render { input: Arc<RgbImage>, source: Option<ImageSource>, yaw: f32, seed: u64, sent: Instant },
-    /// Redraw `input` at every pose bin and measure identity cosine at each.
-    Strip { input: Arc<RgbImage>, seed: u64 },
+    /// Redraw `input` (already at the model's size) at `yaw` degrees with the noise of `seed`,
+    /// its identity blended into a second face's when `blend` says so. When `source` is a
+    /// synthetic face (and no blend moves it), its true rendering at `yaw` is drawn beside it.
+    Render { input: Arc<RgbImage>, blend: Option<Blend>, source: Option<ImageSource>, yaw: f32, seed: u64, sent: Instant },
+    /// Redraw `input` (blended as `blend` says) at every pose bin and measure identity cosine
+    /// with the input at each.
+    Strip { input: Arc<RgbImage>, blend: Option<Blend>, seed: u64 },
     /// Read several photos of one person for the multi-image model.
     PrepareGroup { sources: Vec<ImageSource> },
     /// Fuse `inputs` (photos of one person) by the model's confidences and draw the fused face
@@ -57,6 +59,16 @@ pub enum Command {
     StepOnce,
     /// Write a checkpoint and end the run.
     Stop,
+}
+
+/// A second face and how far the first one's identity moves into its: `(1 − alpha)·f(input)
+/// + alpha·f(other)`.
+#[derive(Clone)]
+pub struct Blend {
+    /// The second face, at the model's size.
+    pub other: Arc<RgbImage>,
+    /// 0: the input's identity; 1: the second face's.
+    pub alpha: f32,
 }
 
 /// What the model thread tells the window.
@@ -120,6 +132,8 @@ pub struct Rendered {
     pub yaw: f32,
     /// The seed of the noise.
     pub seed: u64,
+    /// How far the identity was blended into a second face's (0 without a blend).
+    pub alpha: f32,
     /// The model's output.
     pub image: RgbImage,
     /// The true rendering at `yaw` (synthetic faces) and its SSIM against the output.
@@ -293,8 +307,8 @@ impl Worker {
                 Ok(())
             }
             Command::Prepare { source } => self.prepare(source),
-            Command::Render { input, source, yaw, seed, sent } => self.render(input, source, yaw, seed, sent),
-            Command::Strip { input, seed } => self.strip(input, seed),
+            Command::Render { input, blend, source, yaw, seed, sent } => self.render(input, blend, source, yaw, seed, sent),
+            Command::Strip { input, blend, seed } => self.strip(input, blend, seed),
             Command::PrepareGroup { sources } => self.prepare_group(sources),
             Command::Fuse { inputs, yaw, seed } => self.fuse(inputs, yaw, seed),
             Command::StartTraining { run, config } => self.start_training(run, *config),
@@ -405,12 +419,23 @@ impl Worker {
         Ok(())
     }
 
-    fn render(&mut self, input: Arc<RgbImage>, source: Option<ImageSource>, yaw: f32, seed: u64, sent: Instant) -> anyhow::Result<()> {
-        let encoded = self.encoded(&input)?;
+    /// `input`'s identity feature, blended into a second face's when asked.
+    fn identity(&mut self, input: &Arc<RgbImage>, blend: Option<&Blend>) -> anyhow::Result<Encoded> {
+        let encoded = self.encoded(input)?;
+        match blend {
+            Some(blend) => Ok(encoded.blend(&self.rotator()?.encode(&blend.other)?, blend.alpha)),
+            None => Ok(encoded),
+        }
+    }
+
+    fn render(&mut self, input: Arc<RgbImage>, blend: Option<Blend>, source: Option<ImageSource>, yaw: f32, seed: u64, sent: Instant) -> anyhow::Result<()> {
+        let encoded = self.identity(&input, blend.as_ref())?;
         let rotator = self.rotator()?;
         let code = pose_code(yaw, rotator.pose_bins());
         let image = rotator.draw(&encoded, &[code], seed)?.pop().context("the model returned no image")?;
-        let truth = match source {
+        let alpha = blend.as_ref().map_or(0.0, |b| b.alpha);
+        let moved = alpha > 0.0;
+        let truth = match source.filter(|_| !moved) {
             Some(ImageSource::Synthetic { spec, person, light, .. }) => {
                 let real = centred_input(&ImageSource::Synthetic { spec, person, yaw, light }, rotator.image_size())
                     .map_err(|e| anyhow::anyhow!("rendering the true face: {}", e.reason()))?;
@@ -419,12 +444,12 @@ impl Worker {
             }
             _ => None,
         };
-        self.send(Event::Rendered(Rendered { input, yaw, seed, image, truth, sent }));
+        self.send(Event::Rendered(Rendered { input, yaw, seed, alpha, image, truth, sent }));
         Ok(())
     }
 
-    fn strip(&mut self, input: Arc<RgbImage>, seed: u64) -> anyhow::Result<()> {
-        let encoded = self.encoded(&input)?;
+    fn strip(&mut self, input: Arc<RgbImage>, blend: Option<Blend>, seed: u64) -> anyhow::Result<()> {
+        let encoded = self.identity(&input, blend.as_ref())?;
         let rotator = self.rotator()?;
         let num_poses = rotator.config.num_poses();
         let codes: Vec<Vec<f32>> = (0..num_poses).map(|bin| one_hot(bin, num_poses)).collect();

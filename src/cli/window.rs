@@ -26,9 +26,12 @@ pub struct WindowArgs {
     /// Photos of one person to fuse in Explore (needs a multi-image model, e.g. --explore-run).
     #[arg(long, num_args = 2..)]
     pub fuse: Vec<PathBuf>,
+    /// A second face: Explore's face is shown half way to its identity, with the identity slider.
+    #[arg(long)]
+    pub blend: Option<PathBuf>,
 }
 
 /// Opens the window; returns when it is closed.
 pub fn run(args: WindowArgs) -> anyhow::Result<()> {
-    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot, explore_run: args.explore_run, fuse: args.fuse })
+    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot, explore_run: args.explore_run, fuse: args.fuse, blend: args.blend })
 }
