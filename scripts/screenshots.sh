@@ -34,3 +34,11 @@ if [ -n "${MULTI_RUN:-}" ] && [ -n "${FUSE:-}" ]; then
         "$CARGO_TARGET_DIR/release/drgan-studio" window --view train --run "$MULTI_RUN" --screenshot docs/images/multi-train.png
     echo docs/images/studio-fuse.png docs/images/multi-train.png
 fi
+# With COMPARE_RUN=RUN (a `small` run, e.g. the README's GPU run): Explore drawing each face with
+# the built-in model and that run side by side.
+if [ -n "${COMPARE_RUN:-}" ]; then
+    xvfb-run -a -s "-screen 0 1400x900x24" \
+        "$CARGO_TARGET_DIR/release/drgan-studio" window --view explore --compare "$COMPARE_RUN" \
+        --screenshot docs/images/studio-compare.png
+    echo docs/images/studio-compare.png
+fi

@@ -284,3 +284,37 @@ fn blending_into_a_second_face_moves_the_identity_and_stopping_brings_it_back() 
     wait_for(&mut harness, "the face's own identity again", |app| app.explore.output.clone().map(|(image, _)| image.into_raw()) == own);
     assert!(harness.query_by_label("Stop blending").is_none());
 }
+
+#[test]
+fn a_second_model_draws_the_same_face_beside_the_first_and_one_of_another_preset_is_refused() {
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the first redrawn face", explore_ready);
+
+    // The built-in run against itself: the same weights give the same face and numbers.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/default-run");
+    harness.state_mut().compare_with(shipped, None);
+    wait_for(&mut harness, "the face drawn by both", |app| app.explore.settled() && app.explore.comparison.is_some());
+    let comparison = harness.state().explore.comparison.as_ref().map(|c| (c.info.step, c.drawn.as_ref().map(|(_, ssim, cosine)| (*ssim, *cosine))));
+    let (step, drawn) = comparison.expect("a comparison");
+    assert_eq!(step, 2160);
+    let (ssim, cosine) = drawn.expect("the second model drew the face");
+    let app = harness.state();
+    assert_eq!((ssim, Some(cosine)), (app.explore.ssim, app.explore.output_cosine), "the same model, the same numbers");
+    harness.get_by_label("Stop comparing").click();
+    wait_for(&mut harness, "the comparison to end", |app| app.explore.comparison.is_none());
+
+    // A tiny run draws 32×32 faces: it cannot stand beside a 64×64 model.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let tiny = dir.path().join("tiny");
+    let trained = std::process::Command::new(env!("CARGO_BIN_EXE_drgan-studio"))
+        .args(["train", "--synthetic", "4", "--lights", "1", "--preset", "tiny", "--batch", "4", "--steps", "1", "--checkpoint-every", "1", "--device", "cpu", "--out"])
+        .arg(&tiny)
+        .output()
+        .expect("the binary runs");
+    assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
+    harness.state_mut().compare_with(tiny, None);
+    wait_for(&mut harness, "the refusal", |app| app.status.last_error.is_some());
+    let error = harness.state().status.last_error.clone().unwrap_or_default();
+    assert!(error.contains("compare models of one preset"), "{error}");
+    assert!(harness.state().explore.comparison.is_none());
+}

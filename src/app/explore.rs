@@ -53,6 +53,20 @@ pub struct ExploreView {
     second: Option<SecondFace>,
     /// The blend weight the output on show was drawn with.
     output_alpha: f32,
+    /// A second model drawing the same face beside the first, and what it drew last.
+    pub comparison: Option<Comparison>,
+    /// Cosine of `f(input)` and `f(output)` for the output on show, while comparing.
+    pub output_cosine: Option<f32>,
+    /// A second model was asked for and has not arrived (nor failed) yet.
+    comparison_pending: bool,
+}
+
+/// A second model of the same preset, drawing every face beside the first.
+pub struct Comparison {
+    /// Which model.
+    pub info: ModelInfo,
+    /// Its output for the face and pose on show, with its SSIM and identity cosine.
+    pub drawn: Option<(egui::TextureHandle, Option<f64>, f32)>,
 }
 
 /// A second face, and how far the identity slider has moved the current face into it.
@@ -72,6 +86,8 @@ enum Chosen {
     Save(RgbImage),
     /// A second face to blend the current one into.
     Blend,
+    /// A run whose newest generator to compare with the model on show.
+    Compare,
 }
 
 /// Photos of one person fused by a multi-image model, and what it drew from them.
@@ -112,6 +128,9 @@ impl Default for ExploreView {
             chooser: FileChooser::default(),
             second: None,
             output_alpha: 0.0,
+            comparison: None,
+            output_cosine: None,
+            comparison_pending: false,
         }
     }
 }
@@ -140,7 +159,8 @@ impl ExploreView {
             Some(group) => group.fused.is_some(),
             None => {
                 let blended = self.second.as_ref().is_none_or(|second| second.input.is_some() && second.alpha == self.output_alpha);
-                self.output.is_some() && !self.cosines.is_empty() && blended
+                let compared = !self.comparison_pending && self.comparison.as_ref().is_none_or(|c| c.drawn.is_some());
+                self.output.is_some() && !self.cosines.is_empty() && blended && compared
             }
         }
     }
@@ -248,6 +268,30 @@ impl ExploreView {
         }
         self.output = Some((rendered.image, rendered.yaw));
         self.output_alpha = rendered.alpha;
+        self.output_cosine = rendered.cosine;
+        if let (Some(comparison), Some(compared)) = (self.comparison.as_mut(), rendered.compared) {
+            comparison.drawn = Some((texture(ctx, "explore-compared", &compared.image), compared.ssim, compared.cosine));
+        }
+    }
+
+    /// A second model is ready: draw the face on show with it too.
+    pub fn comparison_loaded(&mut self, info: ModelInfo, worker: &WorkerHandle) {
+        self.comparison_pending = false;
+        self.comparison = Some(Comparison { info, drawn: None });
+        self.requested = None;
+        self.request_render(worker);
+    }
+
+    /// A second model was asked for (it arrives as [`Self::comparison_loaded`], or an error).
+    pub fn comparison_requested(&mut self) {
+        self.comparison_pending = true;
+    }
+
+    /// The second model is gone, or could not be loaded.
+    pub fn comparison_ended(&mut self) {
+        self.comparison_pending = false;
+        self.comparison = None;
+        self.output_cosine = None;
     }
 
     /// The strip of all bins arrived.
@@ -359,6 +403,13 @@ impl ExploreView {
             if ui.add_enabled(idle && self.group.is_none(), egui::Button::new("Blend with…")).on_hover_text("Walk this face's identity into another face's (Faces: Ctrl-click two faces, then \"Blend in Explore\")").clicked() {
                 self.chooser.open(ui.ctx(), Chosen::Blend, Request::File);
             }
+            if self.comparison.is_some() {
+                if ui.button("Stop comparing").clicked() {
+                    worker.send(Command::StopComparing);
+                }
+            } else if ui.add_enabled(idle && self.group.is_none(), egui::Button::new("Compare with run…")).on_hover_text("Draw each face with a second model too (another run of the same preset; or a checkpoint from the Train view's list)").clicked() {
+                self.chooser.open(ui.ctx(), Chosen::Compare, Request::Folder { start: Some(std::path::PathBuf::from("runs")) });
+            }
             if ui.button("Frontalize").on_hover_text("Jump to 0°").clicked() {
                 self.yaw = 0.0;
                 self.animate = None;
@@ -392,6 +443,10 @@ impl ExploreView {
         });
         match self.chooser.ui(ui) {
             Some((Chosen::Blend, mut paths)) if !paths.is_empty() => self.blend_with(ImageSource::File(paths.remove(0)), worker),
+            Some((Chosen::Compare, mut paths)) if !paths.is_empty() => {
+                self.comparison_requested();
+                worker.send(Command::Compare { run: paths.remove(0), step: None });
+            }
             Some((Chosen::Open, mut paths)) => match paths.len() {
                 0 => {}
                 1 => self.open(ImageSource::File(paths.remove(0)), worker),
@@ -461,12 +516,30 @@ impl ExploreView {
             };
             let source = self.source.as_ref().map_or_else(String::new, ImageSource::describe);
             column(ui, "Input", self.textures.input.as_ref(), source);
-            let output_caption = match (&self.output, self.latency_ms.filter(|_| self.show_latency)) {
+            let mut output_caption = match (&self.output, self.latency_ms.filter(|_| self.show_latency)) {
                 (Some((_, yaw)), Some(ms)) => format!("at {yaw:+.1}° · {ms:.0} ms"),
                 (Some((_, yaw)), None) => format!("at {yaw:+.1}°"),
                 _ => String::new(),
             };
-            column(ui, "Redrawn by G", self.textures.output.as_ref(), output_caption);
+            match &self.comparison {
+                Some(comparison) => {
+                    let model = self.model.as_ref().map_or_else(String::new, model_label);
+                    if let Some(cosine) = self.output_cosine {
+                        output_caption.push_str(&format!(" · cosine {cosine:.3}"));
+                    }
+                    if let Some(ssim) = self.ssim {
+                        output_caption.push_str(&format!(" · SSIM {ssim:.3}"));
+                    }
+                    column(ui, &format!("A: {}", clip_label(&model)), self.textures.output.as_ref(), output_caption);
+                    let caption = comparison.drawn.as_ref().map_or_else(String::new, |(_, ssim, cosine)| match ssim {
+                        Some(ssim) => format!("cosine {cosine:.3} · SSIM {ssim:.3}"),
+                        None => format!("cosine {cosine:.3}"),
+                    });
+                    let title = format!("B: {}", clip_label(&model_label(&comparison.info)));
+                    column(ui, &title, comparison.drawn.as_ref().map(|(texture, _, _)| texture), caption);
+                }
+                None => column(ui, "Redrawn by G", self.textures.output.as_ref(), output_caption),
+            }
             if let Some(truth) = &self.textures.truth {
                 let caption = self.ssim.map_or_else(String::new, |s| format!("SSIM {s:.3}"));
                 column(ui, "True rendering", Some(truth), caption);
@@ -566,6 +639,11 @@ impl ExploreView {
         }
         Ok(sheet)
     }
+}
+
+/// Which model: its origin, and its step where the origin does not already say it.
+fn model_label(info: &ModelInfo) -> String {
+    if info.origin.ends_with(&format!("step {}", info.step)) { info.origin.clone() } else { format!("{}, step {}", info.origin, info.step) }
 }
 
 /// `text` cut to a length a label can show beside the slider.

@@ -64,6 +64,8 @@ pub struct WindowOptions {
     pub fuse: Vec<PathBuf>,
     /// A second face whose identity Explore's face is blended into, half way.
     pub blend: Option<PathBuf>,
+    /// A run whose newest generator Explore shows beside the built-in model.
+    pub compare: Option<PathBuf>,
 }
 
 /// A screenshot to take once the view has settled.
@@ -170,6 +172,8 @@ impl StudioApp {
                 self.status.model_loaded(&info);
                 self.explore.model_loaded(info, &self.worker);
             }
+            Event::ComparisonLoaded(info) => self.explore.comparison_loaded(info, &self.worker),
+            Event::ComparisonEnded => self.explore.comparison_ended(),
             Event::Prepared { source, input } => self.explore.prepared(source, input, ctx, &self.worker),
             Event::Rendered(rendered) => self.explore.rendered(rendered, ctx),
             Event::Strip { input, images, cosines } => self.explore.strip(&input, images, cosines, ctx),
@@ -199,6 +203,14 @@ impl StudioApp {
     /// Shows the image file at `path` in Explore.
     pub fn open_image(&mut self, path: PathBuf) {
         self.explore.open(crate::data::ImageSource::File(path), &self.worker);
+        self.view = View::Explore;
+    }
+
+    /// Draws Explore's faces with a second model too: `run`'s checkpoint `step` (the newest
+    /// when `None`), beside the model on show.
+    pub fn compare_with(&mut self, run: PathBuf, step: Option<u64>) {
+        self.explore.comparison_requested();
+        self.worker.send(Command::Compare { run, step });
         self.view = View::Explore;
     }
 
@@ -260,9 +272,16 @@ impl eframe::App for StudioApp {
             }
             View::Train => {
                 let faces = self.faces.current();
-                if let Some(TrainAction::LoadIntoExplore { run, step }) = self.train.ui(ui, &self.worker, faces, &mut self.status) {
-                    self.worker.send(Command::LoadRun { run, step: Some(step) });
-                    self.view = View::Explore;
+                match self.train.ui(ui, &self.worker, faces, &mut self.status) {
+                    Some(TrainAction::LoadIntoExplore { run, step }) => {
+                        self.worker.send(Command::LoadRun { run, step: Some(step) });
+                        self.view = View::Explore;
+                    }
+                    Some(TrainAction::CompareInExplore { run, step }) => {
+                        self.worker.send(Command::Compare { run, step: Some(step) });
+                        self.view = View::Explore;
+                    }
+                    None => {}
                 }
             }
         });
@@ -343,6 +362,9 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
             }
             if let Some(path) = options.blend {
                 app.blend_with_image(path);
+            }
+            if let Some(run) = options.compare {
+                app.compare_with(run, None);
             }
             if !options.fuse.is_empty() {
                 app.explore.open_group(options.fuse.into_iter().map(crate::data::ImageSource::File).collect(), &app.worker);

@@ -26,6 +26,8 @@ const RATE_WINDOW: usize = 20;
 pub enum TrainAction {
     /// Show the generator of this checkpoint in Explore.
     LoadIntoExplore { run: PathBuf, step: u64 },
+    /// Draw Explore's faces with this checkpoint's generator too, beside the model on show.
+    CompareInExplore { run: PathBuf, step: u64 },
 }
 
 /// The form: every setting of `drgan-studio train`.
@@ -375,6 +377,9 @@ impl TrainView {
                         ui.label(format!("step {step}"));
                         if ui.button("Load into Explore").clicked() {
                             action = Some(TrainAction::LoadIntoExplore { run: run.path.clone(), step });
+                        }
+                        if ui.button("Compare").on_hover_text("Draw Explore's faces with this checkpoint too, beside the model on show").clicked() {
+                            action = Some(TrainAction::CompareInExplore { run: run.path.clone(), step });
                         }
                     });
                 }

@@ -59,6 +59,11 @@ pub enum Command {
     StepOnce,
     /// Write a checkpoint and end the run.
     Stop,
+    /// Draw every Explore face with a second model too (a checkpoint of `run`, the newest when
+    /// `step` is `None`), beside the first.
+    Compare { run: PathBuf, step: Option<u64> },
+    /// Stop drawing with the second model.
+    StopComparing,
 }
 
 /// A second face and how far the first one's identity moves into its: `(1 − alpha)·f(input)
@@ -77,6 +82,10 @@ pub enum Event {
     DeviceReady { name: String, reason: String, software: bool },
     /// A model is ready in Explore.
     ModelLoaded(ModelInfo),
+    /// A second model is ready to compare with the first.
+    ComparisonLoaded(ModelInfo),
+    /// No second model any more.
+    ComparisonEnded,
     /// An input ready for the model, read from `source`.
     Prepared { source: ImageSource, input: Arc<RgbImage> },
     /// A face redrawn at one pose.
@@ -136,10 +145,26 @@ pub struct Rendered {
     pub alpha: f32,
     /// The model's output.
     pub image: RgbImage,
+    /// Cosine of the model's `f(input)` and `f(output)`, when a comparison needs it.
+    pub cosine: Option<f32>,
+    /// The same face drawn by the second model, when one is compared.
+    pub compared: Option<Compared>,
     /// The true rendering at `yaw` (synthetic faces) and its SSIM against the output.
     pub truth: Option<(RgbImage, f64)>,
     /// When the window asked for it.
     pub sent: Instant,
+}
+
+/// A face drawn by the second model of a comparison, with the same input, pose and noise.
+pub struct Compared {
+    /// Which model: run and step.
+    pub origin: String,
+    /// Its output.
+    pub image: RgbImage,
+    /// SSIM against the true rendering (synthetic faces).
+    pub ssim: Option<f64>,
+    /// Cosine of its own `f(input)` and `f(output)`.
+    pub cosine: f32,
 }
 
 /// A group of photos of one person, fused by the model's confidences and drawn at one pose.
@@ -171,7 +196,7 @@ impl WorkerHandle {
         let (outbox, events) = channel();
         std::thread::Builder::new()
             .name("model".to_owned())
-            .spawn(move || Worker { device, rotator: None, encoded: None, rotator_config: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
+            .spawn(move || Worker { device, rotator: None, compare: None, encoded: None, rotator_config: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
             .context("starting the model thread")?;
         Ok(Self { commands, events })
     }
@@ -226,6 +251,8 @@ struct Job {
 struct Worker {
     device: ChosenDevice,
     rotator: Option<Rotator>,
+    /// A second model Explore draws each face with too, for comparison.
+    compare: Option<Rotator>,
     /// The last face Explore drew, encoded: a slider move redraws it without encoding again.
     encoded: Option<(Arc<RgbImage>, Encoded)>,
     rotator_config: Option<RunConfig>,
@@ -325,6 +352,18 @@ impl Worker {
                 self.stop_training("stopped");
                 Ok(())
             }
+            Command::Compare { run, step } => {
+                let loaded = self.load_comparison(&RunDir::new(&run), step).with_context(|| format!("comparing with {}", run.display()));
+                if loaded.is_err() {
+                    self.send(Event::ComparisonEnded);
+                }
+                loaded
+            }
+            Command::StopComparing => {
+                self.compare = None;
+                self.send(Event::ComparisonEnded);
+                Ok(())
+            }
         };
         if let Err(error) = result {
             self.error(&error);
@@ -341,6 +380,10 @@ impl Worker {
             image_size: rotator.image_size(),
             yaws: rotator.pose_bins().yaws.clone(),
         }));
+        if self.compare.as_ref().is_some_and(|second| second.image_size() != rotator.image_size() || second.pose_bins() != rotator.pose_bins()) {
+            self.compare = None;
+            self.send(Event::ComparisonEnded);
+        }
         self.rotator = Some(rotator);
         self.encoded = None;
         Ok(())
@@ -428,11 +471,57 @@ impl Worker {
         }
     }
 
+    /// Loads the second model of a comparison; it must draw faces of the first one's size at
+    /// its poses.
+    fn load_comparison(&mut self, run: &RunDir, step: Option<u64>) -> anyhow::Result<()> {
+        let second = load_generator(run, step, &self.device.device)?;
+        let first = self.rotator()?;
+        anyhow::ensure!(
+            second.image_size() == first.image_size() && second.pose_bins() == first.pose_bins(),
+            "{} draws {}×{} faces at {} poses, the model in Explore {}×{} at {}: compare models of one preset and pose bins",
+            second.origin,
+            second.image_size(),
+            second.image_size(),
+            second.pose_bins().yaws.len(),
+            first.image_size(),
+            first.image_size(),
+            first.pose_bins().yaws.len()
+        );
+        self.send(Event::ComparisonLoaded(ModelInfo {
+            summary: second.config.summary(),
+            step: second.step,
+            origin: second.origin.clone(),
+            image_size: second.image_size(),
+            yaws: second.pose_bins().yaws.clone(),
+        }));
+        self.compare = Some(second);
+        Ok(())
+    }
+
+    /// `input` drawn by the second model at `code`, as the first drew it.
+    fn compared(&self, input: &RgbImage, blend: Option<&Blend>, code: Vec<f32>, seed: u64, truth: Option<&RgbImage>) -> anyhow::Result<Option<Compared>> {
+        let Some(second) = &self.compare else { return Ok(None) };
+        let mut encoded = second.encode(input)?;
+        if let Some(blend) = blend {
+            encoded = encoded.blend(&second.encode(&blend.other)?, blend.alpha);
+        }
+        let image = second.draw(&encoded, &[code], seed)?.pop().context("the second model returned no image")?;
+        let features = second.features(&[input, &image])?;
+        Ok(Some(Compared { origin: second.origin.clone(), ssim: truth.map(|t| ssim(&image, t)), cosine: cosine(&features[0], &features[1]), image }))
+    }
+
     fn render(&mut self, input: Arc<RgbImage>, blend: Option<Blend>, source: Option<ImageSource>, yaw: f32, seed: u64, sent: Instant) -> anyhow::Result<()> {
         let encoded = self.identity(&input, blend.as_ref())?;
         let rotator = self.rotator()?;
         let code = pose_code(yaw, rotator.pose_bins());
-        let image = rotator.draw(&encoded, &[code], seed)?.pop().context("the model returned no image")?;
+        let image = rotator.draw(&encoded, std::slice::from_ref(&code), seed)?.pop().context("the model returned no image")?;
+        let own_cosine = match self.compare {
+            Some(_) => {
+                let features = rotator.features(&[&input, &image])?;
+                Some(cosine(&features[0], &features[1]))
+            }
+            None => None,
+        };
         let alpha = blend.as_ref().map_or(0.0, |b| b.alpha);
         let moved = alpha > 0.0;
         let truth = match source.filter(|_| !moved) {
@@ -444,7 +533,8 @@ impl Worker {
             }
             _ => None,
         };
-        self.send(Event::Rendered(Rendered { input, yaw, seed, alpha, image, truth, sent }));
+        let compared = self.compared(&input, blend.as_ref(), code, seed, truth.as_ref().map(|(t, _)| t))?;
+        self.send(Event::Rendered(Rendered { input, yaw, seed, alpha, image, cosine: own_cosine, compared, truth, sent }));
         Ok(())
     }
 

@@ -29,9 +29,12 @@ pub struct WindowArgs {
     /// A second face: Explore's face is shown half way to its identity, with the identity slider.
     #[arg(long)]
     pub blend: Option<PathBuf>,
+    /// A run whose newest generator Explore shows beside the built-in model (same preset).
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
 }
 
 /// Opens the window; returns when it is closed.
 pub fn run(args: WindowArgs) -> anyhow::Result<()> {
-    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot, explore_run: args.explore_run, fuse: args.fuse, blend: args.blend })
+    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot, explore_run: args.explore_run, fuse: args.fuse, blend: args.blend, compare: args.compare })
 }
