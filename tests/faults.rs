@@ -154,12 +154,7 @@ fn ctrl_c_or_sigterm_finish_the_step_write_a_checkpoint_and_release_the_lock() {
         let live = background_run(&run);
         wait_for_steps(&run, 3);
         signal(&live, number);
-        let output = live.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(130), "{name}: {stderr}");
-        assert!(stderr.contains("a checkpoint of that step is written"), "{name}: {stderr}");
-        let last = *steps(&run).last().unwrap();
-        assert!(run.join(format!("checkpoints/step-{last:08}/state.json")).is_file(), "{name}: no checkpoint of step {last}");
+        let last = stopped_with_a_checkpoint(live, &run, name);
         assert!(!run.join("lock").exists(), "{name}: the lock file stays");
         resume(&run, &(last + 1).to_string()).success().stdout(contains(format!("resuming {} from step {last}", run.display())));
     }
@@ -175,12 +170,19 @@ fn a_signal_sent_twice_at_once_as_gnu_timeout_does_still_writes_the_checkpoint()
     signal(&live, libc::SIGTERM);
     std::thread::sleep(std::time::Duration::from_millis(50));
     signal(&live, libc::SIGTERM);
+    stopped_with_a_checkpoint(live, &run, "two SIGTERMs");
+}
+
+/// Waits for a run stopped by a signal: it must exit 130, say so, and have written a checkpoint
+/// of its last step, which is returned.
+fn stopped_with_a_checkpoint(live: Child, run: &Path, what: &str) -> u64 {
     let output = live.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("a checkpoint of that step is written"), "{stderr}");
-    let last = *steps(&run).last().unwrap();
-    assert!(run.join(format!("checkpoints/step-{last:08}/state.json")).is_file(), "no checkpoint of step {last}");
+    assert_eq!(output.status.code(), Some(130), "{what}: {stderr}");
+    assert!(stderr.contains("a checkpoint of that step is written"), "{what}: {stderr}");
+    let last = *steps(run).last().unwrap();
+    assert!(run.join(format!("checkpoints/step-{last:08}/state.json")).is_file(), "{what}: no checkpoint of step {last}");
+    last
 }
 
 #[test]
