@@ -139,7 +139,7 @@ fn training_with_eval_every_writes_eval_jsonl() {
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
-    assert!(stdout.contains("eval at step 2"), "{stdout}");
+    assert!(stdout.contains("eval at step 2") && stdout.contains("pose control"), "{stdout}");
     let lines: Vec<Value> = std::fs::read_to_string(run.join("eval.jsonl"))
         .expect("eval.jsonl is written")
         .lines()
@@ -147,7 +147,7 @@ fn training_with_eval_every_writes_eval_jsonl() {
         .collect();
     assert_eq!(lines.iter().map(|l| l["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![2, 4]);
     for line in &lines {
-        assert!(finite(&line["rank1_avg"]) && finite(&line["ssim_frontal_avg"]), "{line}");
+        assert!(finite(&line["rank1_avg"]) && finite(&line["ssim_frontal_avg"]) && finite(&line["pose_control_acc"]), "{line}");
     }
 }
 

@@ -120,11 +120,12 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
         .include_y(0.0)
         .include_y(1.0)
         .show(ui, |plot| {
-            let series: [EvalSeries; 4] = [
+            let series: [EvalSeries; 5] = [
                 ("rank-1 average", |e| e.rank1_avg),
                 ("rank-1, frontalized", |e| e.rank1_frontalized_avg),
                 ("frontal SSIM", |e| e.ssim_frontal_avg),
                 ("SSIM, every pose pair", |e| e.ssim_mean),
+                ("pose control (independent classifier)", |e| e.pose_control_acc),
             ];
             for (index, (name, value)) in series.iter().enumerate() {
                 let points: PlotPoints = evals.iter().filter_map(|e| value(e).map(|v| [x(e.step), v])).collect();

@@ -18,7 +18,7 @@ use crate::model::rotator::{Encoded, Rotator, cosine, one_hot, pose_code};
 use crate::data::ImageSource;
 use crate::eval::evaluate::{EvalOptions, Evaluation, evaluate, held_out_identities};
 use crate::data::prepare::centred_input;
-use crate::train::run::{Opened, eval_if_due, load_generator, resume, save_progress, start};
+use crate::train::run::{Opened, QuickEval, load_generator, resume, save_progress, start};
 use crate::train::run_dir::RunLock;
 use crate::train::{DataSource, RunConfig, RunDir, StepEval, StepMetrics, Trainer};
 
@@ -246,6 +246,8 @@ struct Job {
     lock: RunLock,
     paused: bool,
     steps_to_take: u64,
+    /// The evaluations during the run, and the pose classifier they share.
+    quick: QuickEval,
 }
 
 struct Worker {
@@ -600,7 +602,7 @@ impl Worker {
             resumed_from: opened.resumed_from,
             notes,
         });
-        self.job = Some(Job { trainer: opened.trainer, run, lock: opened.lock, paused: false, steps_to_take: 0 });
+        self.job = Some(Job { trainer: opened.trainer, run, lock: opened.lock, paused: false, steps_to_take: 0, quick: QuickEval::default() });
         Ok(())
     }
 
@@ -648,8 +650,8 @@ impl Worker {
 
     /// The quick evaluation during training, when the run asks for one at this step.
     fn quick_eval(&mut self) {
-        let Some(job) = &self.job else { return };
-        match eval_if_due(&job.trainer, &job.run, &job.lock) {
+        let Some(job) = &mut self.job else { return };
+        match job.quick.if_due(&job.trainer, &job.run, &job.lock) {
             Ok(Some(eval)) => self.send(Event::StepEval(eval)),
             Ok(None) => {}
             Err(error) => self.send(Event::Error(format!("the evaluation during training failed: {error:#}"))),

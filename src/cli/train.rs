@@ -255,13 +255,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let print_eval = |e: &StepEval| {
         let show = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"));
         println!(
-            "eval at step {} on {} held-out identities: rank-1 {}, frontalized rank-1 {}, frontal SSIM {}, SSIM every pose pair {}",
+            "eval at step {} on {} held-out identities: rank-1 {}, frontalized rank-1 {}, frontal SSIM {}, SSIM every pose pair {}, pose control {}",
             e.step,
             e.identities,
             show(e.rank1_avg),
             show(e.rank1_frontalized_avg),
             show(e.ssim_frontal_avg),
-            show(e.ssim_mean)
+            show(e.ssim_mean),
+            show(e.pose_control_acc)
         );
     };
     let result = train_to_end(&mut trainer, &run, &lock, || STOP.get().is_some(), |m| progress.update(m), print_eval);

@@ -166,6 +166,22 @@ pub fn evaluate(
     device: &Device,
     progress: &mut dyn FnMut(&str, f32),
 ) -> anyhow::Result<Evaluation> {
+    evaluate_with_judge(rotator, config, faces, only, options, None, device, progress)
+}
+
+/// [`evaluate`], with a pose classifier trained before ([`pose_judge`]) instead of a new one:
+/// the evaluations during a run train it once.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_with_judge(
+    rotator: &Rotator,
+    config: &RunConfig,
+    faces: &FaceSet,
+    only: Option<&HashSet<String>>,
+    options: &EvalOptions,
+    judge: Option<&pose_classifier::TrainedPoseClassifier>,
+    device: &Device,
+    progress: &mut dyn FnMut(&str, f32),
+) -> anyhow::Result<Evaluation> {
     let started = Instant::now();
     let size = rotator.image_size();
     let num_poses = rotator.config.num_poses();
@@ -311,10 +327,12 @@ pub fn evaluate(
     progress("training the independent pose classifier", 0.8);
     let mut pose_control = vec![None; num_poses];
     let mut classifier_test_acc = None;
-    let classifier = if options.classifier_images == 0 {
-        Err(anyhow::anyhow!("skipped (no classifier images asked for)"))
-    } else {
-        train_classifier(config, size, options, device)
+    let trained = (judge.is_none() && options.classifier_images > 0).then(|| pose_judge(config, size, options, device));
+    let classifier = match (judge, &trained) {
+        (Some(judge), _) => Ok(judge),
+        (None, Some(Ok(trained))) => Ok(trained),
+        (None, Some(Err(error))) => Err(format!("{error:#}")),
+        (None, None) => Err("skipped (no classifier images asked for)".to_owned()),
     };
     match classifier {
         Ok(classifier) => {
@@ -331,7 +349,7 @@ pub fn evaluate(
             let correct = real.iter().zip(&images).filter(|(p, i)| **p == i.bin).count();
             classifier_test_acc = Some(correct as f64 / images.len() as f64);
         }
-        Err(error) => notes.push(format!("pose control not measured: {error:#}")),
+        Err(reason) => notes.push(format!("pose control not measured: {reason}")),
     }
     let pose_control_acc = mean_over(&pose_control, 0..num_poses);
     progress("done", 1.0);
@@ -530,7 +548,7 @@ fn truth_tables(pairs: &[(usize, usize)], images: &[TestImage], rotated: &[RgbIm
 
 /// The pose classifier, trained on a seeded sample of real images of the run's training
 /// identities (never generated images, never test identities).
-fn train_classifier(config: &RunConfig, size: usize, options: &EvalOptions, device: &Device) -> anyhow::Result<pose_classifier::TrainedPoseClassifier> {
+pub fn pose_judge(config: &RunConfig, size: usize, options: &EvalOptions, device: &Device) -> anyhow::Result<pose_classifier::TrainedPoseClassifier> {
     use rayon::prelude::*;
     let opened = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
     let faces = open_faces(&config.data, &opened)?;

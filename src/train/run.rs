@@ -9,7 +9,8 @@ use image::RgbImage;
 use std::collections::HashSet;
 
 use super::run_dir::{DataSource, RunConfig, RunDir, RunLock, StepEval, StepMetrics, TrainSettings, checkpoint_files};
-use crate::eval::evaluate::{EvalOptions, evaluate};
+use crate::eval::evaluate::{EvalOptions, evaluate_with_judge, pose_judge};
+use crate::eval::pose_classifier::TrainedPoseClassifier;
 use super::trainer::Trainer;
 use crate::data::formats::{self, OpenOptions};
 use crate::data::{FaceSet, SkipReport, Split};
@@ -153,6 +154,7 @@ pub fn train_to_end(
 ) -> anyhow::Result<Ended> {
     let total = trainer.config().training.steps;
     let every = trainer.config().training.checkpoint_every.max(1);
+    let mut quick = QuickEval::default();
     let mut record = |metrics: StepMetrics| -> anyhow::Result<()> {
         run.append_metrics(lock, &metrics)?;
         on_step(&metrics);
@@ -178,7 +180,7 @@ pub fn train_to_end(
             }
             save_progress(trainer, run, lock)?;
         }
-        if let Some(eval) = eval_if_due(trainer, run, lock)? {
+        if let Some(eval) = quick.if_due(trainer, run, lock)? {
             on_eval(&eval);
         }
     }
@@ -188,30 +190,43 @@ pub fn train_to_end(
 /// Held-out identities of the quick evaluation during training.
 const QUICK_EVAL_IDENTITIES: usize = 10;
 
-/// When the run's `eval_every` says so at this step: evaluates the current generator on the
-/// first few test identities (no pose classifier) and appends the result to `eval.jsonl`.
-pub fn eval_if_due(trainer: &Trainer, run: &RunDir, lock: &RunLock) -> anyhow::Result<Option<StepEval>> {
-    let config = trainer.config();
-    let every = config.training.eval_every;
-    if every == 0 || !trainer.step_count().is_multiple_of(every) {
-        return Ok(None);
+/// The evaluations during a run (`eval_every`), with the independent pose classifier they share:
+/// it is trained once, at the first of them, on the run's training identities.
+#[derive(Default)]
+pub struct QuickEval {
+    judge: Option<TrainedPoseClassifier>,
+}
+
+impl QuickEval {
+    /// When the run's `eval_every` says so at this step: evaluates the current generator on the
+    /// first few test identities and appends the result to `eval.jsonl`.
+    pub fn if_due(&mut self, trainer: &Trainer, run: &RunDir, lock: &RunLock) -> anyhow::Result<Option<StepEval>> {
+        let config = trainer.config();
+        let every = config.training.eval_every;
+        if every == 0 || !trainer.step_count().is_multiple_of(every) {
+            return Ok(None);
+        }
+        let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
+        let faces = open_faces(&config.data, &options)?;
+        let only: HashSet<String> = config.split.test.iter().take(QUICK_EVAL_IDENTITIES).cloned().collect();
+        let rotator = trainer.rotator();
+        if self.judge.is_none() {
+            self.judge = Some(pose_judge(config, rotator.image_size(), &EvalOptions::default(), &Device::flex())?);
+        }
+        let quick = EvalOptions { classifier_images: 0, ..EvalOptions::default() };
+        let report = evaluate_with_judge(&rotator, config, &faces, Some(&only), &quick, self.judge.as_ref(), &Device::flex(), &mut |_, _| {})?.report;
+        let eval = StepEval {
+            step: trainer.step_count(),
+            identities: report.identities,
+            rank1_avg: report.rank1_avg,
+            rank1_frontalized_avg: report.rank1_frontalized_avg,
+            ssim_frontal_avg: report.ssim_frontal_avg,
+            ssim_mean: report.ssim_mean,
+            pose_control_acc: report.pose_control_acc,
+        };
+        run.append_eval(lock, &eval)?;
+        Ok(Some(eval))
     }
-    let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
-    let faces = open_faces(&config.data, &options)?;
-    let only: HashSet<String> = config.split.test.iter().take(QUICK_EVAL_IDENTITIES).cloned().collect();
-    let rotator = trainer.rotator();
-    let quick = EvalOptions { classifier_images: 0, ..EvalOptions::default() };
-    let report = evaluate(&rotator, config, &faces, Some(&only), &quick, &Device::flex(), &mut |_, _| {})?.report;
-    let eval = StepEval {
-        step: trainer.step_count(),
-        identities: report.identities,
-        rank1_avg: report.rank1_avg,
-        rank1_frontalized_avg: report.rank1_frontalized_avg,
-        ssim_frontal_avg: report.ssim_frontal_avg,
-        ssim_mean: report.ssim_mean,
-    };
-    run.append_eval(lock, &eval)?;
-    Ok(Some(eval))
 }
 
 /// Writes a checkpoint and the sample grid of the current step, and returns the grid (none

@@ -193,6 +193,9 @@ pub struct StepEval {
     /// Mean SSIM over every input bin × requested bin (synthetic sets only).
     #[serde(default)]
     pub ssim_mean: Option<f64>,
+    /// Fraction of outputs the independent pose classifier puts in the requested bin.
+    #[serde(default)]
+    pub pose_control_acc: Option<f64>,
 }
 
 /// `state.json` inside a checkpoint: what besides the weights a resume needs.
