@@ -133,6 +133,19 @@ pub struct ModelInfo {
     pub yaws: Vec<f32>,
 }
 
+impl ModelInfo {
+    /// What the window shows of `rotator`.
+    fn of(rotator: &Rotator) -> Self {
+        Self {
+            summary: rotator.config.summary(),
+            step: rotator.step,
+            origin: rotator.origin.clone(),
+            image_size: rotator.image_size(),
+            yaws: rotator.pose_bins().yaws.clone(),
+        }
+    }
+}
+
 /// A face redrawn at one pose.
 pub struct Rendered {
     /// The input it was drawn from.
@@ -196,7 +209,7 @@ impl WorkerHandle {
         let (outbox, events) = channel();
         std::thread::Builder::new()
             .name("model".to_owned())
-            .spawn(move || Worker { device, rotator: None, compare: None, encoded: None, rotator_config: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
+            .spawn(move || Worker { device, rotator: None, compare: None, encoded: Vec::new(), rotator_config: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
             .context("starting the model thread")?;
         Ok(Self { commands, events })
     }
@@ -239,6 +252,9 @@ impl WorkerHandle {
     }
 }
 
+/// Encodings the model thread keeps: the face on show and the second face of a blend.
+const ENCODINGS_KEPT: usize = 2;
+
 /// A training run in progress.
 struct Job {
     trainer: Trainer,
@@ -255,8 +271,9 @@ struct Worker {
     rotator: Option<Rotator>,
     /// A second model Explore draws each face with too, for comparison.
     compare: Option<Rotator>,
-    /// The last face Explore drew, encoded: a slider move redraws it without encoding again.
-    encoded: Option<(Arc<RgbImage>, Encoded)>,
+    /// The last faces Explore drew (the face, and the second face of a blend), encoded: a
+    /// slider move redraws without encoding again.
+    encoded: Vec<(Arc<RgbImage>, Encoded)>,
     rotator_config: Option<RunConfig>,
     job: Option<Job>,
     outbox: Sender<Event>,
@@ -375,31 +392,24 @@ impl Worker {
     fn load(&mut self, rotator: anyhow::Result<Rotator>, config: anyhow::Result<RunConfig>) -> anyhow::Result<()> {
         let (rotator, config) = (rotator?, config?);
         self.rotator_config = Some(config);
-        self.send(Event::ModelLoaded(ModelInfo {
-            summary: rotator.config.summary(),
-            step: rotator.step,
-            origin: rotator.origin.clone(),
-            image_size: rotator.image_size(),
-            yaws: rotator.pose_bins().yaws.clone(),
-        }));
+        self.send(Event::ModelLoaded(ModelInfo::of(&rotator)));
         if self.compare.as_ref().is_some_and(|second| second.image_size() != rotator.image_size() || second.pose_bins() != rotator.pose_bins()) {
             self.compare = None;
             self.send(Event::ComparisonEnded);
         }
         self.rotator = Some(rotator);
-        self.encoded = None;
+        self.encoded.clear();
         Ok(())
     }
 
     /// `input` encoded by the loaded model, from the cache when it is the face drawn last.
     fn encoded(&mut self, input: &Arc<RgbImage>) -> anyhow::Result<Encoded> {
-        if let Some((cached, encoded)) = &self.encoded
-            && (Arc::ptr_eq(cached, input) || cached.as_ref() == input.as_ref())
-        {
+        if let Some((_, encoded)) = self.encoded.iter().find(|(cached, _)| Arc::ptr_eq(cached, input) || cached.as_ref() == input.as_ref()) {
             return Ok(encoded.clone());
         }
         let encoded = self.rotator()?.encode(input)?;
-        self.encoded = Some((input.clone(), encoded.clone()));
+        self.encoded.insert(0, (input.clone(), encoded.clone()));
+        self.encoded.truncate(ENCODINGS_KEPT);
         Ok(encoded)
     }
 
@@ -468,7 +478,7 @@ impl Worker {
     fn identity(&mut self, input: &Arc<RgbImage>, blend: Option<&Blend>) -> anyhow::Result<Encoded> {
         let encoded = self.encoded(input)?;
         match blend {
-            Some(blend) => Ok(encoded.blend(&self.rotator()?.encode(&blend.other)?, blend.alpha)),
+            Some(blend) => Ok(encoded.blend(&self.encoded(&blend.other)?, blend.alpha)),
             None => Ok(encoded),
         }
     }
@@ -489,13 +499,7 @@ impl Worker {
             first.image_size(),
             first.pose_bins().yaws.len()
         );
-        self.send(Event::ComparisonLoaded(ModelInfo {
-            summary: second.config.summary(),
-            step: second.step,
-            origin: second.origin.clone(),
-            image_size: second.image_size(),
-            yaws: second.pose_bins().yaws.clone(),
-        }));
+        self.send(Event::ComparisonLoaded(ModelInfo::of(&second)));
         self.compare = Some(second);
         Ok(())
     }

@@ -66,10 +66,16 @@ fn phase_geometry(phase: usize, dims: Dims) -> Geometry {
     Geometry { rows: Taps::new(Map::Phase(phase / 2), dims.h, dims.h), cols: Taps::new(Map::Phase(phase % 2), dims.w, dims.w) }
 }
 
-/// Where phase `phase`'s value for source pixel `(a, b)` of channel `c` lies in an output image
-/// of `2h × 2w`.
-fn output_index(phase: usize, dims: Dims, c: usize, a: usize, b: usize) -> usize {
-    (c * 2 * dims.h + 2 * a + phase / 2) * 2 * dims.w + 2 * b + phase % 2
+/// For a tile of source rows `rows` of phase `phase`: each value's place in the tile
+/// (`co × rows·w`, channel-major) and in the output image (`co × 2h × 2w`).
+fn phase_places(phase: usize, dims: Dims, rows: std::ops::Range<usize>) -> impl Iterator<Item = (usize, usize)> {
+    let (width, w2) = (rows.len() * dims.w, 2 * dims.w);
+    (0..dims.co).flat_map(move |c| {
+        rows.clone().enumerate().flat_map(move |(i, a)| {
+            let (tile, out) = (c * width + i * dims.w, (c * 2 * dims.h + 2 * a + phase / 2) * w2 + phase % 2);
+            (0..dims.w).map(move |b| (tile + b, out + 2 * b))
+        })
+    })
 }
 
 /// `z = conv3×3(upsample×2(x))` for one image: `x` is `ci × h × w`, `z` is `co × 2h × 2w`,
@@ -84,13 +90,8 @@ pub(super) fn forward_image(x: &[f32], dims: Dims, phases: &[Vec<f32>; 4], z: &m
             let width = rows.len() * w;
             geometry.im2col(x, ci, rows.clone(), &mut col);
             matmul(&mut values, co, width, ci * 4, false, Mat::rows(kernel, ci * 4), Mat::rows(&col, width), par);
-            for c in 0..co {
-                for (i, a) in rows.clone().enumerate() {
-                    let line = &values[c * width + i * w..][..w];
-                    for (b, &value) in line.iter().enumerate() {
-                        z[output_index(phase, dims, c, a, b)] = value;
-                    }
-                }
+            for (tile, out) in phase_places(phase, dims, rows) {
+                z[out] = values[tile];
             }
         }
     }
@@ -114,13 +115,8 @@ pub(super) fn backward_image(
         let (mut col, mut dz_phase) = (vec![0.0f32; ci * 4 * tile], vec![0.0f32; co * tile]);
         for rows in geometry.tiles(ci) {
             let width = rows.len() * w;
-            for c in 0..co {
-                for (i, a) in rows.clone().enumerate() {
-                    let line = &mut dz_phase[c * width + i * w..][..w];
-                    for (b, value) in line.iter_mut().enumerate() {
-                        *value = dz[output_index(phase, dims, c, a, b)];
-                    }
-                }
+            for (tile, out) in phase_places(phase, dims, rows.clone()) {
+                dz_phase[tile] = dz[out];
             }
             let dz_tile = Mat::rows(&dz_phase, width);
             if let Some(dphases) = dphases.as_deref_mut() {
