@@ -18,6 +18,8 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => drgan_studio::cli::bench::run(&args),
         Some(Command::Eval(args)) => drgan_studio::cli::eval::run(&args),
         Some(Command::Rotate(args)) => drgan_studio::cli::rotate::run(&args),
+        Some(Command::Export(args)) => drgan_studio::cli::export::run(&args),
+        Some(Command::Import(args)) => drgan_studio::cli::import::run(&args),
         Some(Command::Window(args)) => drgan_studio::cli::window::run(args),
         None => drgan_studio::cli::window::run(Default::default()),
     };

@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod eval;
+pub mod export;
+pub mod import;
 pub mod inspect;
 pub mod rotate;
 pub mod synth;
@@ -39,6 +41,10 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Redraw face images at chosen poses with a run's generator.
     Rotate(rotate::RotateArgs),
+    /// Write a checkpoint's G and D as safetensors, named by the SPEC table, for other tools.
+    Export(export::ExportArgs),
+    /// Make a run folder from a safetensors file written by `export`.
+    Import(import::ImportArgs),
     /// Open the studio window (the default without a subcommand).
     Window(window::WindowArgs),
 }

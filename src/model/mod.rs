@@ -6,6 +6,7 @@ pub mod config;
 pub mod decoder;
 pub mod discriminator;
 pub mod encoder;
+pub mod exchange;
 pub mod finite;
 pub mod generator;
 pub mod loss;

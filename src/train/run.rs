@@ -8,14 +8,21 @@ use image::RgbImage;
 
 use std::collections::HashSet;
 
-use super::run_dir::{DataSource, RunConfig, RunDir, RunLock, StepEval, StepMetrics, TrainSettings, checkpoint_files};
+use burn::module::Module;
+use burn::optim::AdamConfig;
+use burn::store::ModuleRecord;
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
+
+use super::run_dir::{DataSource, RunConfig, RunDir, RunLock, StepEval, StepMetrics, TrainSettings, TrainerState, checkpoint_files};
 use crate::eval::evaluate::{EvalOptions, evaluate_with_judge, pose_judge};
 use crate::eval::pose_classifier::TrainedPoseClassifier;
 use super::trainer::Trainer;
 use crate::data::formats::{self, OpenOptions};
 use crate::data::{FaceSet, SkipReport, Split};
 use crate::model::rotator::Rotator;
-use crate::model::{ModelConfig, Preset};
+use crate::model::exchange::Networks;
+use crate::model::{Discriminator, Generator, ModelConfig, Preset};
 
 /// Reads (or makes) the face set a run trains on.
 pub fn open_faces(source: &DataSource, options: &OpenOptions) -> anyhow::Result<FaceSet> {
@@ -243,12 +250,57 @@ pub fn save_progress(trainer: &mut Trainer, run: &RunDir, lock: &RunLock) -> any
 
 /// The generator of checkpoint `step` of `run` (its newest when `None`), ready for inference.
 pub fn load_generator(run: &RunDir, step: Option<u64>, device: &Device) -> anyhow::Result<Rotator> {
+    let (config, step) = run_and_step(run, step)?;
+    let path = run.checkpoint_dir(step).join(checkpoint_files::GENERATOR);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Rotator::from_record(config.model, bytes, step, format!("{} step {step}", run.root().display()), device)
+}
+
+/// The configuration of `run` and the step of its checkpoint `step` (its newest when `None`).
+fn run_and_step(run: &RunDir, step: Option<u64>) -> anyhow::Result<(RunConfig, u64)> {
     let config = run.read_config().with_context(|| format!("{} is not a run folder (no readable config.json)", run.root().display()))?;
     let step = match step {
         Some(step) => step,
         None => *run.checkpoints().last().with_context(|| format!("{} has no checkpoint yet", run.root().display()))?,
     };
-    let path = run.checkpoint_dir(step).join(checkpoint_files::GENERATOR);
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    Rotator::from_record(config.model, bytes, step, format!("{} step {step}", run.root().display()), device)
+    Ok((config, step))
+}
+
+/// G and D of checkpoint `step` of `run` (its newest when `None`), checked against the
+/// checkpoint's checksums, with the run's configuration and the step.
+pub fn load_networks(run: &RunDir, step: Option<u64>, device: &Device) -> anyhow::Result<(RunConfig, u64, Networks)> {
+    let (config, step) = run_and_step(run, step)?;
+    run.read_state(step)?;
+    let dir = run.checkpoint_dir(step);
+    let unreadable = |what: &str, e: burn::store::RecordError| {
+        anyhow::anyhow!("the {what} of {} does not fit a {} model ({e})", dir.display(), config.model.summary())
+    };
+    let record = |name: &str, what: &str| ModuleRecord::load(dir.join(name)).map_err(|e| unreadable(what, e));
+    let generator = Generator::new(&config.model, device).try_load_record(record(checkpoint_files::GENERATOR, "generator")?).map_err(|e| unreadable("generator", e))?;
+    let discriminator = Discriminator::new(&config.model, device)
+        .try_load_record(record(checkpoint_files::DISCRIMINATOR, "discriminator")?)
+        .map_err(|e| unreadable("discriminator", e))?;
+    Ok((config, step, Networks { generator, discriminator }))
+}
+
+/// Makes `run` (a folder without a run) a run of `config` whose one checkpoint, at `step`,
+/// holds `networks`; its optimizers start fresh, so training it on continues from these weights.
+pub fn create_from_networks(run: &RunDir, config: &RunConfig, step: u64, networks: Networks) -> anyhow::Result<()> {
+    anyhow::ensure!(!run.has_config(), "{} already holds a run; name a new folder", run.root().display());
+    let lock = run.lock()?;
+    run.create(&lock)?;
+    run.write_config(&lock, config)?;
+    let state = TrainerState { step, wall_secs: 0.0, rng: Pcg64::seed_from_u64(config.training.seed), last_d_accuracy: None };
+    let adam = AdamConfig::new();
+    run.write_checkpoint(&lock, step, 1, |dir| {
+        let saved = |what: &str| format!("saving the {what} into {}", dir.display());
+        networks.generator.into_record().save(dir.join(checkpoint_files::GENERATOR)).map_err(anyhow::Error::msg).with_context(|| saved("generator"))?;
+        networks.discriminator.into_record().save(dir.join(checkpoint_files::DISCRIMINATOR)).map_err(anyhow::Error::msg).with_context(|| saved("discriminator"))?;
+        for name in [checkpoint_files::OPTIM_G, checkpoint_files::OPTIM_D] {
+            adam.init().save(dir.join(name)).map_err(anyhow::Error::msg).with_context(|| saved("optimizer"))?;
+        }
+        std::fs::write(dir.join(checkpoint_files::STATE), serde_json::to_string_pretty(&state)?)?;
+        Ok(())
+    })?;
+    Ok(())
 }

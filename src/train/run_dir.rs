@@ -532,10 +532,14 @@ fn write_lines<T: Serialize>(path: &Path, values: &[T]) -> anyhow::Result<()> {
 }
 
 /// Writes `bytes` to `path` through a temporary file of its own (unique to this writer) and a
-/// rename, so a reader never sees a half-written file.
+/// rename, so a reader never sees a half-written file. The file gets the permissions of any
+/// file the user makes (`0666` less the umask), not the temporary file's private `0600`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing next to {}", path.display()))?;
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut temp = builder.tempfile_in(dir).with_context(|| format!("writing next to {}", path.display()))?;
     temp.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error).with_context(|| format!("replacing {}", path.display()))?;

@@ -1,0 +1,55 @@
+//! `drgan-studio import`: a run folder from a safetensors file written by `export` (or by any
+//! tool that names the tensors the same way), so the studio can look at it and train it on.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use burn::prelude::Device;
+
+use crate::model::exchange::{read_metadata, read_safetensors};
+use crate::train::run::create_from_networks;
+use crate::train::{RunConfig, RunDir};
+
+/// Arguments of `import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The safetensors file.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The run's configuration (default: `config.json` beside the file).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The new run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The step the run starts at (default: the step recorded in the file, else 0).
+    #[arg(long)]
+    pub step: Option<u64>,
+}
+
+/// Makes the run.
+pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
+    let config_path = match &args.config {
+        Some(path) => path.clone(),
+        None => args.from.with_file_name("config.json"),
+    };
+    let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {} (name the run's configuration with --config)", config_path.display()))?;
+    let config: RunConfig = serde_json::from_str(&text).with_context(|| format!("{} is not a run's config.json", config_path.display()))?;
+    let (recorded_step, recorded_model) = read_metadata(&args.from)?;
+    if let Some(model) = recorded_model {
+        anyhow::ensure!(
+            model == config.model,
+            "{} was exported from a {} model but {} describes a {} one",
+            args.from.display(),
+            model.summary(),
+            config_path.display(),
+            config.model.summary()
+        );
+    }
+    let networks = read_safetensors(&args.from, &config.model, &Device::flex())?;
+    let step = args.step.or(recorded_step).unwrap_or(0);
+    let run = RunDir::new(&args.run);
+    create_from_networks(&run, &config, step, networks)?;
+    println!("made the run {} at step {step} ({}); its optimizers start fresh", run.root().display(), config.model.summary());
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Weights others can read: G and D in one safetensors file, each tensor named by its layer in
+//! the SPEC table and laid out as PyTorch lays it out, so a port in another framework can load
+//! them without this project's code.
+//!
+//! ```text
+//! Genc.Conv11.conv.weight  [32, 3, 3, 3]     Genc.Conv11.bn.{weight,bias,running_mean,running_var}
+//! …                                          Genc.Omega.{weight,bias}   (multi-image models)
+//! Gdec.FC.weight           [11520, 379]      Gdec.FC.bn.…
+//! Gdec.FConv52.conv.weight [160, 320, 3, 3]  … Gdec.FConv12 …, Gdec.FConv11.conv.weight (tanh)
+//! D.Conv11.conv.weight …   D.FC.weight       [Nd + 1 + Np, 320]
+//! ```
+//!
+//! Linear weights are `[out, in]` and BatchNorm's scale and shift are `weight` and `bias`
+//! (PyTorch's names), where burn keeps `[in, out]`, `gamma` and `beta`; burn-store's PyTorch
+//! adapters convert both ways. A stride-2 decoder layer is a transposed convolution
+//! (`[in, out, 3, 3]`) or, in models with resize upsampling, a convolution after a 2× nearest
+//! resize (`[out, in, 3, 3]`); the run's `config.json`, written beside the file, says which.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::store::{BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+
+use super::{Discriminator, Generator, ModelConfig};
+
+/// The SPEC table's names of Conv11 … Conv53, in the encoder's order.
+pub const ENCODER_LAYERS: [&str; 14] =
+    ["Conv11", "Conv12", "Conv21", "Conv22", "Conv23", "Conv31", "Conv32", "Conv33", "Conv41", "Conv42", "Conv43", "Conv51", "Conv52", "Conv53"];
+
+/// The SPEC table's names of the decoder's BatchNorm + ELU layers, FConv52 … FConv12, in order.
+pub const DECODER_LAYERS: [&str; 13] =
+    ["FConv52", "FConv51", "FConv43", "FConv42", "FConv41", "FConv33", "FConv32", "FConv31", "FConv23", "FConv22", "FConv21", "FConv13", "FConv12"];
+
+/// Metadata key holding the model's configuration (JSON) inside an exported file.
+pub const CONFIG_KEY: &str = "drgan.model";
+/// Metadata key holding the training step of the exported weights.
+pub const STEP_KEY: &str = "drgan.step";
+
+/// G and D together: the two networks of one checkpoint.
+#[derive(Module, Debug)]
+pub struct Networks {
+    /// The generator.
+    pub generator: Generator,
+    /// The discriminator.
+    pub discriminator: Discriminator,
+}
+
+/// Pairs of (burn's module path prefix, the SPEC table's name prefix).
+fn prefixes() -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut block = |burn: String, spec: String| {
+        pairs.push((format!("{burn}.conv."), format!("{spec}.conv.")));
+        pairs.push((format!("{burn}.norm."), format!("{spec}.bn.")));
+    };
+    for (index, name) in ENCODER_LAYERS.iter().enumerate() {
+        block(format!("generator.encoder.layers.{index}"), format!("Genc.{name}"));
+        block(format!("discriminator.encoder.layers.{index}"), format!("D.{name}"));
+    }
+    for (index, name) in DECODER_LAYERS.iter().enumerate() {
+        block(format!("generator.decoder.layers.{index}"), format!("Gdec.{name}"));
+    }
+    pairs.extend(
+        [
+            ("generator.confidence.", "Genc.Omega."),
+            ("generator.decoder.fc.", "Gdec.FC."),
+            ("generator.decoder.fc_norm.", "Gdec.FC.bn."),
+            ("generator.decoder.output.", "Gdec.FConv11.conv."),
+            ("discriminator.head.", "D.FC."),
+        ]
+        .map(|(burn, spec)| (burn.to_owned(), spec.to_owned())),
+    );
+    pairs
+}
+
+/// A remapper that rewrites a name starting with the first prefix of a pair into the second.
+/// The longest prefix is tried first (`Gdec.FC.bn.` before `Gdec.FC.`), and a renamed path
+/// matches no other pair, so each name is rewritten once.
+fn remapper(pairs: impl Iterator<Item = (String, String)>) -> anyhow::Result<KeyRemapper> {
+    let mut pairs: Vec<(String, String)> = pairs.collect();
+    pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+    let anchored = pairs.into_iter().map(|(from, to)| (format!("^{}", from.replace('.', r"\.")), to));
+    Ok(KeyRemapper::from_patterns(anchored.collect())?)
+}
+
+/// The SPEC-table name of the tensor at `path` in a [`Networks`] (as burn names it, without
+/// enum variants: `generator.encoder.layers.0.norm.gamma` → `Genc.Conv11.bn.gamma`).
+pub fn spec_name(path: &str) -> Option<String> {
+    prefixes().into_iter().find_map(|(burn, spec)| path.strip_prefix(&burn).map(|rest| format!("{spec}{rest}")))
+}
+
+/// Writes `networks` (a model of `config`, trained `step` steps) to `path` as safetensors, with
+/// the configuration and step in the file's metadata. The file is replaced atomically.
+pub fn write_safetensors(networks: &Networks, config: &ModelConfig, step: u64, path: &Path) -> anyhow::Result<()> {
+    let mut store = SafetensorsStore::from_file(path)
+        .overwrite(true)
+        .skip_enum_variants(true)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .remap(remapper(prefixes().into_iter())?)
+        .metadata(CONFIG_KEY, serde_json::to_string(config)?)
+        .metadata(STEP_KEY, step.to_string());
+    networks.save_into(&mut store).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+}
+
+/// The step recorded in an exported file's metadata, and its model configuration.
+pub fn read_metadata(path: &Path) -> anyhow::Result<(Option<u64>, Option<ModelConfig>)> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| anyhow::anyhow!("{} is not a safetensors file: {e}", path.display()))?;
+    let fields: HashMap<String, String> = metadata.metadata().clone().unwrap_or_default();
+    let step = fields.get(STEP_KEY).and_then(|s| s.parse().ok());
+    let config = fields.get(CONFIG_KEY).and_then(|s| serde_json::from_str(s).ok());
+    Ok((step, config))
+}
+
+/// Reads G and D of a `config` model from an exported file. Every tensor of both networks must
+/// be there with its shape; a file of another configuration is refused with what differs.
+pub fn read_safetensors(path: &Path, config: &ModelConfig, device: &Device) -> anyhow::Result<Networks> {
+    let mut networks = Networks { generator: Generator::new(config, device), discriminator: Discriminator::new(config, device) };
+    let inverse = prefixes().into_iter().map(|(burn, spec)| (spec, burn));
+    let mut store = SafetensorsStore::from_file(path).skip_enum_variants(true).with_from_adapter(PyTorchToBurnAdapter).remap(remapper(inverse)?);
+    let result = networks.load_from(&mut store).map_err(|e| {
+        anyhow::anyhow!("the weights in {} do not fit a {} model: {e}", path.display(), config.summary())
+    })?;
+    anyhow::ensure!(
+        result.unused.is_empty(),
+        "{} holds tensors a {} model does not have: {}",
+        path.display(),
+        config.summary(),
+        result.unused.join(", ")
+    );
+    super::finite::check_finite(&networks.generator, &format!("generator in {}", path.display()))?;
+    super::finite::check_finite(&networks.discriminator, &format!("discriminator in {}", path.display()))?;
+    Ok(networks)
+}
