@@ -15,6 +15,11 @@ done
 xvfb-run -a -s "-screen 0 1400x900x24" \
     "$CARGO_TARGET_DIR/release/drgan-studio" window --view evaluate --evaluate --screenshot docs/images/studio-evaluate.png
 echo docs/images/studio-evaluate.png
+# Explore's difference view as |difference| (the explore screenshot above shows the SSIM map).
+xvfb-run -a -s "-screen 0 1400x900x24" \
+    "$CARGO_TARGET_DIR/release/drgan-studio" window --view explore --map difference \
+    --screenshot docs/images/studio-difference.png
+echo docs/images/studio-difference.png
 # Identity interpolation: Explore's face half way to a person of another synthetic set.
 faces=$(mktemp -d)
 "$CARGO_TARGET_DIR/release/drgan-studio" synth --out "$faces" --identities 12 --seed 7 --size 64 >/dev/null

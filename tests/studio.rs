@@ -27,6 +27,7 @@ fn studio(rendering: bool) -> Harness<'static, StudioApp> {
     }
     builder.build_eframe(|cc| {
         let mut app = StudioApp::new(&cc.egui_ctx, None, cpu(), None).expect("the studio starts");
+        app.attach_renderer(cc.wgpu_render_state.as_ref());
         // Timings differ every run; snapshots must not.
         app.status.show_frame_time = false;
         app.explore.show_latency = false;

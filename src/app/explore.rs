@@ -10,6 +10,7 @@ use egui_plot::{Bar, BarChart, Plot};
 use image::{GenericImage, RgbImage};
 
 use super::dialogs::{FileChooser, Request};
+use super::difference::DifferenceView;
 use super::worker::{Blend, Command, Fused, ModelInfo, Rendered, WorkerHandle};
 use super::shipped;
 use crate::data::ImageSource;
@@ -59,6 +60,12 @@ pub struct ExploreView {
     pub output_cosine: Option<f32>,
     /// A second model was asked for and has not arrived (nor failed) yet.
     comparison_pending: bool,
+    /// The output on show and its true rendering, for the difference view.
+    faces: Option<(Arc<RgbImage>, Option<Arc<RgbImage>>)>,
+    /// The heat map of the output against the truth or the input.
+    pub difference: DifferenceView,
+    /// Whether the difference view is shown.
+    pub show_difference: bool,
 }
 
 /// A second model of the same preset, drawing every face beside the first.
@@ -131,6 +138,9 @@ impl Default for ExploreView {
             comparison: None,
             output_cosine: None,
             comparison_pending: false,
+            faces: None,
+            difference: DifferenceView::default(),
+            show_difference: true,
         }
     }
 }
@@ -256,16 +266,19 @@ impl ExploreView {
         }
         self.latency_ms = Some(rendered.sent.elapsed().as_secs_f64() * 1e3);
         self.textures.output = Some(texture(ctx, "explore-output", &rendered.image));
-        match rendered.truth {
+        let truth = match rendered.truth {
             Some((truth, ssim)) => {
                 self.textures.truth = Some(texture(ctx, "explore-truth", &truth));
                 self.ssim = Some(ssim);
+                Some(Arc::new(truth))
             }
             None => {
                 self.textures.truth = None;
                 self.ssim = None;
+                None
             }
-        }
+        };
+        self.faces = Some((Arc::new(rendered.image.clone()), truth));
         self.output = Some((rendered.image, rendered.yaw));
         self.output_alpha = rendered.alpha;
         self.output_cosine = rendered.cosine;
@@ -410,6 +423,7 @@ impl ExploreView {
             } else if ui.add_enabled(idle && self.group.is_none(), egui::Button::new("Compare with run…")).on_hover_text("Draw each face with a second model too (another run of the same preset; or a checkpoint from the Train view's list)").clicked() {
                 self.chooser.open(ui.ctx(), Chosen::Compare, Request::Folder { start: Some(std::path::PathBuf::from("runs")) });
             }
+            ui.toggle_value(&mut self.show_difference, "Differences").on_hover_text("A heat map of where the redrawn face differs from the true one (or from the input)");
             if ui.button("Frontalize").on_hover_text("Jump to 0°").clicked() {
                 self.yaw = 0.0;
                 self.animate = None;
@@ -543,6 +557,11 @@ impl ExploreView {
             if let Some(truth) = &self.textures.truth {
                 let caption = self.ssim.map_or_else(String::new, |s| format!("SSIM {s:.3}"));
                 column(ui, "True rendering", Some(truth), caption);
+            }
+            if self.show_difference
+                && let (Some((output, truth)), Some(input)) = (&self.faces, &self.input)
+            {
+                self.difference.ui(ui, output, truth.as_ref(), input, SHOWN);
             }
         });
     }

@@ -5,9 +5,11 @@
 //! model works.
 
 pub mod dialogs;
+pub mod difference;
 pub mod evaluate;
 pub mod explore;
 pub mod faces;
+pub mod heatmap;
 pub mod plots;
 pub mod shipped;
 pub mod status_bar;
@@ -66,6 +68,8 @@ pub struct WindowOptions {
     pub blend: Option<PathBuf>,
     /// A run whose newest generator Explore shows beside the built-in model.
     pub compare: Option<PathBuf>,
+    /// The map Explore's difference view shows first.
+    pub map: Option<heatmap::MapKind>,
 }
 
 /// A screenshot to take once the view has settled.
@@ -118,6 +122,12 @@ impl StudioApp {
             worker,
             screenshot: None,
         })
+    }
+
+    /// Gives the views what the window's wgpu renderer offers: Explore's difference map is
+    /// drawn by a shader of its own in the renderer's pass.
+    pub fn attach_renderer(&mut self, render_state: Option<&egui_wgpu::RenderState>) {
+        self.explore.difference.unavailable = heatmap::install(render_state).err().map(|e| e.to_string());
     }
 
     /// Starts a run with the Train form's settings on the open face set (what "Start" does).
@@ -348,6 +358,7 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
             let (device, adapter) = model_device(cc.wgpu_render_state.as_ref());
             let storage = if options.screenshot.is_some() { None } else { cc.storage };
             let mut app = StudioApp::new(&cc.egui_ctx, storage, device, adapter)?;
+            app.attach_renderer(cc.wgpu_render_state.as_ref());
             if let Some(view) = options.view {
                 app.view = view;
             }
@@ -362,6 +373,9 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
             }
             if let Some(path) = options.blend {
                 app.blend_with_image(path);
+            }
+            if let Some(kind) = options.map {
+                app.explore.difference.kind = kind;
             }
             if let Some(run) = options.compare {
                 app.compare_with(run, None);

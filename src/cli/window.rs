@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::app::heatmap::MapKind;
 use crate::app::{View, WindowOptions, run_window};
 
 /// Options of `window`.
@@ -32,9 +33,12 @@ pub struct WindowArgs {
     /// A run whose newest generator Explore shows beside the built-in model (same preset).
     #[arg(long)]
     pub compare: Option<PathBuf>,
+    /// The map Explore's difference view shows first.
+    #[arg(long, value_enum)]
+    pub map: Option<MapKind>,
 }
 
 /// Opens the window; returns when it is closed.
 pub fn run(args: WindowArgs) -> anyhow::Result<()> {
-    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot, explore_run: args.explore_run, fuse: args.fuse, blend: args.blend, compare: args.compare })
+    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot, explore_run: args.explore_run, fuse: args.fuse, blend: args.blend, compare: args.compare, map: args.map })
 }

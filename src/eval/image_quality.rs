@@ -6,18 +6,55 @@ use image::RgbImage;
 const WINDOW: usize = 11;
 const SIGMA: f64 = 1.5;
 
+/// SSIM's stabilising constants `C1 = (0.01·255)²` and `C2 = (0.03·255)²`, for luma in 0..=255.
+pub const SSIM_C1: f64 = (0.01 * 255.0) * (0.01 * 255.0);
+/// See [`SSIM_C1`].
+pub const SSIM_C2: f64 = (0.03 * 255.0) * (0.03 * 255.0);
+
+/// A value per pixel of an image; `None` where the measure has no value (SSIM's border, where
+/// the window centred on the pixel would leave the image).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PixelMap {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Row by row, top first.
+    pub values: Vec<Option<f64>>,
+}
+
+impl PixelMap {
+    /// The mean over the pixels that have a value.
+    pub fn mean(&self) -> f64 {
+        let (sum, count) = self.values.iter().flatten().fold((0.0, 0usize), |(sum, count), v| (sum + v, count + 1));
+        sum / count as f64
+    }
+}
+
+/// The side of SSIM's window for images of `width` × `height` (11, or less for smaller images).
+pub fn ssim_window(width: usize, height: usize) -> usize {
+    WINDOW.min(width).min(height)
+}
+
 /// Mean structural similarity of two equally sized RGB images, computed on luma with an 11×11
 /// Gaussian window (σ 1.5) over every position where the window fits; images smaller than the
-/// window use one window the size of the image. 1 means identical.
+/// window use one window the size of the image. 1 means identical. It is the mean of
+/// [`ssim_map`].
 pub fn ssim(a: &RgbImage, b: &RgbImage) -> f64 {
+    ssim_map(a, b).mean()
+}
+
+/// The local SSIM of every window position, written at the window's centre pixel (the pixel
+/// `(side − 1) / 2` right of and below its top-left corner); pixels no window is centred on
+/// have none.
+pub fn ssim_map(a: &RgbImage, b: &RgbImage) -> PixelMap {
     assert_eq!(a.dimensions(), b.dimensions(), "SSIM needs images of one size");
     let (w, h) = (a.width() as usize, a.height() as usize);
     let (x, y) = (luma(a), luma(b));
-    let side = WINDOW.min(w).min(h);
+    let side = ssim_window(w, h);
     let weights = gaussian(side);
-    let (c1, c2) = ((0.01 * 255.0f64).powi(2), (0.03 * 255.0f64).powi(2));
-    let mut total = 0.0;
-    let mut count = 0usize;
+    let offset = (side - 1) / 2;
+    let mut values = vec![None; w * h];
     for top in 0..=h - side {
         for left in 0..=w - side {
             let (mut mx, mut my, mut xx, mut yy, mut xy) = (0.0, 0.0, 0.0, 0.0, 0.0);
@@ -34,11 +71,22 @@ pub fn ssim(a: &RgbImage, b: &RgbImage) -> f64 {
                 }
             }
             let (vx, vy, cov) = (xx - mx * mx, yy - my * my, xy - mx * my);
-            total += ((2.0 * mx * my + c1) * (2.0 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2));
-            count += 1;
+            let local = ((2.0 * mx * my + SSIM_C1) * (2.0 * cov + SSIM_C2)) / ((mx * mx + my * my + SSIM_C1) * (vx + vy + SSIM_C2));
+            values[(top + offset) * w + left + offset] = Some(local);
         }
     }
-    total / count as f64
+    PixelMap { width: w, height: h, values }
+}
+
+/// The mean absolute difference of the three channels at every pixel, in 0..=255.
+pub fn difference_map(a: &RgbImage, b: &RgbImage) -> PixelMap {
+    assert_eq!(a.dimensions(), b.dimensions(), "a difference needs images of one size");
+    let values = a
+        .pixels()
+        .zip(b.pixels())
+        .map(|(p, q)| Some(p.0.iter().zip(q.0).map(|(&u, v)| (u as f64 - v as f64).abs()).sum::<f64>() / 3.0))
+        .collect();
+    PixelMap { width: a.width() as usize, height: a.height() as usize, values }
 }
 
 /// Peak signal-to-noise ratio in dB over all three channels; infinite for identical images.
@@ -49,12 +97,13 @@ pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
     if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
 }
 
-fn luma(image: &RgbImage) -> Vec<f64> {
+/// The luma (BT.601 weights) of every pixel, in 0..=255.
+pub fn luma(image: &RgbImage) -> Vec<f64> {
     image.pixels().map(|p| 0.299 * p.0[0] as f64 + 0.587 * p.0[1] as f64 + 0.114 * p.0[2] as f64).collect()
 }
 
-/// A normalised 1-D Gaussian of `side` taps; the 2-D window is its outer product.
-fn gaussian(side: usize) -> Vec<f64> {
+/// SSIM's normalised 1-D Gaussian of `side` taps (σ 1.5); the 2-D window is its outer product.
+pub fn gaussian(side: usize) -> Vec<f64> {
     let centre = (side as f64 - 1.0) / 2.0;
     let taps: Vec<f64> = (0..side).map(|i| (-((i as f64 - centre).powi(2)) / (2.0 * SIGMA * SIGMA)).exp()).collect();
     let sum: f64 = taps.iter().sum();
@@ -77,6 +126,17 @@ mod tests {
         let image = noise_image(1);
         assert!((ssim(&image, &image) - 1.0).abs() < 1e-12);
         assert!(psnr(&image, &image).is_infinite());
+    }
+
+    #[test]
+    fn the_ssim_map_has_a_value_where_a_window_is_centred_and_its_mean_is_ssim() {
+        let (a, b) = (noise_image(1), noise_image(3));
+        let map = ssim_map(&a, &b);
+        assert_eq!(map.values.iter().flatten().count(), 22 * 22);
+        assert!(map.values[5 * 32 + 5].is_some() && map.values[4 * 32 + 5].is_none() && map.values[26 * 32 + 26].is_some() && map.values[27 * 32 + 26].is_none());
+        assert_eq!(map.mean(), ssim(&a, &b));
+        let same = difference_map(&a, &a);
+        assert!(same.values.iter().all(|v| *v == Some(0.0)));
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! Explore's difference view: where the redrawn face differs from the true rendering (or from
+//! the input), as a heat map drawn by the GPU over the face, with its colour scale, a blend
+//! slider between face and map, and the map's mean.
+
+use std::sync::Arc;
+
+use eframe::egui;
+use image::RgbImage;
+
+use super::heatmap::{self, HeatmapCallback, MapKind};
+use crate::eval::image_quality::{difference_map, ssim_map};
+
+/// What the output is compared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Against {
+    /// The true rendering at the requested pose (synthetic faces).
+    Truth,
+    /// The input itself: the right reference when the pose asked for is the input's own.
+    Input,
+}
+
+/// The difference view's state.
+pub struct DifferenceView {
+    /// Why the window cannot draw the map, if it cannot (see [`heatmap::install`]).
+    pub unavailable: Option<String>,
+    /// Which map.
+    pub kind: MapKind,
+    /// 0: the face alone … 1: the map alone.
+    pub blend: f32,
+    /// The reference asked for (the input when there is no truth).
+    pub against: Against,
+    /// The map's mean for the faces and map last shown (faces compared by identity).
+    mean: Option<(Arc<RgbImage>, Arc<RgbImage>, MapKind, f64)>,
+}
+
+impl Default for DifferenceView {
+    fn default() -> Self {
+        Self { unavailable: Some("the window's renderer is not attached yet".to_owned()), kind: MapKind::Ssim, blend: 0.7, against: Against::Truth, mean: None }
+    }
+}
+
+impl DifferenceView {
+    /// The map's mean for these faces, computed once per pair and kind.
+    fn mean(&mut self, output: &Arc<RgbImage>, reference: &Arc<RgbImage>) -> f64 {
+        if let Some((o, r, kind, mean)) = &self.mean
+            && Arc::ptr_eq(o, output)
+            && Arc::ptr_eq(r, reference)
+            && *kind == self.kind
+        {
+            return *mean;
+        }
+        let mean = match self.kind {
+            MapKind::Ssim => ssim_map(output, reference).mean(),
+            MapKind::Difference => difference_map(output, reference).mean(),
+        };
+        self.mean = Some((output.clone(), reference.clone(), self.kind, mean));
+        mean
+    }
+
+    /// The view's column: the map over `output` at `side` points, against `truth` when there is
+    /// one and the person asked for it, otherwise against `input`.
+    pub fn ui(&mut self, ui: &mut egui::Ui, output: &Arc<RgbImage>, truth: Option<&Arc<RgbImage>>, input: &Arc<RgbImage>, side: f32) {
+        ui.vertical(|ui| {
+            ui.strong("Where it differs");
+            let against = if truth.is_some() { self.against } else { Against::Input };
+            let reference = match (against, truth) {
+                (Against::Truth, Some(truth)) => truth,
+                _ => input,
+            };
+            if let Some(reason) = &self.unavailable {
+                ui.allocate_ui(egui::vec2(side, side), |ui| ui.label(format!("no map: {reason}")));
+                return;
+            }
+            if reference.dimensions() != output.dimensions() {
+                ui.allocate_ui(egui::vec2(side, side), |ui| ui.label("the input is not the output's size"));
+                return;
+            }
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
+            let map = HeatmapCallback { id: egui::Id::unique("explore-difference-map"), face: output.clone(), reference: reference.clone(), kind: self.kind, blend: self.blend };
+            heatmap::paint(ui, rect, map);
+            heatmap::legend_ui(ui, self.kind, side);
+            let mean = self.mean(output, reference);
+            ui.label(match self.kind {
+                MapKind::Ssim => format!("mean SSIM {mean:.3}"),
+                MapKind::Difference => format!("mean |difference| {mean:.1} of 255"),
+            });
+            ui.horizontal(|ui| {
+                for kind in [MapKind::Ssim, MapKind::Difference] {
+                    ui.selectable_value(&mut self.kind, kind, kind.label());
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.label("against");
+                if truth.is_some() {
+                    ui.selectable_value(&mut self.against, Against::Truth, "truth");
+                    ui.selectable_value(&mut self.against, Against::Input, "input").on_hover_text("meaningful when the pose asked for is the input's own");
+                } else {
+                    ui.label("the input").on_hover_text("meaningful when the pose asked for is the input's own; synthetic faces also have a true rendering at every pose");
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.spacing_mut().slider_width = side - 60.0;
+                ui.add(egui::Slider::new(&mut self.blend, 0.0..=1.0).text("map"));
+            });
+        });
+    }
+}
