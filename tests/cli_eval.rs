@@ -165,3 +165,40 @@ fn rotate_refuses_missing_and_unreadable_images_with_a_message() {
     let stderr = String::from_utf8_lossy(&unreadable.get_output().stderr).into_owned();
     assert!(stderr.contains("skipped") && stderr.contains("no input could be read"), "{stderr}");
 }
+
+#[test]
+fn rotate_with_landmarks_aligns_the_photo_first() {
+    use drgan_studio::data::align::{CANONICAL, Landmarks, align};
+    use image::{RgbImage, imageops};
+    let dir = tempfile::tempdir().unwrap();
+    // A held-out synthetic face, shrunk and placed off-centre on a larger photo.
+    let spec = drgan_studio::synth::SynthSpec { identities: 3, seed: 77, lights: 1 };
+    let face = imageops::resize(&spec.render(2, 0.0, 0, 240), 120, 120, imageops::FilterType::Triangle);
+    let mut photo = RgbImage::from_pixel(320, 200, image::Rgb([30, 120, 60]));
+    imageops::replace(&mut photo, &face, 150, 40);
+    let path = dir.path().join("holiday.png");
+    photo.save(&path).unwrap();
+    let points = CANONICAL.map(|[x, y]| [150.0 + x * 120.0, 40.0 + y * 120.0]);
+    let text = points.iter().flat_map(|p| p.iter().map(|c| format!("{c}"))).collect::<Vec<_>>().join(",");
+    let out = dir.path().join("out");
+    studio().args(["rotate", "--run", RUN, "--device", "cpu", "--pose", "0", "--landmarks", &text, "--image"]).arg(&path).arg("--out").arg(&out).assert().success();
+    let named = |suffix: &str| {
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with(suffix)).unwrap_or_else(|| panic!("no …{suffix} written"))
+    };
+    let written = image::open(named("holiday_input.png")).unwrap().to_rgb8();
+    assert_eq!(written, align(&photo, &Landmarks(points), 64).unwrap(), "the aligned crop is what the model was given");
+    named("holiday_yaw+00.png");
+
+    let refused = |landmarks: &str, says: &str| {
+        studio()
+            .args(["rotate", "--run", RUN, "--device", "cpu", "--landmarks", landmarks, "--image"])
+            .arg(&path)
+            .arg("--out")
+            .arg(dir.path().join("refused"))
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains(says));
+    };
+    refused("10,10,400,10,50,90", "outside");
+    refused("1,2,3", "six numbers");
+}

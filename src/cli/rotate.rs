@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::data::ImageSource;
+use crate::data::align::{Landmarks, aligned_input};
 use crate::data::formats::{self, OpenOptions};
 use crate::data::prepare::centred_input;
 use crate::device::{self, DeviceChoice};
@@ -46,6 +47,12 @@ pub struct RotateArgs {
     /// + α·f(blend)`, and drawn at every pose for every `--alpha` (`…_alpha0.50_yaw+30.png`).
     #[arg(long)]
     pub blend: Option<PathBuf>,
+    /// Align the photo first: `x1,y1,x2,y2,x3,y3`, its pixels at the centre of the image-left
+    /// eye, of the image-right eye and of the mouth. The photo is warped by a similarity
+    /// transform so they land where the model's training faces have them (one input only; the
+    /// aligned crop is written as `…_input.png`).
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "fuse")]
+    pub landmarks: Option<Landmarks>,
     /// The blend weights α (with --blend): 0 is the input's identity, 1 the second face's.
     #[arg(long, num_args = 1.., default_values_t = [0.0, 0.25, 0.5, 0.75, 1.0], requires = "blend")]
     pub alpha: Vec<f32>,
@@ -63,6 +70,7 @@ pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
         anyhow::bail!("--pose {bad}: this model draws yaws from {first}° to {last}°");
     }
     let inputs = inputs(&args.image, rotator.pose_bins())?;
+    anyhow::ensure!(args.landmarks.is_none() || inputs.len() == 1, "--landmarks belong to one photo, and {} inputs were given", inputs.len());
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let frontal = pose_code(0.0, rotator.pose_bins());
     let codes: Vec<Vec<f32>> = poses.iter().map(|&yaw| pose_code(yaw, rotator.pose_bins())).collect();
@@ -74,10 +82,10 @@ pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
     }
     let mut failed = 0;
     for (name, source) in &inputs {
-        let input = match centred_input(source, rotator.image_size()) {
+        let input = match face(source, rotator.image_size(), args.landmarks.as_ref()) {
             Ok(input) => input,
-            Err(error) => {
-                eprintln!("{}: skipped ({})", source.describe(), error.reason());
+            Err(reason) => {
+                eprintln!("{}: skipped ({reason})", source.describe());
                 failed += 1;
                 continue;
             }
@@ -145,10 +153,10 @@ fn blended(
     let second_feature = rotator.feature_of(&second_encoded)?;
     let mut written = 0;
     for (name, source) in inputs {
-        let input = match centred_input(source, rotator.image_size()) {
+        let input = match face(source, rotator.image_size(), args.landmarks.as_ref()) {
             Ok(input) => input,
-            Err(error) => {
-                eprintln!("{}: skipped ({})", source.describe(), error.reason());
+            Err(reason) => {
+                eprintln!("{}: skipped ({reason})", source.describe());
                 continue;
             }
         };
@@ -173,6 +181,15 @@ fn blended(
     anyhow::ensure!(written > 0, "no input could be read");
     println!("{written} inputs × {} blends × {} poses written to {}", args.alpha.len(), poses.len(), args.out.display());
     Ok(())
+}
+
+/// `source` as the model's input: aligned by `landmarks` when given, otherwise centre-cropped
+/// as training does; or why it cannot be read.
+fn face(source: &ImageSource, size: usize, landmarks: Option<&Landmarks>) -> Result<image::RgbImage, String> {
+    match landmarks {
+        Some(landmarks) => aligned_input(source, landmarks, size).map_err(|e| format!("{e:#}")),
+        None => centred_input(source, size).map_err(|e| e.reason()),
+    }
 }
 
 /// Every input image with a file-name stem that says which it is.

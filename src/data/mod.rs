@@ -1,6 +1,7 @@
 //! Face sets: reading every layout people have, preparing pixels for the model in the
 //! background, splitting by identity.
 
+pub mod align;
 pub mod degrade;
 pub mod faceset;
 pub mod formats;

@@ -196,12 +196,34 @@ impl Identity {
         self.head_height * 0.12
     }
 
+    /// The centre of the eye on `side` (−1: the image's left at yaw 0), at the eye's base.
+    fn eye_centre(&self, side: f32) -> Vec3 {
+        let (x, y) = (side * self.eye_spacing, self.eye_y());
+        [x, y, self.surface_z(x, y) - 0.05]
+    }
+
+    /// The centre of the mouth, at the lips' base.
+    fn mouth_centre(&self) -> Vec3 {
+        let y = -self.head_height * 0.50;
+        [0.0, y, self.surface_z(0.0, y) + 0.1]
+    }
+
+    /// The three points a person clicks to align a photo, in head coordinates: the front of the
+    /// image-left pupil, of the image-right pupil (at yaw 0) and of the line between the lips.
+    pub fn landmarks(&self) -> [Vec3; 3] {
+        let [left, right] = [-1.0, 1.0].map(|side| {
+            let [x, y, z] = self.eye_centre(side);
+            [x, y, z + 0.10]
+        });
+        let [x, y, z] = self.mouth_centre();
+        [left, right, [x, y, z + 0.03]]
+    }
+
     fn add_face(&self, parts: &mut Vec<Ellipsoid>) {
         let eye_y = self.eye_y();
         let dark: Rgb = [0.03, 0.03, 0.03];
         for side in [-1.0f32, 1.0] {
-            let x = side * self.eye_spacing;
-            let z = self.surface_z(x, eye_y) - 0.05;
+            let [x, _, z] = self.eye_centre(side);
             let r = self.eye_size;
             // Socket shadow, white, iris, pupil.
             parts.push(Ellipsoid::new([x, eye_y, z - 0.02], [r * 1.7, r * 1.15, 0.08], shade(self.skin, 0.72)));
@@ -238,8 +260,7 @@ impl Identity {
             ));
         }
         // Mouth: two lips and the dark line between them.
-        let mouth_y = -self.head_height * 0.50;
-        let mouth_z = self.surface_z(0.0, mouth_y) + 0.1;
+        let [_, mouth_y, mouth_z] = self.mouth_centre();
         parts.push(Ellipsoid::new([0.0, mouth_y, mouth_z - 0.03], [self.mouth_width * 0.95, 0.012, 0.06], [0.15, 0.05, 0.05]));
         parts.push(Ellipsoid::new(
             [0.0, mouth_y + self.lip_thickness * 0.6, mouth_z - 0.04],

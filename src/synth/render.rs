@@ -93,6 +93,16 @@ fn nearest_hit(parts: &[Ellipsoid], origin: Vec3, dir: Vec3) -> Option<(&Ellipso
         .map(|(_, part, normal)| (part, normal))
 }
 
+/// Where a point in head coordinates appears in an image of `size` rendered at yaw 0, in pixels
+/// from the top-left corner (the camera of [`render`]).
+pub fn project(point: Vec3, size: u32) -> [f32; 2] {
+    let focal = CAMERA_DISTANCE / HALF_VIEW;
+    let depth = CAMERA_DISTANCE - point[2];
+    let u = focal * point[0] / depth;
+    let v = -focal * (point[1] - LOOK_AT_Y) / depth;
+    [(u + 1.0) / 2.0 * size as f32, (v + 1.0) / 2.0 * size as f32]
+}
+
 /// A plain studio backdrop, slightly lighter at the top.
 fn background(v: f32) -> [f32; 3] {
     let t = 0.5 - 0.5 * v;
