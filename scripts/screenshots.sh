@@ -20,6 +20,12 @@ xvfb-run -a -s "-screen 0 1400x900x24" \
     "$CARGO_TARGET_DIR/release/drgan-studio" window --view explore --map difference \
     --screenshot docs/images/studio-difference.png
 echo docs/images/studio-difference.png
+# Aligning a photo: docs/images/align-photo.png (made by scripts/align_photo.py, which prints
+# these landmarks) with its eyes and mouth placed, and the crop the model would get.
+xvfb-run -a -s "-screen 0 1400x900x24" \
+    "$CARGO_TARGET_DIR/release/drgan-studio" window --image docs/images/align-photo.png \
+    --landmarks 461.0,163.6,499.5,154.0,491.0,202.1 --screenshot docs/images/studio-align.png
+echo docs/images/studio-align.png
 # Identity interpolation: Explore's face half way to a person of another synthetic set.
 faces=$(mktemp -d)
 "$CARGO_TARGET_DIR/release/drgan-studio" synth --out "$faces" --identities 12 --seed 7 --size 64 >/dev/null

@@ -319,3 +319,59 @@ fn a_second_model_draws_the_same_face_beside_the_first_and_one_of_another_preset
     assert!(error.contains("compare models of one preset"), "{error}");
     assert!(harness.state().explore.comparison.is_none());
 }
+
+#[test]
+fn a_photo_aligned_by_three_clicks_becomes_the_input() {
+    use drgan_studio::data::align::{CANONICAL, align};
+    use image::{RgbImage, imageops};
+    // A face placed small and off-centre on a larger photo: a centre crop would miss it.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let spec = drgan_studio::synth::SynthSpec { identities: 3, seed: 77, lights: 1 };
+    let face = imageops::resize(&spec.render(1, 0.0, 0, 240), 100, 100, imageops::FilterType::Triangle);
+    let mut photo = RgbImage::from_pixel(400, 300, image::Rgb([30, 120, 60]));
+    imageops::replace(&mut photo, &face, 260, 30);
+    let path = dir.path().join("holiday.png");
+    photo.save(&path).expect("written");
+
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the first redrawn face", explore_ready);
+    harness.state_mut().open_image(path);
+    wait_for(&mut harness, "the photo centre-cropped", |app| app.explore.settled() && app.explore.alignment.is_none() && app.status.last_error.is_none());
+    let centred = harness.state().explore.output.clone().map(|(image, _)| image.into_raw());
+
+    harness.get_by_label("Align…").click();
+    harness.run_steps(2);
+    let started = Instant::now();
+    while harness.query_by_label("photo to align").is_none() {
+        assert!(started.elapsed() < WAIT, "the photo never arrived");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let rect = harness.get_by_label("photo to align").rect();
+    let fit = rect.width() / 400.0;
+    for [x, y] in CANONICAL {
+        let at = rect.min + eframe::egui::vec2((260.0 + x * 100.0) * fit, (30.0 + y * 100.0) * fit);
+        harness.event(eframe::egui::Event::PointerMoved(at));
+        for pressed in [true, false] {
+            harness.event(eframe::egui::Event::PointerButton { pos: at, button: eframe::egui::PointerButton::Primary, pressed, modifiers: Default::default() });
+        }
+        harness.run_steps(2);
+    }
+    let started = Instant::now();
+    while harness.query_by_label("Use this crop").is_none() {
+        assert!(started.elapsed() < WAIT, "the aligned crop never arrived; last error: {:?}", harness.state().status.last_error);
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    harness.get_by_label("Use this crop").click();
+    wait_for(&mut harness, "the aligned face redrawn", |app| app.explore.alignment.is_some() && app.explore.settled());
+    let app = harness.state();
+    let landmarks = app.explore.alignment.expect("aligned");
+    for (clicked, [x, y]) in landmarks.0.iter().zip(CANONICAL) {
+        let meant = [260.0 + x * 100.0, 30.0 + y * 100.0];
+        assert!((clicked[0] - meant[0]).abs() < 2.0 && (clicked[1] - meant[1]).abs() < 2.0, "clicked {clicked:?} for {meant:?}");
+    }
+    assert_eq!(app.explore.input_image().map(|i| i.as_raw().clone()), Some(align(&photo, &landmarks, 64).expect("aligned").into_raw()), "the crop shown is the input");
+    assert_ne!(app.explore.output.clone().map(|(image, _)| image.into_raw()), centred, "the aligned face is drawn, not the centre crop");
+    assert!(app.explore.aligner.is_none(), "the window closed");
+}

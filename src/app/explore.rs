@@ -9,11 +9,13 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot};
 use image::{GenericImage, RgbImage};
 
+use super::align::{AlignView, Decision};
 use super::dialogs::{FileChooser, Request};
 use super::difference::DifferenceView;
 use super::worker::{Blend, Command, Fused, ModelInfo, Rendered, WorkerHandle};
 use super::shipped;
 use crate::data::ImageSource;
+use crate::data::align::Landmarks;
 
 /// How close (degrees) the slider must come to a bin to snap onto it.
 const DETENT: f32 = 2.5;
@@ -66,6 +68,10 @@ pub struct ExploreView {
     pub difference: DifferenceView,
     /// Whether the difference view is shown.
     pub show_difference: bool,
+    /// The alignment window, while open.
+    pub aligner: Option<AlignView>,
+    /// The landmarks the current face was aligned by (none: centre-cropped).
+    pub alignment: Option<Landmarks>,
 }
 
 /// A second model of the same preset, drawing every face beside the first.
@@ -141,6 +147,8 @@ impl Default for ExploreView {
             faces: None,
             difference: DifferenceView::default(),
             show_difference: true,
+            aligner: None,
+            alignment: None,
         }
     }
 }
@@ -156,7 +164,16 @@ impl ExploreView {
         }
         let source = self.source.clone().unwrap_or_else(default_face);
         let second = self.second.take();
-        self.open(source, worker);
+        let (alignment, aligner) = (self.alignment, self.aligner.take());
+        self.open(source.clone(), worker);
+        if alignment.is_some() {
+            self.alignment = alignment;
+            worker.send(Command::Prepare { source, landmarks: alignment });
+        }
+        self.aligner = aligner;
+        if let Some(aligner) = &mut self.aligner {
+            aligner.refresh(worker);
+        }
         if let Some(second) = second {
             self.set_second(second.source, second.alpha, worker);
         }
@@ -170,7 +187,8 @@ impl ExploreView {
             None => {
                 let blended = self.second.as_ref().is_none_or(|second| second.input.is_some() && second.alpha == self.output_alpha);
                 let compared = !self.comparison_pending && self.comparison.as_ref().is_none_or(|c| c.drawn.is_some());
-                self.output.is_some() && !self.cosines.is_empty() && blended && compared
+                let aligned = self.aligner.as_ref().is_none_or(AlignView::settled);
+                self.output.is_some() && !self.cosines.is_empty() && blended && compared && aligned
             }
         }
     }
@@ -212,10 +230,38 @@ impl ExploreView {
     pub fn open(&mut self, source: ImageSource, worker: &WorkerHandle) {
         self.group = None;
         self.second = None;
+        self.aligner = None;
+        self.alignment = None;
         self.source = Some(source.clone());
         self.message = None;
         if self.model.is_some() {
-            worker.send(Command::Prepare { source });
+            worker.send(Command::Prepare { source, landmarks: None });
+        }
+    }
+
+    /// The input on show (at the model's size).
+    pub fn input_image(&self) -> Option<&RgbImage> {
+        self.input.as_deref()
+    }
+
+    /// Opens the alignment window for the face on show.
+    pub fn align(&mut self, worker: &WorkerHandle) {
+        if let Some(source) = &self.source {
+            self.aligner = Some(AlignView::open(source.clone(), worker));
+        }
+    }
+
+    /// The whole photo for the alignment window arrived.
+    pub fn photo_loaded(&mut self, source: &ImageSource, shown: &RgbImage, full: [u32; 2], ctx: &egui::Context, worker: &WorkerHandle) {
+        if let Some(aligner) = &mut self.aligner {
+            aligner.photo_loaded(source, shown, full, ctx, worker);
+        }
+    }
+
+    /// Opens the alignment window for the face on show with the three points placed.
+    pub fn align_at(&mut self, landmarks: Landmarks, worker: &WorkerHandle) {
+        if let Some(source) = &self.source {
+            self.aligner = Some(AlignView::open_with(source.clone(), landmarks, worker));
         }
     }
 
@@ -228,28 +274,54 @@ impl ExploreView {
     fn set_second(&mut self, source: ImageSource, alpha: f32, worker: &WorkerHandle) {
         self.second = Some(SecondFace { source: source.clone(), input: None, texture: None, alpha });
         if self.model.is_some() {
-            worker.send(Command::Prepare { source });
+            worker.send(Command::Prepare { source, landmarks: None });
         }
     }
 
     /// The input of the current face, or of the second face, is ready.
-    pub fn prepared(&mut self, source: ImageSource, input: Arc<RgbImage>, ctx: &egui::Context, worker: &WorkerHandle) {
+    /// `landmarks` says how it was aligned (none: centre-cropped); an aligned crop the
+    /// alignment window asked for is shown there first.
+    pub fn prepared(&mut self, source: ImageSource, landmarks: Option<Landmarks>, input: Arc<RgbImage>, ctx: &egui::Context, worker: &WorkerHandle) {
+        if let (Some(aligner), Some(landmarks)) = (&mut self.aligner, landmarks) {
+            aligner.aligned(&source, landmarks, input.clone(), ctx);
+        }
         let mut changed = false;
-        if let Some(second) = self.second.as_mut().filter(|second| second.source.describe() == source.describe()) {
+        if let Some(second) = self.second.as_mut().filter(|second| second.source.describe() == source.describe() && landmarks.is_none()) {
             second.texture = Some(texture(ctx, "explore-second", &input));
             second.input = Some(input.clone());
             changed = true;
         }
-        if self.source.as_ref().map(ImageSource::describe) == Some(source.describe()) {
-            self.textures.input = Some(texture(ctx, "explore-input", &input));
-            self.input = Some(input);
-            self.output = None;
+        if self.source.as_ref().map(ImageSource::describe) == Some(source.describe()) && landmarks == self.alignment {
+            self.set_input(input, ctx);
             changed = true;
         }
         if changed {
             self.requested = None;
             self.request_render(worker);
             self.request_strip(worker);
+        }
+    }
+
+    fn set_input(&mut self, input: Arc<RgbImage>, ctx: &egui::Context) {
+        self.textures.input = Some(texture(ctx, "explore-input", &input));
+        self.input = Some(input);
+        self.output = None;
+    }
+
+    /// The alignment window, while open: a crop the person chose becomes the input.
+    fn aligner_ui(&mut self, ctx: &egui::Context, worker: &WorkerHandle) {
+        let Some(aligner) = &mut self.aligner else { return };
+        match aligner.ui(ctx, worker) {
+            Decision::Open => {}
+            Decision::Cancel => self.aligner = None,
+            Decision::Use(landmarks, crop) => {
+                self.aligner = None;
+                self.alignment = Some(landmarks);
+                self.set_input(crop, ctx);
+                self.requested = None;
+                self.request_render(worker);
+                self.request_strip(worker);
+            }
         }
     }
 
@@ -389,6 +461,7 @@ impl ExploreView {
             return;
         }
         self.controls_ui(ui, worker);
+        self.aligner_ui(ui.ctx(), worker);
         ui.separator();
         self.slider_ui(ui, worker);
         if self.group.is_none() {
@@ -415,6 +488,10 @@ impl ExploreView {
             }
             if ui.add_enabled(idle && self.group.is_none(), egui::Button::new("Blend with…")).on_hover_text("Walk this face's identity into another face's (Faces: Ctrl-click two faces, then \"Blend in Explore\")").clicked() {
                 self.chooser.open(ui.ctx(), Chosen::Blend, Request::File);
+            }
+            let photo = self.group.is_none() && self.aligner.is_none() && self.source.is_some();
+            if ui.add_enabled(photo, egui::Button::new("Align…")).on_hover_text("Click the eyes and mouth on the photo, so it is placed as the model's training faces are").clicked() {
+                self.align(worker);
             }
             if self.comparison.is_some() {
                 if ui.button("Stop comparing").clicked() {

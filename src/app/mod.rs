@@ -4,6 +4,7 @@
 //! [`worker::Command`]s and read [`worker::Event`]s, so the window stays responsive while the
 //! model works.
 
+pub mod align;
 pub mod dialogs;
 pub mod difference;
 pub mod evaluate;
@@ -70,6 +71,10 @@ pub struct WindowOptions {
     pub compare: Option<PathBuf>,
     /// The map Explore's difference view shows first.
     pub map: Option<heatmap::MapKind>,
+    /// A photo to open in Explore.
+    pub image: Option<PathBuf>,
+    /// Its eyes and mouth: the alignment window opens with them placed.
+    pub landmarks: Option<crate::data::align::Landmarks>,
 }
 
 /// A screenshot to take once the view has settled.
@@ -184,7 +189,8 @@ impl StudioApp {
             }
             Event::ComparisonLoaded(info) => self.explore.comparison_loaded(info, &self.worker),
             Event::ComparisonEnded => self.explore.comparison_ended(),
-            Event::Prepared { source, input } => self.explore.prepared(source, input, ctx, &self.worker),
+            Event::Prepared { source, landmarks, input } => self.explore.prepared(source, landmarks, input, ctx, &self.worker),
+            Event::Photo { source, shown, full } => self.explore.photo_loaded(&source, &shown, full, ctx, &self.worker),
             Event::Rendered(rendered) => self.explore.rendered(rendered, ctx),
             Event::Strip { input, images, cosines } => self.explore.strip(&input, images, cosines, ctx),
             Event::GroupPrepared { sources, inputs, unreadable } => self.explore.group_prepared(sources, inputs, unreadable, ctx, &self.worker),
@@ -373,6 +379,12 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
             }
             if let Some(path) = options.blend {
                 app.blend_with_image(path);
+            }
+            if let Some(path) = options.image {
+                app.open_image(path);
+                if let Some(landmarks) = options.landmarks {
+                    app.explore.align_at(landmarks, &app.worker);
+                }
             }
             if let Some(kind) = options.map {
                 app.explore.difference.kind = kind;

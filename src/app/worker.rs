@@ -11,13 +11,15 @@ use anyhow::Context as _;
 use burn::prelude::Device;
 use image::RgbImage;
 
+use super::align::SHOWN_PHOTO;
 use super::shipped;
 use crate::device::{ChosenDevice, DeviceChoice};
 use crate::eval::image_quality::ssim;
 use crate::model::rotator::{Encoded, Rotator, cosine, one_hot, pose_code};
 use crate::data::ImageSource;
 use crate::eval::evaluate::{EvalOptions, Evaluation, evaluate, held_out_identities};
-use crate::data::prepare::centred_input;
+use crate::data::align::{Landmarks, aligned_input};
+use crate::data::prepare::{centred_input, decode};
 use crate::train::run::{Opened, QuickEval, load_generator, resume, save_progress, start};
 use crate::train::run_dir::RunLock;
 use crate::train::{DataSource, RunConfig, RunDir, StepEval, StepMetrics, Trainer};
@@ -29,8 +31,10 @@ pub enum Command {
     /// Show the generator of a run's checkpoint (its newest when `step` is `None`) in Explore.
     LoadRun { run: PathBuf, step: Option<u64> },
     /// Read `source` as the loaded model's input (decoded, resized and centre-cropped here, off
-    /// the window's thread).
-    Prepare { source: ImageSource },
+    /// the window's thread), or aligned by `landmarks` (its pixels at the eyes and mouth).
+    Prepare { source: ImageSource, landmarks: Option<Landmarks> },
+    /// Read the photo `source` whole, for the alignment view.
+    LoadPhoto { source: ImageSource },
     /// Redraw `input` (already at the model's size) at `yaw` degrees with the noise of `seed`,
     /// its identity blended into a second face's when `blend` says so. When `source` is a
     /// synthetic face (and no blend moves it), its true rendering at `yaw` is drawn beside it.
@@ -86,8 +90,11 @@ pub enum Event {
     ComparisonLoaded(ModelInfo),
     /// No second model any more.
     ComparisonEnded,
-    /// An input ready for the model, read from `source`.
-    Prepared { source: ImageSource, input: Arc<RgbImage> },
+    /// An input ready for the model, read from `source` (aligned by `landmarks` when given).
+    Prepared { source: ImageSource, landmarks: Option<Landmarks>, input: Arc<RgbImage> },
+    /// The photo `source` for the alignment view: `shown` at most [`SHOWN_PHOTO`] on a side,
+    /// of a `full`-size photo.
+    Photo { source: ImageSource, shown: Arc<RgbImage>, full: [u32; 2] },
     /// A face redrawn at one pose.
     Rendered(Rendered),
     /// A face redrawn at every pose bin.
@@ -352,7 +359,8 @@ impl Worker {
                 }
                 Ok(())
             }
-            Command::Prepare { source } => self.prepare(source),
+            Command::Prepare { source, landmarks } => self.prepare(source, landmarks),
+            Command::LoadPhoto { source } => self.load_photo(source),
             Command::Render { input, blend, source, yaw, seed, sent } => self.render(input, blend, source, yaw, seed, sent),
             Command::Strip { input, blend, seed } => self.strip(input, blend, seed),
             Command::PrepareGroup { sources } => self.prepare_group(sources),
@@ -434,10 +442,27 @@ impl Worker {
         Ok(())
     }
 
-    fn prepare(&mut self, source: ImageSource) -> anyhow::Result<()> {
+    fn prepare(&mut self, source: ImageSource, landmarks: Option<Landmarks>) -> anyhow::Result<()> {
         let size = self.rotator()?.image_size();
-        let input = centred_input(&source, size).map_err(|e| anyhow::anyhow!("{} cannot be used: {}", source.describe(), e.reason()))?;
-        self.send(Event::Prepared { source, input: Arc::new(input) });
+        let input = match &landmarks {
+            Some(landmarks) => aligned_input(&source, landmarks, size)?,
+            None => centred_input(&source, size).map_err(|e| anyhow::anyhow!("{} cannot be used: {}", source.describe(), e.reason()))?,
+        };
+        self.send(Event::Prepared { source, landmarks, input: Arc::new(input) });
+        Ok(())
+    }
+
+    fn load_photo(&mut self, source: ImageSource) -> anyhow::Result<()> {
+        let photo = decode(&source).map_err(|e| anyhow::anyhow!("{} cannot be aligned: {}", source.describe(), e.reason()))?.to_rgb8();
+        let full = [photo.width(), photo.height()];
+        let fit = SHOWN_PHOTO as f32 / full[0].max(full[1]) as f32;
+        let shown = if fit < 1.0 {
+            let [w, h] = full.map(|v| ((v as f32 * fit).round() as u32).max(1));
+            image::imageops::resize(&photo, w, h, image::imageops::FilterType::Triangle)
+        } else {
+            photo
+        };
+        self.send(Event::Photo { source, shown: Arc::new(shown), full });
         Ok(())
     }
 

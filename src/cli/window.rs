@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::app::heatmap::MapKind;
+use crate::data::align::Landmarks;
 use crate::app::{View, WindowOptions, run_window};
 
 /// Options of `window`.
@@ -36,9 +37,16 @@ pub struct WindowArgs {
     /// The map Explore's difference view shows first.
     #[arg(long, value_enum)]
     pub map: Option<MapKind>,
+    /// A photo to open in Explore.
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// With --image: `x1,y1,x2,y2,x3,y3`, its image-left eye, image-right eye and mouth; the
+    /// alignment window opens with them placed and shows the crop.
+    #[arg(long, requires = "image", allow_hyphen_values = true)]
+    pub landmarks: Option<Landmarks>,
 }
 
 /// Opens the window; returns when it is closed.
 pub fn run(args: WindowArgs) -> anyhow::Result<()> {
-    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot, explore_run: args.explore_run, fuse: args.fuse, blend: args.blend, compare: args.compare, map: args.map })
+    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot, explore_run: args.explore_run, fuse: args.fuse, blend: args.blend, compare: args.compare, map: args.map, image: args.image, landmarks: args.landmarks })
 }

@@ -93,9 +93,9 @@ impl Similarity {
     }
 }
 
-/// Checks that the landmarks lie on the photo and make a face-like triangle (eyes apart, the
-/// mouth off the line through them).
-fn check(landmarks: &Landmarks, width: u32, height: u32) -> anyhow::Result<()> {
+/// Checks that the landmarks lie on a `width`×`height` photo and make a face-like triangle (eyes
+/// apart, the mouth off the line through them).
+pub fn check(landmarks: &Landmarks, width: u32, height: u32) -> anyhow::Result<()> {
     for (point, name) in landmarks.0.iter().zip(NAMES) {
         ensure!(
             (0.0..=width as f32).contains(&point[0]) && (0.0..=height as f32).contains(&point[1]),
