@@ -1,13 +1,16 @@
-//! Studio benchmarks on this machine's CPU backend, headless (egui_kittest, no GPU painting):
-//! milliseconds from a pose-slider move to the new image for the shipped model, and the UI
-//! thread's time per frame at rest and while a `small` run trains.
+//! Studio benchmarks, headless (egui_kittest): milliseconds from a pose-slider move to the new
+//! image for the shipped model, and the UI thread's time per frame at rest, while scrolling
+//! 10,008 faces and while a `small` run trains.
 //!
-//! `cargo bench --bench studio`
+//! `cargo bench --bench studio` runs the model on the CPU backend and paints nothing. With
+//! `STUDIO_BENCH_WINDOW_DEVICE=1` the harness paints with wgpu and the model runs where the
+//! window puts it: on the window's own GPU device when the adapter is a real GPU (the shared
+//! device path), on the CPU backend when it is a software one.
 
 use std::time::{Duration, Instant};
 
 use burn::prelude::Device;
-use drgan_studio::app::{StudioApp, View};
+use drgan_studio::app::{StudioApp, View, model_device};
 use drgan_studio::device::ChosenDevice;
 use drgan_studio::model::Preset;
 use drgan_studio::synth::SynthSpec;
@@ -19,9 +22,19 @@ const MOVES: usize = 60;
 const FRAMES: usize = 300;
 
 fn studio() -> Harness<'static, StudioApp> {
-    Harness::builder().with_size([1280.0, 820.0]).build_eframe(|cc| {
-        let device = ChosenDevice { device: Device::flex(), name: "cpu: burn flex".to_owned(), reason: "bench".to_owned(), software_adapter: false };
-        StudioApp::new(&cc.egui_ctx, None, device, None).expect("the studio starts")
+    let window_device = std::env::var_os("STUDIO_BENCH_WINDOW_DEVICE").is_some();
+    let builder = Harness::builder().with_size([1280.0, 820.0]);
+    let builder = if window_device { builder.wgpu() } else { builder };
+    builder.build_eframe(move |cc| {
+        let (device, adapter) = if window_device {
+            model_device(cc.wgpu_render_state.as_ref())
+        } else {
+            (ChosenDevice { device: Device::flex(), name: "cpu: burn flex".to_owned(), reason: "bench".to_owned(), software_adapter: false }, None)
+        };
+        println!("model device: {} ({}); window adapter: {}", device.name, device.reason, adapter.as_deref().unwrap_or("none"));
+        let mut app = StudioApp::new(&cc.egui_ctx, None, device, adapter).expect("the studio starts");
+        app.attach_renderer(cc.wgpu_render_state.as_ref());
+        app
     })
 }
 
@@ -71,7 +84,7 @@ fn main() {
             started.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    summary("slider move → new image (shipped model, CPU)", latencies);
+    summary("slider move → new image (shipped model)", latencies);
 
     harness.state_mut().view = View::Explore;
     summary("UI frame, Explore view, idle", frame_times(&mut harness));
@@ -107,7 +120,7 @@ fn main() {
     // The same call the Start button makes.
     harness.state_mut().start_training().expect("the run starts");
     wait_for(&mut harness, "two steps of the small run", |app| app.train.run.as_ref().is_some_and(|r| r.metrics.len() >= 2));
-    summary("UI frame, Train view, while a small run trains (batch 16, CPU)", frame_times(&mut harness));
+    summary("UI frame, Train view, while a small run trains (batch 16)", frame_times(&mut harness));
     let steps = harness.state().train.run.as_ref().map_or(0, |r| r.metrics.len());
     println!("(the run took {steps} steps meanwhile)");
 }

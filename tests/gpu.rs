@@ -1,8 +1,9 @@
-//! The GPU path is real: an opt-in test (`cargo test --release -- --ignored gpu`) that trains a
-//! few `tiny` steps with `--device gpu` on whatever adapter wgpu finds — on a software adapter
-//! (Mesa's lavapipe) this takes minutes, mostly compiling shaders, so the software adapter runs
-//! with cubecl's minimal autotuning — and checks that the losses move the same way as on the
-//! CPU backend.
+//! The GPU path is real. Opt-in tests (`cargo test --release -- --ignored`):
+//! - a few `tiny` training steps with `--device gpu` on whatever adapter wgpu finds — on a
+//!   software adapter (Mesa's lavapipe) this takes minutes, mostly compiling shaders, so it runs
+//!   with cubecl's minimal autotuning — whose losses move the same way as on the CPU backend;
+//! - on a machine with a real GPU, the window sharing its own wgpu device with the model: burn
+//!   runs on the device egui paints with, and draws the same faces as the CPU backend.
 
 use std::path::Path;
 
@@ -47,4 +48,45 @@ fn gpu_training_moves_like_the_cpu_backend() {
             "{name}: D's pose accuracy rises"
         );
     }
+}
+
+#[test]
+#[ignore = "needs a hardware GPU: on a software adapter the window runs the model on the CPU"]
+fn the_window_shares_its_gpu_device_with_the_model() {
+    use burn::prelude::Device;
+    use drgan_studio::app::{StudioApp, model_device};
+    use drgan_studio::device::ChosenDevice;
+    use egui_kittest::Harness;
+    use std::time::{Duration, Instant};
+
+    let studio = |gpu: bool| {
+        let builder = Harness::builder().with_size([1280.0, 820.0]).wgpu();
+        builder.build_eframe(move |cc| {
+            let (device, adapter) = if gpu {
+                model_device(cc.wgpu_render_state.as_ref())
+            } else {
+                (ChosenDevice { device: Device::flex(), name: "cpu: burn flex".to_owned(), reason: "reference".to_owned(), software_adapter: false }, None)
+            };
+            let mut app = StudioApp::new(&cc.egui_ctx, None, device, adapter).expect("the studio starts");
+            app.attach_renderer(cc.wgpu_render_state.as_ref());
+            app
+        })
+    };
+    let frontal = |harness: &mut Harness<'static, StudioApp>| {
+        let started = Instant::now();
+        while !(harness.state().explore.output.is_some() && !harness.state().explore.cosines.is_empty()) {
+            assert!(started.elapsed() < Duration::from_secs(600), "no face; last error: {:?}", harness.state().status.last_error);
+            harness.step();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        harness.state().explore.output.clone().expect("a face").0
+    };
+    let mut gpu = studio(true);
+    let on_gpu = frontal(&mut gpu);
+    let device = gpu.state().status.device.clone().unwrap_or_default();
+    assert!(device.starts_with("wgpu"), "the model should run on the window's GPU device, but runs on {device:?} ({})", gpu.state().status.device_reason);
+    let on_cpu = frontal(&mut studio(false));
+    let ssim = drgan_studio::eval::image_quality::ssim(&on_gpu, &on_cpu);
+    println!("{device}: frontal face against the CPU backend's, SSIM {ssim:.4}");
+    assert!(ssim > 0.98, "the GPU draws another face than the CPU (SSIM {ssim:.4})");
 }
