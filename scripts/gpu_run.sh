@@ -7,13 +7,7 @@
 #   bash scripts/gpu_run.sh TRAIN_SECONDS [train options…]
 set -u
 TRAIN_SECONDS=${1:?usage: gpu_run.sh TRAIN_SECONDS [train options…]}; shift
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
-  [ -f "$icd" ] && { export VK_DRIVER_FILES="$icd"; break; }
-done
-echo "vulkan driver: ${VK_DRIVER_FILES:-none found}"
-nvidia-smi -L
+. scripts/gpu_vulkan.sh
 BIN=/tmp/drgan-studio
 xz -d -c .gpu/drgan-studio.xz > "$BIN" && chmod +x "$BIN"
 mkdir -p /tmp/work && cd /tmp/work || exit 1

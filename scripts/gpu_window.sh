@@ -29,13 +29,7 @@ for line in sys.stdin:
   done
   ;;
 run)
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-  for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
-    [ -f "$icd" ] && { export VK_DRIVER_FILES="$icd"; break; }
-  done
-  echo "vulkan driver: ${VK_DRIVER_FILES:-none found}"
-  nvidia-smi -L
+  . scripts/gpu_vulkan.sh
   # Some tests name the shipped run by the path the binaries were built at.
   [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
   export CUBECL_AUTOTUNE_LEVEL=minimal
