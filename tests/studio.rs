@@ -272,7 +272,7 @@ fn blending_into_a_second_face_moves_the_identity_and_stopping_brings_it_back() 
     let face = drgan_studio::data::prepare::centred_input(&drgan_studio::data::ImageSource::Synthetic { spec, person: 7, yaw: -30.0, light: 0 }, 64)
         .expect("a synthetic face");
     face.save(&second).expect("written");
-    let mut harness = studio(false);
+    let mut harness = studio(true);
     wait_for(&mut harness, "the first redrawn face", explore_ready);
     let own = harness.state().explore.output.clone().map(|(image, _)| image.into_raw());
 
@@ -280,6 +280,14 @@ fn blending_into_a_second_face_moves_the_identity_and_stopping_brings_it_back() 
     wait_for(&mut harness, "the face blended half way", |app| app.explore.settled());
     let blended = harness.state().explore.output.clone().map(|(image, _)| image.into_raw());
     assert_ne!(blended, own, "the identity slider's default, α = 0.5, changes the face");
+
+    // A blended face has no true rendering; against the input, the map waits for the input's
+    // own pose (the default face is turned 45°), and offers to turn there.
+    harness.get_by_label("Turn to +45°").click();
+    wait_for(&mut harness, "the blended face at +45°", |app| app.explore.settled() && app.explore.output.as_ref().is_some_and(|(_, yaw)| *yaw == 45.0));
+    assert!(harness.query_by_label("Turn to +45°").is_none(), "at the input's own pose the map is drawn");
+    harness.state_mut().explore.yaw = 0.0;
+    wait_for(&mut harness, "the blended face at 0° again", |app| app.explore.settled() && app.explore.output.as_ref().is_some_and(|(_, yaw)| *yaw == 0.0));
 
     harness.get_by_label("Stop blending").click();
     wait_for(&mut harness, "the face's own identity again", |app| app.explore.output.clone().map(|(image, _)| image.into_raw()) == own);

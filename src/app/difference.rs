@@ -19,6 +19,20 @@ pub enum Against {
     Input,
 }
 
+/// The faces the difference view compares.
+pub struct Faces<'a> {
+    /// The redrawn face.
+    pub output: &'a Arc<RgbImage>,
+    /// The pose it was drawn at, in degrees.
+    pub output_yaw: f32,
+    /// The true rendering at that pose (synthetic faces whose identity is not blended).
+    pub truth: Option<&'a Arc<RgbImage>>,
+    /// The input.
+    pub input: &'a Arc<RgbImage>,
+    /// The input's own pose, where it is known (synthetic faces).
+    pub input_yaw: Option<f32>,
+}
+
 /// The difference view's state.
 pub struct DifferenceView {
     /// Why the window cannot draw the map, if it cannot (see [`heatmap::install`]).
@@ -57,9 +71,13 @@ impl DifferenceView {
         mean
     }
 
-    /// The view's column: the map over `output` at `side` points, against `truth` when there is
-    /// one and the person asked for it, otherwise against `input`.
-    pub fn ui(&mut self, ui: &mut egui::Ui, output: &Arc<RgbImage>, truth: Option<&Arc<RgbImage>>, input: &Arc<RgbImage>, side: f32) {
+    /// The view's column: the map over `output` (drawn at `output_yaw`) at `side` points,
+    /// against `truth` when there is one and the person asked for it, otherwise against `input`
+    /// — which means something only at the input's own pose, `input_yaw` where it is known.
+    /// Returns a pose to turn to, when the person asks for the input's own.
+    pub fn ui(&mut self, ui: &mut egui::Ui, faces: Faces<'_>, side: f32) -> Option<f32> {
+        let Faces { output, output_yaw, truth, input, input_yaw } = faces;
+        let mut turn_to = None;
         ui.vertical(|ui| {
             ui.strong("Where it differs");
             let against = if truth.is_some() { self.against } else { Against::Input };
@@ -69,6 +87,15 @@ impl DifferenceView {
             };
             if let Some(reason) = &self.unavailable {
                 ui.allocate_ui(egui::vec2(side, side), |ui| ui.label(format!("no map: {reason}")));
+                return;
+            }
+            if let Some(own) = input_yaw.filter(|own| against == Against::Input && (own - output_yaw).abs() > 0.01) {
+                ui.allocate_ui(egui::vec2(side, side), |ui| {
+                    ui.label(format!("No true face at {output_yaw:+.0}° to compare with here; against the input, a map means something at the input's own pose."));
+                    if ui.button(format!("Turn to {own:+.0}°")).clicked() {
+                        turn_to = Some(own);
+                    }
+                });
                 return;
             }
             if reference.dimensions() != output.dimensions() {
@@ -103,5 +130,6 @@ impl DifferenceView {
                 ui.add(egui::Slider::new(&mut self.blend, 0.0..=1.0).text("map"));
             });
         });
+        turn_to
     }
 }

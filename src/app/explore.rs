@@ -11,7 +11,7 @@ use image::{GenericImage, RgbImage};
 
 use super::align::{AlignView, Decision};
 use super::dialogs::{FileChooser, Request};
-use super::difference::DifferenceView;
+use super::difference::{DifferenceView, Faces};
 use super::worker::{Blend, Command, Fused, ModelInfo, Rendered, WorkerHandle};
 use super::shipped;
 use crate::data::ImageSource;
@@ -636,9 +636,17 @@ impl ExploreView {
                 column(ui, "True rendering", Some(truth), caption);
             }
             if self.show_difference
-                && let (Some((output, truth)), Some(input)) = (&self.faces, &self.input)
+                && let (Some((output, truth)), Some(input), Some((_, output_yaw))) = (&self.faces, &self.input, &self.output)
             {
-                self.difference.ui(ui, output, truth.as_ref(), input, SHOWN);
+                let input_yaw = match &self.source {
+                    Some(ImageSource::Synthetic { yaw, .. }) if self.alignment.is_none() => Some(*yaw),
+                    _ => None,
+                };
+                let faces = Faces { output, output_yaw: *output_yaw, truth: truth.as_ref(), input, input_yaw };
+                if let Some(yaw) = self.difference.ui(ui, faces, SHOWN) {
+                    self.yaw = yaw;
+                    self.animate = None;
+                }
             }
         });
     }
