@@ -9,7 +9,7 @@
 #   the working tree, so pack what fits: e.g. `gpu bench` in one call, `studio heatmap` in another).
 # On the lent machine (the `device` tool, carry .gpu and .gl):   bash scripts/gpu_window.sh run
 #   runs each packed binary from the repository root; everything it prints lands in $OUT.
-set -u
+set -u -o pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
 pack)
@@ -18,7 +18,7 @@ pack)
   mkdir -p .gpu
   for name in ${@:-gpu bench}; do
     if [ "$name" = bench ]; then target=(--bench studio); else target=(--test "$name"); fi
-    binary=$(cargo test --release "${target[@]}" --no-run --message-format=json 2>/dev/null |
+    binary=$(cargo test --release "${target[@]}" --no-run --message-format=json |
       python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -33,16 +33,19 @@ run)
   # Some tests name the shipped run by the path the binaries were built at.
   [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
   export CUBECL_AUTOTUNE_LEVEL=minimal
+  failed=0
   for packed in .gpu/*.xz; do
     name=$(basename "$packed" .xz)
     xz -d -c "$packed" > "/tmp/$name" && chmod +x "/tmp/$name"
     echo "== $name ($(date +%T))"
     case "$name" in
-      bench) STUDIO_BENCH_WINDOW_DEVICE=1 timeout 300 "/tmp/$name" --bench ;;
+      # Budgets inside one 10-minute call: the device's first wgpu step can take minutes.
+      bench) STUDIO_BENCH_WINDOW_DEVICE=1 timeout 240 "/tmp/$name" --bench ;;
       gpu) timeout 300 "/tmp/$name" --ignored --nocapture --test-threads 1 ;;
-      *) timeout 300 "/tmp/$name" --test-threads 1 ;;
-    esac 2>&1 | grep -v XDG_RUNTIME_DIR | tee "${OUT:-/tmp}/$name.log"
+      *) timeout 240 "/tmp/$name" --test-threads 1 ;;
+    esac 2>&1 | grep -v XDG_RUNTIME_DIR | tee "${OUT:-/tmp}/$name.log" || failed=1
   done
+  exit "$failed"
   ;;
 *)
   echo "usage: gpu_window.sh pack [studio heatmap gpu bench] | run"; exit 2 ;;

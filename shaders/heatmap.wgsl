@@ -16,6 +16,9 @@ struct Params {
     numbers: vec4<f32>,
     // x: 1 when the target stores linear colour (an sRGB format)
     output_format: vec4<u32>,
+    // the map's rectangle on the framebuffer, in pixels: left, top, width, height (egui clamps
+    // the viewport to the screen, so the rectangle is passed whole)
+    placement: vec4<f32>,
     // the window's 1-D Gaussian taps, four per vector
     taps: array<vec4<f32>, 3>,
     // the colour scale: five stops at 0, 1/4, 1/2, 3/4 and 1, in gamma space
@@ -26,19 +29,11 @@ struct Params {
 @group(0) @binding(1) var face: texture_2d<f32>;
 @group(0) @binding(2) var reference: texture_2d<f32>;
 
-struct Varying {
-    @builtin(position) position: vec4<f32>,
-    @location(0) uv: vec2<f32>,
-}
-
 // One triangle that covers the viewport (egui sets it to the callback's rectangle).
 @vertex
-fn vs_main(@builtin(vertex_index) index: u32) -> Varying {
+fn vs_main(@builtin(vertex_index) index: u32) -> @builtin(position) vec4<f32> {
     let corner = vec2<f32>(f32((index << 1u) & 2u), f32(index & 2u));
-    var out: Varying;
-    out.position = vec4<f32>(corner.x * 2.0 - 1.0, 1.0 - corner.y * 2.0, 0.0, 1.0);
-    out.uv = corner;
-    return out;
+    return vec4<f32>(corner.x * 2.0 - 1.0, 1.0 - corner.y * 2.0, 0.0, 1.0);
 }
 
 fn tap(i: u32) -> f32 {
@@ -97,9 +92,10 @@ fn to_linear(c: vec3<f32>) -> vec3<f32> {
 }
 
 @fragment
-fn fs_main(in: Varying) -> @location(0) vec4<f32> {
+fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {
     let size = vec2<i32>(params.shape.xy);
-    let pixel = clamp(vec2<i32>(floor(in.uv * vec2<f32>(size))), vec2<i32>(0), size - 1);
+    let uv = (position.xy - params.placement.xy) / params.placement.zw;
+    let pixel = clamp(vec2<i32>(floor(uv * vec2<f32>(size))), vec2<i32>(0), size - 1);
     let shown = textureLoad(face, pixel, 0).rgb;
     var colour = shown;
     if params.shape.z == 0u {

@@ -75,7 +75,7 @@ fn the_window_shares_its_gpu_device_with_the_model() {
     let frontal = |harness: &mut Harness<'static, StudioApp>| {
         let started = Instant::now();
         while harness.state().explore.output.is_none() || harness.state().explore.cosines.is_empty() {
-            assert!(started.elapsed() < Duration::from_secs(600), "no face; last error: {:?}", harness.state().status.last_error);
+            assert!(started.elapsed() < Duration::from_secs(280), "no face; last error: {:?}", harness.state().status.last_error);
             harness.step();
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use drgan_studio::app::heatmap::{self, HeatmapCallback, MapKind, scale_colour};
+use drgan_studio::app::heatmap::{self, Heatmap, MapKind, scale_colour};
 use drgan_studio::eval::image_quality::{PixelMap, difference_map, ssim, ssim_map};
 use drgan_studio::synth::SynthSpec;
 use eframe::egui;
@@ -27,7 +27,7 @@ fn pair() -> (RgbImage, RgbImage) {
 fn gpu_map(face: &RgbImage, reference: &RgbImage, kind: MapKind, blend: f32) -> RgbaImage {
     let state = create_render_state(default_wgpu_setup(), RendererOptions::PREDICTABLE);
     heatmap::install(Some(&state)).expect("the device takes the map's shader");
-    let map = HeatmapCallback { id: egui::Id::unique("test-map"), face: Arc::new(face.clone()), reference: Arc::new(reference.clone()), kind, blend };
+    let map = Heatmap { id: egui::Id::unique("test-map"), face: Arc::new(face.clone()), reference: Arc::new(reference.clone()), kind, blend };
     let mut harness = Harness::builder()
         .with_size([SIDE as f32, SIDE as f32])
         .with_pixels_per_point(1.0)

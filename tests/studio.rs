@@ -383,3 +383,31 @@ fn a_photo_aligned_by_three_clicks_becomes_the_input() {
     assert_ne!(app.explore.output.clone().map(|(image, _)| image.into_raw()), centred, "the aligned face is drawn, not the centre crop");
     assert!(app.explore.aligner.is_none(), "the window closed");
 }
+
+#[test]
+fn a_checkpoint_exports_from_the_train_view() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let out = dir.path().join("weights").join("shipped.safetensors");
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the first redrawn face", explore_ready);
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/default-run");
+    let ctx = harness.ctx.clone();
+    harness.state_mut().train.open_run(shipped, &ctx).expect("the shipped run opens");
+    harness.state_mut().view = View::Train;
+    harness.run_steps(2);
+    harness.get_by_label("Export…").click();
+    let started = Instant::now();
+    while harness.query_by_label_contains("No file dialog could open").is_none() {
+        assert!(started.elapsed() < WAIT, "the window never said that no dialog could open");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    harness.get_by_role_and_label(Role::TextInput, "path").set_text_value_accesskit(&out.display().to_string());
+    harness.step();
+    harness.get_by_label("OK").click();
+    wait_for(&mut harness, "the export", |app| app.status.last_error.is_some() || out.is_file() && out.with_file_name("config.json").is_file());
+    assert!(harness.state().status.last_error.is_none(), "{:?}", harness.state().status.last_error);
+    let bytes = std::fs::read(&out).expect("the file");
+    let read = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");
+    assert!(read.tensor("Genc.Conv11.conv.weight").is_ok() && read.tensor("D.FC.weight").is_ok());
+}

@@ -61,9 +61,9 @@ impl AlignView {
     }
 
     /// Whether what the view shows has arrived (the photo, and the crop once three points are
-    /// placed).
+    /// placed), or why it cannot.
     pub fn settled(&self) -> bool {
-        self.photo.is_some() && (self.points.len() < 3 || self.preview.is_some() || self.problem.is_some())
+        self.problem.is_some() || (self.photo.is_some() && (self.points.len() < 3 || self.preview.is_some()))
     }
 
     /// The photo arrived: `shown` (at most [`SHOWN_PHOTO`] on a side) of a `full`-size photo.
@@ -73,6 +73,13 @@ impl AlignView {
         }
         self.photo = Some(Photo { texture: super::texture(ctx, "align-photo", shown, egui::TextureOptions::LINEAR), full });
         self.request_crop(worker);
+    }
+
+    /// The photo or the crop could not be made.
+    pub fn failed(&mut self, source: &ImageSource, reason: String) {
+        if source.describe() == self.source.describe() {
+            self.problem = Some(reason);
+        }
     }
 
     /// Asks again for the crop (another model, of another size, is loaded).
@@ -116,8 +123,9 @@ impl AlignView {
         self.request_crop(worker);
     }
 
-    fn undo(&mut self) {
-        self.points.pop();
+    /// Takes back the last `count` points (all of them, for "Start over").
+    fn take_back(&mut self, count: usize) {
+        self.points.truncate(self.points.len().saturating_sub(count));
         self.preview = None;
         self.problem = None;
     }
@@ -146,12 +154,10 @@ impl AlignView {
             }
             ui.horizontal(|ui| {
                 if ui.add_enabled(!self.points.is_empty(), egui::Button::new("Undo")).clicked() {
-                    self.undo();
+                    self.take_back(1);
                 }
                 if ui.add_enabled(!self.points.is_empty(), egui::Button::new("Start over")).clicked() {
-                    self.points.clear();
-                    self.preview = None;
-                    self.problem = None;
+                    self.take_back(3);
                 }
                 if let Some((landmarks, crop, _)) = &self.preview
                     && ui.button("Use this crop").clicked()
@@ -172,12 +178,14 @@ impl AlignView {
     /// The photo, taking clicks, with the points so far marked and numbered.
     fn photo_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle) {
         let Some(photo) = &self.photo else {
-            ui.allocate_ui(egui::vec2(CLICK_SIDE, CLICK_SIDE), |ui| {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("reading the photo…");
+            if self.problem.is_none() {
+                ui.allocate_ui(egui::vec2(CLICK_SIDE, CLICK_SIDE), |ui| {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("reading the photo…");
+                    });
                 });
-            });
+            }
             return;
         };
         let [w, h] = photo.full.map(|v| v as f32);

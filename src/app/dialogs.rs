@@ -124,7 +124,8 @@ impl<P> FileChooser<P> {
                 ui.colored_label(ui.visuals().warn_fg_color, "No file dialog could open here (no desktop file-chooser portal or zenity). Type the path:");
                 let (mut chosen, mut cancelled) = (false, false);
                 ui.horizontal(|ui| {
-                    let field = ui.add(egui::TextEdit::singleline(&mut text).hint_text("a path").desired_width(220.0));
+                    let label = ui.label("path");
+                    let field = ui.add(egui::TextEdit::singleline(&mut text).hint_text("a path").desired_width(220.0)).labelled_by(label.id);
                     chosen = ui.button("OK").clicked() || (field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
                     cancelled = ui.button("Cancel").clicked();
                 });

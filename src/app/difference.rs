@@ -7,7 +7,7 @@ use std::sync::Arc;
 use eframe::egui;
 use image::RgbImage;
 
-use super::heatmap::{self, HeatmapCallback, MapKind};
+use super::heatmap::{self, Heatmap, MapKind};
 use crate::eval::image_quality::{difference_map, ssim_map};
 
 /// What the output is compared with.
@@ -25,8 +25,9 @@ pub struct Faces<'a> {
     pub output: &'a Arc<RgbImage>,
     /// The pose it was drawn at, in degrees.
     pub output_yaw: f32,
-    /// The true rendering at that pose (synthetic faces whose identity is not blended).
-    pub truth: Option<&'a Arc<RgbImage>>,
+    /// The true rendering at that pose (synthetic faces whose identity is not blended), and the
+    /// output's SSIM against it where already measured.
+    pub truth: Option<(&'a Arc<RgbImage>, Option<f64>)>,
     /// The input.
     pub input: &'a Arc<RgbImage>,
     /// The input's own pose, where it is known (synthetic faces).
@@ -81,9 +82,9 @@ impl DifferenceView {
         ui.vertical(|ui| {
             ui.strong("Where it differs");
             let against = if truth.is_some() { self.against } else { Against::Input };
-            let reference = match (against, truth) {
-                (Against::Truth, Some(truth)) => truth,
-                _ => input,
+            let (reference, known_ssim) = match (against, truth) {
+                (Against::Truth, Some((truth, ssim))) => (truth, ssim),
+                _ => (input, None),
             };
             if let Some(reason) = &self.unavailable {
                 ui.allocate_ui(egui::vec2(side, side), |ui| ui.label(format!("no map: {reason}")));
@@ -103,10 +104,13 @@ impl DifferenceView {
                 return;
             }
             let (rect, _) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
-            let map = HeatmapCallback { id: egui::Id::unique("explore-difference-map"), face: output.clone(), reference: reference.clone(), kind: self.kind, blend: self.blend };
+            let map = Heatmap { id: egui::Id::unique("explore-difference-map"), face: output.clone(), reference: reference.clone(), kind: self.kind, blend: self.blend };
             heatmap::paint(ui, rect, map);
             heatmap::legend_ui(ui, self.kind, side);
-            let mean = self.mean(output, reference);
+            let mean = match (self.kind, known_ssim) {
+                (MapKind::Ssim, Some(ssim)) => ssim,
+                _ => self.mean(output, reference),
+            };
             ui.label(match self.kind {
                 MapKind::Ssim => format!("mean SSIM {mean:.3}"),
                 MapKind::Difference => format!("mean |difference| {mean:.1} of 255"),

@@ -63,7 +63,7 @@ pub struct ExploreView {
     /// A second model was asked for and has not arrived (nor failed) yet.
     comparison_pending: bool,
     /// The output on show and its true rendering, for the difference view.
-    faces: Option<(Arc<RgbImage>, Option<Arc<RgbImage>>)>,
+    compared_faces: Option<(Arc<RgbImage>, Option<Arc<RgbImage>>)>,
     /// The heat map of the output against the truth or the input.
     pub difference: DifferenceView,
     /// Whether the difference view is shown.
@@ -144,7 +144,7 @@ impl Default for ExploreView {
             comparison: None,
             output_cosine: None,
             comparison_pending: false,
-            faces: None,
+            compared_faces: None,
             difference: DifferenceView::default(),
             show_difference: true,
             aligner: None,
@@ -165,11 +165,7 @@ impl ExploreView {
         let source = self.source.clone().unwrap_or_else(default_face);
         let second = self.second.take();
         let (alignment, aligner) = (self.alignment, self.aligner.take());
-        self.open(source.clone(), worker);
-        if alignment.is_some() {
-            self.alignment = alignment;
-            worker.send(Command::Prepare { source, landmarks: alignment });
-        }
+        self.show(source, alignment, worker);
         self.aligner = aligner;
         if let Some(aligner) = &mut self.aligner {
             aligner.refresh(worker);
@@ -228,14 +224,19 @@ impl ExploreView {
 
     /// Shows `source` (read by the model thread at the model's size).
     pub fn open(&mut self, source: ImageSource, worker: &WorkerHandle) {
+        self.show(source, None, worker);
+    }
+
+    /// Shows `source`, centre-cropped or aligned by `alignment`.
+    fn show(&mut self, source: ImageSource, alignment: Option<Landmarks>, worker: &WorkerHandle) {
         self.group = None;
         self.second = None;
         self.aligner = None;
-        self.alignment = None;
+        self.alignment = alignment;
         self.source = Some(source.clone());
         self.message = None;
         if self.model.is_some() {
-            worker.send(Command::Prepare { source, landmarks: None });
+            worker.send(Command::Prepare { source, landmarks: alignment });
         }
     }
 
@@ -255,6 +256,13 @@ impl ExploreView {
     pub fn photo_loaded(&mut self, source: &ImageSource, shown: &RgbImage, full: [u32; 2], ctx: &egui::Context, worker: &WorkerHandle) {
         if let Some(aligner) = &mut self.aligner {
             aligner.photo_loaded(source, shown, full, ctx, worker);
+        }
+    }
+
+    /// The alignment window's photo or crop could not be made.
+    pub fn align_failed(&mut self, source: &ImageSource, reason: String) {
+        if let Some(aligner) = &mut self.aligner {
+            aligner.failed(source, reason);
         }
     }
 
@@ -306,6 +314,7 @@ impl ExploreView {
         self.textures.input = Some(texture(ctx, "explore-input", &input));
         self.input = Some(input);
         self.output = None;
+        self.compared_faces = None;
     }
 
     /// The alignment window, while open: a crop the person chose becomes the input.
@@ -350,7 +359,7 @@ impl ExploreView {
                 None
             }
         };
-        self.faces = Some((Arc::new(rendered.image.clone()), truth));
+        self.compared_faces = Some((Arc::new(rendered.image.clone()), truth));
         self.output = Some((rendered.image, rendered.yaw));
         self.output_alpha = rendered.alpha;
         self.output_cosine = rendered.cosine;
@@ -636,13 +645,13 @@ impl ExploreView {
                 column(ui, "True rendering", Some(truth), caption);
             }
             if self.show_difference
-                && let (Some((output, truth)), Some(input), Some((_, output_yaw))) = (&self.faces, &self.input, &self.output)
+                && let (Some((output, truth)), Some(input), Some((_, output_yaw))) = (&self.compared_faces, &self.input, &self.output)
             {
                 let input_yaw = match &self.source {
                     Some(ImageSource::Synthetic { yaw, .. }) if self.alignment.is_none() => Some(*yaw),
                     _ => None,
                 };
-                let faces = Faces { output, output_yaw: *output_yaw, truth: truth.as_ref(), input, input_yaw };
+                let faces = Faces { output, output_yaw: *output_yaw, truth: truth.as_ref().map(|t| (t, self.ssim)), input, input_yaw };
                 if let Some(yaw) = self.difference.ui(ui, faces, SHOWN) {
                     self.yaw = yaw;
                     self.animate = None;

@@ -72,7 +72,7 @@ pub fn scale_colour(t: f64) -> [f64; 3] {
 
 /// One heat map to draw: the face shown and the face it is compared with.
 #[derive(Clone)]
-pub struct HeatmapCallback {
+pub struct Heatmap {
     /// Which slot of the GPU resources this map uses (one per map on screen).
     pub id: egui::Id,
     /// The face drawn under the map.
@@ -104,7 +104,14 @@ struct Slot {
 }
 
 /// Bytes of the shader's `Params`.
-const PARAMS_SIZE: u64 = 3 * 16 + 3 * 16 + 5 * 16;
+const PARAMS_SIZE: u64 = 4 * 16 + 3 * 16 + 5 * 16;
+
+/// A map placed on the screen: what the paint callback draws.
+struct Placed {
+    map: Heatmap,
+    /// Where, in points.
+    rect: egui::Rect,
+}
 
 /// Makes the heat map's pipeline for the window's renderer and keeps it with the renderer's
 /// callback resources. Fails, saying why, without a wgpu renderer or when the device refuses
@@ -159,9 +166,10 @@ pub fn install(render_state: Option<&egui_wgpu::RenderState>) -> anyhow::Result<
     Ok(())
 }
 
-impl HeatmapCallback {
-    /// The shader's `Params`, little-endian.
-    fn params(&self, linear_target: bool) -> Vec<u8> {
+impl Heatmap {
+    /// The shader's `Params`, little-endian, for the map at `placement` (framebuffer pixels:
+    /// left, top, width, height).
+    fn params(&self, linear_target: bool, placement: [f32; 4]) -> Vec<u8> {
         let (w, h) = self.face.dimensions();
         let side = ssim_window(w as usize, h as usize);
         let mut taps = gaussian(side);
@@ -175,6 +183,7 @@ impl HeatmapCallback {
         words(&[w, h, kind, side as u32]);
         words(&[self.blend.to_bits(), DIFFERENCE_SCALE.to_bits(), (SSIM_C1 as f32).to_bits(), (SSIM_C2 as f32).to_bits()]);
         words(&[u32::from(linear_target), 0, 0, 0]);
+        words(&placement.map(f32::to_bits));
         words(&taps.iter().map(|&t| (t as f32).to_bits()).collect::<Vec<_>>());
         for stop in STOPS {
             words(&[stop[0], stop[1], stop[2]].map(|c| (f32::from(c) / 255.0).to_bits()));
@@ -208,21 +217,24 @@ fn upload(queue: &wgpu::Queue, texture: &wgpu::Texture, image: &RgbImage) {
     );
 }
 
-impl egui_wgpu::CallbackTrait for HeatmapCallback {
+impl egui_wgpu::CallbackTrait for Placed {
     fn prepare(
         &self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        _screen: &egui_wgpu::ScreenDescriptor,
+        screen: &egui_wgpu::ScreenDescriptor,
         _encoder: &mut wgpu::CommandEncoder,
         resources: &mut egui_wgpu::CallbackResources,
     ) -> Vec<wgpu::CommandBuffer> {
+        let Self { map, rect } = self;
+        let ppp = screen.pixels_per_point;
+        let placement = [rect.left() * ppp, rect.top() * ppp, rect.width() * ppp, rect.height() * ppp];
         let Some(resources) = resources.get_mut::<HeatmapResources>() else { return Vec::new() };
-        let size = self.face.dimensions();
-        if self.reference.dimensions() != size || size.0 == 0 || size.1 == 0 {
+        let size = map.face.dimensions();
+        if map.reference.dimensions() != size || size.0 == 0 || size.1 == 0 {
             return Vec::new();
         }
-        let stale = resources.slots.get(&self.id).is_none_or(|slot| slot.size != size);
+        let stale = resources.slots.get(&map.id).is_none_or(|slot| slot.size != size);
         if stale {
             let (face, reference) = (face_texture(device, size), face_texture(device, size));
             let params = device.create_buffer(&wgpu::BufferDescriptor {
@@ -241,23 +253,23 @@ impl egui_wgpu::CallbackTrait for HeatmapCallback {
                     wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&view(&reference)) },
                 ],
             });
-            resources.slots.insert(self.id, Slot { size, face, reference, params, bind_group, uploaded: None });
+            resources.slots.insert(map.id, Slot { size, face, reference, params, bind_group, uploaded: None });
         }
         let linear_target = resources.linear_target;
-        let Some(slot) = resources.slots.get_mut(&self.id) else { return Vec::new() };
-        let unchanged = slot.uploaded.as_ref().is_some_and(|(face, reference)| Arc::ptr_eq(face, &self.face) && Arc::ptr_eq(reference, &self.reference));
+        let Some(slot) = resources.slots.get_mut(&map.id) else { return Vec::new() };
+        let unchanged = slot.uploaded.as_ref().is_some_and(|(face, reference)| Arc::ptr_eq(face, &map.face) && Arc::ptr_eq(reference, &map.reference));
         if !unchanged {
-            upload(queue, &slot.face, &self.face);
-            upload(queue, &slot.reference, &self.reference);
-            slot.uploaded = Some((self.face.clone(), self.reference.clone()));
+            upload(queue, &slot.face, &map.face);
+            upload(queue, &slot.reference, &map.reference);
+            slot.uploaded = Some((map.face.clone(), map.reference.clone()));
         }
-        queue.write_buffer(&slot.params, 0, &self.params(linear_target));
+        queue.write_buffer(&slot.params, 0, &map.params(linear_target, placement));
         Vec::new()
     }
 
     fn paint(&self, _info: egui::PaintCallbackInfo, pass: &mut wgpu::RenderPass<'static>, resources: &egui_wgpu::CallbackResources) {
         let Some(resources) = resources.get::<HeatmapResources>() else { return };
-        let Some(slot) = resources.slots.get(&self.id).filter(|slot| slot.uploaded.is_some()) else { return };
+        let Some(slot) = resources.slots.get(&self.map.id).filter(|slot| slot.uploaded.is_some()) else { return };
         pass.set_pipeline(&resources.pipeline);
         pass.set_bind_group(0, &slot.bind_group, &[]);
         pass.draw(0..3, 0..1);
@@ -265,8 +277,8 @@ impl egui_wgpu::CallbackTrait for HeatmapCallback {
 }
 
 /// Paints `map` into `rect` (the window's renderer must have the resources of [`install`]).
-pub fn paint(ui: &mut egui::Ui, rect: egui::Rect, map: HeatmapCallback) {
-    ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, map));
+pub fn paint(ui: &mut egui::Ui, rect: egui::Rect, map: Heatmap) {
+    ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, Placed { map, rect }));
 }
 
 /// The colour scale as a bar with its two ends labelled.

@@ -22,6 +22,14 @@ pub const SETTINGS_KEY: &str = "train";
 /// Steps over which img/s and the ETA are measured.
 const RATE_WINDOW: usize = 20;
 
+/// What a path chosen in the Train view's file dialog is for.
+enum Chosen {
+    /// A run folder to open.
+    Run,
+    /// Where to export this checkpoint of the run on show.
+    Export { step: u64 },
+}
+
 /// What the Train view asks the window to do.
 pub enum TrainAction {
     /// Show the generator of this checkpoint in Explore.
@@ -177,7 +185,7 @@ pub struct TrainView {
     /// The run on show.
     pub run: Option<RunView>,
     /// The dialog of "Open run…".
-    chooser: FileChooser<()>,
+    chooser: FileChooser<Chosen>,
 }
 
 impl TrainView {
@@ -253,6 +261,11 @@ impl TrainView {
                     run.message = Some(message);
                 }
             }
+            Event::Exported(message) => {
+                if let Some(run) = &mut self.run {
+                    run.message = Some(message);
+                }
+            }
             Event::Error(message) => status.error(message),
             _ => {}
         }
@@ -313,15 +326,19 @@ impl TrainView {
                 self.start(worker, faces)?;
             }
             if ui.add_enabled(!going && !self.chooser.is_busy(), egui::Button::new("Open run…")).clicked() {
-                self.chooser.open(ui.ctx(), (), Request::Folder { start: Some(PathBuf::from("runs")) });
+                self.chooser.open(ui.ctx(), Chosen::Run, Request::Folder { start: Some(PathBuf::from("runs")) });
             }
             Ok::<(), anyhow::Error>(())
         })
         .inner?;
-        if let Some(((), mut paths)) = self.chooser.ui(ui)
-            && !paths.is_empty()
-        {
-            self.open_run(paths.remove(0), ui.ctx())?;
+        match self.chooser.ui(ui) {
+            Some((Chosen::Run, mut paths)) if !paths.is_empty() => self.open_run(paths.remove(0), ui.ctx())?,
+            Some((Chosen::Export { step }, mut paths)) if !paths.is_empty() => {
+                if let Some(run) = &self.run {
+                    worker.send(Command::Export { run: run.path.clone(), step, out: paths.remove(0) });
+                }
+            }
+            _ => {}
         }
         ui.separator();
         let Some(run) = &self.run else { return Ok(()) };
@@ -380,6 +397,10 @@ impl TrainView {
                         }
                         if ui.button("Compare").on_hover_text("Draw Explore's faces with this checkpoint too, beside the model on show").clicked() {
                             action = Some(TrainAction::CompareInExplore { run: run.path.clone(), step });
+                        }
+                        if ui.add_enabled(!self.chooser.is_busy(), egui::Button::new("Export…")).on_hover_text("G and D as safetensors named by the SPEC table, with config.json beside it, for other tools").clicked() {
+                            let name = run.path.file_name().map_or_else(|| "run".to_owned(), |n| n.to_string_lossy().into_owned());
+                            self.chooser.open(ui.ctx(), Chosen::Export { step }, Request::Save { name: format!("{name}-step{step}.safetensors") });
                         }
                     });
                 }

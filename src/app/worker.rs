@@ -20,7 +20,7 @@ use crate::data::ImageSource;
 use crate::eval::evaluate::{EvalOptions, Evaluation, evaluate, held_out_identities};
 use crate::data::align::{Landmarks, aligned_input};
 use crate::data::prepare::{centred_input, decode};
-use crate::train::run::{Opened, QuickEval, load_generator, resume, save_progress, start};
+use crate::train::run::{Opened, QuickEval, export_checkpoint, load_generator, resume, save_progress, start};
 use crate::train::run_dir::RunLock;
 use crate::train::{DataSource, RunConfig, RunDir, StepEval, StepMetrics, Trainer};
 
@@ -35,6 +35,8 @@ pub enum Command {
     Prepare { source: ImageSource, landmarks: Option<Landmarks> },
     /// Read the photo `source` whole, for the alignment view.
     LoadPhoto { source: ImageSource },
+    /// Write checkpoint `step` of `run` as safetensors at `out` (`drgan-studio export`).
+    Export { run: PathBuf, step: u64, out: PathBuf },
     /// Redraw `input` (already at the model's size) at `yaw` degrees with the noise of `seed`,
     /// its identity blended into a second face's when `blend` says so. When `source` is a
     /// synthetic face (and no blend moves it), its true rendering at `yaw` is drawn beside it.
@@ -121,6 +123,10 @@ pub enum Event {
     Paused(bool),
     /// The run ended; the message says how and what was kept.
     TrainingEnded { message: String, failed: bool },
+    /// The alignment window's photo, or its crop, could not be made; the reason says why.
+    AlignFailed { source: ImageSource, reason: String },
+    /// A checkpoint was exported; the message says what was written.
+    Exported(String),
     /// Something went wrong; the message says what to do.
     Error(String),
 }
@@ -359,8 +365,22 @@ impl Worker {
                 }
                 Ok(())
             }
-            Command::Prepare { source, landmarks } => self.prepare(source, landmarks),
-            Command::LoadPhoto { source } => self.load_photo(source),
+            Command::Prepare { source, landmarks: Some(landmarks) } => {
+                let result = self.prepare(source.clone(), Some(landmarks));
+                if let Err(error) = &result {
+                    self.send(Event::AlignFailed { source, reason: format!("{error:#}") });
+                }
+                result
+            }
+            Command::Prepare { source, landmarks: None } => self.prepare(source, None),
+            Command::LoadPhoto { source } => {
+                let result = self.load_photo(source.clone());
+                if let Err(error) = &result {
+                    self.send(Event::AlignFailed { source, reason: format!("{error:#}") });
+                }
+                result
+            }
+            Command::Export { run, step, out } => self.export(&run, step, &out),
             Command::Render { input, blend, source, yaw, seed, sent } => self.render(input, blend, source, yaw, seed, sent),
             Command::Strip { input, blend, seed } => self.strip(input, blend, seed),
             Command::PrepareGroup { sources } => self.prepare_group(sources),
@@ -449,6 +469,12 @@ impl Worker {
             None => centred_input(&source, size).map_err(|e| anyhow::anyhow!("{} cannot be used: {}", source.describe(), e.reason()))?,
         };
         self.send(Event::Prepared { source, landmarks, input: Arc::new(input) });
+        Ok(())
+    }
+
+    fn export(&mut self, run: &std::path::Path, step: u64, out: &std::path::Path) -> anyhow::Result<()> {
+        let written = export_checkpoint(&RunDir::new(run), Some(step), out)?;
+        self.send(Event::Exported(written));
         Ok(())
     }
 

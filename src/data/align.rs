@@ -9,7 +9,7 @@ use std::str::FromStr;
 use anyhow::{bail, ensure};
 use image::{RgbImage, imageops};
 
-use super::prepare::load_size;
+use super::prepare::{Crop, load_size};
 
 /// Where the synthetic renderer's people have their landmarks at yaw 0, as fractions of the
 /// rendered square (x right, y down): the image-left eye, the image-right eye and the mouth.
@@ -40,9 +40,9 @@ impl FromStr for Landmarks {
 /// The landmarks' places in the model's `size`×`size` input, in pixels: the renderer's square is
 /// loaded at [`load_size`] and centre-cropped, exactly as a synthetic face reaches the model.
 pub fn canonical_in_crop(size: usize) -> [[f32; 2]; 3] {
-    let load = load_size(size) as f32;
-    let offset = ((load_size(size) - size) / 2) as f32;
-    CANONICAL.map(|[x, y]| [x * load - offset, y * load - offset])
+    let load = load_size(size);
+    let crop = Crop::centre(load, size);
+    CANONICAL.map(|[x, y]| [x * load as f32 - crop.x as f32, y * load as f32 - crop.y as f32])
 }
 
 /// `p ↦ (a·x − b·y + tx, b·x + a·y + ty)`: a rotation and one scale (`a`, `b`) and a shift.
@@ -107,9 +107,15 @@ pub fn check(landmarks: &Landmarks, width: u32, height: u32) -> anyhow::Result<(
     let [l, r, m] = landmarks.0;
     let eyes = (r[0] - l[0]).hypot(r[1] - l[1]);
     ensure!(eyes >= 2.0, "the two eyes are {eyes:.1} pixels apart; click each eye's centre");
-    let off_line = ((r[0] - l[0]) * (m[1] - l[1]) - (r[1] - l[1]) * (m[0] - l[0])).abs() / eyes;
-    if off_line < eyes * 0.2 {
+    // Signed: positive when the mouth lies below the line from the image-left eye to the
+    // image-right one (y grows downwards), as in CANONICAL. A turn and a scale cannot mirror a
+    // face, so eyes given the other way round would align it upside down.
+    let off_line = ((r[0] - l[0]) * (m[1] - l[1]) - (r[1] - l[1]) * (m[0] - l[0])) / eyes;
+    if off_line.abs() < eyes * 0.2 {
         bail!("the mouth is almost on the line through the eyes; click the mouth's centre, below them");
+    }
+    if off_line < 0.0 {
+        bail!("the eyes are the wrong way round for this mouth: give the eye on the image's left first");
     }
     Ok(())
 }
@@ -122,10 +128,11 @@ pub fn align(photo: &RgbImage, landmarks: &Landmarks, size: usize) -> anyhow::Re
     let target = canonical_in_crop(size);
     let fit = |points: &[[f32; 2]; 3]| Similarity::fit(points, &target).ok_or_else(|| anyhow::anyhow!("the three landmarks coincide"));
     let mut transform = fit(&landmarks.0)?;
-    let shrink = transform.scale();
+    let scale = transform.scale();
     let shrunk;
-    let source = if shrink < 0.5 {
-        let (w, h) = (((photo.width() as f32 * shrink * 2.0).ceil() as u32).max(1), ((photo.height() as f32 * shrink * 2.0).ceil() as u32).max(1));
+    let source = if scale < 0.5 {
+        // Shrunk to twice the crop's scale: the bilinear resampling then reads every pixel.
+        let (w, h) = (((photo.width() as f32 * scale * 2.0).ceil() as u32).max(1), ((photo.height() as f32 * scale * 2.0).ceil() as u32).max(1));
         shrunk = imageops::resize(photo, w, h, imageops::FilterType::Lanczos3);
         let (sx, sy) = (w as f32 / photo.width() as f32, h as f32 / photo.height() as f32);
         transform = fit(&landmarks.0.map(|[x, y]| [x * sx, y * sy]))?;
@@ -247,6 +254,7 @@ mod tests {
         assert!(align_with("30,40,30.5,40,50,70").contains("apart"));
         assert!(align_with("30,40,70,40,90,40").contains("line"));
         assert!(align_with("30,40,70,40,50,170").contains("outside"));
+        assert!(align_with("70,40,30,40,50,70").contains("wrong way round"));
         assert!("1,2,3".parse::<Landmarks>().unwrap_err().to_string().contains("six numbers"));
         assert!("1,2,3,4,5,nan".parse::<Landmarks>().is_err());
     }

@@ -24,7 +24,7 @@ pub struct PixelMap {
 }
 
 impl PixelMap {
-    /// The mean over the pixels that have a value.
+    /// The mean over the pixels that have a value (NaN when none has).
     pub fn mean(&self) -> f64 {
         let (sum, count) = self.values.iter().flatten().fold((0.0, 0usize), |(sum, count), v| (sum + v, count + 1));
         sum / count as f64
@@ -52,9 +52,12 @@ pub fn ssim_map(a: &RgbImage, b: &RgbImage) -> PixelMap {
     let (w, h) = (a.width() as usize, a.height() as usize);
     let (x, y) = (luma(a), luma(b));
     let side = ssim_window(w, h);
+    let mut values = vec![None; w * h];
+    if side == 0 {
+        return PixelMap { width: w, height: h, values };
+    }
     let weights = gaussian(side);
     let offset = (side - 1) / 2;
-    let mut values = vec![None; w * h];
     for top in 0..=h - side {
         for left in 0..=w - side {
             let (mut mx, mut my, mut xx, mut yy, mut xy) = (0.0, 0.0, 0.0, 0.0, 0.0);

@@ -17,6 +17,7 @@
 //! resize (`[out, in, 3, 3]`); the run's `config.json`, written beside the file, says which.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
 use burn::prelude::*;
@@ -36,6 +37,9 @@ pub const DECODER_LAYERS: [&str; 13] =
 pub const CONFIG_KEY: &str = "drgan.model";
 /// Metadata key holding the training step of the exported weights.
 pub const STEP_KEY: &str = "drgan.step";
+
+/// The largest header [`read_metadata`] reads (safetensors' own limit is 100 MB).
+const MAX_HEADER: u64 = 100 << 20;
 
 /// G and D together: the two networks of one checkpoint.
 #[derive(Module, Debug)]
@@ -74,8 +78,9 @@ fn prefixes() -> Vec<(String, String)> {
 }
 
 /// A remapper that rewrites a name starting with the first prefix of a pair into the second.
-/// The longest prefix is tried first (`Gdec.FC.bn.` before `Gdec.FC.`), and a renamed path
-/// matches no other pair, so each name is rewritten once.
+/// burn-store tries every pattern on every name in turn, each on the result of the last; the
+/// longest prefixes go first (`Gdec.FC.bn.` before `Gdec.FC.`), and a rewritten name starts
+/// with none of the first prefixes, so each name is rewritten once, by its longest match.
 fn remapper(pairs: impl Iterator<Item = (String, String)>) -> anyhow::Result<KeyRemapper> {
     let mut pairs: Vec<(String, String)> = pairs.collect();
     pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
@@ -104,9 +109,17 @@ pub fn write_safetensors(networks: &Networks, config: &ModelConfig, step: u64, p
 
 /// The step recorded in an exported file's metadata, and its model configuration.
 pub fn read_metadata(path: &Path) -> anyhow::Result<(Option<u64>, Option<ModelConfig>)> {
-    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| anyhow::anyhow!("{} is not a safetensors file: {e}", path.display()))?;
-    let fields: HashMap<String, String> = metadata.metadata().clone().unwrap_or_default();
+    let not_safetensors = |why: String| anyhow::anyhow!("{} is not a safetensors file: {why}", path.display());
+    let mut file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    // The header only: its length (8 bytes, little-endian), then that much JSON.
+    let mut length = [0u8; 8];
+    file.read_exact(&mut length).map_err(|e| not_safetensors(e.to_string()))?;
+    let length = u64::from_le_bytes(length);
+    anyhow::ensure!(length <= MAX_HEADER, not_safetensors(format!("its header claims {length} bytes")));
+    let mut header = vec![0u8; length as usize];
+    file.read_exact(&mut header).map_err(|e| not_safetensors(e.to_string()))?;
+    let header: serde_json::Value = serde_json::from_slice(&header).map_err(|e| not_safetensors(e.to_string()))?;
+    let fields: HashMap<String, String> = serde_json::from_value(header["__metadata__"].clone()).unwrap_or_default();
     let step = fields.get(STEP_KEY).and_then(|s| s.parse().ok());
     let config = fields.get(CONFIG_KEY).and_then(|s| serde_json::from_str(s).ok());
     Ok((step, config))

@@ -7,6 +7,7 @@ use burn::prelude::Device;
 use image::RgbImage;
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use burn::module::Module;
 use burn::optim::AdamConfig;
@@ -14,14 +15,14 @@ use burn::store::ModuleRecord;
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
-use super::run_dir::{DataSource, RunConfig, RunDir, RunLock, StepEval, StepMetrics, TrainSettings, TrainerState, checkpoint_files};
+use super::run_dir::{DataSource, RunConfig, RunDir, RunLock, StepEval, StepMetrics, TrainSettings, TrainerState, checkpoint_files, write_atomically};
 use crate::eval::evaluate::{EvalOptions, evaluate_with_judge, pose_judge};
 use crate::eval::pose_classifier::TrainedPoseClassifier;
 use super::trainer::Trainer;
 use crate::data::formats::{self, OpenOptions};
 use crate::data::{FaceSet, SkipReport, Split};
 use crate::model::rotator::Rotator;
-use crate::model::exchange::Networks;
+use crate::model::exchange::{Networks, write_safetensors};
 use crate::model::{Discriminator, Generator, ModelConfig, Preset};
 
 /// Reads (or makes) the face set a run trains on.
@@ -302,5 +303,34 @@ pub fn create_from_networks(run: &RunDir, config: &RunConfig, step: u64, network
         std::fs::write(dir.join(checkpoint_files::STATE), serde_json::to_string_pretty(&state)?)?;
         Ok(())
     })?;
+    Ok(())
+}
+
+/// Writes checkpoint `step` of `run` (its newest when `None`) as a safetensors file at `out`
+/// (`model::exchange`), with the run's `config.json` in the same folder. A `config.json` already
+/// there that describes another run is never overwritten. Returns what was written, for people.
+pub fn export_checkpoint(run: &RunDir, step: Option<u64>, out: &Path) -> anyhow::Result<String> {
+    let (config, step, networks) = load_networks(run, step, &Device::flex())?;
+    let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    let config_path = folder.join("config.json");
+    let config_text = serde_json::to_string_pretty(&config)?;
+    if let Ok(existing) = std::fs::read_to_string(&config_path) {
+        anyhow::ensure!(existing == config_text, "{} already holds another run's configuration; export into another folder", config_path.display());
+    }
+    write_safetensors(&networks, &config.model, step, out)?;
+    readable_by_others(out)?;
+    write_atomically(&config_path, config_text.as_bytes())?;
+    Ok(format!("wrote {} (step {step}, {}) and {}", out.display(), config.model.summary(), config_path.display()))
+}
+
+/// burn-store writes its file through a private (`0600`) scratch file; weights meant for other
+/// tools get a plain file's permissions.
+fn readable_by_others(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).with_context(|| format!("setting the permissions of {}", path.display()))?;
+    }
     Ok(())
 }
