@@ -277,3 +277,54 @@ fn a_plain_folder_is_for_exploring_and_an_empty_one_is_refused() {
         .failure()
         .stderr(predicates::str::contains("holds no images"));
 }
+
+#[test]
+fn manifest_landmark_columns_place_each_face() {
+    use drgan_studio::data::ImageSource;
+    use drgan_studio::data::align::{CANONICAL, Landmarks, align};
+    use drgan_studio::data::formats::{self, OpenOptions};
+    use drgan_studio::data::prepare::centred_input;
+    use image::{RgbImage, imageops};
+    let dir = tempfile::tempdir().unwrap();
+    // Three photos with a face small and off-centre, as a detector would find them.
+    let spec = drgan_studio::synth::SynthSpec { identities: 3, seed: 8, lights: 1 };
+    let mut rows = vec!["path,identity,yaw,left_eye_x,left_eye_y,right_eye_x,right_eye_y,mouth_x,mouth_y".to_owned()];
+    let mut placed = Vec::new();
+    for person in 0..3 {
+        let face = imageops::resize(&spec.render(person, 0.0, 0, 200), 90, 90, imageops::FilterType::Triangle);
+        let mut photo = RgbImage::from_pixel(240, 160, image::Rgb([40, 90, 140]));
+        imageops::replace(&mut photo, &face, 130, 50);
+        let name = format!("p{person}.png");
+        photo.save(dir.path().join(&name)).unwrap();
+        let points = CANONICAL.map(|[x, y]| [130.0 + x * 90.0, 50.0 + y * 90.0]);
+        let numbers: Vec<String> = points.iter().flatten().map(|v| format!("{v}")).collect();
+        rows.push(format!("{name},id{person},0,{}", numbers.join(",")));
+        placed.push((photo, Landmarks(points)));
+    }
+    face(&dir.path().join("plain.png"), 64, 30);
+    rows.push("plain.png,id0,0,,,,,,".to_owned());
+    face(&dir.path().join("wrong.png"), 64, 60);
+    rows.push("wrong.png,id1,0,40,20,10,20,25,50".to_owned());
+    face(&dir.path().join("outside.png"), 64, 90);
+    rows.push("outside.png,id2,0,10,20,40,20,25,500".to_owned());
+    std::fs::write(dir.path().join("manifest.csv"), rows.join("\n")).unwrap();
+
+    let report = inspect(dir.path(), &[]);
+    assert_eq!(report["images"], 4, "{report}");
+    assert_eq!(skipped(&report), reasons(&[("landmarks that cannot align the image", 1), ("unusable landmarks", 1)]));
+
+    let faces = formats::open(dir.path(), &OpenOptions { pose_bins: drgan_studio::model::PoseBins::evenly_spaced(-60.0, 15.0, 9), cfp_two_bins: false }).unwrap();
+    for (sample, (photo, landmarks)) in faces.samples.iter().zip(&placed) {
+        assert!(matches!(&sample.image, ImageSource::Aligned { landmarks: l, .. } if l == landmarks));
+        let input = centred_input(&sample.image, 64).unwrap();
+        let aligned = align(photo, landmarks, 64).unwrap();
+        // The same warp, shifted by the crop's whole pixels: equal up to the rounding of a level.
+        let worst = input.as_raw().iter().zip(aligned.as_raw()).map(|(&a, &b)| a.abs_diff(b)).max();
+        assert!(worst <= Some(1), "the model's input is the aligned crop (levels apart: {worst:?})");
+    }
+    assert!(matches!(faces.samples[3].image, ImageSource::File(_)), "a row without landmarks is read as before");
+    train_one_step(dir.path(), &[]);
+
+    std::fs::write(dir.path().join("manifest.csv"), "path,identity,yaw,left_eye_x,left_eye_y\np0.png,id0,0,1,2\n").unwrap();
+    Command::cargo_bin("drgan-studio").unwrap().arg("inspect").arg(dir.path()).assert().failure().stderr(predicates::str::contains("all six columns"));
+}

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::data::faceset::{FaceSet, SkipReport};
 use crate::data::formats::{self, OpenOptions};
-use crate::data::prepare::decode;
+use crate::data::prepare::verify;
 use crate::model::PoseBins;
 
 /// Arguments of `inspect`.
@@ -23,7 +23,8 @@ pub struct InspectArgs {
     pub cfp_two_bins: bool,
 }
 
-/// Reads the set, decodes every image once to find the broken ones, and reports.
+/// Reads the set, decodes every image once to find the broken ones (and landmarks off their
+/// image), and reports.
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
     let options = OpenOptions { pose_bins: PoseBins::default(), cfp_two_bins: args.cfp_two_bins };
     let mut faces = formats::open(&args.path, &options)?;
@@ -38,7 +39,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
 
 /// Decodes every sample (in parallel) and moves those that fail into the skip report.
 pub fn drop_undecodable(faces: &mut FaceSet) {
-    let failures: Vec<Option<String>> = faces.samples.par_iter().map(|s| decode(&s.image).err().map(|e| e.reason())).collect();
+    let failures: Vec<Option<String>> = faces.samples.par_iter().map(|s| verify(&s.image).err().map(|e| e.reason())).collect();
     let mut kept = Vec::with_capacity(faces.samples.len());
     for (sample, failure) in std::mem::take(&mut faces.samples).into_iter().zip(failures) {
         match failure {

@@ -200,7 +200,7 @@ fn inputs(paths: &[PathBuf], bins: &crate::model::PoseBins) -> anyhow::Result<Ve
             let faces = formats::open(path, &OpenOptions { pose_bins: bins.clone(), cfp_two_bins: false })?;
             for (index, sample) in faces.samples.iter().enumerate() {
                 let stem = match &sample.image {
-                    ImageSource::File(file) => stem(file),
+                    ImageSource::File(file) | ImageSource::Aligned { path: file, .. } => stem(file),
                     _ => format!("face{index:05}"),
                 };
                 out.push((stem, sample.image.clone()));

@@ -93,8 +93,7 @@ impl Similarity {
     }
 }
 
-/// Checks that the landmarks lie on a `width`×`height` photo and make a face-like triangle (eyes
-/// apart, the mouth off the line through them).
+/// Checks that the landmarks lie on a `width`×`height` photo and make a face-like triangle.
 pub fn check(landmarks: &Landmarks, width: u32, height: u32) -> anyhow::Result<()> {
     for (point, name) in landmarks.0.iter().zip(NAMES) {
         ensure!(
@@ -104,6 +103,13 @@ pub fn check(landmarks: &Landmarks, width: u32, height: u32) -> anyhow::Result<(
             point[1]
         );
     }
+    check_shape(landmarks)
+}
+
+/// Checks that the landmarks make a face-like triangle: finite, the eyes apart, the mouth below
+/// the line through them (the image-left eye given first).
+pub fn check_shape(landmarks: &Landmarks) -> anyhow::Result<()> {
+    ensure!(landmarks.0.iter().flatten().all(|v| v.is_finite()), "the landmarks must be finite numbers");
     let [l, r, m] = landmarks.0;
     let eyes = (r[0] - l[0]).hypot(r[1] - l[1]);
     ensure!(eyes >= 2.0, "the two eyes are {eyes:.1} pixels apart; click each eye's centre");
@@ -124,8 +130,19 @@ pub fn check(landmarks: &Landmarks, width: u32, height: u32) -> anyhow::Result<(
 /// input. Pixels from outside the photo repeat its edge. A photo much larger than the face
 /// needs is first shrunk by image's Lanczos filter, so the resampling does not alias.
 pub fn align(photo: &RgbImage, landmarks: &Landmarks, size: usize) -> anyhow::Result<RgbImage> {
+    warp(photo, landmarks, canonical_in_crop(size), size)
+}
+
+/// `photo` warped into a `size`×`size` square with the landmarks where the synthetic renderer
+/// puts them in its square: what a crop of the model's input is then taken from, exactly as
+/// from a rendering (`prepare::load_rgb`).
+pub fn align_square(photo: &RgbImage, landmarks: &Landmarks, size: usize) -> anyhow::Result<RgbImage> {
+    warp(photo, landmarks, CANONICAL.map(|[x, y]| [x * size as f32, y * size as f32]), size)
+}
+
+/// `photo` warped into a `size`×`size` image with `landmarks` at `target`.
+fn warp(photo: &RgbImage, landmarks: &Landmarks, target: [[f32; 2]; 3], size: usize) -> anyhow::Result<RgbImage> {
     check(landmarks, photo.width(), photo.height())?;
-    let target = canonical_in_crop(size);
     let fit = |points: &[[f32; 2]; 3]| Similarity::fit(points, &target).ok_or_else(|| anyhow::anyhow!("the three landmarks coincide"));
     let mut transform = fit(&landmarks.0)?;
     let scale = transform.scale();

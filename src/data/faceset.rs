@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::align::Landmarks;
 use crate::model::PoseBins;
 use crate::synth::SynthSpec;
 
@@ -70,6 +71,15 @@ impl NpyImage {
 pub enum ImageSource {
     /// An image file on disk.
     File(PathBuf),
+    /// An image file whose face is placed by its landmarks (a manifest's landmark columns):
+    /// read, it is warped so they land where the model's training faces have them
+    /// (`data::align`), instead of being squashed to a square.
+    Aligned {
+        /// The photo.
+        path: PathBuf,
+        /// Its eyes and mouth, in its pixels.
+        landmarks: Landmarks,
+    },
     /// One image of a NumPy array.
     Npy(NpyImage),
     /// A synthetic person rendered on demand.
@@ -90,6 +100,7 @@ impl ImageSource {
     pub fn describe(&self) -> String {
         match self {
             ImageSource::File(path) => path.display().to_string(),
+            ImageSource::Aligned { path, .. } => format!("{} (aligned)", path.display()),
             ImageSource::Npy(image) => format!("{}[{}]", image.path.display(), image.index),
             ImageSource::Synthetic { person, yaw, light, .. } => {
                 format!("synthetic id{person:04} yaw {yaw:+}° light {light}")

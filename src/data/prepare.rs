@@ -47,6 +47,9 @@ pub enum PrepareError {
     /// The image's header declares more pixels than the decode budget allows.
     #[error("image too large (over the decode budget; see --max-pixels)")]
     TooLarge,
+    /// The landmarks given for the image cannot align it (outside it, say).
+    #[error("landmarks that cannot align the image")]
+    BadLandmarks(#[source] anyhow::Error),
 }
 
 impl PrepareError {
@@ -59,7 +62,7 @@ impl PrepareError {
 /// Reads (or renders) `source` at its own size, as RGB.
 pub fn decode(source: &ImageSource) -> Result<DynamicImage, PrepareError> {
     let image = match source {
-        ImageSource::File(path) => {
+        ImageSource::File(path) | ImageSource::Aligned { path, .. } => {
             if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
                 return Err(PrepareError::Empty);
             }
@@ -90,11 +93,25 @@ pub fn decode(source: &ImageSource) -> Result<DynamicImage, PrepareError> {
     Ok(image)
 }
 
+/// Whether `source` can be used: it decodes, and its landmarks (if it has some) lie on it.
+pub fn verify(source: &ImageSource) -> Result<(), PrepareError> {
+    let image = decode(source)?;
+    match source {
+        ImageSource::Aligned { landmarks, .. } => super::align::check(landmarks, image.width(), image.height()).map_err(PrepareError::BadLandmarks),
+        _ => Ok(()),
+    }
+}
+
 /// Reads (or renders) `source` as a `size`×`size` RGB image.
 pub fn load_rgb(source: &ImageSource, size: usize) -> Result<RgbImage, PrepareError> {
     match source {
         // Synthetic faces are rendered at the wanted size directly: sharper and faster.
         ImageSource::Synthetic { spec, person, yaw, light } => Ok(spec.render(*person, *yaw, *light, size as u32)),
+        // Placed as the renderer places faces in its square, so the crops that follow (centred or
+        // random) see an aligned face as they see a synthetic one.
+        ImageSource::Aligned { landmarks, .. } => {
+            super::align::align_square(&decode(source)?.to_rgb8(), landmarks, size).map_err(PrepareError::BadLandmarks)
+        }
         _ => Ok(square_resize(decode(source)?, size)),
     }
 }

@@ -1,6 +1,7 @@
 //! The project's own format: `manifest.csv` with the header `path,identity,yaw` (yaw in degrees)
-//! or `path,identity,pose_bin`, paths relative to the manifest's folder. Other columns are
-//! ignored and listed once in the report.
+//! or `path,identity,pose_bin`, paths relative to the manifest's folder. Optional landmark
+//! columns [`LANDMARK_COLUMNS`] place each face (`data::align`); a row that leaves them empty is
+//! read as usual. Other columns are ignored and listed once in the report.
 
 use std::collections::HashSet;
 use std::path::{Component, Path};
@@ -8,11 +9,19 @@ use std::path::{Component, Path};
 use anyhow::{Context, bail};
 
 use super::SetBuilder;
+use crate::data::align::{Landmarks, check_shape};
 use crate::data::faceset::{EXAMPLE_CHARS, FaceSet, Format, ImageSource, OUT_OF_RANGE, clip};
 use crate::model::PoseBins;
 
 /// The manifest's file name inside a face-set folder.
 pub const FILE_NAME: &str = "manifest.csv";
+
+/// The optional landmark columns, in pixels of each image: the centre of the eye on the image's
+/// left, of the eye on its right, and of the mouth.
+pub const LANDMARK_COLUMNS: [&str; 6] = ["left_eye_x", "left_eye_y", "right_eye_x", "right_eye_y", "mouth_x", "mouth_y"];
+
+/// Skip reason of a row whose landmarks cannot place a face.
+const BAD_LANDMARKS: &str = "unusable landmarks";
 
 /// How a manifest gives the pose.
 enum PoseColumn {
@@ -42,7 +51,11 @@ pub fn read(manifest: &Path, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
             clip(&headers.iter().collect::<Vec<_>>().join(","), EXAMPLE_CHARS)
         );
     };
-    let used = ["path", "identity", "yaw", "pose_bin"];
+    let landmark_cols: Vec<usize> = LANDMARK_COLUMNS.iter().filter_map(|name| column(name)).collect();
+    if !landmark_cols.is_empty() && landmark_cols.len() < LANDMARK_COLUMNS.len() {
+        bail!("{}: landmarks need all six columns {}; some are missing", manifest.display(), LANDMARK_COLUMNS.join(","));
+    }
+    let used: Vec<&str> = ["path", "identity", "yaw", "pose_bin"].into_iter().chain(LANDMARK_COLUMNS).collect();
     let ignored: Vec<String> = headers.iter().filter(|h| !used.contains(&h.to_ascii_lowercase().as_str())).take(20).map(|h| clip(h, 60)).collect();
     // Links are followed before the "inside the folder" rule is applied, so a link to a file
     // elsewhere is caught too.
@@ -94,11 +107,32 @@ pub fn read(manifest: &Path, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
             set.skipped.add(OUT_OF_RANGE, path);
             continue;
         }
-        set.push(ImageSource::File(folder.join(&path)), Some(&identity), yaw, bin, None);
+        let image = match landmarks(&landmark_cols, &field) {
+            Ok(None) => ImageSource::File(folder.join(&path)),
+            Ok(Some(landmarks)) => ImageSource::Aligned { path: folder.join(&path), landmarks },
+            Err(()) => {
+                set.skipped.add(BAD_LANDMARKS, path);
+                continue;
+            }
+        };
+        set.push(image, Some(&identity), yaw, bin, None);
     }
     let mut faces = set.finish(Format::Manifest, manifest, pose_bins);
     faces.ignored_columns = ignored;
     Ok(faces)
+}
+
+/// A row's landmarks from the columns `cols` (none when the manifest has none or the row leaves
+/// them all empty); `Err` when they are not six numbers that make a face-like triangle.
+fn landmarks(cols: &[usize], field: &dyn Fn(usize) -> String) -> Result<Option<Landmarks>, ()> {
+    let values: Vec<String> = cols.iter().map(|&c| field(c)).collect();
+    if values.iter().all(String::is_empty) {
+        return Ok(None);
+    }
+    let numbers: Vec<f32> = values.iter().map(|v| v.parse::<f32>()).collect::<Result<_, _>>().map_err(|_| ())?;
+    let landmarks = Landmarks([[numbers[0], numbers[1]], [numbers[2], numbers[3]], [numbers[4], numbers[5]]]);
+    check_shape(&landmarks).map_err(|_| ())?;
+    Ok(Some(landmarks))
 }
 
 /// Whether a relative path leaves its folder (absolute, or climbing out with `..`).
