@@ -18,7 +18,7 @@ use crate::eval::image_quality::ssim;
 use crate::model::rotator::{Encoded, Rotator, cosine, one_hot, pose_code};
 use crate::data::ImageSource;
 use crate::eval::evaluate::{EvalOptions, Evaluation, evaluate, held_out_identities};
-use crate::data::align::{Landmarks, aligned_input};
+use crate::data::align::{Landmarks, align, aligned_input};
 use crate::data::prepare::{centred_input, decode};
 use crate::train::run::{Opened, QuickEval, export_checkpoint, load_generator, resume, save_progress, start};
 use crate::train::run_dir::RunLock;
@@ -222,7 +222,7 @@ impl WorkerHandle {
         let (outbox, events) = channel();
         std::thread::Builder::new()
             .name("model".to_owned())
-            .spawn(move || Worker { device, rotator: None, compare: None, encoded: Vec::new(), rotator_config: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
+            .spawn(move || Worker { device, rotator: None, compare: None, encoded: Vec::new(), photo: None, rotator_config: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
             .context("starting the model thread")?;
         Ok(Self { commands, events })
     }
@@ -287,6 +287,9 @@ struct Worker {
     /// The last faces Explore drew (the face, and the second face of a blend), encoded: a
     /// slider move redraws without encoding again.
     encoded: Vec<(Arc<RgbImage>, Encoded)>,
+    /// The photo last read whole for the alignment window, by its source's description: each
+    /// crop the window asks for is cut from it without decoding it again.
+    photo: Option<(String, Arc<RgbImage>)>,
     rotator_config: Option<RunConfig>,
     job: Option<Job>,
     outbox: Sender<Event>,
@@ -464,9 +467,12 @@ impl Worker {
 
     fn prepare(&mut self, source: ImageSource, landmarks: Option<Landmarks>) -> anyhow::Result<()> {
         let size = self.rotator()?.image_size();
-        let input = match &landmarks {
-            Some(landmarks) => aligned_input(&source, landmarks, size)?,
-            None => centred_input(&source, size).map_err(|e| anyhow::anyhow!("{} cannot be used: {}", source.describe(), e.reason()))?,
+        let input = match (&landmarks, &self.photo) {
+            (Some(landmarks), Some((name, photo))) if *name == source.describe() => {
+                align(photo, landmarks, size).map_err(|e| e.context(format!("aligning {name}")))?
+            }
+            (Some(landmarks), _) => aligned_input(&source, landmarks, size)?,
+            (None, _) => centred_input(&source, size).map_err(|e| anyhow::anyhow!("{} cannot be used: {}", source.describe(), e.reason()))?,
         };
         self.send(Event::Prepared { source, landmarks, input: Arc::new(input) });
         Ok(())
@@ -479,16 +485,17 @@ impl Worker {
     }
 
     fn load_photo(&mut self, source: ImageSource) -> anyhow::Result<()> {
-        let photo = decode(&source).map_err(|e| anyhow::anyhow!("{} cannot be aligned: {}", source.describe(), e.reason()))?.to_rgb8();
+        let photo = Arc::new(decode(&source).map_err(|e| anyhow::anyhow!("{} cannot be aligned: {}", source.describe(), e.reason()))?.to_rgb8());
+        self.photo = Some((source.describe(), photo.clone()));
         let full = [photo.width(), photo.height()];
         let fit = SHOWN_PHOTO as f32 / full[0].max(full[1]) as f32;
         let shown = if fit < 1.0 {
             let [w, h] = full.map(|v| ((v as f32 * fit).round() as u32).max(1));
-            image::imageops::resize(&photo, w, h, image::imageops::FilterType::Triangle)
+            Arc::new(image::imageops::resize(photo.as_ref(), w, h, image::imageops::FilterType::Triangle))
         } else {
             photo
         };
-        self.send(Event::Photo { source, shown: Arc::new(shown), full });
+        self.send(Event::Photo { source, shown, full });
         Ok(())
     }
 

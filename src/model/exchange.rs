@@ -94,17 +94,17 @@ pub fn spec_name(path: &str) -> Option<String> {
     prefixes().into_iter().find_map(|(burn, spec)| path.strip_prefix(&burn).map(|rest| format!("{spec}{rest}")))
 }
 
-/// Writes `networks` (a model of `config`, trained `step` steps) to `path` as safetensors, with
-/// the configuration and step in the file's metadata. The file is replaced atomically.
-pub fn write_safetensors(networks: &Networks, config: &ModelConfig, step: u64, path: &Path) -> anyhow::Result<()> {
-    let mut store = SafetensorsStore::from_file(path)
-        .overwrite(true)
+/// `networks` (a model of `config`, trained `step` steps) as the bytes of a safetensors file,
+/// with the configuration and step in its metadata.
+pub fn to_safetensors(networks: &Networks, config: &ModelConfig, step: u64) -> anyhow::Result<Vec<u8>> {
+    let mut store = SafetensorsStore::from_bytes(None)
         .skip_enum_variants(true)
         .with_to_adapter(BurnToPyTorchAdapter)
         .remap(remapper(prefixes().into_iter())?)
         .metadata(CONFIG_KEY, serde_json::to_string(config)?)
         .metadata(STEP_KEY, step.to_string());
-    networks.save_into(&mut store).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+    networks.save_into(&mut store).map_err(|e| anyhow::anyhow!("writing the weights as safetensors: {e}"))?;
+    store.get_bytes().map_err(|e| anyhow::anyhow!("writing the weights as safetensors: {e}"))
 }
 
 /// The step recorded in an exported file's metadata, and its model configuration.

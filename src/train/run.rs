@@ -22,7 +22,7 @@ use super::trainer::Trainer;
 use crate::data::formats::{self, OpenOptions};
 use crate::data::{FaceSet, SkipReport, Split};
 use crate::model::rotator::Rotator;
-use crate::model::exchange::{Networks, write_safetensors};
+use crate::model::exchange::{Networks, to_safetensors};
 use crate::model::{Discriminator, Generator, ModelConfig, Preset};
 
 /// Reads (or makes) the face set a run trains on.
@@ -318,19 +318,7 @@ pub fn export_checkpoint(run: &RunDir, step: Option<u64>, out: &Path) -> anyhow:
     if let Ok(existing) = std::fs::read_to_string(&config_path) {
         anyhow::ensure!(existing == config_text, "{} already holds another run's configuration; export into another folder", config_path.display());
     }
-    write_safetensors(&networks, &config.model, step, out)?;
-    readable_by_others(out)?;
+    write_atomically(out, &to_safetensors(&networks, &config.model, step)?)?;
     write_atomically(&config_path, config_text.as_bytes())?;
     Ok(format!("wrote {} (step {step}, {}) and {}", out.display(), config.model.summary(), config_path.display()))
-}
-
-/// burn-store writes its file through a private (`0600`) scratch file; weights meant for other
-/// tools get a plain file's permissions.
-fn readable_by_others(path: &Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).with_context(|| format!("setting the permissions of {}", path.display()))?;
-    }
-    Ok(())
 }
