@@ -138,3 +138,21 @@ fn a_file_of_another_configuration_is_refused_with_a_message() {
         .stderr(predicates::str::contains("was exported from a"));
     assert!(!dir.path().join("refused").join("config.json").exists(), "nothing is made from a refused file");
 }
+
+#[test]
+fn export_never_overwrites_another_runs_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = "{\"another\": \"run\"}";
+    std::fs::write(dir.path().join("config.json"), theirs).unwrap();
+    studio()
+        .args(["export", "--run", RUN, "--out"])
+        .arg(dir.path().join("shipped.safetensors"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("already holds another run's configuration"));
+    assert_eq!(std::fs::read_to_string(dir.path().join("config.json")).unwrap(), theirs, "their config.json is untouched");
+    assert!(!dir.path().join("shipped.safetensors").exists(), "nothing is written beside it");
+    // The same run's config.json is no obstacle: a second checkpoint can go into the same folder.
+    export(&dir.path().join("again").join("a.safetensors"));
+    export(&dir.path().join("again").join("b.safetensors"));
+}

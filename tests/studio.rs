@@ -49,6 +49,16 @@ fn wait_for(harness: &mut Harness<'static, StudioApp>, what: &str, done: impl Fn
     }
 }
 
+/// Steps frames until a widget whose label contains `text` is on screen.
+fn wait_for_label(harness: &mut Harness<'static, StudioApp>, text: &str) {
+    let started = Instant::now();
+    while harness.query_all_by_label_contains(text).next().is_none() {
+        assert!(started.elapsed() < WAIT, "{text:?} never appeared; last error: {:?}", harness.state().status.last_error);
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn explore_ready(app: &StudioApp) -> bool {
     app.explore.output.is_some() && !app.explore.cosines.is_empty()
 }
@@ -249,12 +259,7 @@ fn a_file_dialog_that_cannot_open_says_so_and_takes_a_typed_path() {
     harness.get_by_label("Faces").click();
     harness.run_steps(2);
     harness.get_by_label("Open folder…").click();
-    let started = Instant::now();
-    while harness.query_by_label_contains("No file dialog could open").is_none() {
-        assert!(started.elapsed() < WAIT, "the window never said that no dialog could open");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_label(&mut harness, "No file dialog could open");
     let field = harness.get_by_role(Role::TextInput);
     field.focus();
     harness.step();
@@ -349,12 +354,7 @@ fn a_photo_aligned_by_three_clicks_becomes_the_input() {
 
     harness.get_by_label("Align…").click();
     harness.run_steps(2);
-    let started = Instant::now();
-    while harness.query_by_label("photo to align").is_none() {
-        assert!(started.elapsed() < WAIT, "the photo never arrived");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_label(&mut harness, "photo to align");
     let rect = harness.get_by_label("photo to align").rect();
     let fit = rect.width() / 400.0;
     for [x, y] in CANONICAL {
@@ -365,12 +365,7 @@ fn a_photo_aligned_by_three_clicks_becomes_the_input() {
         }
         harness.run_steps(2);
     }
-    let started = Instant::now();
-    while harness.query_by_label("Use this crop").is_none() {
-        assert!(started.elapsed() < WAIT, "the aligned crop never arrived; last error: {:?}", harness.state().status.last_error);
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_label(&mut harness, "Use this crop");
     harness.get_by_label("Use this crop").click();
     wait_for(&mut harness, "the aligned face redrawn", |app| app.explore.alignment.is_some() && app.explore.settled());
     let app = harness.state();
@@ -396,12 +391,7 @@ fn a_checkpoint_exports_from_the_train_view() {
     harness.state_mut().view = View::Train;
     harness.run_steps(2);
     harness.get_by_label("Export…").click();
-    let started = Instant::now();
-    while harness.query_by_label_contains("No file dialog could open").is_none() {
-        assert!(started.elapsed() < WAIT, "the window never said that no dialog could open");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_label(&mut harness, "No file dialog could open");
     harness.get_by_role_and_label(Role::TextInput, "path").set_text_value_accesskit(&out.display().to_string());
     harness.step();
     harness.get_by_label("OK").click();
@@ -410,4 +400,22 @@ fn a_checkpoint_exports_from_the_train_view() {
     let bytes = std::fs::read(&out).expect("the file");
     let read = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");
     assert!(read.tensor("Genc.Conv11.conv.weight").is_ok() && read.tensor("D.FC.weight").is_ok());
+}
+
+#[test]
+fn an_alignment_window_whose_photo_is_gone_says_why() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("gone.png");
+    image::RgbImage::from_pixel(80, 80, image::Rgb([120, 100, 90])).save(&path).expect("written");
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the first redrawn face", explore_ready);
+    harness.state_mut().open_image(path.clone());
+    wait_for(&mut harness, "the photo centre-cropped", |app| app.explore.settled() && app.status.last_error.is_none());
+    std::fs::remove_file(&path).expect("removed");
+    harness.get_by_label("Align…").click();
+    wait_for_label(&mut harness, "cannot be aligned");
+    assert!(harness.state().explore.settled(), "a window that cannot show its photo is not waiting for it");
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    assert!(harness.state().explore.aligner.is_none());
 }
