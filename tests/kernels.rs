@@ -6,7 +6,7 @@ use burn::tensor::activation::elu;
 use burn::tensor::module::{batch_norm, batch_norm_train, conv2d, conv_transpose2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::Distribution;
-use drgan_studio::kernels::{Inference, Sampling, conv_bn_elu_infer, conv_bn_elu_train};
+use drgan_studio::kernels::{Inference, Sampling, conv_bn_elu_infer, conv_bn_elu_train, conv_infer};
 
 /// Nearest-neighbour ×2 upsampling written out with burn's tensor operations.
 fn upsample(x: Tensor<4>) -> Tensor<4> {
@@ -126,18 +126,17 @@ fn one_image_uses_threads_inside_the_products_and_still_matches() {
     check(Case { sampling: Sampling::Same, batch: 1, in_channels: 3, out_channels: 8, size: 16 });
 }
 
-/// The block at inference (running statistics, no autodiff) against burn's operations.
-#[test]
-fn inference_matches_burn_for_every_sampling() {
+/// The block at inference (running statistics, no autodiff), and the bare convolution with its
+/// bias, against burn's operations, for one batch shape.
+fn check_inference(batch: usize, ci: usize, co: usize, size: usize) {
     let device = Device::flex();
     device.seed(11);
     for sampling in [Sampling::Same, Sampling::Down, Sampling::TransposedUp, Sampling::ResizeUp] {
-        let (ci, co, size) = (5, 6, 8);
         let weight_shape = match sampling {
             Sampling::TransposedUp => [ci, co, 3, 3],
             _ => [co, ci, 3, 3],
         };
-        let x = random([2, ci, size, size], &device);
+        let x = random([batch, ci, size, size], &device);
         let params = Inference {
             weight: random(weight_shape, &device).mul_scalar(0.2),
             bias: random([co], &device),
@@ -146,14 +145,38 @@ fn inference_matches_burn_for_every_sampling() {
             mean: random([co], &device),
             variance: random([co], &device).abs().add_scalar(0.5),
         };
-        let expected = elu(
-            batch_norm(convolution(x.clone(), params.weight.clone(), params.bias.clone(), sampling), params.gamma.clone(), params.beta.clone(), params.mean.clone(), params.variance.clone(), 1e-5),
-            1.0,
-        );
+        let plain = convolution(x.clone(), params.weight.clone(), params.bias.clone(), sampling);
+        let expected = elu(batch_norm(plain.clone(), params.gamma.clone(), params.beta.clone(), params.mean.clone(), params.variance.clone(), 1e-5), 1.0);
+        let bare = conv_infer(x.clone(), params.weight.clone(), params.bias.clone(), sampling);
         let fused = conv_bn_elu_infer(x, params, sampling, 1e-5);
-        let (a, b) = (fused.into_data().try_to_vec::<f32>().unwrap(), expected.into_data().try_to_vec::<f32>().unwrap());
-        let worst = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
-        assert!(worst < 1e-4, "{sampling:?}: inference differs from burn's by {worst}");
+        for (what, ours, theirs) in [("the block", fused, expected), ("the convolution", bare, plain)] {
+            assert_eq!(ours.dims(), theirs.dims(), "{sampling:?}: {what}'s shape");
+            let (a, b) = (ours.into_data().try_to_vec::<f32>().unwrap(), theirs.into_data().try_to_vec::<f32>().unwrap());
+            let worst = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(worst < 1e-4 * ci as f32, "{sampling:?}, batch {batch}: {what} at inference differs from burn's by {worst}");
+        }
+    }
+}
+
+#[test]
+fn inference_matches_burn_for_every_sampling() {
+    check_inference(2, 5, 6, 8);
+}
+
+/// At inference a batch that does not share evenly among the threads (one face, or nine poses)
+/// has images split between threads by output channel, and large images are cut into tiles
+/// that each get BatchNorm and ELU on their own (for the transposed convolution, only the rows
+/// every tile has reached): every split still computes burn's numbers.
+#[test]
+fn inference_split_among_threads_and_tiles_matches_burn() {
+    for threads in [2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            for batch in [1, 3, 4] {
+                // 24 channels × 9 taps × 40 columns: a 1 MiB im2col tile holds 30 of the 40 rows.
+                check_inference(batch, 24, 40, 40);
+            }
+        });
     }
 }
 

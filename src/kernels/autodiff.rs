@@ -118,4 +118,10 @@ impl<B: BlockKernels + BlockBackward, C: CheckpointStrategy> BlockKernels for Au
             epsilon,
         ))
     }
+
+    fn conv_infer(input: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, sampling: Sampling) -> FloatTensor<Self> {
+        // Inference: computed by the inner backend, recorded nowhere.
+        let inner = <Self as AutodiffBackend>::inner;
+        <Self as AutodiffBackend>::from_inner(B::conv_infer(inner(input), inner(weight), inner(bias), sampling))
+    }
 }

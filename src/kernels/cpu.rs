@@ -308,8 +308,8 @@ pub(super) struct Chunking {
 
 impl Chunking {
     /// One chunk per thread when the images share out evenly (as training batches do);
-    /// otherwise (a face drawn at nine poses, say) one chunk whose matrix products use every
-    /// thread, so no thread waits on another's extra image.
+    /// otherwise (a backward pass through one image, say) one chunk whose matrix products use
+    /// every thread, so no thread waits on another's extra image.
     pub(super) fn new(images: usize) -> Self {
         let threads = rayon::current_num_threads().max(1);
         if images >= threads && (images.is_multiple_of(threads) || images >= 4 * threads) {
@@ -363,50 +363,34 @@ impl Conv<'_> {
         Nchw { n: input.n, c: self.out_channels, h: self.sampling.output_size(input.h), w: self.sampling.output_size(input.w) }
     }
 
-    /// The convolution alone, `z = conv(x)`, one image at a time and one im2col tile at a time.
-    fn forward(&self, x: &[f32], shape: Nchw) -> (Vec<f32>, Nchw) {
+    /// The convolution alone, `z = conv(x)`. The output's (image, channel) planes are shared
+    /// out among the threads in equal contiguous runs — whole images when they share evenly, as
+    /// training batches do, and otherwise (one face encoded, nine poses drawn) an image's output
+    /// channels split between neighbouring threads — so no thread waits on another's extra image. Each
+    /// run is computed one image and one im2col tile at a time, and `epilogue` applied to each
+    /// tile's output while it is still in cache.
+    fn forward(&self, x: &[f32], shape: Nchw, epilogue: Epilogue) -> (Vec<f32>, Nchw) {
         let out = self.output_shape(shape);
-        let geometry = geometry(self.sampling, shape.h, shape.w);
-        let chunking = Chunking::new(shape.n);
         let mut z = vec![0.0f32; out.len()];
-        let (ci, co) = (shape.c, out.c);
-        let positions = geometry.positions();
-        let par = chunking.parallelism;
-        let phases = (self.sampling == Sampling::ResizeUp).then(|| resize::phase_weights(self.weight, co * ci));
-        let dims = Dims { ci, co, h: shape.h, w: shape.w };
-        z.par_chunks_mut(chunking.images_per_chunk * out.image())
-            .zip(x.par_chunks(chunking.images_per_chunk * shape.image()))
-            .for_each(|(z_chunk, x_chunk)| {
-                let images = z_chunk.chunks_mut(out.image()).zip(x_chunk.chunks(shape.image()));
-                if let Some(phases) = &phases {
-                    images.for_each(|(z_image, x_image)| resize::forward_image(x_image, dims, phases, z_image, par));
-                    return;
-                }
-                match self.sampling {
-                    Sampling::TransposedUp => {
-                        // Each input pixel scatters its 3×3 footprint: col = Wᵀ·x, then col2im.
-                        let mut col = vec![0.0f32; co * 9 * geometry.tile_rows(co) * geometry.cols.positions];
-                        for (z_image, x_image) in images {
-                            for rows in geometry.tiles(co) {
-                                let (start, width) = (rows.start * geometry.cols.positions, rows.len() * geometry.cols.positions);
-                                let x_tile = Mat { data: &x_image[start..], row_stride: positions, col_stride: 1 };
-                                matmul(&mut col, co * 9, width, ci, false, Mat::transposed(self.weight, co * 9), x_tile, par);
-                                geometry.col2im(&col, co, rows, z_image);
-                            }
-                        }
-                    }
-                    _ => {
-                        let mut col = vec![0.0f32; ci * 9 * geometry.tile_rows(ci) * geometry.cols.positions];
-                        for (z_image, x_image) in images {
-                            for rows in geometry.tiles(ci) {
-                                let (start, width) = (rows.start * geometry.cols.positions, rows.len() * geometry.cols.positions);
-                                geometry.im2col(x_image, ci, rows, &mut col);
-                                matmul_into(&mut z_image[start..], positions, co, width, ci * 9, false, Mat::rows(self.weight, ci * 9), Mat::rows(&col, width), par);
-                            }
-                        }
-                    }
-                }
-            });
+        let plan = ForwardPlan {
+            conv: self,
+            geometry: geometry(self.sampling, shape.h, shape.w),
+            phases: (self.sampling == Sampling::ResizeUp).then(|| resize::phase_weights(self.weight, out.c * shape.c)),
+            input: shape,
+            output: out,
+            epilogue,
+        };
+        let planes = out.n * out.c;
+        let threads = rayon::current_num_threads().clamp(1, planes.max(1));
+        let mut shares = Vec::with_capacity(threads);
+        let mut rest = z.as_mut_slice();
+        for t in 0..threads {
+            let run = t * planes / threads..(t + 1) * planes / threads;
+            let (share, tail) = rest.split_at_mut(run.len() * out.plane());
+            shares.push((run, share));
+            rest = tail;
+        }
+        shares.into_par_iter().for_each(|(run, share)| plan.run(x, run, share));
         (z, out)
     }
 
@@ -501,6 +485,123 @@ impl Conv<'_> {
     }
 }
 
+/// Working memory a thread reuses from image to image of a forward convolution: an im2col tile
+/// and a tile of outputs. Every use overwrites what it reads, so it is never cleared.
+#[derive(Default)]
+pub(super) struct Scratch {
+    pub(super) col: Vec<f32>,
+    pub(super) values: Vec<f32>,
+}
+
+impl Scratch {
+    /// The first `len` floats of `buffer`, grown (zeroed) if it is shorter.
+    pub(super) fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        &mut buffer[..len]
+    }
+}
+
+/// What follows a forward convolution on every output value, applied tile by tile.
+#[derive(Clone, Copy)]
+enum Epilogue<'a> {
+    /// Nothing: the raw convolution (BatchNorm with batch statistics needs all of it first).
+    None,
+    /// The bias, per output channel.
+    Bias(&'a [f32]),
+    /// `ELU(scale·z + shift)` with `(scale, shift)` per output channel: bias and BatchNorm with
+    /// running statistics folded into one affine map.
+    AffineElu(&'a [(f32, f32)]),
+}
+
+impl Epilogue<'_> {
+    /// Applies itself to `values`, outputs of `channel`.
+    fn apply(&self, channel: usize, values: &mut [f32]) {
+        match *self {
+            Epilogue::None => {}
+            Epilogue::Bias(bias) => values.iter_mut().for_each(|v| *v += bias[channel]),
+            Epilogue::AffineElu(affine) => affine_elu_plane(values, affine[channel].0, affine[channel].1),
+        }
+    }
+}
+
+/// What a forward convolution shares among its threads: the convolution, its im2col geometry
+/// (or phase kernels) and the shapes it maps between.
+struct ForwardPlan<'a> {
+    conv: &'a Conv<'a>,
+    geometry: Geometry,
+    phases: Option<[Vec<f32>; 4]>,
+    input: Nchw,
+    output: Nchw,
+    epilogue: Epilogue<'a>,
+}
+
+impl ForwardPlan<'_> {
+    /// The output planes `run` (numbered image-major, `image · channels + channel`) into `share`.
+    fn run(&self, x: &[f32], run: std::ops::Range<usize>, share: &mut [f32]) {
+        let (co, plane) = (self.output.c, self.output.plane());
+        let mut rest = share;
+        let mut scratch = Scratch::default();
+        let mut at = run.start;
+        while at < run.end {
+            let (image, first) = (at / co, at % co);
+            let channels = first..co.min(first + run.end - at);
+            let (part, tail) = rest.split_at_mut(channels.len() * plane);
+            self.image_channels(&x[image * self.input.image()..][..self.input.image()], channels.clone(), part, &mut scratch);
+            rest = tail;
+            at += channels.len();
+        }
+    }
+
+    /// Output channels `channels` of one image (`x` its input) into `z` (those channels' planes).
+    fn image_channels(&self, x: &[f32], channels: std::ops::Range<usize>, z: &mut [f32], scratch: &mut Scratch) {
+        let (ci, co, geometry) = (self.input.c, self.output.c, &self.geometry);
+        let (count, cols) = (channels.len(), geometry.cols.positions);
+        let par = Parallelism::None;
+        let epilogue = |j: usize, values: &mut [f32]| self.epilogue.apply(channels.start + j, values);
+        if let Some(phases) = &self.phases {
+            let kernels = std::array::from_fn(|p| &phases[p][channels.start * ci * 4..channels.end * ci * 4]);
+            resize::forward_image(x, Dims { ci, co: count, h: self.input.h, w: self.input.w }, kernels, z, scratch, epilogue);
+            return;
+        }
+        match self.conv.sampling {
+            Sampling::TransposedUp => {
+                // Each input pixel scatters its 3×3 footprint: col = Wᵀ·x, then col2im.
+                let weight = Mat { data: &self.conv.weight[channels.start * 9..], row_stride: 1, col_stride: co * 9 };
+                let col = Scratch::sized(&mut scratch.col, count * 9 * geometry.tile_rows(count) * cols);
+                let (out_h, out_w) = (self.output.h, self.output.w);
+                // Output rows before `finished` have had every input row that reaches them.
+                let mut finished = 0;
+                for rows in geometry.tiles(count) {
+                    let (start, width) = (rows.start * cols, rows.len() * cols);
+                    let x_tile = Mat { data: &x[start..], row_stride: geometry.positions(), col_stride: 1 };
+                    matmul(col, count * 9, width, ci, false, weight, x_tile, par);
+                    let last = rows.end == geometry.rows.positions;
+                    geometry.col2im(col, count, rows.clone(), z);
+                    let ready = if last { out_h } else { 2 * rows.end - 1 };
+                    for j in 0..count {
+                        epilogue(j, &mut z[(j * out_h + finished) * out_w..(j * out_h + ready) * out_w]);
+                    }
+                    finished = ready;
+                }
+            }
+            _ => {
+                let weight = Mat::rows(&self.conv.weight[channels.start * ci * 9..channels.end * ci * 9], ci * 9);
+                let col = Scratch::sized(&mut scratch.col, ci * 9 * geometry.tile_rows(ci) * cols);
+                for rows in geometry.tiles(ci) {
+                    let (start, width) = (rows.start * cols, rows.len() * cols);
+                    geometry.im2col(x, ci, rows, col);
+                    matmul_into(&mut z[start..], geometry.positions(), count, width, ci * 9, false, weight, Mat::rows(col, width), par);
+                    for j in 0..count {
+                        epilogue(j, &mut z[j * geometry.positions() + start..][..width]);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// ELU with α = 1, written so that loops over it vectorise.
 #[inline(always)]
 fn elu(a: f32) -> f32 {
@@ -520,10 +621,14 @@ fn exp(x: f32) -> f32 {
     // Adding 1.5·2²³ rounds a float of magnitude below 2²² to an integer.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let k = (x * LOG2_E + ROUND) - ROUND;
+    let rounded = x * LOG2_E + ROUND;
+    let k = rounded - ROUND;
     let r = x - k * LN2_HIGH - k * LN2_LOW;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    p * f32::from_bits(((k as i32 + 127) << 23) as u32)
+    // k sits in the low mantissa bits of `rounded`: read it from the bits rather than with a
+    // float-to-int cast, which Rust saturates and so keeps the loop from vectorising.
+    let k_bits = rounded.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
+    p * f32::from_bits((k_bits + 127).wrapping_shl(23) as u32)
 }
 
 
@@ -626,7 +731,7 @@ fn per_channel<T: Send>(channels: usize, f: impl Fn(usize) -> T + Sync + Send) -
 
 /// Conv → BatchNorm (batch statistics) → ELU for a batch `x` of `shape`.
 pub fn forward(x: &[f32], shape: Nchw, conv: Conv, gamma: &[f32], beta: &[f32], epsilon: f64) -> Forward {
-    let (mut z, out) = conv.forward(x, shape);
+    let (mut z, out) = conv.forward(x, shape, Epilogue::None);
     let (plane, image) = (out.plane(), out.image());
     let count = (out.n * plane) as f64;
     let stats: Vec<(f32, f32)> = per_channel(out.c, |c| {
@@ -670,20 +775,18 @@ pub struct Running<'a> {
 
 /// Conv (with bias) → BatchNorm with running statistics → ELU: the block at inference.
 pub fn infer(x: &[f32], shape: Nchw, conv: Conv, running: &Running) -> (Vec<f32>, Nchw) {
-    let (mut z, out) = conv.forward(x, shape);
-    let plane = out.plane();
-    let affine: Vec<(f32, f32)> = (0..out.c)
+    let affine: Vec<(f32, f32)> = (0..conv.out_channels)
         .map(|c| {
             let scale = running.gamma[c] / (running.variance[c] + running.epsilon as f32).sqrt();
             (scale, running.beta[c] + scale * (running.bias[c] - running.mean[c]))
         })
         .collect();
-    z.par_chunks_mut(out.image()).for_each(|image| {
-        for (values, &(scale, shift)) in image.chunks_mut(plane).zip(&affine) {
-            affine_elu_plane(values, scale, shift);
-        }
-    });
-    (z, out)
+    conv.forward(x, shape, Epilogue::AffineElu(&affine))
+}
+
+/// A convolution with its bias and nothing after it, at inference.
+pub fn conv_with_bias(x: &[f32], shape: Nchw, conv: Conv, bias: &[f32]) -> (Vec<f32>, Nchw) {
+    conv.forward(x, shape, Epilogue::Bias(bias))
 }
 
 /// What the backward pass needs besides the incoming gradient.

@@ -75,6 +75,13 @@ impl BlockKernels for Flex {
         let (output, Nchw { n, c, h, w }) = cpu::infer(values(&input), nchw(&input), conv, &running);
         tensor(output, vec![n, c, h, w])
     }
+
+    fn conv_infer(input: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, sampling: Sampling) -> FloatTensor<Self> {
+        let (input, weight, bias) = (contiguous(input), contiguous(weight), contiguous(bias));
+        let conv = Conv { sampling, out_channels: sampling.out_channels(dims(&weight)), weight: values(&weight) };
+        let (output, Nchw { n, c, h, w }) = cpu::conv_with_bias(values(&input), nchw(&input), conv, values(&bias));
+        tensor(output, vec![n, c, h, w])
+    }
 }
 
 impl BlockBackward for Flex {

@@ -88,6 +88,11 @@ pub trait BlockKernels: Backend {
         sampling: Sampling,
         epsilon: f64,
     ) -> FloatTensor<Self>;
+
+    /// A 3×3 convolution with its bias and nothing after it (the decoder's output layer) at
+    /// inference: it records no gradient, and the model calls it only on devices without
+    /// autodiff.
+    fn conv_infer(input: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, sampling: Sampling) -> FloatTensor<Self>;
 }
 
 /// The block's backward pass, on the backends that compute the block (the autodiff backend calls
@@ -160,6 +165,12 @@ pub fn conv_bn_elu_infer(input: Tensor<4>, params: Inference, sampling: Sampling
         sampling,
         epsilon,
     ))
+}
+
+/// A 3×3 convolution with its bias, for inference on devices where [`fused_available`] holds
+/// and that record no gradients.
+pub fn conv_infer(input: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, sampling: Sampling) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::conv_infer(input.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), sampling))
 }
 
 /// Conv (`weight`, `bias`) → BatchNorm (batch statistics, `gamma`, `beta`) → ELU, as one

@@ -7,7 +7,7 @@
 
 use gemm::Parallelism;
 
-use super::cpu::{Geometry, Map, Mat, Taps, matmul};
+use super::cpu::{Geometry, Map, Mat, Scratch, Taps, matmul};
 
 /// For output phase `p` along one axis, the 3×3 taps each of the two 2×2 taps sums: for even
 /// outputs tap 0 reads the row above and taps 1 and 2 the same row; for odd outputs taps 0 and 1
@@ -79,17 +79,22 @@ fn phase_places(phase: usize, dims: Dims, rows: std::ops::Range<usize>) -> impl 
 }
 
 /// `z = conv3×3(upsample×2(x))` for one image: `x` is `ci × h × w`, `z` is `co × 2h × 2w`,
-/// `phases` from [`phase_weights`].
-pub(super) fn forward_image(x: &[f32], dims: Dims, phases: &[Vec<f32>; 4], z: &mut [f32], par: Parallelism) {
+/// `phases` from [`phase_weights`] (or the rows of some of their output channels, `co` of them).
+/// `epilogue(channel, values)` is applied to each tile's outputs of each channel.
+pub(super) fn forward_image(x: &[f32], dims: Dims, phases: [&[f32]; 4], z: &mut [f32], scratch: &mut Scratch, epilogue: impl Fn(usize, &mut [f32])) {
     let Dims { ci, co, w, .. } = dims;
     for (phase, kernel) in phases.iter().enumerate() {
         let geometry = phase_geometry(phase, dims);
         let tile = geometry.tile_rows(ci) * w;
-        let (mut col, mut values) = (vec![0.0f32; ci * 4 * tile], vec![0.0f32; co * tile]);
+        let col = Scratch::sized(&mut scratch.col, ci * 4 * tile);
+        let values = Scratch::sized(&mut scratch.values, co * tile);
         for rows in geometry.tiles(ci) {
             let width = rows.len() * w;
-            geometry.im2col(x, ci, rows.clone(), &mut col);
-            matmul(&mut values, co, width, ci * 4, false, Mat::rows(kernel, ci * 4), Mat::rows(&col, width), par);
+            geometry.im2col(x, ci, rows.clone(), col);
+            matmul(values, co, width, ci * 4, false, Mat::rows(kernel, ci * 4), Mat::rows(col, width), Parallelism::None);
+            for (c, channel) in values.chunks_mut(width).take(co).enumerate() {
+                epilogue(c, channel);
+            }
             for (tile, out) in phase_places(phase, dims, rows) {
                 z[out] = values[tile];
             }

@@ -6,6 +6,7 @@ use burn::tensor::activation::{elu, tanh};
 
 use super::blocks::{ConvBlock, ResizeUpBlock, UpBlock, weight_init};
 use super::config::{DECODER_STRIDES, ModelConfig, Upsample};
+use crate::kernels::{self, Sampling};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 
@@ -83,7 +84,19 @@ impl Decoder {
     pub fn forward(&self, features: Tensor<2>, pose: Tensor<2>, noise: Tensor<2>) -> Tensor<4> {
         let maps = self.base_map(Tensor::cat(vec![features, pose, noise], 1));
         let maps = self.layers.iter().fold(maps, |x, layer| layer.forward(x));
-        tanh(self.output.forward(maps))
+        tanh(self.output_layer(maps))
+    }
+
+    /// FConv11, without BatchNorm or ELU: on the CPU at inference through the project's own
+    /// convolution, which shares the images' work among the threads (burn's runs on one).
+    fn output_layer(&self, maps: Tensor<4>) -> Tensor<4> {
+        let device = maps.device();
+        match &self.output.bias {
+            Some(bias) if kernels::fused_available(&device) && !device.is_autodiff() => {
+                kernels::conv_infer(maps, self.output.weight.val(), bias.val(), Sampling::Same)
+            }
+            _ => self.output.forward(maps),
+        }
     }
 
     /// FC → reshape to the 6×6×320 (paper) map → BatchNorm → ELU.
