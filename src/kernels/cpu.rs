@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::Sampling;
 use super::resize::{self, Dims};
+use super::same;
 
 /// Shape of an NCHW tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,7 +218,7 @@ impl Geometry {
 }
 
 /// Floats of one im2col tile (1 MiB).
-const TILE_FLOATS: usize = 1 << 18;
+pub(super) const TILE_FLOATS: usize = 1 << 18;
 
 /// The im2col geometry of `sampling` for an input of `h × w`. For the transposed convolution it
 /// is that of the stride-2 convolution it is the adjoint of: the source is its (larger) output.
@@ -245,6 +246,11 @@ impl<'a> Mat<'a> {
         Self { data, row_stride: cols, col_stride: 1 }
     }
 
+    /// `data` read with the given strides between rows and between columns.
+    pub(super) fn strided(data: &'a [f32], row_stride: usize, col_stride: usize) -> Self {
+        Self { data, row_stride, col_stride }
+    }
+
     /// The transpose of `data` read as a row-major matrix with `cols` columns.
     pub(super) fn transposed(data: &'a [f32], cols: usize) -> Self {
         Self { data, row_stride: 1, col_stride: cols }
@@ -264,7 +270,7 @@ pub(super) fn matmul(dst: &mut [f32], m: usize, n: usize, k: usize, accumulate: 
 /// `dst (m × n, rows `dst_row_stride` apart) = [dst +] a (m × k) · b (k × n)`: a block of
 /// columns of a wider matrix.
 #[allow(clippy::too_many_arguments)]
-fn matmul_into(dst: &mut [f32], dst_row_stride: usize, m: usize, n: usize, k: usize, accumulate: bool, a: Mat, b: Mat, parallelism: Parallelism) {
+pub(super) fn matmul_into(dst: &mut [f32], dst_row_stride: usize, m: usize, n: usize, k: usize, accumulate: bool, a: Mat, b: Mat, parallelism: Parallelism) {
     assert!(m == 0 || n == 0 || (m - 1) * dst_row_stride + n <= dst.len(), "matrix product out of bounds");
     assert!(a.fits(m, k) && b.fits(k, n), "matrix product out of bounds");
     if m == 0 || n == 0 || k == 0 {
@@ -376,6 +382,7 @@ impl Conv<'_> {
             conv: self,
             geometry: geometry(self.sampling, shape.h, shape.w),
             phases: (self.sampling == Sampling::ResizeUp).then(|| resize::phase_weights(self.weight, out.c * shape.c)),
+            row_weights: (self.sampling == Sampling::Same).then(|| same::row_weights(self.weight, out.c, shape.c)),
             input: shape,
             output: out,
             epilogue,
@@ -527,11 +534,12 @@ impl Epilogue<'_> {
 }
 
 /// What a forward convolution shares among its threads: the convolution, its im2col geometry
-/// (or phase kernels) and the shapes it maps between.
+/// (or phase kernels, or kernel-row weights) and the shapes it maps between.
 struct ForwardPlan<'a> {
     conv: &'a Conv<'a>,
     geometry: Geometry,
     phases: Option<[Vec<f32>; 4]>,
+    row_weights: Option<Vec<f32>>,
     input: Nchw,
     output: Nchw,
     epilogue: Epilogue<'a>,
@@ -563,6 +571,10 @@ impl ForwardPlan<'_> {
         if let Some(phases) = &self.phases {
             let kernels = std::array::from_fn(|p| &phases[p][channels.start * ci * 4..channels.end * ci * 4]);
             resize::forward_image(x, Dims { ci, co: count, h: self.input.h, w: self.input.w }, kernels, z, scratch, epilogue);
+            return;
+        }
+        if let Some(weights) = &self.row_weights {
+            same::forward_image(x, (ci, self.input.h, self.input.w), weights, co, channels.clone(), z, &mut scratch.col, epilogue);
             return;
         }
         match self.conv.sampling {

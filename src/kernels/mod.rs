@@ -19,6 +19,7 @@ mod autodiff;
 pub mod cpu;
 mod flex;
 mod resize;
+mod same;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};

@@ -1,0 +1,99 @@
+//! The stride-1 3×3 convolution forward with a third of im2col's copying. im2col writes every
+//! input value nine times, once per tap. Here each input row is written three times instead,
+//! shifted by one column left, not at all and one column right (`kw`), into a buffer that
+//! keeps one row of margin above and below the tile: the rows a tap `kh` reads are then the same
+//! buffer one row further down, a matrix with a fixed row stride that the matrix product reads
+//! in place. The convolution becomes three products, one per `kh`, each over `3·ci` values.
+
+use gemm::Parallelism;
+
+use super::cpu::{Mat, matmul_into};
+
+/// The weight `[co, ci, 3, 3]` regrouped as three `co × 3·ci` matrices, one per kernel row
+/// `kh`, columns ordered (input channel, `kw`).
+pub(super) fn row_weights(weight: &[f32], co: usize, ci: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; 3 * co * ci * 3];
+    for kh in 0..3 {
+        for o in 0..co {
+            for c in 0..ci {
+                for kw in 0..3 {
+                    out[((kh * co + o) * ci + c) * 3 + kw] = weight[((o * ci + c) * 3 + kh) * 3 + kw];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Output rows per tile, so that a tile's shifted rows (`3·ci` planes of the tile's rows plus
+/// two) stay about [`super::cpu::TILE_FLOATS`].
+pub(super) fn tile_rows(ci: usize, h: usize, w: usize) -> usize {
+    (super::cpu::TILE_FLOATS / (3 * ci * w).max(1)).saturating_sub(2).clamp(1, h.max(1))
+}
+
+/// Writes output rows `rows` of every input channel's three shifted copies into `buffer`
+/// (`ci·3` planes of `rows.len() + 2` rows of `w`): plane `3c + kw`, row `i` holds input row
+/// `rows.start + i − 1` of channel `c` read at column offset `kw − 1`, zero outside the image.
+fn shifted_rows(x: &[f32], ci: usize, h: usize, w: usize, rows: std::ops::Range<usize>, buffer: &mut [f32]) {
+    let span = rows.len() + 2;
+    for (plane, out) in buffer.chunks_exact_mut(span * w).take(ci * 3).enumerate() {
+        let (c, kw) = (plane / 3, plane % 3);
+        for (i, out) in out.chunks_exact_mut(w).enumerate() {
+            let source = (rows.start + i).checked_sub(1).filter(|&r| r < h);
+            let Some(r) = source else {
+                out.fill(0.0);
+                continue;
+            };
+            let line = &x[(c * h + r) * w..][..w];
+            match kw {
+                0 => {
+                    out[0] = 0.0;
+                    out[1..].copy_from_slice(&line[..w - 1]);
+                }
+                1 => out.copy_from_slice(line),
+                _ => {
+                    out[..w - 1].copy_from_slice(&line[1..]);
+                    out[w - 1] = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// One image's output channels `channels` (`z`: those channels' `h × w` planes) of the stride-1
+/// convolution of `x` (`ci × h × w`), with `weights` from [`row_weights`] (`co` output channels
+/// in all); `epilogue(j, values)` is applied to each tile's outputs of channel `channels.start + j`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward_image(
+    x: &[f32],
+    (ci, h, w): (usize, usize, usize),
+    weights: &[f32],
+    co: usize,
+    channels: std::ops::Range<usize>,
+    z: &mut [f32],
+    buffer: &mut Vec<f32>,
+    epilogue: impl Fn(usize, &mut [f32]),
+) {
+    let tile = tile_rows(ci, h, w);
+    let needed = ci * 3 * (tile + 2) * w;
+    if buffer.len() < needed {
+        buffer.resize(needed, 0.0);
+    }
+    let count = channels.len();
+    let mut start_row = 0;
+    while start_row < h {
+        let rows = start_row..(start_row + tile).min(h);
+        let (start, width) = (rows.start * w, rows.len() * w);
+        let span = (rows.len() + 2) * w;
+        shifted_rows(x, ci, h, w, rows.clone(), &mut buffer[..ci * 3 * span]);
+        for kh in 0..3 {
+            let a = Mat::rows(&weights[(kh * co + channels.start) * ci * 3..(kh * co + channels.end) * ci * 3], ci * 3);
+            let b = Mat::strided(&buffer[kh * w..ci * 3 * span], span, 1);
+            matmul_into(&mut z[start..], h * w, count, width, ci * 3, kh > 0, a, b, Parallelism::None);
+        }
+        for j in 0..count {
+            epilogue(j, &mut z[j * h * w + start..][..width]);
+        }
+        start_row = rows.end;
+    }
+}
