@@ -29,8 +29,9 @@ declare -A ROWS=(
   [ct-norec]="--recipe paper --upsample resize --label-smoothing 0.1 --instance-noise 0.1 --identity-weight 1 --lr-decay-start 0.5 --d-head tpami"
   [ct-flip]="$COMBINED --d-head tpami --flip"
   [studio]="--recipe studio"
+  [st-pose3]="--recipe studio --pose-weight 3"
 )
-ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio)
+ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3)
 mkdir -p "$OUT"
 for row in "${@:-${ORDER[@]}}"; do
   run="$OUT/$row"
