@@ -599,6 +599,7 @@ impl ForwardPlan<'_> {
                 }
             }
             _ => {
+                // Stride 2 (stride 1 and resize-up returned above): im2col, one product a tile.
                 let weight = Mat::rows(&self.conv.weight[channels.start * ci * 9..channels.end * ci * 9], ci * 9);
                 let col = Scratch::sized(&mut scratch.col, ci * 9 * geometry.tile_rows(ci) * cols);
                 for rows in geometry.tiles(ci) {
