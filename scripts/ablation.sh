@@ -30,8 +30,10 @@ declare -A ROWS=(
   [ct-flip]="$COMBINED --d-head tpami --flip"
   [studio]="--recipe studio"
   [st-pose3]="--recipe studio --pose-weight 3"
+  [st-proj]="--recipe studio --pose-projection true"
+  [st-proj-mis]="--recipe studio --pose-projection true --pose-mismatch-weight 1"
 )
-ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3)
+ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis)
 mkdir -p "$OUT"
 for row in "${@:-${ORDER[@]}}"; do
   run="$OUT/$row"

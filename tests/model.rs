@@ -4,7 +4,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use drgan_studio::model::codes::{labels, pose_one_hot, uniform_noise};
-use drgan_studio::model::loss::{DHead, discriminator_loss, generator_loss};
+use drgan_studio::model::loss::{DHead, DTargets, discriminator_loss, generator_loss};
 use drgan_studio::model::{Discriminator, Generator, ModelConfig, Preset};
 use rand::SeedableRng;
 
@@ -71,11 +71,11 @@ fn backward_reaches_every_parameter_of_g_and_d() {
     let requested = [3, 1, 7, 5];
     let fake = generator.forward(real.clone(), pose_one_hot(&requested, 9, &device), uniform_noise(&mut rng, 4, 50, &device));
 
+    let targets = DTargets { identity: identity.clone(), pose, requested: labels(&requested, &device), mismatched: None };
     let d = discriminator_loss(
         discriminator.forward(real),
         discriminator.forward(fake.clone().detach()),
-        identity.clone(),
-        pose,
+        targets,
         discriminator.fake_class(),
         9,
         DHead::Paper,
@@ -85,6 +85,40 @@ fn backward_reaches_every_parameter_of_g_and_d() {
     assert_every_parameter_has_a_gradient(&discriminator, &d_grads);
 
     let g = generator_loss(discriminator.forward(fake), identity, labels(&requested, &device), DHead::Paper, 1.0);
+    let g_grads = GradientsParams::from_grads(g.loss.backward(), &generator);
+    assert_every_parameter_has_a_gradient(&generator, &g_grads);
+}
+
+#[test]
+fn a_pose_projection_and_wrong_pose_reals_reach_every_parameter_of_d_and_g() {
+    let device = Device::flex().autodiff();
+    let config = ModelConfig { pose_projection: true, ..ModelConfig::new(Preset::Tiny, 4) };
+    let generator = Generator::new(&config, &device);
+    let discriminator = Discriminator::new(&config, &device);
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+    let real = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
+    let identity = labels(&[0, 1, 2, 3], &device);
+    let requested = [3, 1, 7, 5];
+    let fake = generator.forward(real.clone(), pose_one_hot(&requested, 9, &device), uniform_noise(&mut rng, 4, 50, &device));
+    let judged = discriminator.forward(real.clone());
+    assert_eq!(judged.pose_projection.as_ref().map(|p| p.dims()), Some([4, 9]), "one projection column per pose bin");
+
+    let targets = DTargets {
+        identity: identity.clone(),
+        pose: labels(&[0, 4, 8, 2], &device),
+        requested: labels(&requested, &device),
+        mismatched: Some((labels(&[1, 5, 0, 3], &device), 1.0)),
+    };
+    let without_mismatch = DTargets { mismatched: None, ..targets.clone() };
+    let fake_judged = discriminator.forward(fake.clone().detach());
+    let d = discriminator_loss(judged.clone(), fake_judged.clone(), targets, discriminator.fake_class(), 9, DHead::Tpami, 0.0);
+    let d_without = discriminator_loss(judged, fake_judged, without_mismatch, discriminator.fake_class(), 9, DHead::Tpami, 0.0);
+    let (with, without): (f32, f32) = (d.loss.clone().into_scalar(), d_without.loss.into_scalar());
+    assert!(with > without, "calling wrong-pose reals fake adds a positive term ({with} against {without})");
+    let d_grads = GradientsParams::from_grads(d.loss.backward(), &discriminator);
+    assert_every_parameter_has_a_gradient(&discriminator, &d_grads);
+
+    let g = generator_loss(discriminator.forward(fake), identity, labels(&requested, &device), DHead::Tpami, 1.0);
     let g_grads = GradientsParams::from_grads(g.loss.backward(), &generator);
     assert_every_parameter_has_a_gradient(&generator, &g_grads);
 }

@@ -277,6 +277,7 @@ impl TrainView {
         let (source, faces) = faces.ok_or_else(|| anyhow::anyhow!("open a face set in the Faces view first"))?;
         let form = &self.settings.form;
         form.recipe.validate()?;
+        form.architecture.validate(&form.recipe)?;
         let mut config = plan(form.preset, form.settings(), source, &faces)?;
         form.architecture.apply(&mut config.model);
         config.model.confidence = form.multi;
@@ -493,6 +494,8 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
             });
             ui.end_row();
             row(ui, "D pose head: fake class", egui::Checkbox::without_text(&mut form.architecture.pose_fake_class));
+            row(ui, "D real/fake: pose projection", egui::Checkbox::without_text(&mut form.architecture.pose_projection));
+            row(ui, "wrong-pose reals weight", egui::DragValue::new(&mut recipe.pose_mismatch_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "label smoothing", egui::DragValue::new(&mut recipe.label_smoothing).speed(0.01).range(0.0..=0.5));
             row(ui, "instance noise", egui::DragValue::new(&mut recipe.instance_noise).speed(0.01).range(0.0..=2.0));
             row(ui, "pose weight", egui::DragValue::new(&mut recipe.pose_weight).speed(0.05).range(0.0..=1000.0));

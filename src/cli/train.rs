@@ -123,6 +123,13 @@ pub struct TrainArgs {
     /// Whether D's pose head has a "fake" class for generated faces (true or false).
     #[arg(long)]
     pub pose_fake_class: Option<bool>,
+    /// Whether D's real/fake logit depends on the requested pose through a projection (true or
+    /// false; needs the tpami D head).
+    #[arg(long)]
+    pub pose_projection: Option<bool>,
+    /// With a pose projection: weight of D's term calling real faces at a wrong pose fake.
+    #[arg(long)]
+    pub pose_mismatch_weight: Option<f32>,
     /// Train the multi-image DR-GAN: groups of photos of one person, fused by learned confidences.
     #[arg(long)]
     pub multi: bool,
@@ -159,12 +166,15 @@ impl TrainArgs {
         replace(&mut recipe.reconstruction_weight, self.reconstruction_weight);
         replace(&mut recipe.own_pose_fraction, self.own_pose_fraction);
         replace(&mut recipe.lr_decay_start, self.lr_decay_start);
+        replace(&mut recipe.pose_mismatch_weight, self.pose_mismatch_weight);
         recipe.validate()?;
         let named = self.recipe.architecture();
         let architecture = Architecture {
             upsample: self.upsample.unwrap_or(named.upsample),
             pose_fake_class: self.pose_fake_class.unwrap_or(named.pose_fake_class),
+            pose_projection: self.pose_projection.unwrap_or(named.pose_projection),
         };
+        architecture.validate(&recipe)?;
         Ok((recipe, architecture))
     }
 }

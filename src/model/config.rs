@@ -179,6 +179,10 @@ pub struct ModelConfig {
     /// Whether D's pose head has an extra "fake" class (`Np + 1` pose outputs).
     #[serde(default)]
     pub pose_fake_class: bool,
+    /// Whether D's real/fake logit gets a pose projection `⟨φ(x), e_c⟩` for the pose `c` a face
+    /// is claimed to have (needs the TPAMI head's real/fake logit).
+    #[serde(default)]
+    pub pose_projection: bool,
 }
 
 impl ModelConfig {
@@ -192,6 +196,7 @@ impl ModelConfig {
             upsample: Upsample::default(),
             confidence: false,
             pose_fake_class: false,
+            pose_projection: false,
         }
     }
 

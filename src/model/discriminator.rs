@@ -1,5 +1,6 @@
 //! `D`: the encoder architecture (its own weights) and an FC layer to `Nd + 1` identity logits
-//! (the last one means "fake") and `Np` pose logits.
+//! (the last one means "fake") and `Np` pose logits; optionally a pose projection that makes
+//! the real/fake logit depend on the pose a face is claimed to have.
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -8,13 +9,16 @@ use super::blocks::weight_init;
 use super::config::ModelConfig;
 use super::encoder::Encoder;
 
-/// D's two heads for one batch.
+/// D's heads for one batch.
 #[derive(Clone, Debug)]
 pub struct Judgement {
     /// `[B, Nd + 1]` identity logits; index `Nd` is the "fake" class.
     pub identity: Tensor<2>,
     /// `[B, Np]` pose logits (`[B, Np + 1]` with a fake pose class, the last).
     pub pose: Tensor<2>,
+    /// `[B, Np]`: column `c` is `⟨φ(x), e_c⟩`, what claiming pose `c` adds to the real/fake
+    /// logit (the projection discriminator of Miyato & Koyama, 2018), when D has one.
+    pub pose_projection: Option<Tensor<2>>,
 }
 
 /// The DR-GAN discriminator.
@@ -22,6 +26,8 @@ pub struct Judgement {
 pub struct Discriminator {
     encoder: Encoder,
     head: Linear,
+    /// The pose embeddings `e_c` of the projection, as a bias-free `feature → Np` layer.
+    projection: Option<Linear>,
     identities: usize,
 }
 
@@ -29,23 +35,28 @@ impl Discriminator {
     /// A discriminator for `config` (`Nd + 1` identity outputs and `Np` pose outputs).
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
         let outputs = config.identities + 1 + config.num_poses() + usize::from(config.pose_fake_class);
+        let layer = |outputs: usize, bias: bool| {
+            LinearConfig::new(config.feature_dim(), outputs).with_bias(bias).with_initializer(weight_init()).init(device)
+        };
         Self {
             encoder: Encoder::new(config, device),
-            head: LinearConfig::new(config.feature_dim(), outputs)
-                .with_initializer(weight_init())
-                .init(device),
+            head: layer(outputs, true),
+            projection: config.pose_projection.then(|| layer(config.num_poses(), false)),
             identities: config.identities,
         }
     }
 
     /// Images `[B, 3, S, S]` → identity and pose logits.
     pub fn forward(&self, images: Tensor<4>) -> Judgement {
-        let logits = self.head.forward(self.encoder.forward(images));
+        let features = self.encoder.forward(images);
+        let pose_projection = self.projection.as_ref().map(|projection| projection.forward(features.clone()));
+        let logits = self.head.forward(features);
         let [batch, outputs] = logits.dims();
         let fake_class_end = self.identities + 1;
         Judgement {
             identity: logits.clone().slice([0..batch, 0..fake_class_end]),
             pose: logits.slice([0..batch, fake_class_end..outputs]),
+            pose_projection,
         }
     }
 

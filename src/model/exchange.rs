@@ -71,6 +71,7 @@ fn prefixes() -> Vec<(String, String)> {
             ("generator.decoder.fc_norm.", "Gdec.FC.bn."),
             ("generator.decoder.output.", "Gdec.FConv11.conv."),
             ("discriminator.head.", "D.FC."),
+            ("discriminator.projection.", "D.PoseProjection."),
         ]
         .map(|(burn, spec)| (burn.to_owned(), spec.to_owned())),
     );

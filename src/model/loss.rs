@@ -61,16 +61,29 @@ struct Read {
     real: Option<Tensor<1>>,
 }
 
-fn read(judgement: &Judgement, head: DHead) -> Read {
+/// Splits `judgement` as `head` reads it; with a pose projection, the real/fake logit is the
+/// one for faces claimed to be at the bins `claimed`.
+fn read(judgement: &Judgement, head: DHead, claimed: &Tensor<1, Int>) -> Read {
     match head {
         DHead::Paper => Read { identity: judgement.identity.clone(), real: None },
         DHead::Tpami => {
             let [batch, outputs] = judgement.identity.dims();
             Read {
                 identity: judgement.identity.clone().slice([0..batch, 0..outputs - 1]),
-                real: Some(judgement.identity.clone().slice([0..batch, outputs - 1..outputs]).reshape([batch])),
+                real: Some(real_logit(judgement, claimed)),
             }
         }
+    }
+}
+
+/// The TPAMI head's real/fake logit of faces claimed to be at the bins `claimed`: the last
+/// identity output, plus the pose projection's column for each claimed bin when D has one.
+fn real_logit(judgement: &Judgement, claimed: &Tensor<1, Int>) -> Tensor<1> {
+    let [batch, outputs] = judgement.identity.dims();
+    let logit = judgement.identity.clone().slice([0..batch, outputs - 1..outputs]).reshape([batch]);
+    match &judgement.pose_projection {
+        Some(projection) => logit + projection.clone().gather(1, claimed.clone().reshape([batch, 1])).reshape([batch]),
+        None => logit,
     }
 }
 
@@ -80,21 +93,34 @@ fn binary_cross_entropy(logits: Tensor<1>, target: f32) -> Tensor<1> {
     (softplus(logits.clone(), 1.0) - logits.mul_scalar(target)).mean()
 }
 
-/// D's loss on a real batch (`identity`, `pose` labels) and a generated batch. With
-/// `label_smoothing` s, real faces are "real" with probability 1 − s (one-sided smoothing; with
-/// the paper's head the remaining s goes to the fake class). When D's pose head has a fake class
-/// (one more output than `num_poses`), generated faces' poses are that class.
-#[allow(clippy::too_many_arguments)]
+/// What D's loss is computed against.
+#[derive(Clone, Debug)]
+pub struct DTargets {
+    /// The identity class of each real face.
+    pub identity: Tensor<1, Int>,
+    /// The pose bin of each real face.
+    pub pose: Tensor<1, Int>,
+    /// The pose bin each generated face was asked for (what a pose projection reads).
+    pub requested: Tensor<1, Int>,
+    /// With a pose projection: a wrong bin for each real face, which D should call fake when a
+    /// face is claimed to be there, and the weight of that term.
+    pub mismatched: Option<(Tensor<1, Int>, f32)>,
+}
+
+/// D's loss on a real batch and a generated batch. With `label_smoothing` s, real faces are
+/// "real" with probability 1 − s (one-sided smoothing; with the paper's head the remaining s
+/// goes to the fake class). When D's pose head has a fake class (one more output than
+/// `num_poses`), generated faces' poses are that class.
 pub fn discriminator_loss(
     real: Judgement,
     fake: Judgement,
-    identity: Tensor<1, Int>,
-    pose: Tensor<1, Int>,
+    targets: DTargets,
     fake_class: usize,
     num_poses: usize,
     head: DHead,
     label_smoothing: f32,
 ) -> DiscriminatorLoss {
+    let DTargets { identity, pose, requested, mismatched } = targets;
     let device = identity.device();
     let ce = CrossEntropyLoss::new(None, &device);
     let [fakes, _] = fake.identity.dims();
@@ -105,19 +131,25 @@ pub fn discriminator_loss(
     if pose_outputs > num_poses {
         pose_loss = pose_loss + ce.forward(fake.pose.clone(), Tensor::<1, Int>::full([fakes], num_poses as i64, &device));
     }
-    let pose_acc_real = accuracy(real.pose.clone(), pose);
-    let (real_read, fake_read) = (read(&real, head), read(&fake, head));
+    let pose_acc_real = accuracy(real.pose.clone(), pose.clone());
+    let (real_read, fake_read) = (read(&real, head, &pose), read(&fake, head, &requested));
     let smooth = label_smoothing as f64;
     match (real_read.real, fake_read.real) {
-        (Some(real_logit), Some(fake_logit)) => DiscriminatorLoss {
-            loss: ce.forward(real_read.identity.clone(), identity.clone())
+        (Some(real_logit_true_pose), Some(fake_logit)) => {
+            let mut loss = ce.forward(real_read.identity.clone(), identity.clone())
                 + pose_loss
-                + binary_cross_entropy(real_logit, 1.0 - label_smoothing)
-                + binary_cross_entropy(fake_logit.clone(), 0.0),
-            id_acc_real: accuracy(real_read.identity, identity),
-            pose_acc_real,
-            fake_acc: fake_logit.detach().lower_elem(0.0).float().mean(),
-        },
+                + binary_cross_entropy(real_logit_true_pose, 1.0 - label_smoothing)
+                + binary_cross_entropy(fake_logit.clone(), 0.0);
+            if let (Some((wrong, weight)), Some(_)) = (mismatched, &real.pose_projection) {
+                loss = loss + binary_cross_entropy(real_logit(&real, &wrong), 0.0).mul_scalar(weight as f64);
+            }
+            DiscriminatorLoss {
+                loss,
+                id_acc_real: accuracy(real_read.identity, identity),
+                pose_acc_real,
+                fake_acc: fake_logit.detach().lower_elem(0.0).float().mean(),
+            }
+        }
         _ => {
             let mut real_loss = ce.forward(real.identity.clone(), identity.clone()).mul_scalar(1.0 - smooth);
             if label_smoothing > 0.0 {
@@ -138,7 +170,7 @@ pub fn discriminator_loss(
 /// `pose_weight` (the paper: 1).
 pub fn generator_loss(fake: Judgement, source_identity: Tensor<1, Int>, requested_pose: Tensor<1, Int>, head: DHead, pose_weight: f32) -> GeneratorLoss {
     let ce = CrossEntropyLoss::new(None, &source_identity.device());
-    let read = read(&fake, head);
+    let read = read(&fake, head, &requested_pose);
     let pose_loss = ce.forward(fake.pose.clone(), requested_pose.clone());
     let pose_loss = if pose_weight == 1.0 { pose_loss } else { pose_loss.mul_scalar(pose_weight as f64) };
     let mut loss = ce.forward(read.identity.clone(), source_identity.clone()) + pose_loss;

@@ -16,18 +16,32 @@ pub struct Architecture {
     /// Whether D's pose head has an extra "fake" class, so that D also calls generated faces'
     /// poses fake and G cannot satisfy it with faces that are not real-looking turned heads.
     pub pose_fake_class: bool,
+    /// Whether D's real/fake logit depends on the pose a face is claimed to have (a projection
+    /// discriminator), so that a face that looks real but not at its requested pose is fake.
+    #[serde(default)]
+    pub pose_projection: bool,
 }
 
 impl Architecture {
     /// The architecture of `model`.
     pub fn of(model: &ModelConfig) -> Self {
-        Self { upsample: model.upsample, pose_fake_class: model.pose_fake_class }
+        Self { upsample: model.upsample, pose_fake_class: model.pose_fake_class, pose_projection: model.pose_projection }
     }
 
     /// Writes this architecture into `model`.
     pub fn apply(self, model: &mut ModelConfig) {
         model.upsample = self.upsample;
         model.pose_fake_class = self.pose_fake_class;
+        model.pose_projection = self.pose_projection;
+    }
+
+    /// Checks that `recipe` can train these networks.
+    pub fn validate(&self, recipe: &Recipe) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.pose_projection || recipe.d_head == DHead::Tpami,
+            "D's pose projection adds to the real/fake logit, which only the TPAMI head has: choose the tpami D head or turn the projection off"
+        );
+        Ok(())
     }
 }
 
@@ -55,6 +69,9 @@ pub struct Recipe {
     /// Fraction of the run after which the learning rate falls linearly to zero at the last
     /// step (1: constant).
     pub lr_decay_start: f32,
+    /// With a pose projection: weight of D's term that calls real faces fake when they are
+    /// claimed to be at a wrong pose (0: off).
+    pub pose_mismatch_weight: f32,
 }
 
 impl Default for Recipe {
@@ -69,6 +86,7 @@ impl Default for Recipe {
             reconstruction_weight: 0.0,
             own_pose_fraction: 0.0,
             lr_decay_start: 1.0,
+            pose_mismatch_weight: 0.0,
         }
     }
 }
@@ -108,6 +126,7 @@ impl RecipeName {
                 reconstruction_weight: 1.0,
                 own_pose_fraction: 0.25,
                 lr_decay_start: 0.5,
+                pose_mismatch_weight: 0.0,
             },
         }
     }
@@ -115,8 +134,8 @@ impl RecipeName {
     /// The networks the recipe uses.
     pub fn architecture(self) -> Architecture {
         match self {
-            RecipeName::Paper => Architecture { upsample: Upsample::Transposed, pose_fake_class: false },
-            RecipeName::Studio => Architecture { upsample: Upsample::Resize, pose_fake_class: false },
+            RecipeName::Paper => Architecture { upsample: Upsample::Transposed, pose_fake_class: false, pose_projection: false },
+            RecipeName::Studio => Architecture { upsample: Upsample::Resize, pose_fake_class: false, pose_projection: false },
         }
     }
 
@@ -142,6 +161,7 @@ impl Recipe {
             ("reconstruction weight", self.reconstruction_weight, 0.0, 1000.0),
             ("own-pose fraction", self.own_pose_fraction, 0.0, 1.0),
             ("learning-rate decay start", self.lr_decay_start, 0.0, 1.0),
+            ("pose mismatch weight", self.pose_mismatch_weight, 0.0, 1000.0),
         ];
         for (what, value, low, high) in ranges {
             if !(low..=high).contains(&value) {
@@ -170,10 +190,15 @@ impl Recipe {
     /// One line for logs and the Train view, e.g. `studio (tpami head, smoothing 0.1, …)`.
     pub fn summary(&self, architecture: Architecture) -> String {
         format!(
-            "{} (D head {}{}, {} upsampling, label smoothing {}, instance noise {}, pose {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
+            "{} (D head {}{}{}, {} upsampling, label smoothing {}, instance noise {}, pose {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
             self.describe(architecture),
             self.d_head.name(),
             if architecture.pose_fake_class { " with a fake pose class" } else { "" },
+            match (architecture.pose_projection, self.pose_mismatch_weight) {
+                (false, _) => String::new(),
+                (true, weight) if weight > 0.0 => format!(" with a pose projection, wrong-pose reals {weight}"),
+                (true, _) => " with a pose projection".to_owned(),
+            },
             architecture.upsample.name(),
             self.label_smoothing,
             self.instance_noise,
@@ -199,7 +224,15 @@ mod tests {
         let mut custom = RecipeName::Studio.recipe();
         custom.identity_weight = 3.0;
         assert_eq!(custom.describe(studio), "custom");
-        assert_eq!(Recipe::default().describe(Architecture { upsample: Upsample::Resize, pose_fake_class: false }), "custom");
+        assert_eq!(Recipe::default().describe(Architecture { upsample: Upsample::Resize, ..paper }), "custom");
+        assert_eq!(RecipeName::Studio.recipe().describe(Architecture { pose_projection: true, ..studio }), "custom");
+    }
+
+    #[test]
+    fn a_pose_projection_needs_the_tpami_head() {
+        let projected = Architecture { pose_projection: true, ..RecipeName::Paper.architecture() };
+        assert!(projected.validate(&RecipeName::Paper.recipe()).is_err());
+        assert!(projected.validate(&RecipeName::Studio.recipe()).is_ok());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use rand_pcg::Pcg64;
 use super::run_dir::{DataSource, RunConfig, RunDir, RunLock, StepEval, StepMetrics, TrainSettings, TrainerState, checkpoint_files, write_atomically};
 use crate::eval::evaluate::{EvalOptions, evaluate_with_judge, pose_judge};
 use crate::eval::pose_classifier::TrainedPoseClassifier;
+use super::recipe::Architecture;
 use super::trainer::Trainer;
 use crate::data::formats::{self, OpenOptions};
 use crate::data::{FaceSet, SkipReport, Split};
@@ -83,6 +84,7 @@ pub struct Opened {
 /// the other changes nothing.
 pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device) -> anyhow::Result<Opened> {
     config.training.validate()?;
+    Architecture::of(&config.model).validate(&config.training.recipe)?;
     let lock = run.lock()?;
     if run.has_config() {
         bail!("{} already holds a run; add --resume to continue it, or choose another --out", run.root().display());

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::data::{Batch, BatchLoader, BatchPlan, FaceSet, LabelledImage, SkipReport};
 use crate::model::codes::{labels, pose_one_hot, uniform_noise};
-use crate::model::loss::{cosine_distance, discriminator_loss, generator_loss, masked_l1};
+use crate::model::loss::{DTargets, cosine_distance, discriminator_loss, generator_loss, masked_l1};
 use crate::model::finite::check_finite;
 use crate::model::transfer::load_matching;
 use crate::model::rotator::Rotator;
@@ -286,11 +286,16 @@ impl Trainer {
         let generated = self.generate(&input, &batch.bins, &batch.identities);
         let real_seen = self.with_instance_noise(real.clone(), noise);
         let fake_seen = self.with_instance_noise(generated.images.clone().detach(), noise);
+        let mismatched = (self.config.model.pose_projection && recipe.pose_mismatch_weight > 0.0).then(|| {
+            let num_poses = self.config.model.num_poses();
+            let wrong: Vec<usize> = batch.bins.iter().map(|&bin| (bin + self.rng.random_range(1..num_poses)) % num_poses).collect();
+            (labels(&wrong, &self.device), recipe.pose_mismatch_weight)
+        });
+        let targets = DTargets { identity: identity.clone(), pose, requested: labels(&generated.requested, &self.device), mismatched };
         let d = discriminator_loss(
             self.discriminator.forward(real_seen),
             self.discriminator.forward(fake_seen),
-            identity.clone(),
-            pose,
+            targets,
             self.discriminator.fake_class(),
             self.config.model.num_poses(),
             recipe.d_head,
