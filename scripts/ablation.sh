@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The recipe ablation in the README: one run per recipe variant on the same synthetic set, with
 # the same seed and the same budget of steps, each evaluated on 50 synthetic people it never saw.
-# usage: scripts/ablation.sh BIN OUT [ROW...]        (env: PRESET STEPS BATCH DEVICE IDS LIGHTS)
+# usage: scripts/ablation.sh BIN OUT [ROW...]        (env: PRESET STEPS BATCH DEVICE IDS LIGHTS SEED)
 # Rows are the names in the ROWS table below; without any, every row runs. A row whose
 # eval.json exists is skipped, so an interrupted ablation continues where it stopped.
 # Afterwards: scripts/ablation_table.py OUT [ROW...]
 set -euo pipefail
 BIN=${1:?usage: ablation.sh BIN OUT [ROW...]}; OUT=${2:?usage: ablation.sh BIN OUT [ROW...]}; shift 2
 PRESET=${PRESET:-tiny}; STEPS=${STEPS:-1500}; BATCH=${BATCH:-32}; DEVICE=${DEVICE:-cpu}
-IDS=${IDS:-100}; LIGHTS=${LIGHTS:-2}; EVAL_SEED=${EVAL_SEED:-7}
+IDS=${IDS:-100}; LIGHTS=${LIGHTS:-2}; EVAL_SEED=${EVAL_SEED:-7}; SEED=${SEED:-0}
 # The second round: every option that helped on its own, together; then with the TPAMI head,
 # and that combination with one more change at a time.
 COMBINED="--recipe paper --upsample resize --label-smoothing 0.1 --instance-noise 0.1 --identity-weight 1 --reconstruction-weight 1 --own-pose-fraction 0.25 --lr-decay-start 0.5"
@@ -32,8 +32,11 @@ declare -A ROWS=(
   [st-pose3]="--recipe studio --pose-weight 3"
   [st-proj]="--recipe studio --pose-projection true"
   [st-proj-mis]="--recipe studio --pose-projection true --pose-mismatch-weight 1"
+  [st-rec3]="--recipe studio --reconstruction-weight 3"
+  [st-own50]="--recipe studio --own-pose-fraction 0.5"
+  [st-rec3-own50]="--recipe studio --reconstruction-weight 3 --own-pose-fraction 0.5"
 )
-ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis)
+ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50)
 mkdir -p "$OUT"
 for row in "${@:-${ORDER[@]}}"; do
   run="$OUT/$row"
@@ -42,7 +45,7 @@ for row in "${@:-${ORDER[@]}}"; do
   echo "$row: training ($(date +%H:%M))"
   # shellcheck disable=SC2086
   "$BIN" train --synthetic "$IDS" --lights "$LIGHTS" --preset "$PRESET" --batch "$BATCH" --steps "$STEPS" \
-    --seed 0 --device "$DEVICE" --checkpoint-every "$STEPS" --eval-every $((STEPS / 6)) ${ROWS[$row]} \
+    --seed "$SEED" --device "$DEVICE" --checkpoint-every "$STEPS" --eval-every $((STEPS / 6)) ${ROWS[$row]} \
     --out "$run" > "$OUT/$row.train.log" 2>&1
   echo "$row: evaluating ($(date +%H:%M))"
   "$BIN" eval --run "$run" --synthetic 50 --seed "$EVAL_SEED" --device "$DEVICE" --json "$run/eval.json" > "$OUT/$row.eval.txt" 2>&1

@@ -71,7 +71,7 @@ def main():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         keys = [("ssim_frontal_avg", "frontal SSIM"), ("ssim_mean", "SSIM, every pose pair"),
-                ("rank1_frontalized_avg", "rank-1, frontalized probes")]
+                ("rank1_frontalized_avg", "rank-1, frontalized probes"), ("pose_control_acc", "pose control")]
         fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys) + 2, 4.5), sharex=True)
         colours = plt.get_cmap("tab20").colors
         for index, name in enumerate(names):
