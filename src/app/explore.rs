@@ -37,6 +37,10 @@ pub struct ExploreView {
     pub ssim: Option<f64>,
     /// Identity cosine of the input and its redrawing at each bin.
     pub cosines: Vec<f32>,
+    /// Whether the strip and cosines on show were drawn from the input on show.
+    strip_current: bool,
+    /// The input for `source` was asked for and has not arrived (nor failed) yet.
+    preparing: bool,
     /// Milliseconds from the newest slider move to its image.
     pub latency_ms: Option<f64>,
     /// Whether the latency is shown (snapshot tests hide it: it differs every run).
@@ -130,6 +134,8 @@ impl Default for ExploreView {
             output: None,
             ssim: None,
             cosines: Vec::new(),
+            strip_current: false,
+            preparing: false,
             latency_ms: None,
             show_latency: true,
             strip: Vec::new(),
@@ -184,7 +190,8 @@ impl ExploreView {
                 let blended = self.second.as_ref().is_none_or(|second| second.input.is_some() && second.alpha == self.output_alpha);
                 let compared = !self.comparison_pending && self.comparison.as_ref().is_none_or(|c| c.drawn.is_some());
                 let aligned = self.aligner.as_ref().is_none_or(AlignView::settled);
-                self.output.is_some() && !self.cosines.is_empty() && blended && compared && aligned
+                let drawn = !self.preparing && self.output.is_some() && self.strip_current && !self.cosines.is_empty();
+                drawn && blended && compared && aligned
             }
         }
     }
@@ -235,8 +242,16 @@ impl ExploreView {
         self.alignment = alignment;
         self.source = Some(source.clone());
         self.message = None;
+        self.preparing = self.model.is_some();
         if self.model.is_some() {
             worker.send(Command::Prepare { source, landmarks: alignment });
+        }
+    }
+
+    /// The input for `source` could not be made (the status bar says why).
+    pub fn prepare_failed(&mut self, source: &ImageSource, landmarks: Option<Landmarks>) {
+        if self.source.as_ref().map(ImageSource::describe) == Some(source.describe()) && landmarks == self.alignment {
+            self.preparing = false;
         }
     }
 
@@ -300,6 +315,7 @@ impl ExploreView {
             changed = true;
         }
         if self.source.as_ref().map(ImageSource::describe) == Some(source.describe()) && landmarks == self.alignment {
+            self.preparing = false;
             self.set_input(input, ctx);
             changed = true;
         }
@@ -314,6 +330,7 @@ impl ExploreView {
         self.textures.input = Some(texture(ctx, "explore-input", &input));
         self.input = Some(input);
         self.output = None;
+        self.strip_current = false;
         self.compared_faces = None;
     }
 
@@ -396,6 +413,7 @@ impl ExploreView {
         self.textures.strip = images.iter().enumerate().map(|(i, image)| texture(ctx, &format!("explore-strip-{i}"), image)).collect();
         self.strip = images;
         self.cosines = cosines;
+        self.strip_current = true;
     }
 
     fn request_render(&mut self, worker: &WorkerHandle) {

@@ -191,6 +191,7 @@ impl StudioApp {
             Event::ComparisonEnded => self.explore.comparison_ended(),
             Event::Prepared { source, landmarks, input } => self.explore.prepared(source, landmarks, input, ctx, &self.worker),
             Event::Photo { source, shown, full } => self.explore.photo_loaded(&source, &shown, full, ctx, &self.worker),
+            Event::PrepareFailed { source, landmarks } => self.explore.prepare_failed(&source, landmarks),
             Event::AlignFailed { source, reason } => self.explore.align_failed(&source, reason),
             Event::Rendered(rendered) => self.explore.rendered(rendered, ctx),
             Event::Strip { input, images, cosines } => self.explore.strip(&input, images, cosines, ctx),

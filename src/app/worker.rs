@@ -123,6 +123,8 @@ pub enum Event {
     Paused(bool),
     /// The run ended; the message says how and what was kept.
     TrainingEnded { message: String, failed: bool },
+    /// The input for `source` (aligned by `landmarks`, or centre-cropped) could not be made.
+    PrepareFailed { source: ImageSource, landmarks: Option<Landmarks> },
     /// The alignment window's photo, or its crop, could not be made; the reason says why.
     AlignFailed { source: ImageSource, reason: String },
     /// A checkpoint was exported; the message says what was written.
@@ -368,14 +370,16 @@ impl Worker {
                 }
                 Ok(())
             }
-            Command::Prepare { source, landmarks: Some(landmarks) } => {
-                let result = self.prepare(source.clone(), Some(landmarks));
+            Command::Prepare { source, landmarks } => {
+                let result = self.prepare(source.clone(), landmarks);
                 if let Err(error) = &result {
-                    self.send(Event::AlignFailed { source, reason: format!("{error:#}") });
+                    self.send(Event::PrepareFailed { source: source.clone(), landmarks });
+                    if landmarks.is_some() {
+                        self.send(Event::AlignFailed { source, reason: format!("{error:#}") });
+                    }
                 }
                 result
             }
-            Command::Prepare { source, landmarks: None } => self.prepare(source, None),
             Command::LoadPhoto { source } => {
                 let result = self.load_photo(source.clone());
                 if let Err(error) = &result {
