@@ -14,6 +14,7 @@ use super::worker::{Command, Event, WorkerHandle};
 use crate::data::FaceSet;
 use crate::device::DeviceChoice;
 use crate::model::{Preset, Upsample};
+use crate::train::recipe::MAX_D_BLUR;
 use crate::train::run::plan;
 use crate::train::{Architecture, Balance, DHead, DataSource, MultiImage, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
@@ -498,6 +499,7 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
             row(ui, "wrong-pose reals weight", egui::DragValue::new(&mut recipe.pose_mismatch_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "label smoothing", egui::DragValue::new(&mut recipe.label_smoothing).speed(0.01).range(0.0..=0.5));
             row(ui, "instance noise", egui::DragValue::new(&mut recipe.instance_noise).speed(0.01).range(0.0..=2.0));
+            row(ui, "D blur radius", egui::DragValue::new(&mut recipe.d_blur).range(0..=MAX_D_BLUR));
             row(ui, "pose weight", egui::DragValue::new(&mut recipe.pose_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "identity weight", egui::DragValue::new(&mut recipe.identity_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "reconstruction weight", egui::DragValue::new(&mut recipe.reconstruction_weight).speed(0.05).range(0.0..=1000.0));

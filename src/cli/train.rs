@@ -130,6 +130,9 @@ pub struct TrainArgs {
     /// With a pose projection: weight of D's term calling real faces at a wrong pose fake.
     #[arg(long)]
     pub pose_mismatch_weight: Option<f32>,
+    /// Radius of a binomial blur on every image D sees (0: off; 1: 3×3, 2: 5×5, at most 3).
+    #[arg(long)]
+    pub d_blur: Option<u32>,
     /// Train the multi-image DR-GAN: groups of photos of one person, fused by learned confidences.
     #[arg(long)]
     pub multi: bool,
@@ -167,6 +170,9 @@ impl TrainArgs {
         replace(&mut recipe.own_pose_fraction, self.own_pose_fraction);
         replace(&mut recipe.lr_decay_start, self.lr_decay_start);
         replace(&mut recipe.pose_mismatch_weight, self.pose_mismatch_weight);
+        if let Some(radius) = self.d_blur {
+            recipe.d_blur = radius;
+        }
         recipe.validate()?;
         let named = self.recipe.architecture();
         let architecture = Architecture {

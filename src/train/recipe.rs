@@ -45,6 +45,9 @@ impl Architecture {
     }
 }
 
+/// The largest radius of D's blur (a 7×7 kernel).
+pub const MAX_D_BLUR: u32 = 3;
+
 /// The training recipe (`config.json`'s `training.recipe`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -72,6 +75,10 @@ pub struct Recipe {
     /// With a pose projection: weight of D's term that calls real faces fake when they are
     /// claimed to be at a wrong pose (0: off).
     pub pose_mismatch_weight: f32,
+    /// Radius of a binomial blur applied to every image D sees (0: off; 1: 3×3, 2: 5×5), so
+    /// that D judges realness, identity and pose from what survives a low-pass and G cannot
+    /// satisfy it with faint stripes.
+    pub d_blur: u32,
 }
 
 impl Default for Recipe {
@@ -87,6 +94,7 @@ impl Default for Recipe {
             own_pose_fraction: 0.0,
             lr_decay_start: 1.0,
             pose_mismatch_weight: 0.0,
+            d_blur: 0,
         }
     }
 }
@@ -127,6 +135,7 @@ impl RecipeName {
                 own_pose_fraction: 0.25,
                 lr_decay_start: 0.5,
                 pose_mismatch_weight: 0.0,
+                d_blur: 0,
             },
         }
     }
@@ -168,6 +177,7 @@ impl Recipe {
                 anyhow::bail!("the {what} must be between {low} and {high} (got {value})");
             }
         }
+        anyhow::ensure!(self.d_blur <= MAX_D_BLUR, "D's blur radius must be at most {MAX_D_BLUR} (got {})", self.d_blur);
         Ok(())
     }
 
@@ -190,7 +200,7 @@ impl Recipe {
     /// One line for logs and the Train view, e.g. `studio (tpami head, smoothing 0.1, …)`.
     pub fn summary(&self, architecture: Architecture) -> String {
         format!(
-            "{} (D head {}{}{}, {} upsampling, label smoothing {}, instance noise {}, pose {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
+            "{} (D head {}{}{}, {} upsampling, label smoothing {}, instance noise {}{}, pose {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
             self.describe(architecture),
             self.d_head.name(),
             if architecture.pose_fake_class { " with a fake pose class" } else { "" },
@@ -202,6 +212,7 @@ impl Recipe {
             architecture.upsample.name(),
             self.label_smoothing,
             self.instance_noise,
+            if self.d_blur > 0 { format!(", D blur radius {}", self.d_blur) } else { String::new() },
             self.pose_weight,
             self.identity_weight,
             self.reconstruction_weight,

@@ -284,8 +284,8 @@ impl Trainer {
 
         // D: real faces get their identity and pose, generated ones are fake.
         let generated = self.generate(&input, &batch.bins, &batch.identities);
-        let real_seen = self.with_instance_noise(real.clone(), noise);
-        let fake_seen = self.with_instance_noise(generated.images.clone().detach(), noise);
+        let real_seen = self.as_d_sees(real.clone(), recipe.d_blur, noise);
+        let fake_seen = self.as_d_sees(generated.images.clone().detach(), recipe.d_blur, noise);
         let mismatched = (self.config.model.pose_projection && recipe.pose_mismatch_weight > 0.0).then(|| {
             let num_poses = self.config.model.num_poses();
             let wrong: Vec<usize> = batch.bins.iter().map(|&bin| (bin + self.rng.random_range(1..num_poses)) % num_poses).collect();
@@ -314,7 +314,7 @@ impl Trainer {
                 Some(generated) => generated,
                 None => self.generate(&input, &batch.bins, &batch.identities),
             };
-            let seen = self.with_instance_noise(generated.images.clone(), noise);
+            let seen = self.as_d_sees(generated.images.clone(), recipe.d_blur, noise);
             let sources = labels(&generated.sources, &self.device);
             let adversarial = generator_loss(judge.forward(seen), sources, labels(&generated.requested, &self.device), recipe.d_head, recipe.pose_weight);
             let mut loss = adversarial.loss.clone();
@@ -422,6 +422,12 @@ impl Trainer {
         self.config.training.multi.as_ref().map_or(1, |multi| multi.images_per_id)
     }
 
+    /// `images` as D sees them: blurred by the recipe's radius, then with instance noise.
+    fn as_d_sees(&mut self, images: Tensor<4>, blur: u32, sigma: f32) -> Tensor<4> {
+        let blurred = binomial_blur(images, blur as usize);
+        self.with_instance_noise(blurred, sigma)
+    }
+
     /// `images` with Gaussian noise of standard deviation `sigma` added (drawn from the run's
     /// own random generator, so a resumed run adds the same noise).
     fn with_instance_noise(&mut self, images: Tensor<4>, sigma: f32) -> Tensor<4> {
@@ -507,4 +513,58 @@ fn labelled_images(config: &RunConfig, faces: &FaceSet) -> anyhow::Result<(Vec<L
         bail!("{} has no images of the test identities", faces.origin);
     }
     Ok((train, test))
+}
+
+/// `images` smoothed by the binomial kernel of `radius` (1: `[1 2 1]/4` along each axis; 0:
+/// unchanged), each channel on its own, with zero padding so the size stays.
+pub fn binomial_blur(images: Tensor<4>, radius: usize) -> Tensor<4> {
+    if radius == 0 {
+        return images;
+    }
+    let taps = (0..2 * radius).fold(vec![1.0f32], |row, _| {
+        let mut next = vec![1.0f32; row.len() + 1];
+        for i in 1..row.len() {
+            next[i] = row[i - 1] + row[i];
+        }
+        next
+    });
+    let total: f32 = taps.iter().sum();
+    let size = taps.len();
+    let kernel: Vec<f32> = taps.iter().flat_map(|a| taps.iter().map(move |b| a * b / (total * total))).collect();
+    let [_, channels, _, _] = images.dims();
+    let weights: Vec<f32> = (0..channels).flat_map(|_| kernel.iter().copied()).collect();
+    let weight = Tensor::from_data(TensorData::new(weights, [channels, 1, size, size]), &images.device());
+    burn::tensor::module::conv2d(images, weight, None, burn::tensor::ops::ConvOptions::new([1, 1], [radius, radius], [1, 1], channels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::recipe::MAX_D_BLUR;
+
+    /// Rows alternating +1 and −1 (horizontal stripes), plus `level`.
+    fn stripes(size: usize, level: f32, device: &Device) -> Tensor<4> {
+        let values: Vec<f32> = (0..3 * size * size).map(|i| level + if (i / size) % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        Tensor::from_data(TensorData::new(values, [1, 3, size, size]), device)
+    }
+
+    #[test]
+    fn the_blur_keeps_flat_regions_and_removes_row_stripes_and_passes_gradients() {
+        let device = Device::flex().autodiff();
+        let size = 8;
+        let flat = Tensor::<4>::full([1, 3, size, size], 0.5, &device);
+        let inner = |t: Tensor<4>, r: usize| t.slice([0..1, 0..3, r..size - r, r..size - r]).into_data().try_to_vec::<f32>().unwrap();
+        for radius in 1..=MAX_D_BLUR as usize {
+            assert!(inner(binomial_blur(flat.clone(), radius), radius).iter().all(|v| (v - 0.5).abs() < 1e-6), "radius {radius}: a flat image stays flat");
+            let striped = stripes(size, 0.25, &device).require_grad();
+            let blurred = binomial_blur(striped.clone(), radius);
+            // [1 2 1]/4 (and every wider binomial) has no response at the Nyquist frequency.
+            assert!(inner(blurred.clone(), radius).iter().all(|v| (v - 0.25).abs() < 1e-5), "radius {radius}: stripes of period 2 vanish");
+            let grads = blurred.sum().backward();
+            let grad = striped.grad(&grads).expect("a gradient reaches the input").into_data().try_to_vec::<f32>().unwrap();
+            let centre = grad[size * size / 2 + size / 2];
+            assert!((centre - 1.0).abs() < 1e-5, "radius {radius}: an inner pixel's gradient is its kernel's sum, got {centre}");
+        }
+        assert_eq!(binomial_blur(flat.clone(), 0).into_data(), flat.into_data(), "radius 0 changes nothing");
+    }
 }
