@@ -261,6 +261,9 @@ mod tests {
         assert!(bad.validate().is_err());
         let bad = Recipe { identity_weight: -1.0, ..Recipe::default() };
         assert!(bad.validate().is_err());
+        let bad = Recipe { d_blur: MAX_D_BLUR + 1, ..Recipe::default() };
+        assert!(bad.validate().is_err_and(|e| e.to_string().contains("blur radius")));
+        assert!(Recipe { d_blur: MAX_D_BLUR, ..Recipe::default() }.validate().is_ok());
         assert!(RecipeName::Studio.recipe().validate().is_ok());
     }
 }
