@@ -243,7 +243,7 @@ impl ExploreView {
         self.source = Some(source.clone());
         self.message = None;
         self.preparing = self.model.is_some();
-        if self.model.is_some() {
+        if self.preparing {
             worker.send(Command::Prepare { source, landmarks: alignment });
         }
     }
