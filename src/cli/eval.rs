@@ -106,6 +106,19 @@ pub fn table(report: &EvalReport) -> String {
             out.push_str(&row(&format!("  input {yaw:+.0}°"), &cells, false));
         }
     }
+    let confusions = [
+        (&report.pose_confusion, "G(x, c) (rows: requested c", "asked"),
+        (&report.pose_classifier_confusion, "the real test images (rows: their pose", "real"),
+    ];
+    for (confusion, what, label) in confusions {
+        let Some(confusion) = confusion else { continue };
+        out.push_str(&format!("\nthe pose classifier on {what}, columns: the bin it sees, % of the row)\n"));
+        for (yaw, counts) in report.pose_yaws.iter().zip(confusion) {
+            let total = counts.iter().sum::<usize>().max(1) as f64;
+            let cells: Vec<Option<f64>> = counts.iter().map(|&n| Some(n as f64 / total)).collect();
+            out.push_str(&row(&format!("  {label} {yaw:+.0}°"), &cells, true));
+        }
+    }
     out.push('\n');
     let summary = [
         ("rank-1 average, non-frontal", cell(report.rank1_avg, true) + " %"),
@@ -116,6 +129,8 @@ pub fn table(report: &EvalReport) -> String {
         ("SSIM average, every pose pair", cell(report.ssim_mean, false)),
         ("pose control", cell(report.pose_control_acc, true) + " %"),
         ("pose classifier on real", cell(report.pose_classifier_test_acc, true) + " %"),
+        ("pose error, mean", cell(report.pose_error_degrees, false) + " °"),
+        ("pose kept from the input", cell(report.pose_kept_from_input, true) + " %"),
     ];
     for (name, value) in summary {
         out.push_str(&format!("{name:<30}{value}\n"));

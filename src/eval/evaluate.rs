@@ -39,7 +39,7 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { seed: 0, classifier_images: 3000, classifier_epochs: 12 }
+        Self { seed: 0, classifier_images: 6000, classifier_epochs: 15 }
     }
 }
 
@@ -106,6 +106,21 @@ pub struct EvalReport {
     pub pose_control_acc: Option<f64>,
     /// The classifier's accuracy on real test images (how far to trust pose control).
     pub pose_classifier_test_acc: Option<f64>,
+    /// How many `G(x, c)` the classifier puts in each bin: rows = requested `c`, columns =
+    /// the bin it sees.
+    #[serde(default)]
+    pub pose_confusion: Option<Vec<Vec<usize>>>,
+    /// Of the outputs asked for a pose other than their input's, the fraction the classifier
+    /// puts at the *input's* bin: G copying the pose it was given instead of obeying the code.
+    #[serde(default)]
+    pub pose_kept_from_input: Option<f64>,
+    /// The classifier on the real test images: rows = their true bin, columns = the bin it
+    /// sees (how far to trust `pose_confusion`).
+    #[serde(default)]
+    pub pose_classifier_confusion: Option<Vec<Vec<usize>>>,
+    /// Mean distance, in degrees, between the requested pose and the one the classifier sees.
+    #[serde(default)]
+    pub pose_error_degrees: Option<f64>,
     /// Mean cosine of `f(x)` and `f(G(x, c))` per requested bin `c`.
     pub identity_cosine_per_bin: Vec<Option<f64>>,
     /// Worst-preserved identities: (identity name, mean identity cosine), lowest first.
@@ -327,6 +342,10 @@ pub fn evaluate_with_judge(
     progress("training the independent pose classifier", 0.8);
     let mut pose_control = vec![None; num_poses];
     let mut classifier_test_acc = None;
+    let mut pose_confusion = None;
+    let mut pose_kept_from_input = None;
+    let mut pose_error_degrees = None;
+    let mut pose_classifier_confusion = None;
     let trained = (judge.is_none() && options.classifier_images > 0).then(|| pose_judge(config, size, options, device));
     let classifier = match (judge, &trained) {
         (Some(judge), _) => Ok(judge),
@@ -338,16 +357,33 @@ pub fn evaluate_with_judge(
         Ok(classifier) => {
             let predicted = classifier.predict(&rotated.iter().collect::<Vec<_>>())?;
             let mut hits = vec![(0usize, 0usize); num_poses];
-            for (&(_, c), &p) in pairs.iter().zip(&predicted) {
+            let mut confusion = vec![vec![0usize; num_poses]; num_poses];
+            let (mut kept, mut moved) = (0usize, 0usize);
+            let mut degrees = 0.0f64;
+            for (&(i, c), &p) in pairs.iter().zip(&predicted) {
                 hits[c].1 += 1;
                 if p == c {
                     hits[c].0 += 1;
                 }
+                confusion[c][p] += 1;
+                degrees += f64::from((yaws[p] - yaws[c]).abs());
+                if images[i].bin != c {
+                    moved += 1;
+                    kept += usize::from(p == images[i].bin);
+                }
             }
             pose_control = hits.iter().map(|&(h, n)| (n > 0).then(|| h as f64 / n as f64)).collect();
+            pose_kept_from_input = (moved > 0).then(|| kept as f64 / moved as f64);
+            pose_error_degrees = (!pairs.is_empty()).then(|| degrees / pairs.len() as f64);
+            pose_confusion = Some(confusion);
             let real = classifier.predict(&images.iter().map(|i| &i.pixels).collect::<Vec<_>>())?;
             let correct = real.iter().zip(&images).filter(|(p, i)| **p == i.bin).count();
             classifier_test_acc = Some(correct as f64 / images.len() as f64);
+            let mut confusion = vec![vec![0usize; num_poses]; num_poses];
+            for (&p, image) in real.iter().zip(&images) {
+                confusion[image.bin][p] += 1;
+            }
+            pose_classifier_confusion = Some(confusion);
         }
         Err(reason) => notes.push(format!("pose control not measured: {reason}")),
     }
@@ -380,6 +416,10 @@ pub fn evaluate_with_judge(
         pose_control_per_bin: pose_control,
         pose_control_acc,
         pose_classifier_test_acc: classifier_test_acc,
+        pose_confusion,
+        pose_kept_from_input,
+        pose_classifier_confusion,
+        pose_error_degrees,
         identity_cosine_per_bin: identity_cosine,
         worst_identities: worst,
         notes,

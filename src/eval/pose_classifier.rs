@@ -19,6 +19,9 @@ use crate::model::codes::labels;
 
 /// Images per optimizer step while training the classifier.
 const BATCH: usize = 64;
+/// Adam's learning rate (at 1e-3 the classifier underfit: 86 % on its own training images and
+/// 84 % on held-out people after 12 epochs, against 98 % and 97 % at this rate).
+const LEARNING_RATE: f64 = 3e-3;
 /// Channels of the two conv layers.
 const WIDTHS: [usize; 2] = [16, 32];
 /// The feature map is pooled to this side before the linear layer (keeps left/right apart).
@@ -96,7 +99,7 @@ pub fn train(images: &[RgbImage], bins: &[usize], num_poses: usize, epochs: usiz
             }
             let value = loss.forward(logits, labels(&targets, &train_device));
             let grads = GradientsParams::from_grads(value.backward(), &model);
-            model = optimizer.step(1e-3, model, grads);
+            model = optimizer.step(LEARNING_RATE, model, grads);
         }
     }
     Ok(TrainedPoseClassifier { model: model.valid(), device: device.clone(), train_accuracy: correct as f32 / images.len() as f32 })
