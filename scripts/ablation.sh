@@ -35,8 +35,10 @@ declare -A ROWS=(
   [st-rec3]="--recipe studio --reconstruction-weight 3"
   [st-own50]="--recipe studio --own-pose-fraction 0.5"
   [st-rec3-own50]="--recipe studio --reconstruction-weight 3 --own-pose-fraction 0.5"
+  [st-posemaps]="--recipe studio --pose-maps true"
+  [st-g1]="--recipe studio --g-steps-when-d-strong 1"
 )
-ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50)
+ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1)
 mkdir -p "$OUT"
 for row in "${@:-${ORDER[@]}}"; do
   run="$OUT/$row"

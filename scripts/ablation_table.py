@@ -32,6 +32,7 @@ def row(out, name):
         "ssim_mean": report.get("ssim_mean"),
         "pose_control": report["pose_control_acc"],
         "classifier": report["pose_classifier_test_acc"],
+        "pose_error": report.get("pose_error_degrees"),
         "rank1": report["rank1_avg"],
         "rank1_frontalized": report["rank1_frontalized_avg"],
         "cosine": sum(cosines) / len(cosines),
@@ -42,6 +43,10 @@ def row(out, name):
 
 def pct(v):
     return "—" if v is None else f"{100 * v:.1f} %"
+
+
+def deg(v):
+    return "—" if v is None else f"{v:.1f}°"
 
 
 def num(v):
@@ -60,11 +65,11 @@ def main():
         names = sorted(d for d in os.listdir(out) if os.path.isfile(os.path.join(out, d, "eval.json")))
     rows = [row(out, n) for n in names]
     print("| recipe | steps | images | wall time, device | frontal SSIM | SSIM, 9×9 mean | pose control (classifier on real) "
-          "| rank-1 raw | rank-1 frontalized | identity cosine mean (min bin) | g_id_acc, last 100 steps |")
-    print("|---" * 11 + "|")
+          "| pose error | rank-1 raw | rank-1 frontalized | identity cosine mean (min bin) | g_id_acc, last 100 steps |")
+    print("|---" * 12 + "|")
     for r in rows:
         print(f"| {r['row']} | {r['steps']} | {r['images']:,} | {r['minutes']:.1f} min, {r['device']} | {num(r['ssim_frontal'])} "
-              f"| {num(r['ssim_mean'])} | {pct(r['pose_control'])} ({pct(r['classifier'])}) | {pct(r['rank1'])} "
+              f"| {num(r['ssim_mean'])} | {pct(r['pose_control'])} ({pct(r['classifier'])}) | {deg(r['pose_error'])} | {pct(r['rank1'])} "
               f"| {pct(r['rank1_frontalized'])} | {num(r['cosine'])} ({num(r['cosine_min'])}) | {num(r['g_id_acc'])} |")
     if plot:
         import matplotlib

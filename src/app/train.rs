@@ -494,6 +494,7 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
                 ui.selectable_value(&mut form.architecture.upsample, Upsample::Resize, "resize + conv");
             });
             ui.end_row();
+            row(ui, "pose code at every decoder scale", egui::Checkbox::without_text(&mut form.architecture.pose_maps));
             row(ui, "D pose head: fake class", egui::Checkbox::without_text(&mut form.architecture.pose_fake_class));
             row(ui, "D real/fake: pose projection", egui::Checkbox::without_text(&mut form.architecture.pose_projection));
             row(ui, "wrong-pose reals weight", egui::DragValue::new(&mut recipe.pose_mismatch_weight).speed(0.05).range(0.0..=1000.0));

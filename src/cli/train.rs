@@ -127,6 +127,10 @@ pub struct TrainArgs {
     /// false; needs the tpami D head).
     #[arg(long)]
     pub pose_projection: Option<bool>,
+    /// Whether the pose code also enters every upsampling layer of the decoder as constant maps
+    /// (true or false).
+    #[arg(long)]
+    pub pose_maps: Option<bool>,
     /// With a pose projection: weight of D's term calling real faces at a wrong pose fake.
     #[arg(long)]
     pub pose_mismatch_weight: Option<f32>,
@@ -179,6 +183,7 @@ impl TrainArgs {
             upsample: self.upsample.unwrap_or(named.upsample),
             pose_fake_class: self.pose_fake_class.unwrap_or(named.pose_fake_class),
             pose_projection: self.pose_projection.unwrap_or(named.pose_projection),
+            pose_maps: self.pose_maps.unwrap_or(named.pose_maps),
         };
         architecture.validate(&recipe)?;
         Ok((recipe, architecture))

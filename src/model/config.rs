@@ -183,6 +183,10 @@ pub struct ModelConfig {
     /// is claimed to have (needs the TPAMI head's real/fake logit).
     #[serde(default)]
     pub pose_projection: bool,
+    /// Whether the pose code also enters every upsampling layer of the decoder (once per scale),
+    /// as `Np` constant maps beside its input, instead of only the FC layer at the start.
+    #[serde(default)]
+    pub pose_maps: bool,
 }
 
 impl ModelConfig {
@@ -197,6 +201,7 @@ impl ModelConfig {
             confidence: false,
             pose_fake_class: false,
             pose_projection: false,
+            pose_maps: false,
         }
     }
 
@@ -251,12 +256,14 @@ impl ModelConfig {
         let code = self.feature_dim() + self.num_poses() + self.noise_dim;
         let mut decoder = (code * self.decoder_base_channels() * base * base) as u64;
         let (mut size, mut cin) = (base, self.decoder_base_channels());
+        let pose_maps = if self.pose_maps { self.num_poses() } else { 0 };
         for (&cout, &stride) in self.decoder_widths().iter().zip(&DECODER_STRIDES) {
+            let inputs = cin + if stride == 2 { pose_maps } else { 0 };
             decoder += match (stride, self.upsample) {
                 // A transposed convolution spreads each input pixel over a 3×3 footprint.
-                (2, Upsample::Transposed) => conv(size, cin, cout),
-                (2, Upsample::Resize) => conv(2 * size, cin, cout),
-                _ => conv(size, cin, cout),
+                (2, Upsample::Transposed) => conv(size, inputs, cout),
+                (2, Upsample::Resize) => conv(2 * size, inputs, cout),
+                _ => conv(size, inputs, cout),
             };
             size *= stride;
             cin = cout;

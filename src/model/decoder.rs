@@ -27,6 +27,10 @@ impl DecoderLayer {
             DecoderLayer::ResizeUp(block) => block.forward(x),
         }
     }
+
+    fn upsamples(&self) -> bool {
+        !matches!(self, DecoderLayer::Same(_))
+    }
 }
 
 /// The decoder of the SPEC table.
@@ -38,6 +42,8 @@ pub struct Decoder {
     output: Conv2d,
     base_channels: usize,
     base_size: usize,
+    /// Whether each upsampling layer also sees the pose code as constant maps.
+    pose_maps: bool,
 }
 
 impl Decoder {
@@ -51,15 +57,17 @@ impl Decoder {
             .init(device);
         let fc_norm = BatchNormConfig::new(base_channels).init(device);
         let mut in_channels = base_channels;
+        let pose_channels = if config.pose_maps { config.num_poses() } else { 0 };
         let layers = config
             .decoder_widths()
             .into_iter()
             .zip(DECODER_STRIDES)
             .map(|(out_channels, stride)| {
+                let inputs = in_channels + if stride == 2 { pose_channels } else { 0 };
                 let layer = match (stride, config.upsample) {
-                    (2, Upsample::Transposed) => DecoderLayer::Up(UpBlock::new(in_channels, out_channels, device)),
-                    (2, Upsample::Resize) => DecoderLayer::ResizeUp(ResizeUpBlock::new(in_channels, out_channels, device)),
-                    _ => DecoderLayer::Same(ConvBlock::new(in_channels, out_channels, 1, device)),
+                    (2, Upsample::Transposed) => DecoderLayer::Up(UpBlock::new(inputs, out_channels, device)),
+                    (2, Upsample::Resize) => DecoderLayer::ResizeUp(ResizeUpBlock::new(inputs, out_channels, device)),
+                    _ => DecoderLayer::Same(ConvBlock::new(inputs, out_channels, 1, device)),
                 };
                 in_channels = out_channels;
                 layer
@@ -76,15 +84,30 @@ impl Decoder {
             output,
             base_channels,
             base_size,
+            pose_maps: config.pose_maps,
         }
     }
 
     /// `features [B, F]`, one-hot `pose [B, Np]`, `noise [B, Nz]` → images `[B, 3, S, S]` in
     /// [−1, 1].
     pub fn forward(&self, features: Tensor<2>, pose: Tensor<2>, noise: Tensor<2>) -> Tensor<4> {
-        let maps = self.base_map(Tensor::cat(vec![features, pose, noise], 1));
-        let maps = self.layers.iter().fold(maps, |x, layer| layer.forward(x));
+        let maps = self.base_map(Tensor::cat(vec![features, pose.clone(), noise], 1));
+        let maps = self.layers.iter().fold(maps, |x, layer| {
+            let x = if layer.upsamples() { self.with_pose(x, &pose) } else { x };
+            layer.forward(x)
+        });
         tanh(self.output_layer(maps))
+    }
+
+    /// `x` with the pose code beside it as constant maps, when this decoder takes them.
+    fn with_pose(&self, x: Tensor<4>, pose: &Tensor<2>) -> Tensor<4> {
+        if !self.pose_maps {
+            return x;
+        }
+        let [batch, _, height, width] = x.dims();
+        let [_, poses] = pose.dims();
+        let maps = pose.clone().reshape([batch, poses, 1, 1]).expand([batch, poses, height, width]);
+        Tensor::cat(vec![x, maps], 1)
     }
 
     /// FConv11, without BatchNorm or ELU: on the CPU at inference through the project's own
@@ -152,5 +175,31 @@ mod tests {
             Tensor::zeros([2, 50], &device),
         );
         assert_eq!(image.dims(), [2, 3, 96, 96]);
+    }
+
+    fn parameters(config: &ModelConfig) -> usize {
+        Decoder::new(config, &Device::flex()).num_params()
+    }
+
+    #[test]
+    fn pose_maps_add_under_three_percent_of_parameters_and_reach_the_last_layer() {
+        let device = Device::flex();
+        let plain = ModelConfig { upsample: Upsample::Resize, ..ModelConfig::new(Preset::Small, 10) };
+        let mapped = ModelConfig { pose_maps: true, ..plain.clone() };
+        let (without, with) = (parameters(&plain), parameters(&mapped));
+        assert!(with > without && (with - without) * 33 < without, "{without} → {with} parameters");
+        // With the FC layer's pose weights zeroed, the pose can only reach the picture through
+        // the maps.
+        let decoder = Decoder::new(&mapped, &device);
+        let [rows, columns] = decoder.fc.weight.val().dims();
+        let features = plain.feature_dim();
+        let mask = Tensor::<2>::ones([rows, columns], &device).slice_assign([features..features + 9, 0..columns], Tensor::zeros([9, columns], &device));
+        let decoder = Decoder { fc: Linear { weight: decoder.fc.weight.clone().map(|w| w * mask), ..decoder.fc.clone() }, ..decoder };
+        let draw = |bin: usize| {
+            let pose = Tensor::<2>::zeros([1, 9], &device).slice_assign([0..1, bin..bin + 1], Tensor::ones([1, 1], &device));
+            decoder.forward(Tensor::ones([1, features], &device), pose, Tensor::zeros([1, plain.noise_dim], &device))
+        };
+        let difference: f32 = (draw(0) - draw(8)).abs().sum().into_scalar();
+        assert!(difference > 1e-3, "the pose maps change the picture ({difference})");
     }
 }

@@ -20,12 +20,15 @@ pub struct Architecture {
     /// discriminator), so that a face that looks real but not at its requested pose is fake.
     #[serde(default)]
     pub pose_projection: bool,
+    /// Whether the pose code also enters every upsampling layer of the decoder as constant maps.
+    #[serde(default)]
+    pub pose_maps: bool,
 }
 
 impl Architecture {
     /// The architecture of `model`.
     pub fn of(model: &ModelConfig) -> Self {
-        Self { upsample: model.upsample, pose_fake_class: model.pose_fake_class, pose_projection: model.pose_projection }
+        Self { upsample: model.upsample, pose_fake_class: model.pose_fake_class, pose_projection: model.pose_projection, pose_maps: model.pose_maps }
     }
 
     /// Writes this architecture into `model`.
@@ -33,6 +36,7 @@ impl Architecture {
         model.upsample = self.upsample;
         model.pose_fake_class = self.pose_fake_class;
         model.pose_projection = self.pose_projection;
+        model.pose_maps = self.pose_maps;
     }
 
     /// Checks that `recipe` can train these networks.
@@ -143,8 +147,8 @@ impl RecipeName {
     /// The networks the recipe uses.
     pub fn architecture(self) -> Architecture {
         match self {
-            RecipeName::Paper => Architecture { upsample: Upsample::Transposed, pose_fake_class: false, pose_projection: false },
-            RecipeName::Studio => Architecture { upsample: Upsample::Resize, pose_fake_class: false, pose_projection: false },
+            RecipeName::Paper => Architecture { upsample: Upsample::Transposed, pose_fake_class: false, pose_projection: false, pose_maps: false },
+            RecipeName::Studio => Architecture { upsample: Upsample::Resize, pose_fake_class: false, pose_projection: false, pose_maps: false },
         }
     }
 
@@ -200,7 +204,7 @@ impl Recipe {
     /// One line for logs and the Train view, e.g. `studio (tpami head, smoothing 0.1, …)`.
     pub fn summary(&self, architecture: Architecture) -> String {
         format!(
-            "{} (D head {}{}{}, {} upsampling, label smoothing {}, instance noise {}{}, pose {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
+            "{} (D head {}{}{}, {} upsampling{}, label smoothing {}, instance noise {}{}, pose {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
             self.describe(architecture),
             self.d_head.name(),
             if architecture.pose_fake_class { " with a fake pose class" } else { "" },
@@ -210,6 +214,7 @@ impl Recipe {
                 (true, _) => " with a pose projection".to_owned(),
             },
             architecture.upsample.name(),
+            if architecture.pose_maps { ", the pose code at every decoder scale" } else { "" },
             self.label_smoothing,
             self.instance_noise,
             if self.d_blur > 0 { format!(", D blur radius {}", self.d_blur) } else { String::new() },
@@ -237,6 +242,7 @@ mod tests {
         assert_eq!(custom.describe(studio), "custom");
         assert_eq!(Recipe::default().describe(Architecture { upsample: Upsample::Resize, ..paper }), "custom");
         assert_eq!(RecipeName::Studio.recipe().describe(Architecture { pose_projection: true, ..studio }), "custom");
+        assert_eq!(RecipeName::Studio.recipe().describe(Architecture { pose_maps: !studio.pose_maps, ..studio }), "custom");
     }
 
     #[test]
