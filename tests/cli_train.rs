@@ -15,12 +15,13 @@ fn train(out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
         .assert()
 }
 
-/// `train --resume --steps STEPS` on the CPU.
-fn resume(out: &Path, steps: &str) -> assert_cmd::assert::Assert {
+/// `train --resume [--steps STEPS]` on the CPU.
+fn resume(out: &Path, steps: Option<&str>) -> assert_cmd::assert::Assert {
     Command::cargo_bin("drgan-studio")
         .unwrap()
-        .args(["train", "--resume", "--steps", steps, "--device", "cpu", "--out"])
+        .args(["train", "--resume", "--device", "cpu", "--out"])
         .arg(out)
+        .args(steps.map(|s| ["--steps", s]).iter().flatten())
         .assert()
 }
 
@@ -65,12 +66,14 @@ fn a_run_folder_holds_config_metrics_samples_and_checkpoints_and_resumes_exactly
         assert!(whole.join("checkpoints/step-00000004").join(file).is_file(), "{file}");
     }
 
-    // Killed after the step-2 checkpoint (the step-4 one never written), resumed to step 4: the
-    // same numbers as the uninterrupted run, step by step.
+    // Killed after the step-2 checkpoint (the step-4 one never written), resumed without
+    // `--steps`, so to the run's own 4 steps: the same numbers as the uninterrupted run, step by
+    // step (the studio recipe's noise and learning rate follow the total, so a changed total
+    // would show).
     let killed = dir.path().join("killed");
     train(&killed, &args).success();
     std::fs::remove_dir_all(killed.join("checkpoints/step-00000004")).unwrap();
-    resume(&killed, "4").success().stdout(contains("resuming"));
+    resume(&killed, None).success().stdout(contains("resuming"));
     let resumed: Vec<Value> = metrics(&killed).into_iter().map(without_time).collect();
     let uninterrupted: Vec<Value> = lines.into_iter().map(without_time).collect();
     assert_eq!(resumed, uninterrupted);
@@ -86,7 +89,7 @@ fn extending_a_finished_run_continues_it_exactly_when_nothing_follows_the_total(
     train(&whole, &[&paper[..], &["--steps", "4"]].concat()).success();
     let split = dir.path().join("split");
     train(&split, &[&paper[..], &["--steps", "2"]].concat()).success();
-    resume(&split, "4").success().stdout(contains("resuming"));
+    resume(&split, Some("4")).success().stdout(contains("resuming"));
     let resumed: Vec<Value> = metrics(&split).into_iter().map(without_time).collect();
     let uninterrupted: Vec<Value> = metrics(&whole).into_iter().map(without_time).collect();
     assert_eq!(resumed, uninterrupted);
@@ -125,7 +128,7 @@ fn a_checkpoint_from_another_configuration_is_refused() {
     let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     config["model"]["pose_bins"]["yaws"] = serde_json::json!([-90.0, -60.0, -45.0, -30.0, -15.0, 0.0, 15.0, 30.0, 45.0, 60.0, 90.0]);
     std::fs::write(&path, config.to_string()).unwrap();
-    resume(&run, "2")
+    resume(&run, Some("2"))
         .failure()
         .stderr(contains("cannot be loaded into this model"));
 }
@@ -136,7 +139,7 @@ fn a_damaged_newest_checkpoint_is_passed_over_for_the_one_before() {
     let run = dir.path().join("run");
     train(&run, &[&SMALL_SET[..], &["--steps", "4", "--checkpoint-every", "2"]].concat()).success();
     std::fs::write(run.join("checkpoints/step-00000004/generator.bpk"), b"half a file").unwrap();
-    resume(&run, "5")
+    resume(&run, Some("5"))
         .success()
         .stdout(contains("passed over"))
         .stdout(contains("resuming"));
@@ -155,7 +158,7 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_its_checkpoint() {
     config["training"]["learning_rate"] = serde_json::json!(1e30);
     config["training"]["checkpoint_every"] = serde_json::json!(100);
     std::fs::write(&path, config.to_string()).unwrap();
-    resume(&run, "30")
+    resume(&run, Some("30"))
         .failure()
         .stderr(contains("non-finite at step"));
     assert!(run.join("checkpoints/step-00000002/state.json").is_file(), "the last good checkpoint stays");

@@ -50,7 +50,7 @@ fn pipelined_steps_write_every_metric_once_and_checkpoint_at_their_steps() {
     }
     drop(opened);
 
-    let mut reopened = resume(&run, 9, &Device::flex()).unwrap();
+    let mut reopened = resume(&run, Some(9), &Device::flex()).unwrap();
     assert_eq!(reopened.resumed_from, Some(7));
     reopened.trainer.set_pipelined(true).unwrap();
     train_to_end(&mut reopened.trainer, &run, &reopened.lock, || false, |_| {}, |_| {}).unwrap();

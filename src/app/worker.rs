@@ -644,7 +644,7 @@ impl Worker {
     fn resume_training(&mut self, run: PathBuf, steps: u64, device: DeviceChoice) -> anyhow::Result<()> {
         anyhow::ensure!(self.job.is_none(), "a run is already going; stop it first");
         let dir = RunDir::new(&run);
-        let opened = resume(&dir, steps, &self.training_device(device)?)?;
+        let opened = resume(&dir, Some(steps), &self.training_device(device)?)?;
         self.begin(run, dir, opened)
     }
 

@@ -35,9 +35,9 @@ pub struct TrainArgs {
     /// Network scale.
     #[arg(long, value_enum, default_value_t = Preset::Small)]
     pub preset: Preset,
-    /// The step the run trains to (with --resume: continues to this step).
-    #[arg(long, default_value_t = 1000)]
-    pub steps: u64,
+    /// The step the run trains to [default: 1000; with --resume, the run's own, unless given].
+    #[arg(long)]
+    pub steps: Option<u64>,
     /// Real images per step.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub batch: u64,
@@ -226,6 +226,9 @@ fn stop_on_signals() {
     }
 }
 
+/// The steps of a new run when `--steps` is not given.
+const DEFAULT_STEPS: u64 = 1000;
+
 /// Starts or resumes a run and trains it to `--steps`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let chosen = device::choose(args.device)?;
@@ -316,7 +319,7 @@ fn data_source(args: &TrainArgs) -> anyhow::Result<DataSource> {
 fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Result<RunConfig> {
     let (recipe, architecture) = args.recipe()?;
     let settings = TrainSettings {
-        steps: args.steps,
+        steps: args.steps.unwrap_or(DEFAULT_STEPS),
         batch_size: args.batch as usize,
         learning_rate: args.lr,
         beta1: args.beta1,

@@ -98,13 +98,15 @@ pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device) 
 /// Continues the run in `run` from its newest checkpoint (or from the start when it has none),
 /// training to `steps` in all. Metrics written after that checkpoint are dropped: the resumed
 /// run writes them again, the same.
-pub fn resume(run: &RunDir, steps: u64, device: &Device) -> anyhow::Result<Opened> {
+pub fn resume(run: &RunDir, steps: Option<u64>, device: &Device) -> anyhow::Result<Opened> {
     if !run.has_config() {
         bail!("{} holds no run (no config.json); --resume needs a run folder written by `train`", run.root().display());
     }
     let lock = run.lock()?;
     let mut config = run.read_config().context("--resume needs a run folder written by `train`")?;
-    config.training.steps = steps;
+    if let Some(steps) = steps {
+        config.training.steps = steps;
+    }
     config.training.validate()?;
     let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
     let faces = open_faces(&config.data, &options)?;
