@@ -210,7 +210,8 @@ impl EvaluateView {
 
     fn figures_ui(&mut self, ui: &mut egui::Ui) {
         let Some(entry) = self.entries.get(self.selected) else { return };
-        summary_ui(ui, &entry.report);
+        let report = &entry.report;
+        summary_ui(ui, report);
         ui.columns(2, |columns| {
             columns[0].strong("Rank-1 identification per pose (%)");
             rank1_ui(&mut columns[0], &self.entries);
@@ -219,12 +220,18 @@ impl EvaluateView {
         });
         ui.columns(2, |columns| {
             columns[0].strong("SSIM of G(x, c) vs truth (rows: input pose, columns: requested)");
-            match &entry.report.ssim_table {
-                Some(table) => heat_map_ui(&mut columns[0], table, &entry.report.pose_yaws),
+            match &report.ssim_table {
+                Some(table) => heat_map_ui(&mut columns[0], "eval-ssim", table, &report.pose_yaws, |v| format!("{v:.2}")),
                 None => {
                     columns[0].label("no ground truth for this face set");
                 }
             }
+            columns[1].strong("The pose the judge sees in G(x, c) (rows: requested, columns: seen, %)");
+            confusion_ui(&mut columns[1], "eval-pose-fake", report.pose_confusion.as_deref(), &report.pose_yaws);
+        });
+        ui.columns(2, |columns| {
+            columns[0].strong("The judge on real test faces (rows: true pose, columns: seen, %)");
+            confusion_ui(&mut columns[0], "eval-pose-real", report.pose_classifier_confusion.as_deref(), &report.pose_yaws);
             columns[1].strong("Worst-kept identities: input, frontalized, truth");
             for (name, cosine, images) in &entry.worst {
                 columns[1].horizontal(|ui| {
@@ -273,7 +280,12 @@ fn summary_ui(ui: &mut egui::Ui, report: &EvalReport) {
         ui.label(format!("EER {} · TAR@FAR 1 % {} ·", percent(report.eer), percent(report.tar_at_far_1pct)));
         let number = |value: Option<f64>| value.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"));
         ui.label(format!("frontal SSIM {} (every pose pair {}) ·", number(report.ssim_frontal_avg), number(report.ssim_mean)));
-        ui.label(format!("pose control {}", percent(report.pose_control_acc)));
+        let degrees = report.pose_error_degrees.map_or_else(|| "—".to_owned(), |v| format!("{v:.1}°"));
+        ui.label(format!(
+            "pose control {} (mean error {degrees}; the judge on real faces {})",
+            percent(report.pose_control_acc),
+            percent(report.pose_classifier_test_acc)
+        ));
     });
     if let Some(group) = report.fused_group {
         let number = |value: Option<f64>| value.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"));
@@ -320,14 +332,35 @@ fn roc_ui(ui: &mut egui::Ui, entries: &[Entry]) {
     });
 }
 
-/// The table as coloured cells, from dark (its lowest value) to bright (its highest), with
-/// their values.
-fn heat_map_ui(ui: &mut egui::Ui, table: &[Vec<f64>], yaws: &[f32]) {
+/// A pose confusion table (counts) as a heat map of each row's percentages.
+fn confusion_ui(ui: &mut egui::Ui, id: &str, counts: Option<&[Vec<usize>]>, yaws: &[f32]) {
+    match counts {
+        Some(counts) => heat_map_ui(ui, id, &row_fractions(counts), yaws, |v| format!("{:.0}", v * 100.0)),
+        None => {
+            ui.label("pose control was not measured");
+        }
+    }
+}
+
+/// Each row of counts as fractions of the row's total.
+fn row_fractions(counts: &[Vec<usize>]) -> Vec<Vec<f64>> {
+    counts
+        .iter()
+        .map(|row| {
+            let total = row.iter().sum::<usize>().max(1) as f64;
+            row.iter().map(|&n| n as f64 / total).collect()
+        })
+        .collect()
+}
+
+/// The table as coloured cells, from dark (its lowest value) to bright (its highest), each
+/// with its value as `label` writes it.
+fn heat_map_ui(ui: &mut egui::Ui, id: &str, table: &[Vec<f64>], yaws: &[f32], label: impl Fn(f64) -> String) {
     let values = table.iter().flatten().copied();
     let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
     let span = (high - low).max(1e-9);
     let cell = egui::vec2(44.0, 20.0);
-    egui::Grid::new("eval-ssim").spacing(egui::vec2(2.0, 2.0)).show(ui, |ui| {
+    egui::Grid::new(id).spacing(egui::vec2(2.0, 2.0)).show(ui, |ui| {
         ui.label("");
         for yaw in yaws {
             ui.label(format!("{yaw:+.0}°"));
@@ -341,7 +374,7 @@ fn heat_map_ui(ui: &mut egui::Ui, table: &[Vec<f64>], yaws: &[f32]) {
                 let text = if shade > 150 { egui::Color32::BLACK } else { egui::Color32::WHITE };
                 let (rect, _) = ui.allocate_exact_size(cell, egui::Sense::hover());
                 ui.painter().rect_filled(rect, 2.0, fill);
-                ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, format!("{value:.2}"), egui::FontId::monospace(11.0), text);
+                ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, label(value), egui::FontId::monospace(11.0), text);
             }
             ui.end_row();
         }
