@@ -121,6 +121,14 @@ fn resize_convolution_matches_burn() {
     check(Case { sampling: Sampling::ResizeUp, batch: 3, in_channels: 6, out_channels: 4, size: 5 });
 }
 
+/// The `small` preset's last upsampling layer (32 → 64 pixels, 32 channels), where the training
+/// path splits rows among threads and tiles: a wrong row in one output phase would draw
+/// horizontal stripes.
+#[test]
+fn resize_convolution_at_the_small_presets_largest_map_matches_burn() {
+    check(Case { sampling: Sampling::ResizeUp, batch: 2, in_channels: 32, out_channels: 32, size: 32 });
+}
+
 #[test]
 fn one_image_uses_threads_inside_the_products_and_still_matches() {
     check(Case { sampling: Sampling::Same, batch: 1, in_channels: 3, out_channels: 8, size: 16 });
