@@ -11,7 +11,7 @@ use image::RgbImage;
 use super::dialogs::{FileChooser, Request};
 use super::worker::{Command, ModelInfo, WorkerHandle};
 use crate::data::FaceSet;
-use crate::eval::evaluate::{EvalOptions, EvalReport, Evaluation};
+use crate::eval::evaluate::{EvalOptions, EvalReport, Evaluation, row_fractions};
 use crate::synth::SynthSpec;
 use crate::train::DataSource;
 
@@ -340,17 +340,6 @@ fn confusion_ui(ui: &mut egui::Ui, id: &str, counts: Option<&[Vec<usize>]>, yaws
             ui.label("pose control was not measured");
         }
     }
-}
-
-/// Each row of counts as fractions of the row's total.
-fn row_fractions(counts: &[Vec<usize>]) -> Vec<Vec<f64>> {
-    counts
-        .iter()
-        .map(|row| {
-            let total = row.iter().sum::<usize>().max(1) as f64;
-            row.iter().map(|&n| n as f64 / total).collect()
-        })
-        .collect()
 }
 
 /// The table as coloured cells, from dark (its lowest value) to bright (its highest), each

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::data::formats::OpenOptions;
 use crate::device::{self, DeviceChoice};
-use crate::eval::evaluate::{EvalOptions, EvalReport, evaluate, held_out_identities};
+use crate::eval::evaluate::{EvalOptions, EvalReport, evaluate, held_out_identities, row_fractions};
 use crate::synth::SynthSpec;
 use crate::train::run::{load_generator, open_faces};
 use crate::train::{DataSource, RunDir};
@@ -113,9 +113,8 @@ pub fn table(report: &EvalReport) -> String {
     for (confusion, what, label) in confusions {
         let Some(confusion) = confusion else { continue };
         out.push_str(&format!("\nthe pose classifier on {what}, columns: the bin it sees, % of the row)\n"));
-        for (yaw, counts) in report.pose_yaws.iter().zip(confusion) {
-            let total = counts.iter().sum::<usize>().max(1) as f64;
-            let cells: Vec<Option<f64>> = counts.iter().map(|&n| Some(n as f64 / total)).collect();
+        for (yaw, shares) in report.pose_yaws.iter().zip(row_fractions(confusion)) {
+            let cells: Vec<Option<f64>> = shares.into_iter().map(Some).collect();
             out.push_str(&row(&format!("  {label} {yaw:+.0}°"), &cells, true));
         }
     }

@@ -428,6 +428,17 @@ pub fn evaluate_with_judge(
     Ok(Evaluation { report, worst: examples })
 }
 
+/// Each row of a confusion table (counts) as fractions of the row's total.
+pub fn row_fractions(counts: &[Vec<usize>]) -> Vec<Vec<f64>> {
+    counts
+        .iter()
+        .map(|row| {
+            let total = row.iter().sum::<usize>().max(1) as f64;
+            row.iter().map(|&n| n as f64 / total).collect()
+        })
+        .collect()
+}
+
 /// The bin nearest 0°.
 fn frontal_bin(yaws: &[f32]) -> usize {
     yaws.iter().enumerate().min_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).map_or(0, |(i, _)| i)
