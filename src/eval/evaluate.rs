@@ -356,33 +356,23 @@ pub fn evaluate_with_judge(
     match classifier {
         Ok(classifier) => {
             let predicted = classifier.predict(&rotated.iter().collect::<Vec<_>>())?;
-            let mut hits = vec![(0usize, 0usize); num_poses];
-            let mut confusion = vec![vec![0usize; num_poses]; num_poses];
+            let confusion = confusion_of(num_poses, pairs.iter().zip(&predicted).map(|(&(_, c), &p)| (c, p)));
+            pose_control = confusion.iter().enumerate().map(|(c, row)| share(row[c], row.iter().sum())).collect();
             let (mut kept, mut moved) = (0usize, 0usize);
             let mut degrees = 0.0f64;
             for (&(i, c), &p) in pairs.iter().zip(&predicted) {
-                hits[c].1 += 1;
-                if p == c {
-                    hits[c].0 += 1;
-                }
-                confusion[c][p] += 1;
                 degrees += f64::from((yaws[p] - yaws[c]).abs());
                 if images[i].bin != c {
                     moved += 1;
                     kept += usize::from(p == images[i].bin);
                 }
             }
-            pose_control = hits.iter().map(|&(h, n)| (n > 0).then(|| h as f64 / n as f64)).collect();
-            pose_kept_from_input = (moved > 0).then(|| kept as f64 / moved as f64);
+            pose_kept_from_input = share(kept, moved);
             pose_error_degrees = (!pairs.is_empty()).then(|| degrees / pairs.len() as f64);
             pose_confusion = Some(confusion);
             let real = classifier.predict(&images.iter().map(|i| &i.pixels).collect::<Vec<_>>())?;
-            let correct = real.iter().zip(&images).filter(|(p, i)| **p == i.bin).count();
-            classifier_test_acc = Some(correct as f64 / images.len() as f64);
-            let mut confusion = vec![vec![0usize; num_poses]; num_poses];
-            for (&p, image) in real.iter().zip(&images) {
-                confusion[image.bin][p] += 1;
-            }
+            let confusion = confusion_of(num_poses, images.iter().zip(&real).map(|(image, &p)| (image.bin, p)));
+            classifier_test_acc = share((0..num_poses).map(|b| confusion[b][b]).sum(), images.len());
             pose_classifier_confusion = Some(confusion);
         }
         Err(reason) => notes.push(format!("pose control not measured: {reason}")),
@@ -426,6 +416,20 @@ pub fn evaluate_with_judge(
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok(Evaluation { report, worst: examples })
+}
+
+/// A confusion table of `(truth, seen)` bin pairs: rows = truth, columns = seen.
+fn confusion_of(num_poses: usize, pairs: impl Iterator<Item = (usize, usize)>) -> Vec<Vec<usize>> {
+    let mut table = vec![vec![0usize; num_poses]; num_poses];
+    for (truth, seen) in pairs {
+        table[truth][seen] += 1;
+    }
+    table
+}
+
+/// `part / whole`, or `None` when there is nothing to divide.
+fn share(part: usize, whole: usize) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
 }
 
 /// Each row of a confusion table (counts) as fractions of the row's total.
@@ -618,4 +622,20 @@ pub fn pose_judge(config: &RunConfig, size: usize, options: &EvalOptions, device
     anyhow::ensure!(!read.is_empty(), "no training image of the run could be read");
     let (images, bins): (Vec<RgbImage>, Vec<usize>) = read.into_iter().unzip();
     pose_classifier::train(&images, &bins, config.model.num_poses(), options.classifier_epochs, options.seed, device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_confusion_table_counts_each_pair_in_its_truth_row_and_shares_sum_to_one() {
+        let table = confusion_of(3, [(0, 0), (0, 1), (0, 1), (2, 2)].into_iter());
+        assert_eq!(table, vec![vec![1, 2, 0], vec![0, 0, 0], vec![0, 0, 1]]);
+        let shares = row_fractions(&table);
+        assert_eq!(shares[0], vec![1.0 / 3.0, 2.0 / 3.0, 0.0]);
+        assert_eq!(shares[1], vec![0.0; 3], "an empty row stays zero, not NaN");
+        assert_eq!(share(1, 4), Some(0.25));
+        assert_eq!(share(0, 0), None);
+    }
 }
