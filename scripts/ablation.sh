@@ -37,8 +37,14 @@ declare -A ROWS=(
   [st-rec3-own50]="--recipe studio --reconstruction-weight 3 --own-pose-fraction 0.5"
   [st-posemaps]="--recipe studio --pose-maps true"
   [st-g1]="--recipe studio --g-steps-when-d-strong 1"
+  [st-aug]="--recipe studio --d-augment all"
+  [st-augreal]="--recipe studio --d-augment realness"
+  [st-warm]="--recipe studio --d-warmup 500"
+  [st-ttur]="--recipe studio --d-lr-factor 2"
+  [st-posesoft]="--recipe studio --pose-label-sigma 0.5"
+  [st-rec10]="--recipe studio --reconstruction-weight 10"
 )
-ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1)
+ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10)
 mkdir -p "$OUT"
 for row in "${@:-${ORDER[@]}}"; do
   run="$OUT/$row"

@@ -4,7 +4,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use drgan_studio::model::codes::{labels, pose_one_hot, uniform_noise};
-use drgan_studio::model::loss::{DHead, DTargets, discriminator_loss, generator_loss};
+use drgan_studio::model::loss::{DHead, DTargets, discriminator_loss, generator_loss, pose_cross_entropy};
 use drgan_studio::model::{Discriminator, Generator, ModelConfig, Preset};
 use rand::SeedableRng;
 
@@ -71,7 +71,7 @@ fn backward_reaches_every_parameter_of_g_and_d() {
     let requested = [3, 1, 7, 5];
     let fake = generator.forward(real.clone(), pose_one_hot(&requested, 9, &device), uniform_noise(&mut rng, 4, 50, &device));
 
-    let targets = DTargets { identity: identity.clone(), pose, requested: labels(&requested, &device), mismatched: None };
+    let targets = DTargets { identity: identity.clone(), pose, pose_sigma: 0.0, requested: labels(&requested, &device), mismatched: None };
     let d = discriminator_loss(
         discriminator.forward(real),
         discriminator.forward(fake.clone().detach()),
@@ -106,6 +106,7 @@ fn a_pose_projection_and_wrong_pose_reals_reach_every_parameter_of_d_and_g() {
     let targets = DTargets {
         identity: identity.clone(),
         pose: labels(&[0, 4, 8, 2], &device),
+        pose_sigma: 0.0,
         requested: labels(&requested, &device),
         mismatched: Some((labels(&[1, 5, 0, 3], &device), 1.0)),
     };
@@ -121,4 +122,36 @@ fn a_pose_projection_and_wrong_pose_reals_reach_every_parameter_of_d_and_g() {
     let g = generator_loss(discriminator.forward(fake), identity, labels(&requested, &device), DHead::Tpami, 1.0);
     let g_grads = GradientsParams::from_grads(g.loss.backward(), &generator);
     assert_every_parameter_has_a_gradient(&generator, &g_grads);
+}
+
+#[test]
+fn spread_pose_labels_reward_a_prediction_that_knows_the_neighbouring_bins() {
+    let device = Device::flex();
+    let bins = labels(&[0, 4, 8], &device);
+    let logits = random_logits([3, 10], &device);
+    let hard: f32 = pose_cross_entropy(logits.clone(), bins.clone(), 0.0).into_scalar();
+    let reference: f32 = burn::nn::loss::CrossEntropyLoss::new(None, &device).forward(logits, bins.clone()).into_scalar();
+    assert!((hard - reference).abs() < 1e-6, "width 0 is the plain cross-entropy: {hard} against {reference}");
+    // A Gaussian of width 1 over nine bins (and no target on a tenth, fake class): the loss is
+    // lowest where the logits are the target's own log-probabilities, and a confident one-hot
+    // prediction of the right bin costs more than that.
+    let sigma = 1.0f32;
+    let target = |bin: usize| -> Vec<f32> {
+        let weights: Vec<f32> = (0..10).map(|k| if k < 9 { (-((k as f32 - bin as f32).powi(2)) / (2.0 * sigma * sigma)).exp() } else { 0.0 }).collect();
+        let total: f32 = weights.iter().sum();
+        weights.iter().map(|w| (w / total).max(1e-12).ln()).collect()
+    };
+    let matched: Vec<f32> = [0, 4, 8].iter().flat_map(|&bin| target(bin)).collect();
+    let matched = Tensor::<2>::from_data(TensorData::new(matched, [3, 10]), &device);
+    let one_hot: Vec<f32> = [0, 4, 8].iter().flat_map(|&bin| (0..10).map(move |k| if k == bin { 20.0 } else { 0.0 })).collect();
+    let one_hot = Tensor::<2>::from_data(TensorData::new(one_hot, [3, 10]), &device);
+    let (at_target, confident): (f32, f32) = (
+        pose_cross_entropy(matched, bins.clone(), sigma).into_scalar(),
+        pose_cross_entropy(one_hot, bins, sigma).into_scalar(),
+    );
+    assert!(at_target < confident, "the spread target's own distribution ({at_target}) beats a one-hot guess ({confident})");
+}
+
+fn random_logits(shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), device)
 }

@@ -3,6 +3,13 @@
 use std::path::Path;
 
 use assert_cmd::Command;
+use burn::prelude::Device;
+use drgan_studio::data::formats::OpenOptions;
+use drgan_studio::device::DeviceChoice;
+use drgan_studio::model::Preset;
+use drgan_studio::synth::SynthSpec;
+use drgan_studio::train::run::{open_faces, plan, start};
+use drgan_studio::train::{Balance, DAugment, DataSource, Recipe, RecipeName, RunDir, TrainSettings};
 use serde_json::Value;
 
 fn mean(lines: &[Value], key: &str) -> f64 {
@@ -38,4 +45,64 @@ fn a_short_tiny_run_learns_pose_and_identity() {
         g_pose_after > g_pose_before + 0.1,
         "G's pose accuracy should rise: {g_pose_before:.2} → {g_pose_after:.2}"
     );
+}
+
+/// The device's random generator, which seeds new weights, is the process's: the tests below
+/// that make models take turns, so that each gets the weights its seed gives.
+static ONE_MODEL_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A small synthetic run's configuration with `recipe`, for the library-level tests below.
+fn tiny_run(steps: u64, recipe: Recipe) -> (tempfile::TempDir, RunDir, drgan_studio::train::run::Opened) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::new(dir.path().join("run"));
+    let data = DataSource::Synthetic(SynthSpec { identities: 4, seed: 1, lights: 1 });
+    let faces = open_faces(&data, &OpenOptions::default()).unwrap();
+    let settings = TrainSettings {
+        steps,
+        batch_size: 4,
+        learning_rate: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        seed: 5,
+        checkpoint_every: 1000,
+        balance: Balance::default(),
+        flip: false,
+        test_fraction: 0.25,
+        device: DeviceChoice::Cpu,
+        cfp_two_bins: false,
+        eval_every: 0,
+        recipe,
+        multi: None,
+    };
+    let config = plan(Preset::Tiny, settings, data, &faces).unwrap();
+    let opened = start(&run, config, &faces, &Device::flex()).unwrap();
+    (dir, run, opened)
+}
+
+#[test]
+fn a_d_warm_up_trains_d_alone_and_then_the_game_starts() {
+    let _turn = ONE_MODEL_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let recipe = Recipe { d_warmup: 3, ..RecipeName::Studio.recipe() };
+    let (_dir, _run, mut opened) = tiny_run(8, recipe);
+    let trainer = &mut opened.trainer;
+    let grid_before = trainer.sample_grid().unwrap().unwrap();
+    let warm: Vec<_> = (0..3).map(|_| trainer.train_step().unwrap().unwrap()).collect();
+    assert!(warm.iter().all(|m| m.g_steps == 0 && m.g_loss == 0.0 && m.d_loss > 0.0), "warm-up steps update D only: {warm:?}");
+    assert_eq!(trainer.sample_grid().unwrap().unwrap(), grid_before, "G is untouched by the warm-up");
+    let game: Vec<_> = (0..5).map(|_| trainer.train_step().unwrap().unwrap()).collect();
+    assert!(game.iter().all(|m| m.g_steps >= 1 && m.g_loss > 0.0), "after the warm-up G is trained: {game:?}");
+    assert_ne!(trainer.sample_grid().unwrap().unwrap(), grid_before, "G changes once the game starts");
+}
+
+#[test]
+fn augmenting_d_s_realness_trains_and_repeats_exactly() {
+    let _turn = ONE_MODEL_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let recipe = Recipe { d_augment: DAugment::Realness, ..RecipeName::Studio.recipe() };
+    let numbers = || {
+        let (_dir, _run, mut opened) = tiny_run(2, recipe.clone());
+        (0..2).map(|_| opened.trainer.train_step().unwrap().unwrap()).map(|m| (m.d_loss, m.g_loss)).collect::<Vec<_>>()
+    };
+    let first = numbers();
+    assert!(first.iter().all(|(d, g)| d.is_finite() && g.is_finite() && *g > 0.0), "{first:?}");
+    assert_eq!(first, numbers(), "the augmentation draws from the run's seeded generator");
 }

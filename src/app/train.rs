@@ -16,7 +16,7 @@ use crate::device::DeviceChoice;
 use crate::model::{Preset, Upsample};
 use crate::train::recipe::MAX_D_BLUR;
 use crate::train::run::plan;
-use crate::train::{Architecture, Balance, DHead, DataSource, MultiImage, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
+use crate::train::{Architecture, Balance, DAugment, DHead, DataSource, MultiImage, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
 /// Storage key of the view's settings.
 pub const SETTINGS_KEY: &str = "train";
@@ -501,11 +501,21 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
             row(ui, "label smoothing", egui::DragValue::new(&mut recipe.label_smoothing).speed(0.01).range(0.0..=0.5));
             row(ui, "instance noise", egui::DragValue::new(&mut recipe.instance_noise).speed(0.01).range(0.0..=2.0));
             row(ui, "D blur radius", egui::DragValue::new(&mut recipe.d_blur).range(0..=MAX_D_BLUR));
+            ui.label("D augmentation (colour, shift, cutout)");
+            ui.horizontal(|ui| {
+                for choice in DAugment::ALL {
+                    ui.selectable_value(&mut recipe.d_augment, choice, choice.name());
+                }
+            });
+            ui.end_row();
             row(ui, "pose weight", egui::DragValue::new(&mut recipe.pose_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "identity weight", egui::DragValue::new(&mut recipe.identity_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "reconstruction weight", egui::DragValue::new(&mut recipe.reconstruction_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "own-pose fraction", egui::DragValue::new(&mut recipe.own_pose_fraction).speed(0.01).range(0.0..=1.0));
             row(ui, "lr decay from", egui::DragValue::new(&mut recipe.lr_decay_start).speed(0.01).range(0.0..=1.0));
+            row(ui, "D warm-up steps (real faces only)", egui::DragValue::new(&mut recipe.d_warmup).range(0..=100_000));
+            row(ui, "D learning rate ×", egui::DragValue::new(&mut recipe.d_lr_factor).speed(0.05).range(0.01..=100.0));
+            row(ui, "D pose label width (bins)", egui::DragValue::new(&mut recipe.pose_label_sigma).speed(0.05).range(0.0..=10.0));
         });
     });
 }

@@ -15,7 +15,7 @@ use crate::device::{self, DeviceChoice};
 use crate::model::{PoseBins, Preset, Upsample};
 use crate::synth::SynthSpec;
 use crate::train::run::{Ended, Opened, open_faces, plan, resume, start, train_to_end};
-use crate::train::{Architecture, Balance, DHead, DataSource, MultiImage, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
+use crate::train::{Architecture, Balance, DAugment, DHead, DataSource, MultiImage, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
 /// Arguments of `train`.
 #[derive(Debug, clap::Args)]
@@ -137,6 +137,21 @@ pub struct TrainArgs {
     /// Radius of a binomial blur on every image D sees (0: off; 1: 3×3, 2: 5×5, at most 3).
     #[arg(long)]
     pub d_blur: Option<u32>,
+    /// Which of D's judgements see augmented faces (colour, shift, cutout: DiffAugment): off,
+    /// all, or realness only (needs the tpami D head).
+    #[arg(long, value_enum)]
+    pub d_augment: Option<DAugment>,
+    /// Steps at the start in which only D learns the real faces' identities and poses (no G
+    /// update; they count in --steps).
+    #[arg(long)]
+    pub d_warmup: Option<u64>,
+    /// D's learning rate as a multiple of G's (two time-scale updates; 1: the same).
+    #[arg(long)]
+    pub d_lr_factor: Option<f32>,
+    /// Width, in bins, of the Gaussian D's pose target for a real face is spread over (0: its
+    /// bin alone).
+    #[arg(long)]
+    pub pose_label_sigma: Option<f32>,
     /// Train the multi-image DR-GAN: groups of photos of one person, fused by learned confidences.
     #[arg(long)]
     pub multi: bool,
@@ -174,8 +189,16 @@ impl TrainArgs {
         replace(&mut recipe.own_pose_fraction, self.own_pose_fraction);
         replace(&mut recipe.lr_decay_start, self.lr_decay_start);
         replace(&mut recipe.pose_mismatch_weight, self.pose_mismatch_weight);
+        replace(&mut recipe.d_lr_factor, self.d_lr_factor);
+        replace(&mut recipe.pose_label_sigma, self.pose_label_sigma);
         if let Some(radius) = self.d_blur {
             recipe.d_blur = radius;
+        }
+        if let Some(augment) = self.d_augment {
+            recipe.d_augment = augment;
+        }
+        if let Some(steps) = self.d_warmup {
+            recipe.d_warmup = steps;
         }
         recipe.validate()?;
         let named = self.recipe.architecture();

@@ -21,6 +21,20 @@ pub struct Judgement {
     pub pose_projection: Option<Tensor<2>>,
 }
 
+impl Judgement {
+    /// This judgement's identity and pose logits with the real/fake logit (the last identity
+    /// output, and the pose projection) of `other`: D's judgement of clean faces for who and
+    /// where, and of augmented ones for whether they are real.
+    pub fn with_realness_of(self, other: Judgement) -> Judgement {
+        let [batch, outputs] = self.identity.dims();
+        let identity = Tensor::cat(
+            vec![self.identity.slice([0..batch, 0..outputs - 1]), other.identity.slice([0..batch, outputs - 1..outputs])],
+            1,
+        );
+        Judgement { identity, pose: self.pose, pose_projection: other.pose_projection }
+    }
+}
+
 /// The DR-GAN discriminator.
 #[derive(Module, Debug)]
 pub struct Discriminator {

@@ -3,7 +3,7 @@
 
 use burn::nn::loss::CrossEntropyLoss;
 use burn::prelude::*;
-use burn::tensor::activation::softplus;
+use burn::tensor::activation::{log_softmax, softplus};
 use serde::{Deserialize, Serialize};
 
 use super::discriminator::Judgement;
@@ -100,6 +100,9 @@ pub struct DTargets {
     pub identity: Tensor<1, Int>,
     /// The pose bin of each real face.
     pub pose: Tensor<1, Int>,
+    /// Width, in bins, of the Gaussian D's pose target for real faces is spread over (0: the
+    /// bin alone).
+    pub pose_sigma: f32,
     /// The pose bin each generated face was asked for (what a pose projection reads).
     pub requested: Tensor<1, Int>,
     /// With a pose projection: a wrong bin for each real face, which D should call fake when a
@@ -120,13 +123,13 @@ pub fn discriminator_loss(
     head: DHead,
     label_smoothing: f32,
 ) -> DiscriminatorLoss {
-    let DTargets { identity, pose, requested, mismatched } = targets;
+    let DTargets { identity, pose, pose_sigma, requested, mismatched } = targets;
     let device = identity.device();
     let ce = CrossEntropyLoss::new(None, &device);
     let [fakes, _] = fake.identity.dims();
     let [reals, _] = real.identity.dims();
     let fake_labels = |count: usize| Tensor::<1, Int>::full([count], fake_class as i64, &device);
-    let mut pose_loss = ce.forward(real.pose.clone(), pose.clone());
+    let mut pose_loss = pose_cross_entropy(real.pose.clone(), pose.clone(), pose_sigma);
     let [_, pose_outputs] = fake.pose.dims();
     if pose_outputs > num_poses {
         pose_loss = pose_loss + ce.forward(fake.pose.clone(), Tensor::<1, Int>::full([fakes], num_poses as i64, &device));
@@ -162,6 +165,38 @@ pub fn discriminator_loss(
                 fake_acc: accuracy(fake.identity, fake_labels(fakes)),
             }
         }
+    }
+}
+
+/// Cross-entropy of pose logits against each face's bin, or with `sigma` > 0 against a
+/// Gaussian over the bins centred on it (its width in bins; columns past the last bin, such as a
+/// fake pose class, get no target): D then learns how far a face is from each bin, not only which
+/// bin is nearest, and a face drawn between two bins is not confidently either.
+pub fn pose_cross_entropy(logits: Tensor<2>, bins: Tensor<1, Int>, sigma: f32) -> Tensor<1> {
+    let device = logits.device();
+    if sigma <= 0.0 {
+        return CrossEntropyLoss::new(None, &device).forward(logits, bins);
+    }
+    let [batch, outputs] = logits.dims();
+    let columns = Tensor::<1, Int>::arange(0..outputs as i64, &device).float().reshape([1, outputs]);
+    let distance = columns - bins.float().reshape([batch, 1]);
+    let weights = distance.powi_scalar(2).div_scalar(-2.0 * (sigma as f64).powi(2)).exp();
+    let targets = weights.clone() / weights.sum_dim(1);
+    (targets * log_softmax(logits, 1)).sum_dim(1).neg().mean()
+}
+
+/// D's loss while it warms up on real faces alone: their identity and pose, nothing about
+/// realness (with the paper's head the identity logits include the fake class, which real faces
+/// are not). Its fake accuracy is zero: no generated face is judged.
+pub fn classification_loss(real: Judgement, identity: Tensor<1, Int>, pose: Tensor<1, Int>, pose_sigma: f32, head: DHead) -> DiscriminatorLoss {
+    let device = identity.device();
+    let ce = CrossEntropyLoss::new(None, &device);
+    let read = read(&real, head, &pose);
+    DiscriminatorLoss {
+        loss: ce.forward(read.identity.clone(), identity.clone()) + pose_cross_entropy(real.pose.clone(), pose.clone(), pose_sigma),
+        id_acc_real: accuracy(read.identity, identity),
+        pose_acc_real: accuracy(real.pose, pose),
+        fake_acc: Tensor::zeros([1], &device),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Training: the step loop, the G/D balance, sample grids and the run folder on disk.
 
+pub mod augment;
 pub mod recipe;
 pub mod run;
 pub mod run_dir;
@@ -8,6 +9,6 @@ pub mod schedule;
 pub mod trainer;
 
 pub use run_dir::{DataSource, MultiImage, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
-pub use recipe::{Architecture, DHead, Recipe, RecipeName};
+pub use recipe::{Architecture, DAugment, DHead, Recipe, RecipeName};
 pub use schedule::Balance;
 pub use trainer::{Diverged, Trainer};

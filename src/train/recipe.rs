@@ -83,6 +83,21 @@ pub struct Recipe {
     /// that D judges realness, identity and pose from what survives a low-pass and G cannot
     /// satisfy it with faint stripes.
     pub d_blur: u32,
+    /// Which of D's judgements are made on augmented faces (a random colour change, shift and
+    /// cutout, real and generated alike and differentiably: DiffAugment), so that D cannot
+    /// memorise the training faces and G cannot satisfy D with patterns a shift undoes.
+    pub d_augment: DAugment,
+    /// Steps at the start of the run in which only D learns, and only who and at which pose
+    /// the real faces are (no generated faces, no G update), so that G's pose and identity
+    /// terms start against a D that already knows them.
+    pub d_warmup: u64,
+    /// D's learning rate as a multiple of the run's (G's): two time-scale updates (Heusel et
+    /// al. 2017), so that D's identity and pose heads keep up with G.
+    pub d_lr_factor: f32,
+    /// Width, in bins, of the Gaussian that D's pose target for a real face is spread over (0:
+    /// its bin alone), so that D's pose head says how far a face is from each bin and G's pose
+    /// term pulls a face to the middle of its bin rather than just across a boundary.
+    pub pose_label_sigma: f32,
 }
 
 impl Default for Recipe {
@@ -99,6 +114,38 @@ impl Default for Recipe {
             lr_decay_start: 1.0,
             pose_mismatch_weight: 0.0,
             d_blur: 0,
+            d_augment: DAugment::Off,
+            d_warmup: 0,
+            d_lr_factor: 1.0,
+            pose_label_sigma: 0.0,
+        }
+    }
+}
+
+/// Which of D's judgements are made on augmented faces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DAugment {
+    /// None: D sees the faces as they are.
+    #[default]
+    Off,
+    /// Every judgement: realness, identity and pose.
+    All,
+    /// Only real-or-fake (the TPAMI head's separate logit); identity and pose are judged on the
+    /// clean faces, at the cost of a second pass through D.
+    Realness,
+}
+
+impl DAugment {
+    /// Every choice, for the Train view.
+    pub const ALL: [DAugment; 3] = [DAugment::Off, DAugment::All, DAugment::Realness];
+
+    /// The name used on the command line and in `config.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DAugment::Off => "off",
+            DAugment::All => "all",
+            DAugment::Realness => "realness",
         }
     }
 }
@@ -140,6 +187,10 @@ impl RecipeName {
                 lr_decay_start: 0.5,
                 pose_mismatch_weight: 0.0,
                 d_blur: 0,
+                d_augment: DAugment::Off,
+                d_warmup: 0,
+                d_lr_factor: 1.0,
+                pose_label_sigma: 0.0,
             },
         }
     }
@@ -175,6 +226,8 @@ impl Recipe {
             ("own-pose fraction", self.own_pose_fraction, 0.0, 1.0),
             ("learning-rate decay start", self.lr_decay_start, 0.0, 1.0),
             ("pose mismatch weight", self.pose_mismatch_weight, 0.0, 1000.0),
+            ("D learning-rate factor", self.d_lr_factor, 0.01, 100.0),
+            ("pose label width", self.pose_label_sigma, 0.0, 10.0),
         ];
         for (what, value, low, high) in ranges {
             if !(low..=high).contains(&value) {
@@ -182,6 +235,10 @@ impl Recipe {
             }
         }
         anyhow::ensure!(self.d_blur <= MAX_D_BLUR, "D's blur radius must be at most {MAX_D_BLUR} (got {})", self.d_blur);
+        anyhow::ensure!(
+            self.d_augment != DAugment::Realness || self.d_head == DHead::Tpami,
+            "augmenting only D's real-or-fake judgement needs the tpami D head, whose real/fake logit is separate"
+        );
         Ok(())
     }
 
@@ -204,7 +261,7 @@ impl Recipe {
     /// One line for logs and the Train view, e.g. `studio (tpami head, smoothing 0.1, …)`.
     pub fn summary(&self, architecture: Architecture) -> String {
         format!(
-            "{} (D head {}{}{}, {} upsampling{}, label smoothing {}, instance noise {}{}, pose {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
+            "{} (D head {}{}{}, {} upsampling{}, label smoothing {}, instance noise {}{}{}{}{}{}, pose {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
             self.describe(architecture),
             self.d_head.name(),
             if architecture.pose_fake_class { " with a fake pose class" } else { "" },
@@ -218,6 +275,14 @@ impl Recipe {
             self.label_smoothing,
             self.instance_noise,
             if self.d_blur > 0 { format!(", D blur radius {}", self.d_blur) } else { String::new() },
+            match self.d_augment {
+                DAugment::Off => "",
+                DAugment::All => ", D augmentation",
+                DAugment::Realness => ", D augmentation for realness",
+            },
+            if self.d_warmup > 0 { format!(", D warms up for {} steps", self.d_warmup) } else { String::new() },
+            if self.d_lr_factor != 1.0 { format!(", D's learning rate ×{}", self.d_lr_factor) } else { String::new() },
+            if self.pose_label_sigma > 0.0 { format!(", D's pose labels spread over {} bins", self.pose_label_sigma) } else { String::new() },
             self.pose_weight,
             self.identity_weight,
             self.reconstruction_weight,
@@ -271,5 +336,8 @@ mod tests {
         assert!(bad.validate().is_err_and(|e| e.to_string().contains("blur radius")));
         assert!(Recipe { d_blur: MAX_D_BLUR, ..Recipe::default() }.validate().is_ok());
         assert!(RecipeName::Studio.recipe().validate().is_ok());
+        let realness = Recipe { d_augment: DAugment::Realness, ..Recipe::default() };
+        assert!(realness.validate().is_err_and(|e| e.to_string().contains("tpami")));
+        assert!(Recipe { d_head: DHead::Tpami, ..realness }.validate().is_ok());
     }
 }

@@ -14,17 +14,19 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 use super::run_dir::{RunConfig, RunDir, RunLock, StepMetrics, TrainerState, checkpoint_files};
+use super::augment::augment;
+use super::recipe::{DAugment, Recipe};
 use super::samples;
 use super::schedule::Balance;
 use std::sync::Arc;
 
 use crate::data::{Batch, BatchLoader, BatchPlan, FaceSet, LabelledImage, SkipReport};
 use crate::model::codes::{labels, pose_one_hot, uniform_noise};
-use crate::model::loss::{DTargets, cosine_distance, discriminator_loss, generator_loss, masked_l1};
+use crate::model::loss::{DTargets, classification_loss, cosine_distance, discriminator_loss, generator_loss, masked_l1};
 use crate::model::finite::check_finite;
 use crate::model::transfer::load_matching;
 use crate::model::rotator::Rotator;
-use crate::model::{Discriminator, Generator, fuse};
+use crate::model::{Discriminator, Generator, Judgement, fuse};
 
 /// How many checkpoints a run keeps.
 pub const KEPT_CHECKPOINTS: usize = 3;
@@ -271,6 +273,7 @@ impl Trainer {
         let settings = &self.config.training;
         let recipe = settings.recipe.clone();
         let lr = recipe.learning_rate(settings.learning_rate, self.step, settings.steps);
+        let d_lr = lr * recipe.d_lr_factor as f64;
         let noise = recipe.noise_at(self.step, settings.steps);
         let g_steps = settings.balance.g_steps_after(self.last_d_accuracy);
         let real = self.images(&batch.pixels, batch.len());
@@ -281,20 +284,24 @@ impl Trainer {
         };
         let identity = labels(&batch.identities, &self.device);
         let pose = labels(&batch.bins, &self.device);
+        if self.step < recipe.d_warmup {
+            return Ok(self.warmup_step(real, identity, pose, &recipe, d_lr, noise));
+        }
 
         // D: real faces get their identity and pose, generated ones are fake.
         let generated = self.generate(&input, &batch.bins, &batch.identities);
-        let real_seen = self.as_d_sees(real.clone(), recipe.d_blur, noise);
-        let fake_seen = self.as_d_sees(generated.images.clone().detach(), recipe.d_blur, noise);
+        let discriminator = self.discriminator.clone();
+        let real_judged = self.judged(&discriminator, real.clone(), &recipe, noise);
+        let fake_judged = self.judged(&discriminator, generated.images.clone().detach(), &recipe, noise);
         let mismatched = (self.config.model.pose_projection && recipe.pose_mismatch_weight > 0.0).then(|| {
             let num_poses = self.config.model.num_poses();
             let wrong: Vec<usize> = batch.bins.iter().map(|&bin| (bin + self.rng.random_range(1..num_poses)) % num_poses).collect();
             (labels(&wrong, &self.device), recipe.pose_mismatch_weight)
         });
-        let targets = DTargets { identity: identity.clone(), pose, requested: labels(&generated.requested, &self.device), mismatched };
+        let targets = DTargets { identity: identity.clone(), pose, pose_sigma: recipe.pose_label_sigma, requested: labels(&generated.requested, &self.device), mismatched };
         let d = discriminator_loss(
-            self.discriminator.forward(real_seen),
-            self.discriminator.forward(fake_seen),
+            real_judged,
+            fake_judged,
             targets,
             self.discriminator.fake_class(),
             self.config.model.num_poses(),
@@ -302,7 +309,7 @@ impl Trainer {
             recipe.label_smoothing,
         );
         let grads = GradientsParams::from_grads(d.loss.backward(), &self.discriminator);
-        self.discriminator = self.optim_d.step(lr, self.discriminator.clone(), grads);
+        self.discriminator = self.optim_d.step(d_lr, self.discriminator.clone(), grads);
 
         // G: D should see the source identity at the requested pose; the recipe's identity and
         // reconstruction terms keep the person. D's weights take no gradient here.
@@ -314,9 +321,9 @@ impl Trainer {
                 Some(generated) => generated,
                 None => self.generate(&input, &batch.bins, &batch.identities),
             };
-            let seen = self.as_d_sees(generated.images.clone(), recipe.d_blur, noise);
+            let judged = self.judged(&judge, generated.images.clone(), &recipe, noise);
             let sources = labels(&generated.sources, &self.device);
-            let adversarial = generator_loss(judge.forward(seen), sources, labels(&generated.requested, &self.device), recipe.d_head, recipe.pose_weight);
+            let adversarial = generator_loss(judged, sources, labels(&generated.requested, &self.device), recipe.d_head, recipe.pose_weight);
             let mut loss = adversarial.loss.clone();
             let identity_distance = (recipe.identity_weight > 0.0).then(|| {
                 cosine_distance(generated.features.clone().detach(), self.generator.encode(generated.images.clone()))
@@ -345,6 +352,18 @@ impl Trainer {
         numbers.extend(reconstruction);
         self.step += 1;
         Ok(Pending { numbers: Tensor::cat(numbers, 0).detach(), step: self.step, g_steps, identity, reconstructed })
+    }
+
+    /// A warm-up step: D learns the real faces' identities and poses; G is not updated.
+    fn warmup_step(&mut self, real: Tensor<4>, identity: Tensor<1, Int>, pose: Tensor<1, Int>, recipe: &Recipe, lr: f64, noise: f32) -> Pending {
+        let seen = self.as_d_sees(real, recipe, noise);
+        let d = classification_loss(self.discriminator.forward(seen), identity, pose, recipe.pose_label_sigma, recipe.d_head);
+        let grads = GradientsParams::from_grads(d.loss.backward(), &self.discriminator);
+        self.discriminator = self.optim_d.step(lr, self.discriminator.clone(), grads);
+        let nothing = || Tensor::<1>::zeros([1], &self.device);
+        let numbers = vec![d.loss, nothing(), d.id_acc_real, d.pose_acc_real, d.fake_acc, nothing(), nothing()];
+        self.step += 1;
+        Pending { numbers: Tensor::cat(numbers, 0).detach(), step: self.step, g_steps: 0, identity: false, reconstructed: false }
     }
 
     /// Reads a step's numbers back (waiting for the device) and makes its metrics.
@@ -422,9 +441,25 @@ impl Trainer {
         self.config.training.multi.as_ref().map_or(1, |multi| multi.images_per_id)
     }
 
+    /// `discriminator`'s judgement of `images`, augmented as the recipe says.
+    fn judged(&mut self, discriminator: &Discriminator, images: Tensor<4>, recipe: &Recipe, sigma: f32) -> Judgement {
+        match recipe.d_augment {
+            DAugment::Off => discriminator.forward(self.as_d_sees(images, recipe, sigma)),
+            DAugment::All => {
+                let augmented = augment(images, &mut self.rng);
+                discriminator.forward(self.as_d_sees(augmented, recipe, sigma))
+            }
+            DAugment::Realness => {
+                let clean = discriminator.forward(self.as_d_sees(images.clone(), recipe, sigma));
+                let augmented = augment(images, &mut self.rng);
+                clean.with_realness_of(discriminator.forward(self.as_d_sees(augmented, recipe, sigma)))
+            }
+        }
+    }
+
     /// `images` as D sees them: blurred by the recipe's radius, then with instance noise.
-    fn as_d_sees(&mut self, images: Tensor<4>, blur: u32, sigma: f32) -> Tensor<4> {
-        let blurred = binomial_blur(images, blur as usize);
+    fn as_d_sees(&mut self, images: Tensor<4>, recipe: &Recipe, sigma: f32) -> Tensor<4> {
+        let blurred = binomial_blur(images, recipe.d_blur as usize);
         self.with_instance_noise(blurred, sigma)
     }
 
