@@ -282,10 +282,15 @@ fn summary_ui(ui: &mut egui::Ui, report: &EvalReport) {
         ui.label(format!("frontal SSIM {} (every pose pair {}) ·", number(report.ssim_frontal_avg), number(report.ssim_mean)));
         let degrees = report.pose_error_degrees.map_or_else(|| "—".to_owned(), |v| format!("{v:.1}°"));
         ui.label(format!(
-            "pose control {} (mean error {degrees}; the judge on real faces {})",
+            "pose control {} (mean error {degrees}; the judge on real faces {}, on real faces as soft as G's {})",
             percent(report.pose_control_acc),
-            percent(report.pose_classifier_test_acc)
-        ));
+            percent(report.pose_classifier_test_acc),
+            percent(report.pose_classifier_softened_acc)
+        ))
+        .on_hover_text(match report.softness_blur_px {
+            Some(sigma) => format!("G's faces have the fine detail of real faces blurred by σ {sigma:.1} px; a perfectly posed face that soft would get the last figure"),
+            None => "G's softness was not measured".to_owned(),
+        });
     });
     if let Some(group) = report.fused_group {
         let number = |value: Option<f64>| value.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"));

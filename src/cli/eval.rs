@@ -128,6 +128,8 @@ pub fn table(report: &EvalReport) -> String {
         ("SSIM average, every pose pair", cell(report.ssim_mean, false)),
         ("pose control", cell(report.pose_control_acc, true) + " %"),
         ("pose classifier on real", cell(report.pose_classifier_test_acc, true) + " %"),
+        ("G's softness, as a blur", report.softness_blur_px.map_or_else(|| "—".to_owned(), |s| format!("σ {s:.1} px"))),
+        ("pose classifier on real, that soft", cell(report.pose_classifier_softened_acc, true) + " %"),
         ("pose error, mean", cell(report.pose_error_degrees, false) + " °"),
         ("pose kept from the input", cell(report.pose_kept_from_input, true) + " %"),
     ];

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::identification::{Labelled, mean_over, rank1_per_bin, roc};
 use super::image_quality::{psnr, ssim};
+use super::sharpness;
 use super::pose_classifier;
 use crate::data::formats::OpenOptions;
 use crate::data::prepare::centred_input;
@@ -121,6 +122,14 @@ pub struct EvalReport {
     /// Mean distance, in degrees, between the requested pose and the one the classifier sees.
     #[serde(default)]
     pub pose_error_degrees: Option<f64>,
+    /// How soft G's faces are: the Gaussian blur (σ, pixels) that leaves the real test faces with
+    /// as little fine detail as G's outputs have (0: as much as the real ones, or more).
+    #[serde(default)]
+    pub softness_blur_px: Option<f64>,
+    /// The classifier's accuracy on the real test images blurred by `softness_blur_px`: the
+    /// pose control a perfectly posed face as soft as G's would get.
+    #[serde(default)]
+    pub pose_classifier_softened_acc: Option<f64>,
     /// Mean cosine of `f(x)` and `f(G(x, c))` per requested bin `c`.
     pub identity_cosine_per_bin: Vec<Option<f64>>,
     /// Worst-preserved identities: (identity name, mean identity cosine), lowest first.
@@ -346,6 +355,8 @@ pub fn evaluate_with_judge(
     let mut pose_kept_from_input = None;
     let mut pose_error_degrees = None;
     let mut pose_classifier_confusion = None;
+    let mut pose_classifier_softened_acc = None;
+    let softness = sharpness::equivalent_blur(&images.iter().map(|image| &image.pixels).collect::<Vec<_>>(), &rotated.iter().collect::<Vec<_>>());
     let trained = (judge.is_none() && options.classifier_images > 0).then(|| pose_judge(config, size, options, device));
     let classifier = match (judge, &trained) {
         (Some(judge), _) => Ok(judge),
@@ -374,6 +385,11 @@ pub fn evaluate_with_judge(
             let confusion = confusion_of(num_poses, images.iter().zip(&real).map(|(image, &p)| (image.bin, p)));
             classifier_test_acc = share((0..num_poses).map(|b| confusion[b][b]).sum(), images.len());
             pose_classifier_confusion = Some(confusion);
+            if let Some(sigma) = softness {
+                let softened: Vec<RgbImage> = images.iter().map(|image| sharpness::blurred(&image.pixels, sigma)).collect();
+                let seen = classifier.predict(&softened.iter().collect::<Vec<_>>())?;
+                pose_classifier_softened_acc = share(images.iter().zip(&seen).filter(|(image, seen)| image.bin == **seen).count(), images.len());
+            }
         }
         Err(reason) => notes.push(format!("pose control not measured: {reason}")),
     }
@@ -409,6 +425,8 @@ pub fn evaluate_with_judge(
         pose_confusion,
         pose_kept_from_input,
         pose_classifier_confusion,
+        softness_blur_px: softness.map(f64::from),
+        pose_classifier_softened_acc,
         pose_error_degrees,
         identity_cosine_per_bin: identity_cosine,
         worst_identities: worst,

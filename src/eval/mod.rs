@@ -5,3 +5,4 @@ pub mod evaluate;
 pub mod identification;
 pub mod image_quality;
 pub mod pose_classifier;
+pub mod sharpness;
