@@ -182,7 +182,7 @@ impl RecipeName {
                 instance_noise: 0.1,
                 pose_weight: 1.0,
                 identity_weight: 1.0,
-                reconstruction_weight: 3.0,
+                reconstruction_weight: 10.0,
                 own_pose_fraction: 0.25,
                 lr_decay_start: 0.5,
                 pose_mismatch_weight: 0.0,
