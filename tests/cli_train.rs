@@ -104,6 +104,7 @@ fn bad_input_is_refused_with_a_clear_message() {
     std::fs::create_dir(&empty).unwrap();
     train(&out, &["--data", empty.to_str().unwrap()]).failure().stderr(contains("holds no images"));
     train(&out, &[]).failure().stderr(contains("--data DIR or --synthetic N"));
+    train(&out, &["--synthetic", "4", "--steps", "5", "--d-warmup", "5"]).failure().stderr(contains("G is never trained"));
 
     let lonely = dir.path().join("lonely");
     std::fs::create_dir(&lonely).unwrap();

@@ -5,31 +5,14 @@
 
 use burn::prelude::Device;
 use drgan_studio::data::formats::OpenOptions;
-use drgan_studio::device::DeviceChoice;
 use drgan_studio::model::Preset;
 use drgan_studio::synth::SynthSpec;
 use drgan_studio::train::run::{Ended, open_faces, plan, resume, start, train_to_end};
-use drgan_studio::train::{Balance, DataSource, Recipe, RunDir, TrainSettings};
+use drgan_studio::train::{DataSource, RunDir};
 
-fn settings(steps: u64) -> TrainSettings {
-    TrainSettings {
-        steps,
-        batch_size: 4,
-        learning_rate: 2e-4,
-        beta1: 0.5,
-        beta2: 0.999,
-        seed: 5,
-        checkpoint_every: 3,
-        balance: Balance::default(),
-        flip: false,
-        test_fraction: 0.25,
-        device: DeviceChoice::Cpu,
-        cfp_two_bins: false,
-        eval_every: 0,
-        recipe: Recipe::default(),
-        multi: None,
-    }
-}
+mod common;
+
+use common::settings;
 
 #[test]
 fn pipelined_steps_write_every_metric_once_and_checkpoint_at_their_steps() {

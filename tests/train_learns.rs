@@ -5,12 +5,13 @@ use std::path::Path;
 use assert_cmd::Command;
 use burn::prelude::Device;
 use drgan_studio::data::formats::OpenOptions;
-use drgan_studio::device::DeviceChoice;
 use drgan_studio::model::Preset;
 use drgan_studio::synth::SynthSpec;
 use drgan_studio::train::run::{open_faces, plan, start};
-use drgan_studio::train::{Balance, DAugment, DataSource, Recipe, RecipeName, RunDir, TrainSettings};
+use drgan_studio::train::{DAugment, DataSource, Recipe, RecipeName, RunDir, TrainSettings};
 use serde_json::Value;
+
+mod common;
 
 fn mean(lines: &[Value], key: &str) -> f64 {
     lines.iter().map(|l| l[key].as_f64().unwrap()).sum::<f64>() / lines.len() as f64
@@ -57,23 +58,7 @@ fn tiny_run(steps: u64, recipe: Recipe) -> (tempfile::TempDir, RunDir, drgan_stu
     let run = RunDir::new(dir.path().join("run"));
     let data = DataSource::Synthetic(SynthSpec { identities: 4, seed: 1, lights: 1 });
     let faces = open_faces(&data, &OpenOptions::default()).unwrap();
-    let settings = TrainSettings {
-        steps,
-        batch_size: 4,
-        learning_rate: 2e-4,
-        beta1: 0.5,
-        beta2: 0.999,
-        seed: 5,
-        checkpoint_every: 1000,
-        balance: Balance::default(),
-        flip: false,
-        test_fraction: 0.25,
-        device: DeviceChoice::Cpu,
-        cfp_two_bins: false,
-        eval_every: 0,
-        recipe,
-        multi: None,
-    };
+    let settings = TrainSettings { checkpoint_every: 1000, recipe, ..common::settings(steps) };
     let config = plan(Preset::Tiny, settings, data, &faces).unwrap();
     let opened = start(&run, config, &faces, &Device::flex()).unwrap();
     (dir, run, opened)

@@ -127,6 +127,12 @@ impl TrainSettings {
                 multi.degrade_fraction
             );
         }
+        anyhow::ensure!(
+            self.recipe.d_warmup < self.steps,
+            "D's warm-up ({} steps) must be shorter than the run ({} steps), or G is never trained",
+            self.recipe.d_warmup,
+            self.steps
+        );
         self.recipe.validate()
     }
 }
