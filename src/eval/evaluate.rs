@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::identification::{Labelled, mean_over, rank1_per_bin, roc};
 use super::image_quality::{psnr, ssim};
-use super::sharpness;
 use super::pose_classifier;
+use super::sharpness;
 use crate::data::formats::OpenOptions;
 use crate::data::prepare::centred_input;
 use crate::data::{FaceSet, ImageSource};
