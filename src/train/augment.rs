@@ -19,13 +19,10 @@ const CUTOUT_FRACTION: f32 = 0.5;
 pub fn augment(images: Tensor<4>, rng: &mut impl Rng) -> Tensor<4> {
     let [count, _, height, width] = images.dims();
     let device = images.device();
-    let per_image = |rng: &mut dyn FnMut() -> f32| -> Tensor<4> {
-        let values: Vec<f32> = (0..count).map(|_| rng()).collect();
-        Tensor::from_data(TensorData::new(values, [count, 1, 1, 1]), &device)
-    };
-    let brightness = per_image(&mut || rng.random::<f32>() - 0.5);
-    let saturation = per_image(&mut || 2.0 * rng.random::<f32>());
-    let contrast = per_image(&mut || rng.random::<f32>() + 0.5);
+    let per_image = |values: Vec<f32>| Tensor::<4>::from_data(TensorData::new(values, [count, 1, 1, 1]), &device);
+    let brightness = per_image((0..count).map(|_| rng.random::<f32>() - 0.5).collect());
+    let saturation = per_image((0..count).map(|_| 2.0 * rng.random::<f32>()).collect());
+    let contrast = per_image((0..count).map(|_| rng.random::<f32>() + 0.5).collect());
     let images = images + brightness;
     let grey = images.clone().mean_dim(1);
     let images = (images - grey.clone()) * saturation + grey;
