@@ -44,8 +44,12 @@ declare -A ROWS=(
   [st-posesoft]="--recipe studio --pose-label-sigma 0.5"
   [st-rec10]="--recipe studio --reconstruction-weight 10"
   [st-rec30]="--recipe studio --reconstruction-weight 30"
+  [st-edge]="--recipe studio --edge-weight 10"
+  [st-percep]="--recipe studio --perceptual-weight 1"
+  [st-paperhead]="--recipe studio --d-head paper"
+  [st-patch]="--recipe studio --patch-critic true"
 )
-ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10 st-rec30)
+ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10 st-rec30 st-edge st-percep st-paperhead st-patch)
 mkdir -p "$OUT"
 for row in "${@:-${ORDER[@]}}"; do
   run="$OUT/$row"

@@ -4,7 +4,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use drgan_studio::model::codes::{labels, pose_one_hot, uniform_noise};
-use drgan_studio::model::loss::{DHead, DTargets, discriminator_loss, generator_loss, pose_cross_entropy};
+use drgan_studio::model::loss::{DHead, DTargets, discriminator_loss, edge_l1, generator_loss, pose_cross_entropy};
 use drgan_studio::model::{Discriminator, Generator, ModelConfig, Preset};
 use rand::SeedableRng;
 
@@ -125,6 +125,33 @@ fn a_pose_projection_and_wrong_pose_reals_reach_every_parameter_of_d_and_g() {
 }
 
 #[test]
+fn a_patch_critic_judges_every_patch_and_reaches_every_parameter_of_d_and_g() {
+    let device = Device::flex().autodiff();
+    let config = ModelConfig { patch_critic: true, ..ModelConfig::new(Preset::Tiny, 4) };
+    let generator = Generator::new(&config, &device);
+    let discriminator = Discriminator::new(&config, &device);
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(2);
+    let real = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
+    let identity = labels(&[0, 1, 2, 3], &device);
+    let requested = [3, 1, 7, 5];
+    let judged = discriminator.forward(real.clone().detach());
+    assert_eq!(judged.patch_realness.map(|p| p.dims()), Some([4, 16 * 16]), "one logit per position of the 16×16 Conv23 map");
+
+    // Each head's losses on a graph of their own (a backward pass consumes its graph).
+    for head in [DHead::Paper, DHead::Tpami] {
+        let fake = generator.forward(real.clone(), pose_one_hot(&requested, 9, &device), uniform_noise(&mut rng, 4, 50, &device));
+        let judged = discriminator.forward(real.clone());
+        let targets = DTargets { identity: identity.clone(), pose: labels(&[0, 4, 8, 2], &device), pose_sigma: 0.0, requested: labels(&requested, &device), mismatched: None };
+        let d = discriminator_loss(judged.clone(), discriminator.forward(fake.clone().detach()), targets, discriminator.fake_class(), 9, head, 0.0);
+        let d_grads = GradientsParams::from_grads(d.loss.backward(), &discriminator);
+        assert_every_parameter_has_a_gradient(&discriminator, &d_grads);
+        let g = generator_loss(discriminator.forward(fake.clone()), identity.clone(), labels(&requested, &device), head, 1.0);
+        let g_grads = GradientsParams::from_grads(g.loss.backward(), &generator);
+        assert_every_parameter_has_a_gradient(&generator, &g_grads);
+    }
+}
+
+#[test]
 fn spread_pose_labels_reward_a_prediction_that_knows_the_neighbouring_bins() {
     let device = Device::flex();
     let bins = labels(&[0, 4, 8], &device);
@@ -150,6 +177,18 @@ fn spread_pose_labels_reward_a_prediction_that_knows_the_neighbouring_bins() {
         pose_cross_entropy(one_hot, bins, sigma).into_scalar(),
     );
     assert!(at_target < confident, "the spread target's own distribution ({at_target}) beats a one-hot guess ({confident})");
+}
+
+#[test]
+fn the_edge_term_sees_edges_only() {
+    let device = Device::flex();
+    let faces = Tensor::<4>::random([2, 3, 16, 16], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
+    let edges = |other: Tensor<4>| -> f32 { edge_l1(other, faces.clone()).into_scalar() };
+    assert_eq!(edges(faces.clone()), 0.0);
+    assert!(edges(faces.clone().add_scalar(0.3)).abs() < 1e-6, "a change of brightness leaves the edges as they were");
+    let blurred = drgan_studio::train::trainer::binomial_blur(faces.clone(), 1);
+    let (blur, l1): (f32, f32) = (edges(blurred.clone()), (blurred - faces.clone()).abs().mean().into_scalar());
+    assert!(blur > l1, "a blur costs more in edges ({blur}) than in pixels ({l1})");
 }
 
 fn random_logits(shape: [usize; 2], device: &Device) -> Tensor<2> {

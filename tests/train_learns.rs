@@ -91,3 +91,17 @@ fn augmenting_d_s_realness_trains_and_repeats_exactly() {
     assert!(first.iter().all(|(d, g)| d.is_finite() && g.is_finite() && *g > 0.0), "{first:?}");
     assert_eq!(first, numbers(), "the augmentation draws from the run's seeded generator");
 }
+
+#[test]
+fn the_edge_and_perceptual_terms_train_g() {
+    let _turn = ONE_MODEL_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let losses = |recipe: Recipe| {
+        let (_dir, _run, mut opened) = tiny_run(3, recipe);
+        (0..3).map(|_| opened.trainer.train_step().unwrap().unwrap()).map(|m| (m.d_loss, m.g_loss)).collect::<Vec<_>>()
+    };
+    let plain = losses(Recipe { own_pose_fraction: 1.0, ..RecipeName::Studio.recipe() });
+    let sharpened = losses(Recipe { own_pose_fraction: 1.0, edge_weight: 10.0, perceptual_weight: 1.0, ..RecipeName::Studio.recipe() });
+    assert!(sharpened.iter().all(|(d, g)| d.is_finite() && g.is_finite()), "{sharpened:?}");
+    assert_eq!(plain[0], sharpened[0], "the first step's losses are read before the new terms change anything");
+    assert_ne!(plain[1..], sharpened[1..], "the terms change G, so the next steps' losses differ");
+}

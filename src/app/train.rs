@@ -497,6 +497,7 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
             row(ui, "pose code at every decoder scale", egui::Checkbox::without_text(&mut form.architecture.pose_maps));
             row(ui, "D pose head: fake class", egui::Checkbox::without_text(&mut form.architecture.pose_fake_class));
             row(ui, "D real/fake: pose projection", egui::Checkbox::without_text(&mut form.architecture.pose_projection));
+            row(ui, "D real/fake: patch critic", egui::Checkbox::without_text(&mut form.architecture.patch_critic));
             row(ui, "wrong-pose reals weight", egui::DragValue::new(&mut recipe.pose_mismatch_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "label smoothing", egui::DragValue::new(&mut recipe.label_smoothing).speed(0.01).range(0.0..=0.5));
             row(ui, "instance noise", egui::DragValue::new(&mut recipe.instance_noise).speed(0.01).range(0.0..=2.0));
@@ -511,6 +512,8 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
             row(ui, "pose weight", egui::DragValue::new(&mut recipe.pose_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "identity weight", egui::DragValue::new(&mut recipe.identity_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "reconstruction weight", egui::DragValue::new(&mut recipe.reconstruction_weight).speed(0.05).range(0.0..=1000.0));
+            row(ui, "edge weight", egui::DragValue::new(&mut recipe.edge_weight).speed(0.05).range(0.0..=1000.0));
+            row(ui, "D-perceptual weight", egui::DragValue::new(&mut recipe.perceptual_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "own-pose fraction", egui::DragValue::new(&mut recipe.own_pose_fraction).speed(0.01).range(0.0..=1.0));
             row(ui, "lr decay from", egui::DragValue::new(&mut recipe.lr_decay_start).speed(0.01).range(0.0..=1.0));
             row(ui, "D warm-up steps (real faces only)", egui::DragValue::new(&mut recipe.d_warmup).range(0..=100_000));

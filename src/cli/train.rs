@@ -131,6 +131,10 @@ pub struct TrainArgs {
     /// (true or false).
     #[arg(long)]
     pub pose_maps: Option<bool>,
+    /// Whether D also judges realness patch by patch on its early feature map (a PatchGAN
+    /// critic; true or false).
+    #[arg(long)]
+    pub patch_critic: Option<bool>,
     /// With a pose projection: weight of D's term calling real faces at a wrong pose fake.
     #[arg(long)]
     pub pose_mismatch_weight: Option<f32>,
@@ -152,6 +156,13 @@ pub struct TrainArgs {
     /// bin alone).
     #[arg(long)]
     pub pose_label_sigma: Option<f32>,
+    /// Weight of G's edge term, |∇G(x, c_x) − ∇x|₁ at the input's own pose (0: off).
+    #[arg(long)]
+    pub edge_weight: Option<f32>,
+    /// Weight of G's perceptual term, the L1 distance of D's early feature maps of G(x, c_x)
+    /// and x at the input's own pose (0: off).
+    #[arg(long)]
+    pub perceptual_weight: Option<f32>,
     /// Train the multi-image DR-GAN: groups of photos of one person, fused by learned confidences.
     #[arg(long)]
     pub multi: bool,
@@ -191,6 +202,8 @@ impl TrainArgs {
         replace(&mut recipe.pose_mismatch_weight, self.pose_mismatch_weight);
         replace(&mut recipe.d_lr_factor, self.d_lr_factor);
         replace(&mut recipe.pose_label_sigma, self.pose_label_sigma);
+        replace(&mut recipe.edge_weight, self.edge_weight);
+        replace(&mut recipe.perceptual_weight, self.perceptual_weight);
         if let Some(radius) = self.d_blur {
             recipe.d_blur = radius;
         }
@@ -207,6 +220,7 @@ impl TrainArgs {
             pose_fake_class: self.pose_fake_class.unwrap_or(named.pose_fake_class),
             pose_projection: self.pose_projection.unwrap_or(named.pose_projection),
             pose_maps: self.pose_maps.unwrap_or(named.pose_maps),
+            patch_critic: self.patch_critic.unwrap_or(named.patch_critic),
         };
         architecture.validate(&recipe)?;
         Ok((recipe, architecture))

@@ -187,6 +187,11 @@ pub struct ModelConfig {
     /// as `Np` constant maps beside its input, instead of only the FC layer at the start.
     #[serde(default)]
     pub pose_maps: bool,
+    /// Whether D also judges realness patch by patch: a real/fake logit at every position of
+    /// its early (Conv23) feature map (a PatchGAN, Isola et al. 2017), beside its logit for the
+    /// whole face.
+    #[serde(default)]
+    pub patch_critic: bool,
 }
 
 impl ModelConfig {
@@ -202,6 +207,7 @@ impl ModelConfig {
             pose_fake_class: false,
             pose_projection: false,
             pose_maps: false,
+            patch_critic: false,
         }
     }
 

@@ -1,13 +1,19 @@
 //! `D`: the encoder architecture (its own weights) and an FC layer to `Nd + 1` identity logits
 //! (the last one means "fake") and `Np` pose logits; optionally a pose projection that makes
-//! the real/fake logit depend on the pose a face is claimed to have.
+//! the real/fake logit depend on the pose a face is claimed to have, and a patch critic that
+//! judges realness at every position of an early feature map.
 
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use super::blocks::weight_init;
 use super::config::ModelConfig;
 use super::encoder::Encoder;
+
+/// How many of D's convolutions its early feature map (G's perceptual term, the patch
+/// critic) passes through: Conv11 … Conv23, at half the input's size.
+pub const EARLY_LAYERS: usize = 5;
 
 /// D's heads for one batch.
 #[derive(Clone, Debug)]
@@ -19,6 +25,8 @@ pub struct Judgement {
     /// `[B, Np]`: column `c` is `⟨φ(x), e_c⟩`, what claiming pose `c` adds to the real/fake
     /// logit (the projection discriminator of Miyato & Koyama, 2018), when D has one.
     pub pose_projection: Option<Tensor<2>>,
+    /// `[B, P]`: a real/fake logit for each patch of the face, when D has a patch critic.
+    pub patch_realness: Option<Tensor<2>>,
 }
 
 impl Judgement {
@@ -31,7 +39,7 @@ impl Judgement {
             vec![self.identity.slice([0..batch, 0..outputs - 1]), other.identity.slice([0..batch, outputs - 1..outputs])],
             1,
         );
-        Judgement { identity, pose: self.pose, pose_projection: other.pose_projection }
+        Judgement { identity, pose: self.pose, pose_projection: other.pose_projection, patch_realness: other.patch_realness }
     }
 }
 
@@ -42,6 +50,8 @@ pub struct Discriminator {
     head: Linear,
     /// The pose embeddings `e_c` of the projection, as a bias-free `feature → Np` layer.
     projection: Option<Linear>,
+    /// The patch critic, a 1×1 convolution of the early feature map to one logit.
+    patch: Option<Conv2d>,
     identities: usize,
 }
 
@@ -56,13 +66,24 @@ impl Discriminator {
             encoder: Encoder::new(config, device),
             head: layer(outputs, true),
             projection: config.pose_projection.then(|| layer(config.num_poses(), false)),
+            patch: config.patch_critic.then(|| {
+                Conv2dConfig::new([Encoder::channels_after(config, EARLY_LAYERS), 1], [1, 1]).with_initializer(weight_init()).init(device)
+            }),
             identities: config.identities,
         }
     }
 
     /// Images `[B, 3, S, S]` → identity and pose logits.
     pub fn forward(&self, images: Tensor<4>) -> Judgement {
-        let features = self.encoder.forward(images);
+        let (features, patch_realness) = match &self.patch {
+            Some(patch) => {
+                let early = self.encoder.feature_map_after(images, EARLY_LAYERS);
+                let logits = patch.forward(early.clone());
+                let [batch, _, height, width] = logits.dims();
+                (self.encoder.forward_from(early, EARLY_LAYERS), Some(logits.reshape([batch, height * width])))
+            }
+            None => (self.encoder.forward(images), None),
+        };
         let pose_projection = self.projection.as_ref().map(|projection| projection.forward(features.clone()));
         let logits = self.head.forward(features);
         let [batch, outputs] = logits.dims();
@@ -71,7 +92,14 @@ impl Discriminator {
             identity: logits.clone().slice([0..batch, 0..fake_class_end]),
             pose: logits.slice([0..batch, fake_class_end..outputs]),
             pose_projection,
+            patch_realness,
         }
+    }
+
+    /// D's feature map after Conv23 (half the input's size): what the perceptual term of G
+    /// compares, a distance that D's own training makes about faces (Larsen et al. 2016).
+    pub fn perceptual_features(&self, images: Tensor<4>) -> Tensor<4> {
+        self.encoder.feature_map_after(images, EARLY_LAYERS)
     }
 
     /// Index of the "fake" identity class (`Nd`).

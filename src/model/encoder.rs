@@ -35,9 +35,22 @@ impl Encoder {
 
     /// The last feature map (Conv53's output), before pooling.
     pub fn feature_map(&self, images: Tensor<4>) -> Tensor<4> {
-        self.layers
-            .iter()
-            .fold(images, |x, layer| layer.forward(x))
+        self.feature_map_after(images, self.layers.len())
+    }
+
+    /// The feature map after the first `layers` convolutions (all of them at most).
+    pub fn feature_map_after(&self, images: Tensor<4>, layers: usize) -> Tensor<4> {
+        self.layers.iter().take(layers).fold(images, |x, layer| layer.forward(x))
+    }
+
+    /// The features of images whose map after the first `layers` convolutions is `map`.
+    pub fn forward_from(&self, map: Tensor<4>, layers: usize) -> Tensor<2> {
+        pool(self.layers.iter().skip(layers).fold(map, |x, layer| layer.forward(x)))
+    }
+
+    /// Output channels of the first `layers` convolutions.
+    pub fn channels_after(config: &ModelConfig, layers: usize) -> usize {
+        layers.checked_sub(1).map_or(3, |last| config.encoder_widths()[last])
     }
 }
 

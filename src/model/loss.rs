@@ -93,6 +93,12 @@ fn binary_cross_entropy(logits: Tensor<1>, target: f32) -> Tensor<1> {
     (softplus(logits.clone(), 1.0) - logits.mul_scalar(target)).mean()
 }
 
+/// `[B, P]` patch logits as one `[B·P]` column.
+fn flat(patches: Tensor<2>) -> Tensor<1> {
+    let [batch, count] = patches.dims();
+    patches.reshape([batch * count])
+}
+
 /// What D's loss is computed against.
 #[derive(Clone, Debug)]
 pub struct DTargets {
@@ -129,18 +135,23 @@ pub fn discriminator_loss(
     let [fakes, _] = fake.identity.dims();
     let [reals, _] = real.identity.dims();
     let fake_labels = |count: usize| Tensor::<1, Int>::full([count], fake_class as i64, &device);
-    let mut pose_loss = pose_cross_entropy(real.pose.clone(), pose.clone(), pose_sigma);
+    // The terms both heads share: pose, and the patch critic's.
+    let mut shared_loss = pose_cross_entropy(real.pose.clone(), pose.clone(), pose_sigma);
     let [_, pose_outputs] = fake.pose.dims();
     if pose_outputs > num_poses {
-        pose_loss = pose_loss + ce.forward(fake.pose.clone(), Tensor::<1, Int>::full([fakes], num_poses as i64, &device));
+        shared_loss = shared_loss + ce.forward(fake.pose.clone(), Tensor::<1, Int>::full([fakes], num_poses as i64, &device));
     }
     let pose_acc_real = accuracy(real.pose.clone(), pose.clone());
     let (real_read, fake_read) = (read(&real, head, &pose), read(&fake, head, &requested));
     let smooth = label_smoothing as f64;
+    // The patch critic: every patch of a real face is real, every patch of a generated one fake.
+    if let (Some(real_patches), Some(fake_patches)) = (&real.patch_realness, &fake.patch_realness) {
+        shared_loss = shared_loss + binary_cross_entropy(flat(real_patches.clone()), 1.0 - label_smoothing) + binary_cross_entropy(flat(fake_patches.clone()), 0.0);
+    }
     match (real_read.real, fake_read.real) {
         (Some(real_logit_true_pose), Some(fake_logit)) => {
             let mut loss = ce.forward(real_read.identity.clone(), identity.clone())
-                + pose_loss
+                + shared_loss
                 + binary_cross_entropy(real_logit_true_pose, 1.0 - label_smoothing)
                 + binary_cross_entropy(fake_logit.clone(), 0.0);
             if let (Some((wrong, weight)), Some(_)) = (mismatched, &real.pose_projection) {
@@ -159,7 +170,7 @@ pub fn discriminator_loss(
                 real_loss = real_loss + ce.forward(real.identity.clone(), fake_labels(reals)).mul_scalar(smooth);
             }
             DiscriminatorLoss {
-                loss: real_loss + pose_loss + ce.forward(fake.identity.clone(), fake_labels(fakes)),
+                loss: real_loss + shared_loss + ce.forward(fake.identity.clone(), fake_labels(fakes)),
                 id_acc_real: accuracy(real.identity, identity),
                 pose_acc_real,
                 fake_acc: accuracy(fake.identity, fake_labels(fakes)),
@@ -212,6 +223,9 @@ pub fn generator_loss(fake: Judgement, source_identity: Tensor<1, Int>, requeste
     if let Some(real_logit) = read.real {
         loss = loss + binary_cross_entropy(real_logit, 1.0);
     }
+    if let Some(patches) = fake.patch_realness {
+        loss = loss + binary_cross_entropy(flat(patches), 1.0);
+    }
     GeneratorLoss { loss, id_acc: accuracy(read.identity, source_identity), pose_acc: accuracy(fake.pose, requested_pose) }
 }
 
@@ -231,6 +245,20 @@ pub fn masked_l1(generated: Tensor<4>, target: Tensor<4>, mask: &[bool]) -> Tens
     let weights: Vec<f32> = mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
     let weights = Tensor::<1>::from_data(TensorData::new(weights, [batch]), &device).reshape([batch, 1, 1, 1]);
     ((generated - target).abs() * weights).sum().div_scalar((selected * channels * height * width) as f64)
+}
+
+/// Mean absolute difference of the horizontal and vertical neighbour differences (the edges)
+/// of `generated` and `target`: the image-gradient term of Mathieu et al. (2016), which plain L1
+/// lets a generator pay for with a blur.
+pub fn edge_l1(generated: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+    let edges = |images: Tensor<4>| {
+        let [batch, channels, height, width] = images.dims();
+        let across = images.clone().slice([0..batch, 0..channels, 0..height, 1..width]) - images.clone().slice([0..batch, 0..channels, 0..height, 0..width - 1]);
+        let down = images.clone().slice([0..batch, 0..channels, 1..height, 0..width]) - images.slice([0..batch, 0..channels, 0..height - 1, 0..width]);
+        (across, down)
+    };
+    let ((generated_across, generated_down), (target_across, target_down)) = (edges(generated), edges(target));
+    (generated_across - target_across).abs().mean() + (generated_down - target_down).abs().mean()
 }
 
 /// Fraction of rows whose arg-max equals the label, as a one-element tensor.

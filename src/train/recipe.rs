@@ -23,12 +23,22 @@ pub struct Architecture {
     /// Whether the pose code also enters every upsampling layer of the decoder as constant maps.
     #[serde(default)]
     pub pose_maps: bool,
+    /// Whether D also judges realness patch by patch (a PatchGAN critic on its early feature
+    /// map), so that G is paid for faces that look real in every part, not only as a whole.
+    #[serde(default)]
+    pub patch_critic: bool,
 }
 
 impl Architecture {
     /// The architecture of `model`.
     pub fn of(model: &ModelConfig) -> Self {
-        Self { upsample: model.upsample, pose_fake_class: model.pose_fake_class, pose_projection: model.pose_projection, pose_maps: model.pose_maps }
+        Self {
+            upsample: model.upsample,
+            pose_fake_class: model.pose_fake_class,
+            pose_projection: model.pose_projection,
+            pose_maps: model.pose_maps,
+            patch_critic: model.patch_critic,
+        }
     }
 
     /// Writes this architecture into `model`.
@@ -37,6 +47,7 @@ impl Architecture {
         model.pose_fake_class = self.pose_fake_class;
         model.pose_projection = self.pose_projection;
         model.pose_maps = self.pose_maps;
+        model.patch_critic = self.patch_critic;
     }
 
     /// Checks that `recipe` can train these networks.
@@ -98,6 +109,14 @@ pub struct Recipe {
     /// its bin alone), so that D's pose head says how far a face is from each bin and G's pose
     /// term pulls a face to the middle of its bin rather than just across a boundary.
     pub pose_label_sigma: f32,
+    /// Weight of the L1 distance of the edges (neighbour differences) of `G(x, c_x)` and `x`
+    /// on the images whose requested pose is their own, so that G is paid for the eyes, mouth
+    /// and hairline that plain L1 lets it blur away.
+    pub edge_weight: f32,
+    /// Weight of the L1 distance of D's early feature maps (after Conv23) of `G(x, c_x)` and
+    /// `x` on the images whose requested pose is their own: a reconstruction measured the way D
+    /// sees faces rather than pixel by pixel (Larsen et al. 2016), which a blur does not satisfy.
+    pub perceptual_weight: f32,
 }
 
 impl Default for Recipe {
@@ -118,6 +137,8 @@ impl Default for Recipe {
             d_warmup: 0,
             d_lr_factor: 1.0,
             pose_label_sigma: 0.0,
+            edge_weight: 0.0,
+            perceptual_weight: 0.0,
         }
     }
 }
@@ -191,6 +212,8 @@ impl RecipeName {
                 d_warmup: 0,
                 d_lr_factor: 1.0,
                 pose_label_sigma: 0.0,
+                edge_weight: 0.0,
+                perceptual_weight: 0.0,
             },
         }
     }
@@ -198,8 +221,8 @@ impl RecipeName {
     /// The networks the recipe uses.
     pub fn architecture(self) -> Architecture {
         match self {
-            RecipeName::Paper => Architecture { upsample: Upsample::Transposed, pose_fake_class: false, pose_projection: false, pose_maps: false },
-            RecipeName::Studio => Architecture { upsample: Upsample::Resize, pose_fake_class: false, pose_projection: false, pose_maps: false },
+            RecipeName::Paper => Architecture { upsample: Upsample::Transposed, pose_fake_class: false, pose_projection: false, pose_maps: false, patch_critic: false },
+            RecipeName::Studio => Architecture { upsample: Upsample::Resize, pose_fake_class: false, pose_projection: false, pose_maps: false, patch_critic: false },
         }
     }
 
@@ -228,6 +251,8 @@ impl Recipe {
             ("pose mismatch weight", self.pose_mismatch_weight, 0.0, 1000.0),
             ("D learning-rate factor", self.d_lr_factor, 0.01, 100.0),
             ("pose label width", self.pose_label_sigma, 0.0, 10.0),
+            ("edge weight", self.edge_weight, 0.0, 1000.0),
+            ("perceptual weight", self.perceptual_weight, 0.0, 1000.0),
         ];
         for (what, value, low, high) in ranges {
             if !(low..=high).contains(&value) {
@@ -261,7 +286,7 @@ impl Recipe {
     /// One line for logs and the Train view, e.g. `studio (tpami head, smoothing 0.1, …)`.
     pub fn summary(&self, architecture: Architecture) -> String {
         format!(
-            "{} (D head {}{}{}, {} upsampling{}, label smoothing {}, instance noise {}{}{}{}{}{}, pose {}, identity {}, reconstruction {} on {:.0} % own-pose requests, lr decay from {:.0} %)",
+            "{} (D head {}{}{}{}, {} upsampling{}, label smoothing {}, instance noise {}{}{}{}{}{}, pose {}, identity {}, reconstruction {}{}{} on {:.0} % own-pose requests, lr decay from {:.0} %)",
             self.describe(architecture),
             self.d_head.name(),
             if architecture.pose_fake_class { " with a fake pose class" } else { "" },
@@ -270,6 +295,7 @@ impl Recipe {
                 (true, weight) if weight > 0.0 => format!(" with a pose projection, wrong-pose reals {weight}"),
                 (true, _) => " with a pose projection".to_owned(),
             },
+            if architecture.patch_critic { " and a patch critic" } else { "" },
             architecture.upsample.name(),
             if architecture.pose_maps { ", the pose code at every decoder scale" } else { "" },
             self.label_smoothing,
@@ -286,6 +312,8 @@ impl Recipe {
             self.pose_weight,
             self.identity_weight,
             self.reconstruction_weight,
+            if self.edge_weight > 0.0 { format!(", edges {}", self.edge_weight) } else { String::new() },
+            if self.perceptual_weight > 0.0 { format!(", D-perceptual {}", self.perceptual_weight) } else { String::new() },
             self.own_pose_fraction * 100.0,
             self.lr_decay_start * 100.0
         )
@@ -308,6 +336,7 @@ mod tests {
         assert_eq!(Recipe::default().describe(Architecture { upsample: Upsample::Resize, ..paper }), "custom");
         assert_eq!(RecipeName::Studio.recipe().describe(Architecture { pose_projection: true, ..studio }), "custom");
         assert_eq!(RecipeName::Studio.recipe().describe(Architecture { pose_maps: !studio.pose_maps, ..studio }), "custom");
+        assert_eq!(RecipeName::Studio.recipe().describe(Architecture { patch_critic: !studio.patch_critic, ..studio }), "custom");
     }
 
     #[test]

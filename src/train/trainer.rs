@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::data::{Batch, BatchLoader, BatchPlan, FaceSet, LabelledImage, SkipReport};
 use crate::model::codes::{labels, pose_one_hot, uniform_noise};
-use crate::model::loss::{DTargets, classification_loss, cosine_distance, discriminator_loss, generator_loss, masked_l1};
+use crate::model::loss::{DTargets, classification_loss, cosine_distance, discriminator_loss, edge_l1, generator_loss, masked_l1};
 use crate::model::finite::check_finite;
 use crate::model::transfer::load_matching;
 use crate::model::rotator::Rotator;
@@ -340,6 +340,17 @@ impl Trainer {
             if let Some(l1) = &reconstruction {
                 loss = loss + l1.clone().mul_scalar(recipe.reconstruction_weight);
             }
+            if let Some(own) = own_pose_rows(&generated.own_pose[..singles], &self.device).filter(|_| recipe.edge_weight > 0.0 || recipe.perceptual_weight > 0.0) {
+                let drawn = generated.images.clone().select(0, own.clone());
+                let target = real.clone().select(0, own);
+                if recipe.edge_weight > 0.0 {
+                    loss = loss + edge_l1(drawn.clone(), target.clone()).mul_scalar(recipe.edge_weight);
+                }
+                if recipe.perceptual_weight > 0.0 {
+                    let distance = (judge.perceptual_features(drawn) - judge.perceptual_features(target).detach()).abs().mean();
+                    loss = loss + distance.mul_scalar(recipe.perceptual_weight);
+                }
+            }
             let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
             self.generator = self.optim_g.step(lr, self.generator.clone(), grads);
             last = Some((adversarial, identity_distance, reconstruction));
@@ -548,6 +559,13 @@ fn labelled_images(config: &RunConfig, faces: &FaceSet) -> anyhow::Result<(Vec<L
         bail!("{} has no images of the test identities", faces.origin);
     }
     Ok((train, test))
+}
+
+/// The rows of a batch whose requested pose is their own, as an index tensor (none: `None`).
+fn own_pose_rows(own_pose: &[bool], device: &Device) -> Option<Tensor<1, Int>> {
+    let rows: Vec<i64> = own_pose.iter().enumerate().filter(|(_, own)| **own).map(|(row, _)| row as i64).collect();
+    let count = rows.len();
+    (count > 0).then(|| Tensor::from_data(TensorData::new(rows, [count]), device))
 }
 
 /// `images` smoothed by the binomial kernel of `radius` (1: `[1 2 1]/4` along each axis; 0:
