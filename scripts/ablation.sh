@@ -48,8 +48,13 @@ declare -A ROWS=(
   [st-percep]="--recipe studio --perceptual-weight 1"
   [st-paperhead]="--recipe studio --d-head paper"
   [st-patch]="--recipe studio --patch-critic true"
+  [st-joint]="--recipe studio --joint-d-batch true"
+  [tpami-joint]="--recipe paper --d-head tpami --joint-d-batch true"
+  [sj-dlr]="--recipe studio --joint-d-batch true --d-lr-factor 0.5"
+  [sj-augreal]="--recipe studio --joint-d-batch true --d-augment realness"
+  [sj-patch]="--recipe studio --joint-d-batch true --patch-critic true"
 )
-ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10 st-rec30 st-edge st-percep st-paperhead st-patch)
+ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10 st-rec30 st-edge st-percep st-paperhead st-patch st-joint tpami-joint sj-dlr sj-augreal sj-patch)
 mkdir -p "$OUT"
 for row in "${@:-${ORDER[@]}}"; do
   run="$OUT/$row"

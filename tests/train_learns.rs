@@ -105,3 +105,16 @@ fn the_edge_and_perceptual_terms_train_g() {
     assert_eq!(plain[0], sharpened[0], "the first step's losses are read before the new terms change anything");
     assert_ne!(plain[1..], sharpened[1..], "the terms change G, so the next steps' losses differ");
 }
+
+#[test]
+fn judging_real_and_generated_faces_as_one_batch_trains_and_changes_the_game() {
+    let _turn = ONE_MODEL_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let losses = |recipe: Recipe| {
+        let (_dir, _run, mut opened) = tiny_run(2, recipe);
+        (0..2).map(|_| opened.trainer.train_step().unwrap().unwrap()).map(|m| (m.d_loss, m.g_loss, m.d_fake_acc)).collect::<Vec<_>>()
+    };
+    let apart = losses(RecipeName::Studio.recipe());
+    let joint = losses(Recipe { joint_d_batch: true, ..RecipeName::Studio.recipe() });
+    assert!(joint.iter().all(|(d, g, _)| d.is_finite() && g.is_finite()), "{joint:?}");
+    assert_ne!(apart[0], joint[0], "the shared BatchNorm statistics change D's judgement from the first step");
+}

@@ -498,6 +498,7 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
             row(ui, "D pose head: fake class", egui::Checkbox::without_text(&mut form.architecture.pose_fake_class));
             row(ui, "D real/fake: pose projection", egui::Checkbox::without_text(&mut form.architecture.pose_projection));
             row(ui, "D real/fake: patch critic", egui::Checkbox::without_text(&mut form.architecture.patch_critic));
+            row(ui, "D judges real and generated as one batch", egui::Checkbox::without_text(&mut recipe.joint_d_batch));
             row(ui, "wrong-pose reals weight", egui::DragValue::new(&mut recipe.pose_mismatch_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "label smoothing", egui::DragValue::new(&mut recipe.label_smoothing).speed(0.01).range(0.0..=0.5));
             row(ui, "instance noise", egui::DragValue::new(&mut recipe.instance_noise).speed(0.01).range(0.0..=2.0));

@@ -163,6 +163,10 @@ pub struct TrainArgs {
     /// and x at the input's own pose (0: off).
     #[arg(long)]
     pub perceptual_weight: Option<f32>,
+    /// Whether D judges real and generated faces as one batch, sharing BatchNorm statistics
+    /// (true or false; the paper: apart).
+    #[arg(long)]
+    pub joint_d_batch: Option<bool>,
     /// Train the multi-image DR-GAN: groups of photos of one person, fused by learned confidences.
     #[arg(long)]
     pub multi: bool,
@@ -209,6 +213,9 @@ impl TrainArgs {
         }
         if let Some(augment) = self.d_augment {
             recipe.d_augment = augment;
+        }
+        if let Some(joint) = self.joint_d_batch {
+            recipe.joint_d_batch = joint;
         }
         if let Some(steps) = self.d_warmup {
             recipe.d_warmup = steps;

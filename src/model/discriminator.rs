@@ -41,6 +41,21 @@ impl Judgement {
         );
         Judgement { identity, pose: self.pose, pose_projection: other.pose_projection, patch_realness: other.patch_realness }
     }
+
+    /// The judgements of the first `count` faces and of the rest.
+    pub fn split(self, count: usize) -> (Judgement, Judgement) {
+        let rows = |t: Tensor<2>| {
+            let [batch, columns] = t.dims();
+            (t.clone().slice([0..count, 0..columns]), t.slice([count..batch, 0..columns]))
+        };
+        let ((identity, other_identity), (pose, other_pose)) = (rows(self.identity), rows(self.pose));
+        let (pose_projection, other_projection) = self.pose_projection.map(rows).unzip();
+        let (patch_realness, other_patches) = self.patch_realness.map(rows).unzip();
+        (
+            Judgement { identity, pose, pose_projection, patch_realness },
+            Judgement { identity: other_identity, pose: other_pose, pose_projection: other_projection, patch_realness: other_patches },
+        )
+    }
 }
 
 /// The DR-GAN discriminator.
@@ -105,5 +120,26 @@ impl Discriminator {
     /// Index of the "fake" identity class (`Nd`).
     pub fn fake_class(&self) -> usize {
         self.identities
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Preset;
+
+    #[test]
+    fn a_split_judgement_keeps_each_face_s_rows() {
+        let device = Device::flex();
+        let config = ModelConfig { pose_projection: true, patch_critic: true, ..ModelConfig::new(Preset::Tiny, 4) };
+        let judgement = Discriminator::new(&config, &device).forward(Tensor::random([5, 3, 32, 32], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device));
+        let whole = judgement.clone();
+        let (first, rest) = judgement.split(2);
+        assert_eq!((first.identity.dims(), rest.identity.dims()), ([2, 5], [3, 5]));
+        assert_eq!(rest.patch_realness.as_ref().map(|p| p.dims()), Some([3, 256]));
+        let joined = Tensor::cat(vec![first.pose, rest.pose], 0);
+        assert_eq!(joined.into_data(), whole.pose.into_data());
+        let joined = Tensor::cat(vec![first.pose_projection.unwrap(), rest.pose_projection.unwrap()], 0);
+        assert_eq!(joined.into_data(), whole.pose_projection.unwrap().into_data());
     }
 }

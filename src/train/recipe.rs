@@ -117,6 +117,12 @@ pub struct Recipe {
     /// `x` on the images whose requested pose is their own: a reconstruction measured the way D
     /// sees faces rather than pixel by pixel (Larsen et al. 2016), which a blur does not satisfy.
     pub perceptual_weight: f32,
+    /// Whether D judges the real and the generated faces as one batch (G's step too), so that
+    /// its BatchNorm layers normalise both with the same statistics. Judged apart (the paper
+    /// and its PyTorch ports), a batch of generated faces is normalised by its own statistics,
+    /// which pins the batch mean of the pooled features D reads realness from: D can then hardly
+    /// tell a batch of fakes from a batch of real faces, and G is not paid for looking real.
+    pub joint_d_batch: bool,
 }
 
 impl Default for Recipe {
@@ -139,6 +145,7 @@ impl Default for Recipe {
             pose_label_sigma: 0.0,
             edge_weight: 0.0,
             perceptual_weight: 0.0,
+            joint_d_batch: false,
         }
     }
 }
@@ -214,6 +221,7 @@ impl RecipeName {
                 pose_label_sigma: 0.0,
                 edge_weight: 0.0,
                 perceptual_weight: 0.0,
+                joint_d_batch: false,
             },
         }
     }
@@ -286,7 +294,7 @@ impl Recipe {
     /// One line for logs and the Train view, e.g. `studio (tpami head, smoothing 0.1, …)`.
     pub fn summary(&self, architecture: Architecture) -> String {
         format!(
-            "{} (D head {}{}{}{}, {} upsampling{}, label smoothing {}, instance noise {}{}{}{}{}{}, pose {}, identity {}, reconstruction {}{}{} on {:.0} % own-pose requests, lr decay from {:.0} %)",
+            "{} (D head {}{}{}{}{}, {} upsampling{}, label smoothing {}, instance noise {}{}{}{}{}{}, pose {}, identity {}, reconstruction {}{}{} on {:.0} % own-pose requests, lr decay from {:.0} %)",
             self.describe(architecture),
             self.d_head.name(),
             if architecture.pose_fake_class { " with a fake pose class" } else { "" },
@@ -296,6 +304,7 @@ impl Recipe {
                 (true, _) => " with a pose projection".to_owned(),
             },
             if architecture.patch_critic { " and a patch critic" } else { "" },
+            if self.joint_d_batch { ", real and generated faces judged as one batch" } else { "" },
             architecture.upsample.name(),
             if architecture.pose_maps { ", the pose code at every decoder scale" } else { "" },
             self.label_smoothing,

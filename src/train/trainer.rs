@@ -291,8 +291,12 @@ impl Trainer {
         // D: real faces get their identity and pose, generated ones are fake.
         let generated = self.generate(&input, &batch.bins, &batch.identities);
         let discriminator = self.discriminator.clone();
-        let real_judged = self.judged(&discriminator, real.clone(), &recipe, noise);
-        let fake_judged = self.judged(&discriminator, generated.images.clone().detach(), &recipe, noise);
+        let (real_judged, fake_judged) = if recipe.joint_d_batch {
+            let both = Tensor::cat(vec![real.clone(), generated.images.clone().detach()], 0);
+            self.judged(&discriminator, both, &recipe, noise).split(batch.len())
+        } else {
+            (self.judged(&discriminator, real.clone(), &recipe, noise), self.judged(&discriminator, generated.images.clone().detach(), &recipe, noise))
+        };
         let mismatched = (self.config.model.pose_projection && recipe.pose_mismatch_weight > 0.0).then(|| {
             let num_poses = self.config.model.num_poses();
             let wrong: Vec<usize> = batch.bins.iter().map(|&bin| (bin + self.rng.random_range(1..num_poses)) % num_poses).collect();
@@ -321,7 +325,13 @@ impl Trainer {
                 Some(generated) => generated,
                 None => self.generate(&input, &batch.bins, &batch.identities),
             };
-            let judged = self.judged(&judge, generated.images.clone(), &recipe, noise);
+            let judged = if recipe.joint_d_batch {
+                // The same company as in D's step: G's faces are normalised beside real ones.
+                let both = Tensor::cat(vec![real.clone(), generated.images.clone()], 0);
+                self.judged(&judge, both, &recipe, noise).split(batch.len()).1
+            } else {
+                self.judged(&judge, generated.images.clone(), &recipe, noise)
+            };
             let sources = labels(&generated.sources, &self.device);
             let adversarial = generator_loss(judged, sources, labels(&generated.requested, &self.device), recipe.d_head, recipe.pose_weight);
             let mut loss = adversarial.loss.clone();
