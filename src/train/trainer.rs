@@ -350,7 +350,8 @@ impl Trainer {
             if let Some(l1) = &reconstruction {
                 loss = loss + l1.clone().mul_scalar(recipe.reconstruction_weight);
             }
-            if let Some(own) = own_pose_rows(&generated.own_pose[..singles], &self.device).filter(|_| recipe.edge_weight > 0.0 || recipe.perceptual_weight > 0.0) {
+            let sharpening = recipe.edge_weight > 0.0 || recipe.perceptual_weight > 0.0;
+            if let Some(own) = sharpening.then(|| own_pose_rows(&generated.own_pose[..singles], &self.device)).flatten() {
                 let drawn = generated.images.clone().select(0, own.clone());
                 let target = real.clone().select(0, own);
                 if recipe.edge_weight > 0.0 {
