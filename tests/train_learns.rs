@@ -8,7 +8,7 @@ use drgan_studio::data::formats::OpenOptions;
 use drgan_studio::model::Preset;
 use drgan_studio::synth::SynthSpec;
 use drgan_studio::train::run::{open_faces, plan, start};
-use drgan_studio::train::{DAugment, DataSource, Recipe, RecipeName, RunDir, TrainSettings};
+use drgan_studio::train::{DAugment, DataSource, MultiImage, Recipe, RecipeName, RunDir, TrainSettings};
 use serde_json::Value;
 
 mod common;
@@ -54,11 +54,15 @@ static ONE_MODEL_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A small synthetic run's configuration with `recipe`, for the library-level tests below.
 fn tiny_run(steps: u64, recipe: Recipe) -> (tempfile::TempDir, RunDir, drgan_studio::train::run::Opened) {
+    tiny_run_with(TrainSettings { checkpoint_every: 1000, recipe, ..common::settings(steps) })
+}
+
+/// A small synthetic run with `settings`, for the library-level tests below.
+fn tiny_run_with(settings: TrainSettings) -> (tempfile::TempDir, RunDir, drgan_studio::train::run::Opened) {
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::new(dir.path().join("run"));
     let data = DataSource::Synthetic(SynthSpec { identities: 4, seed: 1, lights: 1 });
     let faces = open_faces(&data, &OpenOptions::default()).unwrap();
-    let settings = TrainSettings { checkpoint_every: 1000, recipe, ..common::settings(steps) };
     let config = plan(Preset::Tiny, settings, data, &faces).unwrap();
     let opened = start(&run, config, &faces, &Device::flex()).unwrap();
     (dir, run, opened)
@@ -117,4 +121,19 @@ fn judging_real_and_generated_faces_as_one_batch_trains_and_changes_the_game() {
     let joint = losses(Recipe { joint_d_batch: true, ..RecipeName::Studio.recipe() });
     assert!(joint.iter().all(|(d, g, _)| d.is_finite() && g.is_finite()), "{joint:?}");
     assert_ne!(apart[0], joint[0], "the shared BatchNorm statistics change D's judgement from the first step");
+}
+
+#[test]
+fn a_multi_image_run_judged_as_one_batch_trains() {
+    let _turn = ONE_MODEL_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // G draws more faces than there are real ones (one more per group): the split must hold.
+    let settings = TrainSettings {
+        checkpoint_every: 1000,
+        recipe: Recipe { joint_d_batch: true, ..RecipeName::Studio.recipe() },
+        multi: Some(MultiImage { images_per_id: 2, degrade_fraction: 0.5 }),
+        ..common::settings(2)
+    };
+    let (_dir, _run, mut opened) = tiny_run_with(settings);
+    let steps: Vec<_> = (0..2).map(|_| opened.trainer.train_step().unwrap().unwrap()).collect();
+    assert!(steps.iter().all(|m| m.d_loss.is_finite() && m.g_loss.is_finite() && m.g_loss > 0.0), "{steps:?}");
 }

@@ -30,8 +30,8 @@ pub struct Judgement {
 }
 
 impl Judgement {
-    /// This judgement's identity and pose logits with the real/fake logit (the last identity
-    /// output, and the pose projection) of `other`: D's judgement of clean faces for who and
+    /// This judgement's identity and pose logits with the real/fake logits (the last identity
+    /// output, the pose projection and the patch critic's) of `other`: D's judgement of clean faces for who and
     /// where, and of augmented ones for whether they are real.
     pub fn with_realness_of(self, other: Judgement) -> Judgement {
         let [batch, outputs] = self.identity.dims();
@@ -65,7 +65,7 @@ pub struct Discriminator {
     head: Linear,
     /// The pose embeddings `e_c` of the projection, as a bias-free `feature → Np` layer.
     projection: Option<Linear>,
-    /// The patch critic, a 1×1 convolution of the early feature map to one logit.
+    /// The patch critic, a 1×1 convolution of the early feature map to one logit per position.
     patch: Option<Conv2d>,
     identities: usize,
 }
@@ -92,7 +92,7 @@ impl Discriminator {
     pub fn forward(&self, images: Tensor<4>) -> Judgement {
         let (features, patch_realness) = match &self.patch {
             Some(patch) => {
-                let early = self.encoder.feature_map_after(images, EARLY_LAYERS);
+                let early = self.perceptual_features(images);
                 let logits = patch.forward(early.clone());
                 let [batch, _, height, width] = logits.dims();
                 (self.encoder.forward_from(early, EARLY_LAYERS), Some(logits.reshape([batch, height * width])))

@@ -208,20 +208,11 @@ impl RecipeName {
                 d_head: DHead::Tpami,
                 label_smoothing: 0.1,
                 instance_noise: 0.1,
-                pose_weight: 1.0,
                 identity_weight: 1.0,
                 reconstruction_weight: 10.0,
                 own_pose_fraction: 0.25,
                 lr_decay_start: 0.5,
-                pose_mismatch_weight: 0.0,
-                d_blur: 0,
-                d_augment: DAugment::Off,
-                d_warmup: 0,
-                d_lr_factor: 1.0,
-                pose_label_sigma: 0.0,
-                edge_weight: 0.0,
-                perceptual_weight: 0.0,
-                joint_d_batch: false,
+                ..Recipe::default()
             },
         }
     }

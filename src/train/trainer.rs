@@ -358,8 +358,12 @@ impl Trainer {
                     loss = loss + edge_l1(drawn.clone(), target.clone()).mul_scalar(recipe.edge_weight);
                 }
                 if recipe.perceptual_weight > 0.0 {
-                    let distance = (judge.perceptual_features(drawn) - judge.perceptual_features(target).detach()).abs().mean();
-                    loss = loss + distance.mul_scalar(recipe.perceptual_weight);
+                    // One pass, so that D's BatchNorm normalises both with the same statistics.
+                    let count = drawn.dims()[0];
+                    let maps = judge.perceptual_features(Tensor::cat(vec![drawn, target], 0));
+                    let [_, channels, height, width] = maps.dims();
+                    let (drawn, target) = (maps.clone().slice([0..count, 0..channels, 0..height, 0..width]), maps.slice([count..2 * count, 0..channels, 0..height, 0..width]));
+                    loss = loss + (drawn - target).abs().mean().mul_scalar(recipe.perceptual_weight);
                 }
             }
             let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
@@ -424,7 +428,7 @@ impl Trainer {
         })
     }
 
-    /// Redraws `real` (whose pose bins are `own`) at requested bins with fresh noise: the
+    /// Redraws `input` (whose pose bins are `own`) at requested bins with fresh noise: the
     /// input's own bin for the recipe's own-pose fraction, otherwise drawn uniformly.
     fn generate(&mut self, input: &Tensor<4>, own: &[usize], identities: &[usize]) -> Generated {
         let num_poses = self.config.model.num_poses();
