@@ -212,6 +212,8 @@ impl RecipeName {
                 reconstruction_weight: 10.0,
                 own_pose_fraction: 0.25,
                 lr_decay_start: 0.5,
+                d_lr_factor: 0.5,
+                joint_d_batch: true,
                 ..Recipe::default()
             },
         }
