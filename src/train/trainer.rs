@@ -359,11 +359,8 @@ impl Trainer {
                 }
                 if recipe.perceptual_weight > 0.0 {
                     // One pass, so that D's BatchNorm normalises both with the same statistics.
-                    let count = drawn.dims()[0];
-                    let maps = judge.perceptual_features(Tensor::cat(vec![drawn, target], 0));
-                    let [_, channels, height, width] = maps.dims();
-                    let (drawn, target) = (maps.clone().slice([0..count, 0..channels, 0..height, 0..width]), maps.slice([count..2 * count, 0..channels, 0..height, 0..width]));
-                    loss = loss + (drawn - target).abs().mean().mul_scalar(recipe.perceptual_weight);
+                    let maps = judge.perceptual_features(Tensor::cat(vec![drawn, target], 0)).chunk(2, 0);
+                    loss = loss + (maps[0].clone() - maps[1].clone()).abs().mean().mul_scalar(recipe.perceptual_weight);
                 }
             }
             let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
