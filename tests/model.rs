@@ -191,6 +191,17 @@ fn the_edge_term_sees_edges_only() {
     assert!(blur > l1, "a blur costs more in edges ({blur}) than in pixels ({l1})");
 }
 
+#[test]
+fn the_edge_term_of_a_single_pixel_is_zero_not_nan() {
+    let device = Device::flex();
+    let pixel = |value: f32| Tensor::<4>::full([2, 3, 1, 1], value, &device);
+    assert_eq!(edge_l1(pixel(0.5), pixel(-0.5)).into_scalar::<f32>(), 0.0);
+    // A one-pixel-wide column still has vertical edges.
+    let column = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 1.0], [1, 1, 2, 1]), &device);
+    let flat = Tensor::<4>::zeros([1, 1, 2, 1], &device);
+    assert_eq!(edge_l1(column, flat).into_scalar::<f32>(), 1.0);
+}
+
 fn random_logits(shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), device)
 }

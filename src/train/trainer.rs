@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::data::{Batch, BatchLoader, BatchPlan, FaceSet, LabelledImage, SkipReport};
 use crate::model::codes::{labels, pose_one_hot, uniform_noise};
-use crate::model::loss::{DTargets, classification_loss, cosine_distance, discriminator_loss, edge_l1, generator_loss, masked_l1};
+use crate::model::loss::{DTargets, classification_loss, cosine_distance, discriminator_loss, edge_l1, generator_loss};
 use crate::model::finite::check_finite;
 use crate::model::transfer::load_matching;
 use crate::model::rotator::Rotator;
@@ -341,19 +341,19 @@ impl Trainer {
             if let Some(distance) = &identity_distance {
                 loss = loss + distance.clone().mul_scalar(recipe.identity_weight);
             }
-            let singles = generated.singles;
-            let reconstruction = (recipe.reconstruction_weight > 0.0 && generated.own_pose.iter().any(|own| *own)).then(|| {
-                let [_, channels, height, width] = generated.images.dims();
-                let drawn = generated.images.clone().slice([0..singles, 0..channels, 0..height, 0..width]);
-                masked_l1(drawn, real.clone(), &generated.own_pose[..singles])
-            });
-            if let Some(l1) = &reconstruction {
-                loss = loss + l1.clone().mul_scalar(recipe.reconstruction_weight);
-            }
-            let sharpening = recipe.edge_weight > 0.0 || recipe.perceptual_weight > 0.0;
-            if let Some(own) = sharpening.then(|| own_pose_rows(&generated.own_pose[..singles], &self.device)).flatten() {
-                let drawn = generated.images.clone().select(0, own.clone());
-                let target = real.clone().select(0, own);
+            // The faces redrawn at their own pose, beside the real faces they should equal: what
+            // the reconstruction, edge and perceptual terms compare.
+            let compares = recipe.reconstruction_weight > 0.0 || recipe.edge_weight > 0.0 || recipe.perceptual_weight > 0.0;
+            let own = compares.then(|| own_pose_rows(&generated.own_pose[..generated.singles], &self.device)).flatten();
+            let mut reconstruction = None;
+            if let Some(rows) = own {
+                let drawn = generated.images.clone().select(0, rows.clone());
+                let target = real.clone().select(0, rows);
+                if recipe.reconstruction_weight > 0.0 {
+                    let l1 = (drawn.clone() - target.clone()).abs().mean();
+                    loss = loss + l1.clone().mul_scalar(recipe.reconstruction_weight);
+                    reconstruction = Some(l1);
+                }
                 if recipe.edge_weight > 0.0 {
                     loss = loss + edge_l1(drawn.clone(), target.clone()).mul_scalar(recipe.edge_weight);
                 }
