@@ -58,8 +58,10 @@ declare -A ROWS=(
   [sj-patch]="--recipe studio --d-lr-factor 1 --patch-critic true"
   [sj-pose3]="--recipe studio --pose-weight 3"
   [sj-posesoft]="--recipe studio --pose-label-sigma 0.5"
+  [sj-flip]="--recipe studio --flip"
+  [sj-posemaps]="--recipe studio --pose-maps true"
 )
-ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10 st-rec30 st-edge st-percep st-paperhead st-patch st-joint tpami-joint sj-dlr sj-augreal sj-patch sj-pose3 sj-posesoft)
+ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10 st-rec30 st-edge st-percep st-paperhead st-patch st-joint tpami-joint sj-dlr sj-augreal sj-patch sj-pose3 sj-posesoft sj-flip sj-posemaps)
 mkdir -p "$OUT"
 for row in "${@:-${ORDER[@]}}"; do
   run="$OUT/$row"
