@@ -307,6 +307,14 @@ impl eframe::App for StudioApp {
         self.screenshot_when_settled(&ctx);
     }
 
+    /// A screenshot shows the window, not wherever the display's pointer happens to rest: while
+    /// one is pending, pointer events are dropped, so nothing is hovered and no tooltip shows.
+    fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        if self.screenshot.is_some() {
+            raw_input.events.retain(|event| !matches!(event, egui::Event::PointerMoved(_) | egui::Event::MouseMoved(_) | egui::Event::PointerButton { .. }));
+        }
+    }
+
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         if self.screenshot.is_some() {
             return;

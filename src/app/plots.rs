@@ -2,7 +2,7 @@
 //! exponential moving average with the raw series drawn faintly behind, against steps or time.
 
 use eframe::egui;
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Corner, Legend, Line, Plot, PlotPoints};
 
 use crate::train::{StepEval, StepMetrics};
 
@@ -75,10 +75,11 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
     let height = ((ui.available_height() - 20.0 * plots) / plots).clamp(110.0, 260.0);
     let x_of = |m: &StepMetrics| if settings.by_time { m.wall_secs } else { m.step as f64 };
     let x_label = if settings.by_time { "seconds of training" } else { "step" };
-    for (title, series, y_max) in [("losses", &LOSSES[..], None), ("accuracies", &ACCURACIES[..], Some(1.0))] {
+    // Losses fall, so their legend goes top right; accuracies rise, so theirs goes bottom right.
+    for (title, series, y_max, corner) in [("losses", &LOSSES[..], None, Corner::RightTop), ("accuracies", &ACCURACIES[..], Some(1.0), Corner::RightBottom)] {
         let mut plot = Plot::new(format!("curves-{title}"))
             .height(height)
-            .legend(Legend::default())
+            .legend(legend(corner))
             .link_axis(group, [true, false])
             .link_cursor(group, [true, false])
             .x_axis_label(x_label)
@@ -113,7 +114,7 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
     let identities = evals.last().map_or(0, |e| e.identities);
     Plot::new("curves-eval")
         .height(height)
-        .legend(Legend::default())
+        .legend(legend(Corner::RightBottom))
         .link_axis(group, [true, false])
         .link_cursor(group, [true, false])
         .x_axis_label(format!("{x_label} · evaluated on {identities} held-out identities"))
@@ -132,6 +133,12 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
                 plot.line(Line::new(*name, points).color(color(index + 4)).width(1.8));
             }
         });
+}
+
+/// A small legend in `corner`, listing the series in the order they are drawn (counted from the
+/// corner), so that it hides as little of the curves' late (right-hand) end as it can.
+fn legend(corner: Corner) -> Legend {
+    Legend::default().position(corner).text_style(egui::TextStyle::Small).follow_insertion_order(true)
 }
 
 fn color(index: usize) -> egui::Color32 {
