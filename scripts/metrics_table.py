@@ -7,6 +7,8 @@ import json
 import sys
 
 KEYS = ["d_loss", "g_loss", "d_id_acc_real", "d_pose_acc_real", "d_fake_acc", "g_pose_acc", "g_id_acc", "g_steps"]
+# Columns only some recipes write (a pose teacher's agreement); shown when the run has them.
+OPTIONAL = ["g_teacher_pose_acc"]
 
 
 def main() -> None:
@@ -14,11 +16,12 @@ def main() -> None:
     window = int(sys.argv[2]) if len(sys.argv) > 2 else 500
     with open(path) as f:
         lines = [json.loads(line) for line in f if line.strip()]
-    print("| steps | " + " | ".join(KEYS) + " |")
-    print("|---" * (len(KEYS) + 1) + "|")
+    keys = KEYS + [k for k in OPTIONAL if any(k in m for m in lines)]
+    print("| steps | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
     for start in range(0, len(lines), window):
         chunk = lines[start:start + window]
-        means = [sum(m[k] for m in chunk) / len(chunk) for k in KEYS]
+        means = [sum(m.get(k, 0.0) for m in chunk) / len(chunk) for k in keys]
         label = f"{chunk[0]['step']}–{chunk[-1]['step']}"
         print(f"| {label} | " + " | ".join(f"{v:.2f}" for v in means) + " |")
     print(f"\n{len(lines)} steps, {lines[-1]['wall_secs'] / 60:.1f} min of training")

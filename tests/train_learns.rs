@@ -137,3 +137,24 @@ fn a_multi_image_run_judged_as_one_batch_trains() {
     let steps: Vec<_> = (0..2).map(|_| opened.trainer.train_step().unwrap().unwrap()).collect();
     assert!(steps.iter().all(|m| m.d_loss.is_finite() && m.g_loss.is_finite() && m.g_loss > 0.0), "{steps:?}");
 }
+
+#[test]
+fn a_pose_teacher_is_trained_first_then_teaches_g_and_repeats_exactly() {
+    let _turn = ONE_MODEL_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let recipe = Recipe { pose_teacher_weight: 1.0, ..RecipeName::Studio.recipe() };
+    let run = |recipe: Recipe| {
+        let (_dir, _run, mut opened) = tiny_run(3, recipe);
+        let steps: Vec<_> = (0..3).map(|_| opened.trainer.train_step().unwrap().unwrap()).collect();
+        (opened.notes, steps)
+    };
+    let (notes, taught) = run(recipe.clone());
+    assert!(notes.iter().any(|n| n.starts_with("pose teacher: trained on") && n.contains("held-out people")), "{notes:?}");
+    assert!(taught.iter().all(|m| m.d_loss.is_finite() && m.g_loss.is_finite()), "{taught:?}");
+    assert!(taught.iter().all(|m| m.g_teacher_pose_acc.is_some_and(|a| (0.0..=1.0).contains(&a))), "each step says how often the teacher agreed: {taught:?}");
+    let (plain_notes, plain) = run(RecipeName::Studio.recipe());
+    assert!(plain_notes.is_empty() && plain.iter().all(|m| m.g_teacher_pose_acc.is_none()), "no teacher without its weight");
+    assert_ne!(plain[1..].iter().map(|m| m.g_loss).collect::<Vec<_>>(), taught[1..].iter().map(|m| m.g_loss).collect::<Vec<_>>(), "the teacher's term changes G");
+    let (_, again) = run(recipe);
+    let losses = |steps: &[drgan_studio::train::StepMetrics]| steps.iter().map(|m| (m.d_loss, m.g_loss)).collect::<Vec<_>>();
+    assert_eq!(losses(&taught), losses(&again), "the teacher is trained from the run's seed, so a resumed run gets the same one");
+}

@@ -47,13 +47,14 @@ const LOSSES: [Series; 3] = [
     ("G loss", |m| Some(m.g_loss)),
     ("G reconstruction L1", |m| m.g_reconstruction_l1),
 ];
-const ACCURACIES: [Series; 6] = [
+const ACCURACIES: [Series; 7] = [
     ("D identity, real", |m| Some(m.d_id_acc_real)),
     ("D pose, real", |m| Some(m.d_pose_acc_real)),
     ("D fake detected", |m| Some(m.d_fake_acc)),
     ("G pose obeyed", |m| Some(m.g_pose_acc)),
     ("G identity kept", |m| Some(m.g_id_acc)),
     ("G identity cosine", |m| m.g_identity_cos),
+    ("G pose, teacher", |m| m.g_teacher_pose_acc),
 ];
 
 /// The smoothing and axis controls.

@@ -163,6 +163,10 @@ pub struct TrainArgs {
     /// and x at the input's own pose (0: off).
     #[arg(long)]
     pub perceptual_weight: Option<f32>,
+    /// Weight of G's second pose term, from a frozen pose teacher trained on the training
+    /// people's real faces before the first step (0: off).
+    #[arg(long)]
+    pub pose_teacher_weight: Option<f32>,
     /// Whether D judges real and generated faces as one batch, sharing BatchNorm statistics
     /// (true or false; the paper: apart).
     #[arg(long)]
@@ -208,6 +212,7 @@ impl TrainArgs {
         replace(&mut recipe.pose_label_sigma, self.pose_label_sigma);
         replace(&mut recipe.edge_weight, self.edge_weight);
         replace(&mut recipe.perceptual_weight, self.perceptual_weight);
+        replace(&mut recipe.pose_teacher_weight, self.pose_teacher_weight);
         if let Some(radius) = self.d_blur {
             recipe.d_blur = radius;
         }

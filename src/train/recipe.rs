@@ -123,6 +123,11 @@ pub struct Recipe {
     /// which pins the batch mean of the pooled features D reads realness from: D can then hardly
     /// tell a batch of fakes from a batch of real faces, and G is not paid for looking real.
     pub joint_d_batch: bool,
+    /// Weight of G's second pose term: the cross-entropy of the requested pose by a frozen
+    /// pose teacher, a small CNN trained on the training people's real faces before the first
+    /// step (0: off, and no teacher is trained). D's pose head moves with G and G learns to
+    /// satisfy it; the teacher does not move.
+    pub pose_teacher_weight: f32,
 }
 
 impl Default for Recipe {
@@ -146,6 +151,7 @@ impl Default for Recipe {
             edge_weight: 0.0,
             perceptual_weight: 0.0,
             joint_d_batch: false,
+            pose_teacher_weight: 0.0,
         }
     }
 }
@@ -254,6 +260,7 @@ impl Recipe {
             ("pose label width", self.pose_label_sigma, 0.0, 10.0),
             ("edge weight", self.edge_weight, 0.0, 1000.0),
             ("perceptual weight", self.perceptual_weight, 0.0, 1000.0),
+            ("pose teacher weight", self.pose_teacher_weight, 0.0, 1000.0),
         ];
         for (what, value, low, high) in ranges {
             if !(low..=high).contains(&value) {
@@ -287,7 +294,7 @@ impl Recipe {
     /// One line for logs and the Train view, e.g. `studio (tpami head, smoothing 0.1, …)`.
     pub fn summary(&self, architecture: Architecture) -> String {
         format!(
-            "{} (D head {}{}{}{}{}, {} upsampling{}, label smoothing {}, instance noise {}{}{}{}{}{}, pose {}, identity {}, reconstruction {}{}{} on {:.0} % own-pose requests, lr decay from {:.0} %)",
+            "{} (D head {}{}{}{}{}, {} upsampling{}, label smoothing {}, instance noise {}{}{}{}{}{}, pose {}{}, identity {}, reconstruction {}{}{} on {:.0} % own-pose requests, lr decay from {:.0} %)",
             self.describe(architecture),
             self.d_head.name(),
             if architecture.pose_fake_class { " with a fake pose class" } else { "" },
@@ -312,6 +319,7 @@ impl Recipe {
             if self.d_lr_factor != 1.0 { format!(", D's learning rate ×{}", self.d_lr_factor) } else { String::new() },
             if self.pose_label_sigma > 0.0 { format!(", D's pose labels spread over {} bins", self.pose_label_sigma) } else { String::new() },
             self.pose_weight,
+            if self.pose_teacher_weight > 0.0 { format!(", pose teacher {}", self.pose_teacher_weight) } else { String::new() },
             self.identity_weight,
             self.reconstruction_weight,
             if self.edge_weight > 0.0 { format!(", edges {}", self.edge_weight) } else { String::new() },

@@ -92,7 +92,8 @@ pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device) 
     let trainer = Trainer::new(config.clone(), faces, device)?;
     run.create(&lock)?;
     run.write_config(&lock, &config)?;
-    Ok(Opened { lock, trainer, skipped: faces.skipped.clone(), resumed_from: None, notes: Vec::new() })
+    let notes = trainer.teacher_note().map(str::to_owned).into_iter().collect();
+    Ok(Opened { lock, trainer, skipped: faces.skipped.clone(), resumed_from: None, notes })
 }
 
 /// Continues the run in `run` from its newest checkpoint (or from the start when it has none),
@@ -121,6 +122,7 @@ pub fn resume(run: &RunDir, steps: Option<u64>, device: &Device) -> anyhow::Resu
                 run.truncate_metrics(&lock, step)?;
                 run.write_config(&lock, &config)?;
                 notes.extend(failures.iter().map(|e: &anyhow::Error| format!("passed over: {e:#}")));
+                notes.extend(trainer.teacher_note().map(str::to_owned));
                 return Ok(Opened { lock, trainer, skipped: faces.skipped, resumed_from: Some(step), notes });
             }
             Err(error) => failures.push(error),
@@ -130,7 +132,8 @@ pub fn resume(run: &RunDir, steps: Option<u64>, device: &Device) -> anyhow::Resu
         return Err(newest.context(format!("no checkpoint of {} could be loaded", run.root().display())));
     }
     let trainer = Trainer::new(config.clone(), &faces, device)?;
-    let notes = unreadable_notes(run)?;
+    let mut notes = unreadable_notes(run)?;
+    notes.extend(trainer.teacher_note().map(str::to_owned));
     run.truncate_metrics(&lock, 0)?;
     run.write_config(&lock, &config)?;
     Ok(Opened { lock, trainer, skipped: faces.skipped, resumed_from: None, notes })

@@ -180,6 +180,10 @@ pub struct StepMetrics {
     /// input's own (recipes with a reconstruction term).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub g_reconstruction_l1: Option<f32>,
+    /// Generated faces the pose teacher puts in the requested bin, in G's last update
+    /// (recipes with a pose teacher).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub g_teacher_pose_acc: Option<f32>,
 }
 
 /// One line of `eval.jsonl`: the quick evaluation made during training (`eval_every`) on a

@@ -15,6 +15,7 @@ use rand_pcg::Pcg64;
 
 use super::run_dir::{RunConfig, RunDir, RunLock, StepMetrics, TrainerState, checkpoint_files};
 use super::augment::augment;
+use super::pose_teacher::{self, PoseTeacher, teacher_loss};
 use super::recipe::{DAugment, Recipe};
 use super::samples;
 use super::schedule::Balance;
@@ -53,6 +54,10 @@ pub struct Trainer {
     train_images: Arc<Vec<LabelledImage>>,
     test_images: Vec<LabelledImage>,
     loader: Option<BatchLoader>,
+    /// The frozen pose teacher of G's second pose term (recipes with one).
+    teacher: Option<PoseTeacher>,
+    /// What training the teacher measured, for the run's notes.
+    teacher_note: Option<String>,
 }
 
 /// A step's numbers still on the device (D's and G's losses and accuracies, then the
@@ -63,6 +68,7 @@ struct Pending {
     g_steps: usize,
     identity: bool,
     reconstructed: bool,
+    taught: bool,
 }
 
 /// One batch redrawn by G.
@@ -109,6 +115,11 @@ impl Trainer {
             .with_beta_2(config.training.beta2)
             .with_epsilon(1e-8);
         let (train_images, test_images) = labelled_images(&config, faces)?;
+        // Trained after G and D are made, so that their weights are those of a run without one.
+        let teacher = (config.training.recipe.pose_teacher_weight > 0.0)
+            .then(|| pose_teacher::train(&train_images, &test_images, config.model.image_size(), config.model.num_poses(), config.training.seed, &device))
+            .transpose()?;
+        let (teacher, teacher_note) = teacher.map(|t| (t.network, t.note)).unzip();
         Ok(Self {
             rng: Pcg64::seed_from_u64(config.training.seed),
             optim_g: adam.init(),
@@ -126,6 +137,8 @@ impl Trainer {
             train_images: Arc::new(train_images),
             test_images,
             loader: None,
+            teacher,
+            teacher_note,
         })
     }
 
@@ -185,6 +198,11 @@ impl Trainer {
             "started from {} step {step}: {g_loaded} of {g_total} tensors of G and {d_loaded} of {d_total} of D loaded; the rest start fresh",
             source.root().display()
         ))
+    }
+
+    /// What training the pose teacher measured, when the recipe has one.
+    pub fn teacher_note(&self) -> Option<&str> {
+        self.teacher_note.as_deref()
     }
 
     /// Steps completed.
@@ -335,6 +353,12 @@ impl Trainer {
             let sources = labels(&generated.sources, &self.device);
             let adversarial = generator_loss(judged, sources, labels(&generated.requested, &self.device), recipe.d_head, recipe.pose_weight);
             let mut loss = adversarial.loss.clone();
+            let taught = self.teacher.as_ref().map(|teacher| {
+                let requested = labels(&generated.requested, &self.device);
+                let (term, hits) = teacher_loss(teacher, generated.images.clone(), requested, &mut self.rng);
+                loss = loss.clone() + term.mul_scalar(recipe.pose_teacher_weight);
+                hits
+            });
             let identity_distance = (recipe.identity_weight > 0.0).then(|| {
                 cosine_distance(generated.features.clone().detach(), self.generator.encode(generated.images.clone()))
             });
@@ -365,16 +389,17 @@ impl Trainer {
             }
             let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
             self.generator = self.optim_g.step(lr, self.generator.clone(), grads);
-            last = Some((adversarial, identity_distance, reconstruction));
+            last = Some((adversarial, identity_distance, reconstruction, taught));
         }
-        let (g, identity_distance, reconstruction) = last.context("the balance asked for no G update")?;
+        let (g, identity_distance, reconstruction, taught) = last.context("the balance asked for no G update")?;
 
-        let (identity, reconstructed) = (identity_distance.is_some(), reconstruction.is_some());
+        let (identity, reconstructed, taught_flag) = (identity_distance.is_some(), reconstruction.is_some(), taught.is_some());
         let mut numbers = vec![d.loss, g.loss, d.id_acc_real, d.pose_acc_real, d.fake_acc, g.pose_acc, g.id_acc];
         numbers.extend(identity_distance);
         numbers.extend(reconstruction);
+        numbers.extend(taught);
         self.step += 1;
-        Ok(Pending { numbers: Tensor::cat(numbers, 0).detach(), step: self.step, g_steps, identity, reconstructed })
+        Ok(Pending { numbers: Tensor::cat(numbers, 0).detach(), step: self.step, g_steps, identity, reconstructed, taught: taught_flag })
     }
 
     /// A warm-up step: D learns the real faces' identities and poses; G is not updated.
@@ -386,13 +411,13 @@ impl Trainer {
         let nothing = || Tensor::<1>::zeros([1], &self.device);
         let numbers = vec![d.loss, nothing(), d.id_acc_real, d.pose_acc_real, d.fake_acc, nothing(), nothing()];
         self.step += 1;
-        Pending { numbers: Tensor::cat(numbers, 0).detach(), step: self.step, g_steps: 0, identity: false, reconstructed: false }
+        Pending { numbers: Tensor::cat(numbers, 0).detach(), step: self.step, g_steps: 0, identity: false, reconstructed: false, taught: false }
     }
 
     /// Reads a step's numbers back (waiting for the device) and makes its metrics.
     fn read(&mut self, pending: Pending) -> anyhow::Result<StepMetrics> {
         let started = Instant::now();
-        let Pending { numbers, step, g_steps, identity, reconstructed } = pending;
+        let Pending { numbers, step, g_steps, identity, reconstructed, taught } = pending;
         let values: Vec<f32> = numbers.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading the step's numbers back: {e:?}"))?;
         let [d_loss, g_loss, d_id_acc_real, d_pose_acc_real, d_fake_acc, g_pose_acc, g_id_acc, ref extra @ ..] = values[..] else {
             bail!("expected at least 7 numbers from the step, got {}", values.len());
@@ -400,6 +425,7 @@ impl Trainer {
         let mut extra = extra.iter().copied();
         let g_identity_cos = identity.then(|| extra.next()).flatten().map(|distance| 1.0 - distance);
         let g_reconstruction_l1 = reconstructed.then(|| extra.next()).flatten();
+        let g_teacher_pose_acc = taught.then(|| extra.next()).flatten();
         if !d_loss.is_finite() || !g_loss.is_finite() {
             let kept = match self.last_checkpoint {
                 Some(step) => format!("its last good checkpoint, of step {step}, is kept"),
@@ -422,6 +448,7 @@ impl Trainer {
             g_steps,
             g_identity_cos,
             g_reconstruction_l1,
+            g_teacher_pose_acc,
         })
     }
 
