@@ -10,8 +10,8 @@ use crate::synth::SynthSpec;
 use crate::train::RunConfig;
 
 const CONFIG: &str = include_str!("../../assets/default-run/config.json");
-const GENERATOR: &[u8] = include_bytes!("../../assets/default-run/checkpoints/step-00007200/generator.bpk");
-const STEP: u64 = 7200;
+const GENERATOR: &[u8] = include_bytes!("../../assets/default-run/checkpoints/step-00000800/generator.bpk");
+const STEP: u64 = 800;
 
 /// The shipped run's configuration.
 pub fn config() -> anyhow::Result<RunConfig> {
