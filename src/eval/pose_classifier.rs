@@ -105,7 +105,8 @@ pub fn train(images: &[RgbImage], bins: &[usize], num_poses: usize, epochs: usiz
     Ok(TrainedPoseClassifier { model: model.valid(), device: device.clone(), train_accuracy: correct as f32 / images.len() as f32 })
 }
 
-fn predictions(logits: Tensor<2>) -> anyhow::Result<Vec<usize>> {
+/// The highest-scoring class of each row of `logits`.
+pub(crate) fn predictions(logits: Tensor<2>) -> anyhow::Result<Vec<usize>> {
     let [rows, _] = logits.dims();
     let values = logits.argmax(1).reshape([rows]).into_data().convert::<i64>().try_to_vec::<i64>().map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
     Ok(values.into_iter().map(|v| v as usize).collect())

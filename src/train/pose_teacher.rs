@@ -25,6 +25,7 @@ use rand::Rng;
 
 use super::augment::shift;
 use crate::data::{LabelledImage, loader::centred_batch};
+use crate::eval::pose_classifier::predictions;
 use crate::model::codes::labels;
 
 /// Channels of the three stride-2 convolutions.
@@ -165,9 +166,7 @@ fn held_out_accuracy(network: &PoseTeacher, held_out: &[LabelledImage], input_si
     let mut right = 0usize;
     for (chunk, truth) in pixels.chunks(256 * side).zip(bins.chunks(256)) {
         let images = Tensor::<4>::from_data(TensorData::new(chunk.to_vec(), [truth.len(), 3, input_size, input_size]), device);
-        let predicted = network.forward(images).argmax(1).reshape([truth.len()]).into_data().convert::<i64>();
-        let predicted = predicted.try_to_vec::<i64>().map_err(|e| anyhow::anyhow!("reading the teacher's predictions: {e:?}"))?;
-        right += predicted.iter().zip(truth).filter(|(p, t)| **p as usize == **t).count();
+        right += predictions(network.forward(images))?.iter().zip(truth).filter(|(p, t)| p == t).count();
     }
     Ok(Some(right as f32 / bins.len() as f32))
 }
@@ -185,6 +184,15 @@ pub fn teacher_loss(teacher: &PoseTeacher, generated: Tensor<4>, requested: Tens
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn faces_that_do_not_decode_are_refused_with_a_message() {
+        let device = Device::flex().autodiff();
+        let missing = |bin| LabelledImage { source: crate::data::ImageSource::File("/nonexistent/face.png".into()), class: 0, bin };
+        let faces = [missing(0), missing(1)];
+        let error = train(&faces, &faces, 16, 2, 1, &device).err().expect("nothing to learn from");
+        assert!(error.to_string().contains("no readable training face"), "{error}");
+    }
 
     #[test]
     fn gradients_reach_the_input_but_not_the_frozen_weights() {
