@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use assert_cmd::Command;
+use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::Value;
 
@@ -77,6 +78,73 @@ fn a_run_folder_holds_config_metrics_samples_and_checkpoints_and_resumes_exactly
     let resumed: Vec<Value> = metrics(&killed).into_iter().map(without_time).collect();
     let uninterrupted: Vec<Value> = lines.into_iter().map(without_time).collect();
     assert_eq!(resumed, uninterrupted);
+}
+
+/// A copy of the run folder `from` at `to` (a run killed at the same point, say).
+fn copy_run(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_run(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_run_keeps_its_pose_teacher_so_a_resume_reads_it_back_and_continues_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let args = [&SMALL_SET[..], &["--steps", "4", "--checkpoint-every", "2", "--pose-teacher-weight", "1"]].concat();
+    train(&whole, &args).success().stdout(contains("pose teacher: trained on"));
+    assert!(whole.join("pose-teacher.bpk").is_file(), "the run keeps its teacher");
+    let uninterrupted: Vec<Value> = metrics(&whole).into_iter().map(without_time).collect();
+
+    // Killed after the step-2 checkpoint: the resume reads the teacher back instead of
+    // training it again, and the steps after it are the uninterrupted run's.
+    let killed = dir.path().join("killed");
+    copy_run(&whole, &killed);
+    let kill = || std::fs::remove_dir_all(killed.join("checkpoints/step-00000004")).unwrap();
+    kill();
+    resume(&killed, None)
+        .success()
+        .stdout(contains("pose teacher: the run's own, read back rather than trained again"))
+        .stdout(contains("pose teacher: trained on").not());
+    assert_eq!(metrics(&killed).into_iter().map(without_time).collect::<Vec<_>>(), uninterrupted);
+
+    // A damaged teacher file: trained again from the run's seed, said so, and nothing else changes.
+    std::fs::write(killed.join("pose-teacher.bpk"), b"not a teacher").unwrap();
+    kill();
+    resume(&killed, None).success().stdout(contains("the saved pose teacher was not used")).stdout(contains("so it was trained again"));
+    assert_eq!(metrics(&killed).into_iter().map(without_time).collect::<Vec<_>>(), uninterrupted);
+    // The teacher trained again is kept in its place: the next resume reads it back.
+    kill();
+    resume(&killed, None).success().stdout(contains("read back rather than trained again"));
+    assert_eq!(metrics(&killed).into_iter().map(without_time).collect::<Vec<_>>(), uninterrupted);
+}
+
+#[test]
+fn a_run_started_from_another_records_the_training_behind_its_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = |out: &str, steps: &str, source: Option<&str>| {
+        let source = source.map(|s| dir.path().join(s).to_str().unwrap().to_owned());
+        let init: Vec<&str> = source.iter().flat_map(|s| ["--init-from", s.as_str()]).collect();
+        train(&dir.path().join(out), &[&SMALL_SET[..], &["--steps", steps], &init].concat())
+    };
+    let started = |out: &str| -> Value { serde_json::from_str::<Value>(&std::fs::read_to_string(dir.path().join(out).join("config.json")).unwrap()).unwrap()["started_from"].clone() };
+    from("first", "3", None).success();
+    from("second", "2", Some("first")).success().stdout(contains("started from"));
+    from("third", "1", Some("second")).success();
+    assert_eq!(started("first"), Value::Null, "a fresh run says nothing");
+    assert_eq!(started("second")["step"], 3);
+    assert_eq!((started("second")["steps_before"].clone(), started("second")["images_before"].clone()), (3.into(), 12.into()), "3 steps of 4 images");
+    assert_eq!((started("third")["steps_before"].clone(), started("third")["images_before"].clone()), (5.into(), 20.into()), "and 2 more");
+    let model = drgan_studio::train::run::load_generator(&drgan_studio::train::RunDir::new(dir.path().join("third")), None, &burn::prelude::Device::flex()).unwrap();
+    assert_eq!((model.step, model.steps_before), (1, 5), "the window counts the steps behind the weights");
+    from("fourth", "1", Some("none")).failure().stderr(contains("is not a run folder"));
 }
 
 #[test]

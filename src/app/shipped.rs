@@ -21,7 +21,8 @@ pub fn config() -> anyhow::Result<RunConfig> {
 /// The shipped generator, ready for inference on `device`.
 pub fn rotator(device: &Device) -> anyhow::Result<Rotator> {
     let config = config()?;
-    Rotator::from_record(config.model, GENERATOR.to_vec(), STEP, "built-in model (assets/default-run)".to_owned(), device)
+    let steps_before = config.steps_before();
+    Ok(Rotator::from_record(config.model, GENERATOR.to_vec(), STEP, "built-in model (assets/default-run)".to_owned(), device)?.with_steps_before(steps_before))
 }
 
 /// The face set the studio opens on first launch: synthetic people the shipped model never

@@ -100,7 +100,7 @@ impl StatusBar {
             ui.separator();
             match &self.model {
                 Some(model) => {
-                    ui.label(format!("Model: {}, {} steps", model.summary, model.step)).on_hover_text(&model.origin);
+                    ui.label(format!("Model: {}, {}", model.summary, model.steps_label())).on_hover_text(&model.origin);
                 }
                 None => {
                     ui.label("no model loaded");

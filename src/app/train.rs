@@ -556,7 +556,10 @@ fn progress_ui(ui: &mut egui::Ui, run: &RunView) {
     let architecture = Architecture::of(&run.config.model);
     let recipe = run.config.training.recipe.describe(architecture);
     let multi = run.config.training.multi.as_ref().map_or_else(String::new, |m| format!(" · multi-image, groups of {}", m.images_per_id));
-    ui.small(format!("{} · recipe {recipe} · {}{multi}", run.config.model.summary(), run.config.training.balance.describe()))
+    let started = run.config.started_from.as_ref().map_or_else(String::new, |s| {
+        format!(" · started from {} step {} ({} steps, {} images before this run)", s.run, s.step, s.steps_before, s.images_before)
+    });
+    ui.small(format!("{} · recipe {recipe} · {}{multi}{started}", run.config.model.summary(), run.config.training.balance.describe()))
         .on_hover_text(run.config.training.recipe.summary(architecture));
 }
 

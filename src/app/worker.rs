@@ -138,8 +138,10 @@ pub enum Event {
 pub struct ModelInfo {
     /// e.g. "tiny (32×32), Nd 160, Np 9".
     pub summary: String,
-    /// Training steps behind the weights.
+    /// Training steps of the run the weights are a checkpoint of.
     pub step: u64,
+    /// Training steps behind that run's first step (a run started from another's weights).
+    pub steps_before: u64,
     /// Where the weights came from.
     pub origin: String,
     /// Side of the model's images.
@@ -149,11 +151,21 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
+    /// The training behind the weights in words: "800 steps", or "8000 steps (800 on top of
+    /// 7200)" for a run started from another's weights.
+    pub fn steps_label(&self) -> String {
+        match self.steps_before {
+            0 => format!("{} steps", self.step),
+            before => format!("{} steps ({} on top of {before})", before + self.step, self.step),
+        }
+    }
+
     /// What the window shows of `rotator`.
     fn of(rotator: &Rotator) -> Self {
         Self {
             summary: rotator.config.summary(),
             step: rotator.step,
+            steps_before: rotator.steps_before,
             origin: rotator.origin.clone(),
             image_size: rotator.image_size(),
             yaws: rotator.pose_bins().yaws.clone(),

@@ -269,9 +269,10 @@ fn train_rate(preset: Preset, batch: usize, steps: u64, upsample: Upsample, chos
         },
         data: DataSource::Synthetic(spec),
         split,
+        started_from: None,
     };
     let model = config.model.clone();
-    let mut trainer = Trainer::new(config, &faces, &chosen.device)?;
+    let mut trainer = Trainer::new(config, &faces, &chosen.device, None)?;
     let parameters = trainer.parameter_counts();
     let started = Instant::now();
     trainer.train_step()?;
@@ -429,8 +430,9 @@ fn time_to_first_step(rows: usize, device: &burn::prelude::Device) -> anyhow::Re
         },
         data: DataSource::Folder(set.clone()),
         split,
+        started_from: None,
     };
-    let mut trainer = Trainer::new(config, &faces, device)?;
+    let mut trainer = Trainer::new(config, &faces, device, None)?;
     let ready = started.elapsed().as_secs_f64();
     trainer.train_step()?;
     trainer.flush()?;

@@ -294,6 +294,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let mut opened = start(&run, config, &faces, &chosen.device)?;
         if let Some(source) = &args.init_from {
             opened.notes.push(opened.trainer.init_from(&RunDir::new(source))?);
+            run.write_config(&opened.lock, opened.trainer.config())?;
         }
         opened
     };

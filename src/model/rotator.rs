@@ -29,8 +29,10 @@ impl Encoded {
 pub struct Rotator {
     /// The model's shape (preset, identities, pose bins).
     pub config: ModelConfig,
-    /// Training steps behind these weights.
+    /// Training steps of the run these weights are a checkpoint of.
     pub step: u64,
+    /// Training steps behind that run's first step (`train --init-from`; 0 otherwise).
+    pub steps_before: u64,
     /// Where the weights came from, for people to read.
     pub origin: String,
     generator: Generator,
@@ -46,12 +48,18 @@ impl Rotator {
         let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(record)).map_err(incompatible)?;
         let generator = Generator::new(&config, device).try_load_record(record).map_err(incompatible)?.valid();
         super::finite::check_finite(&generator, &format!("generator of {origin}"))?;
-        Ok(Self { config, step, origin, generator, device: device.clone() })
+        Ok(Self { config, step, steps_before: 0, origin, generator, device: device.clone() })
     }
 
     /// Wraps a generator already in memory (a trainer's, say) for inference on `device`.
     pub fn from_generator(config: ModelConfig, generator: Generator, step: u64, origin: String, device: &Device) -> Self {
-        Self { config, step, origin, generator: generator.valid(), device: device.clone() }
+        Self { config, step, steps_before: 0, origin, generator: generator.valid(), device: device.clone() }
+    }
+
+    /// This model, said to have `steps` of training behind the first step of its run (a run
+    /// started from another's weights).
+    pub fn with_steps_before(self, steps: u64) -> Self {
+        Self { steps_before: steps, ..self }
     }
 
     /// Side of the square images the model reads and writes.

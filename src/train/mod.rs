@@ -9,7 +9,7 @@ pub mod samples;
 pub mod schedule;
 pub mod trainer;
 
-pub use run_dir::{DataSource, MultiImage, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
+pub use run_dir::{DataSource, MultiImage, RunConfig, RunDir, StartedFrom, StepEval, StepMetrics, TrainSettings};
 pub use recipe::{Architecture, DAugment, DHead, Recipe, RecipeName};
 pub use schedule::Balance;
 pub use trainer::{Diverged, Trainer};

@@ -6,6 +6,9 @@
 //! contrast, a shift of a few pixels), so that it reads a head's turn rather than a few exact
 //! pixels G could paint.
 //!
+//! The run keeps it (`pose-teacher.bpk` in the run folder), so a resume reads it back instead of
+//! training it again.
+//!
 //! It is not the evaluation's judge ([`crate::eval::pose_classifier`]): it has its own
 //! architecture (three convolutions, wider), its own seed and its own augmentation.
 
@@ -17,11 +20,9 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
-
-use rand::Rng;
 
 use super::augment::shift;
 use crate::data::{LabelledImage, loader::centred_batch};
@@ -82,8 +83,26 @@ impl PoseTeacher {
 pub struct TrainedTeacher {
     /// The network, its weights frozen (gradients still reach its input).
     pub network: PoseTeacher,
-    /// One line for the run's notes: images, epochs, accuracy on held-out people, seconds.
+    /// One line for the run's notes: how it was made (trained, or read back) and its accuracy
+    /// on held-out people.
     pub note: String,
+}
+
+/// The weights of `teacher` as bytes [`load`] reads back, the same to the last bit.
+pub fn to_bytes(teacher: &PoseTeacher) -> anyhow::Result<Vec<u8>> {
+    Ok(teacher.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("the pose teacher's weights cannot be written: {e}"))?.to_vec())
+}
+
+/// A teacher saved by [`to_bytes`] for a model of `num_poses` bins, frozen, and measured again
+/// on the `held_out` people's faces. `device` is the run's autodiff device.
+pub fn load(bytes: Vec<u8>, held_out: &[LabelledImage], input_size: usize, num_poses: usize, device: &Device) -> anyhow::Result<TrainedTeacher> {
+    let unfit = |e: burn::store::RecordError| anyhow::anyhow!("its weights do not fit a teacher of {num_poses} pose bins: {e}");
+    let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(unfit)?;
+    let network = PoseTeacher::new(num_poses, device).try_load_record(record).map_err(unfit)?.no_grad();
+    crate::model::finite::check_finite(&network, "pose teacher")?;
+    let accuracy = held_out_accuracy(&network, held_out, input_size, device)?;
+    let note = format!("pose teacher: the run's own, read back rather than trained again; {}", accuracy_words(accuracy));
+    Ok(TrainedTeacher { network, note })
 }
 
 /// Trains a teacher on the real `train` faces (centre-cropped at `input_size`), seeded, and
@@ -120,12 +139,17 @@ pub fn train(train: &[LabelledImage], held_out: &[LabelledImage], input_size: us
     let network = network.no_grad();
     let accuracy = held_out_accuracy(&network, held_out, input_size, device)?;
     let note = format!(
-        "pose teacher: trained on {} real training faces ({STEPS} steps of {BATCH}) in {:.0} s; {} on held-out people",
+        "pose teacher: trained on {} real training faces ({STEPS} steps of {BATCH}) in {:.0} s; {}",
         bins.len(),
         started.elapsed().as_secs_f64(),
-        accuracy.map_or("no held-out face to check it".to_owned(), |a| format!("{:.1} % right", a * 100.0)),
+        accuracy_words(accuracy),
     );
     Ok(TrainedTeacher { network, note })
+}
+
+/// A teacher's held-out accuracy in words, for its note.
+fn accuracy_words(accuracy: Option<f32>) -> String {
+    accuracy.map_or("no held-out face to check it".to_owned(), |a| format!("{:.1} % right on held-out people", a * 100.0))
 }
 
 /// `images` (pixels in [−1, 1]) with, for each on its own, brightness moved by up to ±0.2,
@@ -192,6 +216,22 @@ mod tests {
         let faces = [missing(0), missing(1)];
         let error = train(&faces, &faces, 16, 2, 1, &device).err().expect("nothing to learn from");
         assert!(error.to_string().contains("no readable training face"), "{error}");
+    }
+
+    #[test]
+    fn a_saved_teacher_reads_back_bit_for_bit_and_one_of_other_bins_is_refused() {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let teacher = PoseTeacher::new(3, &device).no_grad();
+        let bytes = to_bytes(&teacher).expect("bytes");
+        let back = load(bytes.clone(), &[], 16, 3, &device).expect("reads back");
+        assert_eq!(to_bytes(&back.network).expect("bytes"), bytes);
+        assert!(back.note.contains("read back") && back.note.contains("no held-out face"), "{}", back.note);
+        let images = Tensor::<4>::random([2, 3, 16, 16], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
+        let logits = |t: &PoseTeacher| t.forward(images.clone()).into_data().try_to_vec::<f32>().expect("floats");
+        assert_eq!(logits(&teacher), logits(&back.network));
+        let refused = load(bytes, &[], 16, 5, &device).err().expect("another number of bins");
+        assert!(refused.to_string().contains("do not fit a teacher of 5 pose bins"), "{refused}");
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub fn plan(preset: Preset, settings: TrainSettings, data: DataSource, faces: &F
     let split = Split::by_identity(&names, settings.test_fraction, settings.seed)?;
     let mut model = ModelConfig::new(preset, split.train.len());
     model.pose_bins = faces.pose_bins.clone();
-    Ok(RunConfig { model, training: settings, data, split })
+    Ok(RunConfig { model, training: settings, data, split, started_from: None })
 }
 
 /// A trainer ready to continue, the run's lock, and what reading its face set skipped.
@@ -89,9 +89,10 @@ pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device) 
     if run.has_config() {
         bail!("{} already holds a run; add --resume to continue it, or choose another --out", run.root().display());
     }
-    let trainer = Trainer::new(config.clone(), faces, device)?;
+    let trainer = Trainer::new(config.clone(), faces, device, None)?;
     run.create(&lock)?;
     run.write_config(&lock, &config)?;
+    trainer.save_pose_teacher(run, &lock)?;
     let notes = trainer.teacher_note().map(str::to_owned).into_iter().collect();
     Ok(Opened { lock, trainer, skipped: faces.skipped.clone(), resumed_from: None, notes })
 }
@@ -115,12 +116,17 @@ pub fn resume(run: &RunDir, steps: Option<u64>, device: &Device) -> anyhow::Resu
     // passed over for the one before it, never for a fresh start.
     let checkpoints = run.checkpoints();
     let mut failures = Vec::new();
+    // The pose teacher the run kept; once trained here, the next try reuses it.
+    let mut teacher = run.read_pose_teacher();
     for &step in checkpoints.iter().rev() {
-        match Trainer::new(config.clone(), &faces, device)?.load_checkpoint(run, step) {
+        let trainer = Trainer::new(config.clone(), &faces, device, teacher.take())?;
+        teacher = trainer.pose_teacher_bytes()?;
+        match trainer.load_checkpoint(run, step) {
             Ok(trainer) => {
                 let mut notes: Vec<String> = unreadable_notes(run)?;
                 run.truncate_metrics(&lock, step)?;
                 run.write_config(&lock, &config)?;
+                trainer.save_pose_teacher(run, &lock)?;
                 notes.extend(failures.iter().map(|e: &anyhow::Error| format!("passed over: {e:#}")));
                 notes.extend(trainer.teacher_note().map(str::to_owned));
                 return Ok(Opened { lock, trainer, skipped: faces.skipped, resumed_from: Some(step), notes });
@@ -131,11 +137,12 @@ pub fn resume(run: &RunDir, steps: Option<u64>, device: &Device) -> anyhow::Resu
     if let Some(newest) = failures.into_iter().next() {
         return Err(newest.context(format!("no checkpoint of {} could be loaded", run.root().display())));
     }
-    let trainer = Trainer::new(config.clone(), &faces, device)?;
+    let trainer = Trainer::new(config.clone(), &faces, device, teacher)?;
     let mut notes = unreadable_notes(run)?;
     notes.extend(trainer.teacher_note().map(str::to_owned));
     run.truncate_metrics(&lock, 0)?;
     run.write_config(&lock, &config)?;
+    trainer.save_pose_teacher(run, &lock)?;
     Ok(Opened { lock, trainer, skipped: faces.skipped, resumed_from: None, notes })
 }
 
@@ -261,7 +268,8 @@ pub fn load_generator(run: &RunDir, step: Option<u64>, device: &Device) -> anyho
     let (config, step) = run_and_step(run, step)?;
     let path = run.checkpoint_dir(step).join(checkpoint_files::GENERATOR);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    Rotator::from_record(config.model, bytes, step, format!("{} step {step}", run.root().display()), device)
+    let steps_before = config.steps_before();
+    Ok(Rotator::from_record(config.model, bytes, step, format!("{} step {step}", run.root().display()), device)?.with_steps_before(steps_before))
 }
 
 /// The configuration of `run` and the step of its checkpoint `step` (its newest when `None`).

@@ -148,6 +148,35 @@ pub struct RunConfig {
     pub data: DataSource,
     /// Train and test identities.
     pub split: Split,
+    /// The run whose weights this one started from (`train --init-from`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_from: Option<StartedFrom>,
+}
+
+/// The weights a run started from (`train --init-from`), and the training behind them, so that
+/// a model is not taken for one trained only its own steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StartedFrom {
+    /// The source run's folder, as it was given.
+    pub run: String,
+    /// The source checkpoint's step.
+    pub step: u64,
+    /// Training steps behind the source checkpoint: its step, and those its own run started from.
+    pub steps_before: u64,
+    /// Images behind the source checkpoint, counted the same way (steps × batch).
+    pub images_before: u64,
+}
+
+impl RunConfig {
+    /// Training steps behind this run's first step (0 unless it started from another run).
+    pub fn steps_before(&self) -> u64 {
+        self.started_from.as_ref().map_or(0, |s| s.steps_before)
+    }
+
+    /// Images behind this run's first step (0 unless it started from another run).
+    pub fn images_before(&self) -> u64 {
+        self.started_from.as_ref().map_or(0, |s| s.images_before)
+    }
 }
 
 /// One line of `metrics.jsonl`.
@@ -277,6 +306,21 @@ impl RunDir {
     /// The folder of the checkpoint at `step`.
     pub fn checkpoint_dir(&self, step: u64) -> PathBuf {
         self.checkpoints_dir().join(format!("step-{step:08}"))
+    }
+
+    fn pose_teacher_path(&self) -> PathBuf {
+        self.root.join("pose-teacher.bpk")
+    }
+
+    /// The weights of the run's pose teacher, when it has kept one (recipes with a teacher).
+    pub fn read_pose_teacher(&self) -> Option<Vec<u8>> {
+        fs::read(self.pose_teacher_path()).ok()
+    }
+
+    /// Keeps the run's pose teacher (`pose-teacher.bpk`), atomically.
+    pub fn write_pose_teacher(&self, lock: &RunLock, bytes: &[u8]) -> anyhow::Result<()> {
+        self.held(lock)?;
+        write_atomically(&self.pose_teacher_path(), bytes).context("keeping the pose teacher in the run folder")
     }
 
     /// Whether the folder already holds a run.

@@ -13,7 +13,7 @@ use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
-use super::run_dir::{RunConfig, RunDir, RunLock, StepMetrics, TrainerState, checkpoint_files};
+use super::run_dir::{RunConfig, RunDir, RunLock, StartedFrom, StepMetrics, TrainerState, checkpoint_files};
 use super::augment::augment;
 use super::pose_teacher::{self, PoseTeacher, teacher_loss};
 use super::recipe::{DAugment, Recipe};
@@ -103,8 +103,10 @@ pub struct Diverged {
 
 impl Trainer {
     /// A fresh run of `config` on `faces`, with new weights seeded from the config's seed.
-    /// Nothing is decoded yet: a background loader starts with the first step.
-    pub fn new(config: RunConfig, faces: &FaceSet, device: &Device) -> anyhow::Result<Self> {
+    /// Nothing is decoded yet: a background loader starts with the first step. A recipe with a
+    /// pose teacher reads `saved_teacher` (the run's `pose-teacher.bpk`, see
+    /// [`Trainer::save_pose_teacher`]) when given and it loads, and trains the teacher otherwise.
+    pub fn new(config: RunConfig, faces: &FaceSet, device: &Device, saved_teacher: Option<Vec<u8>>) -> anyhow::Result<Self> {
         let device = device.clone().autodiff();
         let pipelined = !crate::kernels::fused_available(&device);
         device.seed(config.training.seed);
@@ -116,9 +118,7 @@ impl Trainer {
             .with_epsilon(1e-8);
         let (train_images, test_images) = labelled_images(&config, faces)?;
         // Trained after G and D are made, so that their weights are those of a run without one.
-        let teacher = (config.training.recipe.pose_teacher_weight > 0.0)
-            .then(|| pose_teacher::train(&train_images, &test_images, config.model.image_size(), config.model.num_poses(), config.training.seed, &device))
-            .transpose()?;
+        let teacher = (config.training.recipe.pose_teacher_weight > 0.0).then(|| teacher(&config, &train_images, &test_images, saved_teacher, &device)).transpose()?;
         let (teacher, teacher_note) = teacher.map(|t| (t.network, t.note)).unzip();
         Ok(Self {
             rng: Pcg64::seed_from_u64(config.training.seed),
@@ -176,8 +176,9 @@ impl Trainer {
 
     /// Starts this (new) run from the newest checkpoint of `source`: every weight of G and D
     /// whose shape agrees is loaded (a single-image run starts a multi-image one; the confidence
-    /// head, and D's identity head when the identity count differs, start fresh). Returns a
-    /// note saying how many were loaded.
+    /// head, and D's identity head when the identity count differs, start fresh), and the
+    /// configuration records where they came from (write it to the run). Returns a note saying
+    /// how many were loaded.
     pub fn init_from(&mut self, source: &RunDir) -> anyhow::Result<String> {
         anyhow::ensure!(self.step == 0, "--init-from starts a new run, not one at step {}", self.step);
         let config = source.read_config().with_context(|| format!("--init-from: {} is not a run folder", source.root().display()))?;
@@ -194,15 +195,35 @@ impl Trainer {
         let (discriminator, d_loaded, d_total) = load_matching(self.discriminator.clone(), &discriminator);
         self.generator = generator;
         self.discriminator = discriminator;
+        self.config.started_from = Some(StartedFrom {
+            run: source.root().display().to_string(),
+            step,
+            steps_before: config.steps_before() + step,
+            images_before: config.images_before() + step * config.training.batch_size as u64,
+        });
         Ok(format!(
             "started from {} step {step}: {g_loaded} of {g_total} tensors of G and {d_loaded} of {d_total} of D loaded; the rest start fresh",
             source.root().display()
         ))
     }
 
-    /// What training the pose teacher measured, when the recipe has one.
+    /// What training (or reading back) the pose teacher measured, when the recipe has one.
     pub fn teacher_note(&self) -> Option<&str> {
         self.teacher_note.as_deref()
+    }
+
+    /// The pose teacher's weights, when the recipe has one ([`Trainer::new`] reads them back).
+    pub fn pose_teacher_bytes(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        self.teacher.as_ref().map(pose_teacher::to_bytes).transpose()
+    }
+
+    /// Keeps the pose teacher in `run` (atomically), unless the run holds these weights
+    /// already, so that a resume need not train it again.
+    pub fn save_pose_teacher(&self, run: &RunDir, lock: &RunLock) -> anyhow::Result<()> {
+        match self.pose_teacher_bytes()? {
+            Some(bytes) if run.read_pose_teacher().as_ref() != Some(&bytes) => run.write_pose_teacher(lock, &bytes),
+            _ => Ok(()),
+        }
     }
 
     /// Steps completed.
@@ -558,6 +579,7 @@ impl Trainer {
     pub fn rotator(&self) -> Rotator {
         let origin = format!("training step {}", self.step);
         Rotator::from_generator(self.config.model.clone(), self.generator.clone(), self.step, origin, &self.device.clone().without_autodiff())
+            .with_steps_before(self.config.steps_before())
     }
 
     /// The sample grid of the current generator: rows are test faces, columns the input and
@@ -571,6 +593,22 @@ impl Trainer {
             &self.device.clone().without_autodiff(),
         )
     }
+}
+
+/// The run's pose teacher: `saved` read back when it loads, else one trained on the training
+/// faces (with a note saying why a saved one was not used).
+fn teacher(config: &RunConfig, train: &[LabelledImage], held_out: &[LabelledImage], saved: Option<Vec<u8>>, device: &Device) -> anyhow::Result<pose_teacher::TrainedTeacher> {
+    let (size, poses) = (config.model.image_size(), config.model.num_poses());
+    let refused = match saved.map(|bytes| pose_teacher::load(bytes, held_out, size, poses, device)) {
+        Some(Ok(teacher)) => return Ok(teacher),
+        Some(Err(error)) => Some(error),
+        None => None,
+    };
+    let mut trained = pose_teacher::train(train, held_out, size, poses, config.training.seed, device)?;
+    if let Some(error) = refused {
+        trained.note = format!("the saved pose teacher was not used ({error:#}), so it was trained again; {}", trained.note);
+    }
+    Ok(trained)
 }
 
 /// The labelled images of the training identities (with their class) and of the test identities.
