@@ -154,7 +154,7 @@ impl EvaluateView {
                 ui.label("load a model first");
                 return;
             };
-            ui.label(format!("Evaluate {} ({}) on", model.origin, model.steps_label()));
+            ui.label(format!("Evaluate {}, {}, on", model.origin, model.steps_label()));
             ui.radio_value(&mut self.on_open_set, false, "a synthetic set");
             let label = ui.label("identities");
             ui.add(egui::DragValue::new(&mut self.synthetic.identities).range(2..=5000)).labelled_by(label.id);
