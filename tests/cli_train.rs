@@ -129,22 +129,37 @@ fn a_run_keeps_its_pose_teacher_so_a_resume_reads_it_back_and_continues_exactly(
 #[test]
 fn a_run_started_from_another_records_the_training_behind_its_weights() {
     let dir = tempfile::tempdir().unwrap();
-    let from = |out: &str, steps: &str, source: Option<&str>| {
+    let from = |out: &str, steps: &str, source: Option<&str>, recipe: &str| {
         let source = source.map(|s| dir.path().join(s).to_str().unwrap().to_owned());
         let init: Vec<&str> = source.iter().flat_map(|s| ["--init-from", s.as_str()]).collect();
-        train(&dir.path().join(out), &[&SMALL_SET[..], &["--steps", steps], &init].concat())
+        train(&dir.path().join(out), &[&SMALL_SET[..], &["--steps", steps, "--recipe", recipe], &init].concat())
     };
-    let started = |out: &str| -> Value { serde_json::from_str::<Value>(&std::fs::read_to_string(dir.path().join(out).join("config.json")).unwrap()).unwrap()["started_from"].clone() };
-    from("first", "3", None).success();
-    from("second", "2", Some("first")).success().stdout(contains("started from"));
-    from("third", "1", Some("second")).success();
+    let config = |out: &str| -> Value { serde_json::from_str::<Value>(&std::fs::read_to_string(dir.path().join(out).join("config.json")).unwrap()).unwrap() };
+    let started = |out: &str| config(out)["started_from"].clone();
+    from("first", "3", None, "studio").success();
+    from("second", "2", Some("first"), "studio").success().stdout(contains("started from"));
+    // The polish recipe continues a model, at its own learning rate.
+    from("third", "1", Some("second"), "polish").success().stdout(contains("recipe: polish")).stdout(contains("meant to continue").not());
     assert_eq!(started("first"), Value::Null, "a fresh run says nothing");
     assert_eq!(started("second")["step"], 3);
     assert_eq!((started("second")["steps_before"].clone(), started("second")["images_before"].clone()), (3.into(), 12.into()), "3 steps of 4 images");
     assert_eq!((started("third")["steps_before"].clone(), started("third")["images_before"].clone()), (5.into(), 20.into()), "and 2 more");
+    assert_eq!(started("third")["recipe"], "studio", "the source's recipe");
+    assert_eq!(config("third")["training"]["learning_rate"], 1e-4);
     let model = drgan_studio::train::run::load_generator(&drgan_studio::train::RunDir::new(dir.path().join("third")), None, &burn::prelude::Device::flex()).unwrap();
     assert_eq!((model.step, model.steps_before), (1, 5), "the window counts the steps behind the weights");
-    from("fourth", "1", Some("none")).failure().stderr(contains("is not a run folder"));
+    from("fourth", "1", Some("none"), "studio").failure().stderr(contains("is not a run folder"));
+    assert!(!dir.path().join("fourth").join("config.json").exists(), "a source that cannot be read leaves no half-made run");
+    from("fifth", "1", None, "polish").success().stdout(contains("meant to continue a trained model"));
+}
+
+#[test]
+fn train_help_lists_each_named_recipe_with_one_line() {
+    let help = Command::cargo_bin("drgan-studio").unwrap().args(["train", "--help"]).assert().success();
+    let text = String::from_utf8_lossy(&help.get_output().stdout).into_owned();
+    for name in ["paper", "studio", "polish"] {
+        assert!(text.lines().any(|line| line.trim_start().starts_with(&format!("- {name}:"))), "{name} is listed: {text}");
+    }
 }
 
 #[test]

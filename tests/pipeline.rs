@@ -21,7 +21,7 @@ fn pipelined_steps_write_every_metric_once_and_checkpoint_at_their_steps() {
     let data = DataSource::Synthetic(SynthSpec { identities: 4, seed: 1, lights: 1 });
     let faces = open_faces(&data, &OpenOptions::default()).unwrap();
     let config = plan(Preset::Tiny, settings(7), data, &faces).unwrap();
-    let mut opened = start(&run, config, &faces, &Device::flex()).unwrap();
+    let mut opened = start(&run, config, &faces, &Device::flex(), None).unwrap();
     opened.trainer.set_pipelined(true).unwrap();
     let ended = train_to_end(&mut opened.trainer, &run, &opened.lock, || false, |_| {}, |_| {}).unwrap();
     assert_eq!(ended, Ended::Finished);
@@ -48,7 +48,7 @@ fn a_pipelined_run_asked_to_stop_checkpoints_the_step_it_reached() {
     let data = DataSource::Synthetic(SynthSpec { identities: 4, seed: 1, lights: 1 });
     let faces = open_faces(&data, &OpenOptions::default()).unwrap();
     let config = plan(Preset::Tiny, settings(50), data, &faces).unwrap();
-    let mut opened = start(&run, config, &faces, &Device::flex()).unwrap();
+    let mut opened = start(&run, config, &faces, &Device::flex(), None).unwrap();
     opened.trainer.set_pipelined(true).unwrap();
     let taken = std::cell::Cell::new(0);
     let ended = train_to_end(&mut opened.trainer, &run, &opened.lock, || taken.get() >= 5, |_| taken.set(taken.get() + 1), |_| {}).unwrap();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use burn::prelude::Device;
 use drgan_studio::app::{StudioApp, View};
 use drgan_studio::device::ChosenDevice;
-use drgan_studio::train::RunDir;
+use drgan_studio::train::{RecipeName, RunDir};
 use egui_kittest::Harness;
 use eframe::egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
@@ -138,6 +138,36 @@ fn a_run_from_the_train_view_writes_metrics_and_stop_keeps_a_checkpoint() {
     let steps = metric_lines(&run);
     assert!(steps > shown, "the resumed run took steps");
     assert_eq!(RunDir::new(&run).checkpoints().last().copied(), Some(steps as u64), "closing wrote a checkpoint at the last step");
+}
+
+#[test]
+fn a_new_run_starts_from_the_open_runs_model() {
+    let out = tempfile::tempdir().expect("a temp dir");
+    let (first, second) = (out.path().join("first"), out.path().join("second"));
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the default face set", |app| app.faces.faces.is_some());
+    start_tiny_run(&mut harness, &first, 2, 1);
+    wait_for(&mut harness, "the first run to end", |app| app.train.run.as_ref().is_some_and(|r| !r.going && r.checkpoints.last() == Some(&2)));
+
+    // The polish recipe asks for a model to continue until the box is ticked.
+    let polish = RecipeName::Polish;
+    let form = harness.state_mut().train.form_mut();
+    (form.recipe, form.architecture) = (polish.recipe(), polish.architecture());
+    harness.step();
+    wait_for_label(&mut harness, "polish continues a trained model");
+    harness.get_by_label("start from the open run's step 2").click();
+    harness.step();
+    harness.step();
+    assert!(harness.query_all_by_label_contains("polish continues a trained model").next().is_none(), "the warning goes once the box is ticked");
+
+    start_tiny_run(&mut harness, &second, 1, 1);
+    let second_done = |app: &StudioApp| app.train.run.as_ref().is_some_and(|r| r.path == second && !r.going && !r.checkpoints.is_empty());
+    wait_for(&mut harness, "the second run to end", second_done);
+    let config = RunDir::new(&second).read_config().expect("the second run's config");
+    let started = config.started_from.expect("the second run records where it started");
+    assert_eq!((started.run, started.step, started.recipe.as_deref()), (first.display().to_string(), 2, Some("studio")));
+    assert_eq!(config.training.recipe, polish.recipe());
+    assert!(harness.state().status.last_error.is_none(), "{:?}", harness.state().status.last_error);
 }
 
 #[test]

@@ -64,7 +64,7 @@ fn tiny_run_with(settings: TrainSettings) -> (tempfile::TempDir, RunDir, drgan_s
     let data = DataSource::Synthetic(SynthSpec { identities: 4, seed: 1, lights: 1 });
     let faces = open_faces(&data, &OpenOptions::default()).unwrap();
     let config = plan(Preset::Tiny, settings, data, &faces).unwrap();
-    let opened = start(&run, config, &faces, &Device::flex()).unwrap();
+    let opened = start(&run, config, &faces, &Device::flex(), None).unwrap();
     (dir, run, opened)
 }
 

@@ -187,12 +187,15 @@ pub struct TrainView {
     pub run: Option<RunView>,
     /// The dialog of "Open run…".
     chooser: FileChooser<Chosen>,
+    /// Whether a new run starts from the open run's newest checkpoint rather than fresh weights
+    /// (not kept between launches, as the open run is not).
+    pub start_from_open_run: bool,
 }
 
 impl TrainView {
     /// The view with settings restored from their JSON (defaults when absent or unreadable).
     pub fn restore(json: Option<&str>) -> Self {
-        Self { settings: json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default(), run: None, chooser: FileChooser::default() }
+        Self { settings: json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default(), run: None, chooser: FileChooser::default(), start_from_open_run: false }
     }
 
     /// The settings to persist.
@@ -283,8 +286,15 @@ impl TrainView {
         form.architecture.apply(&mut config.model);
         config.model.confidence = form.multi;
         let path = free_run_dir(&form.out);
-        worker.send(Command::StartTraining { run: path.clone(), config: Box::new(config) });
+        let init_from = self.start_from().map(Path::to_path_buf);
+        worker.send(Command::StartTraining { run: path.clone(), config: Box::new(config), init_from });
         Ok(path)
+    }
+
+    /// The open run, when a new run is to start from its newest checkpoint.
+    fn start_from(&self) -> Option<&Path> {
+        let run = self.run.as_ref().filter(|run| self.start_from_open_run && !run.checkpoints.is_empty())?;
+        Some(&run.path)
     }
 
     /// Opens the run folder at `path` to look at its curves, checkpoints and newest grid.
@@ -322,7 +332,10 @@ impl TrainView {
             Some((_, set)) => ui.label(format!("on {} ({} images)", set.origin, set.samples.len())),
             None => ui.label("open a face set in the Faces view first"),
         };
-        ui.add_enabled_ui(!going, |ui| form_fields_ui(ui, &mut self.settings.form));
+        ui.add_enabled_ui(!going, |ui| {
+            form_fields_ui(ui, &mut self.settings.form);
+            self.start_from_ui(ui);
+        });
         ui.horizontal(|ui| {
             if ui.add_enabled(!going && faces.is_some(), egui::Button::new("Start")).clicked() {
                 self.start(worker, faces)?;
@@ -366,6 +379,23 @@ impl TrainView {
             }
         });
         Ok(())
+    }
+
+    /// "Start from the open run's model": fresh weights or the open run's newest checkpoint.
+    fn start_from_ui(&mut self, ui: &mut egui::Ui) {
+        let newest = self.run.as_ref().and_then(|run| run.checkpoints.last().copied());
+        match newest {
+            Some(step) => {
+                ui.checkbox(&mut self.start_from_open_run, format!("start from the open run's step {step}"))
+                    .on_hover_text("Begin with every weight of the open run's newest checkpoint whose shape agrees, as train --init-from does; otherwise from fresh weights");
+            }
+            None => self.start_from_open_run = false,
+        }
+        let form = &self.settings.form;
+        let continues = RecipeName::of(&form.recipe, form.architecture).is_some_and(RecipeName::continues_a_model);
+        if continues && self.start_from().is_none() {
+            ui.colored_label(ui.visuals().warn_fg_color, "polish continues a trained model: open its run and tick \"start from\"");
+        }
     }
 
     fn run_ui(&mut self, ui: &mut egui::Ui) -> Option<TrainAction> {
@@ -472,11 +502,14 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
                     if ui.selectable_label(RecipeName::of(&form.recipe, form.architecture) == Some(name), name.name()).clicked() {
                         form.recipe = name.recipe();
                         form.architecture = name.architecture();
+                        form.learning_rate = name.learning_rate();
                     }
                 }
             })
             .response
-            .on_hover_text("studio: the default, chosen by measurement (README); paper: the CVPR 2017 recipe exactly")
+            .on_hover_text(
+                "studio: the default, chosen by measurement (README); paper: the CVPR 2017 recipe exactly; polish: continues a trained studio model with a frozen pose teacher at half the learning rate",
+            )
             .labelled_by(label.id);
     });
     egui::CollapsingHeader::new("recipe settings").id_salt("recipe-settings").show(ui, |ui| {
@@ -557,7 +590,8 @@ fn progress_ui(ui: &mut egui::Ui, run: &RunView) {
     let recipe = run.config.training.recipe.describe(architecture);
     let multi = run.config.training.multi.as_ref().map_or_else(String::new, |m| format!(" · multi-image, groups of {}", m.images_per_id));
     let started = run.config.started_from.as_ref().map_or_else(String::new, |s| {
-        format!(" · started from {} step {} ({} steps, {} images before this run)", s.run, s.step, s.steps_before, s.images_before)
+        let recipe = s.recipe.as_ref().map_or_else(String::new, |r| format!("recipe {r}; "));
+        format!(" · started from {} step {} ({recipe}{} steps, {} images before this run)", s.run, s.step, s.steps_before, s.images_before)
     });
     ui.small(format!("{} · recipe {recipe} · {}{multi}{started}", run.config.model.summary(), run.config.training.balance.describe()))
         .on_hover_text(run.config.training.recipe.summary(architecture));

@@ -49,8 +49,9 @@ pub enum Command {
     /// Fuse `inputs` (photos of one person) by the model's confidences and draw the fused face
     /// and each photo alone at `yaw`.
     Fuse { inputs: Arc<Vec<RgbImage>>, yaw: f32, seed: u64 },
-    /// Start a new run in `run` with `config`.
-    StartTraining { run: PathBuf, config: Box<RunConfig> },
+    /// Start a new run in `run` with `config`, from fresh weights or from `init_from`'s newest
+    /// checkpoint.
+    StartTraining { run: PathBuf, config: Box<RunConfig>, init_from: Option<PathBuf> },
     /// Continue the run in `run` from its newest checkpoint, to `steps` in all, on `device`
     /// (as `train --resume --device` does; a run may move between machines).
     ResumeTraining { run: PathBuf, steps: u64, device: DeviceChoice },
@@ -404,7 +405,7 @@ impl Worker {
             Command::Strip { input, blend, seed } => self.strip(input, blend, seed),
             Command::PrepareGroup { sources } => self.prepare_group(sources),
             Command::Fuse { inputs, yaw, seed } => self.fuse(inputs, yaw, seed),
-            Command::StartTraining { run, config } => self.start_training(run, *config),
+            Command::StartTraining { run, config, init_from } => self.start_training(run, *config, init_from),
             Command::ResumeTraining { run, steps, device } => self.resume_training(run, steps, device),
             Command::Pause => self.set_paused(true),
             Command::Continue => self.set_paused(false),
@@ -643,13 +644,13 @@ impl Worker {
         }
     }
 
-    fn start_training(&mut self, run: PathBuf, config: RunConfig) -> anyhow::Result<()> {
+    fn start_training(&mut self, run: PathBuf, config: RunConfig, init_from: Option<PathBuf>) -> anyhow::Result<()> {
         anyhow::ensure!(self.job.is_none(), "a run is already going; stop it first");
         let device = self.training_device(config.training.device)?;
         let dir = RunDir::new(&run);
         let options = crate::data::formats::OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
         let faces = crate::train::run::open_faces(&config.data, &options)?;
-        let opened = start(&dir, config, &faces, &device)?;
+        let opened = start(&dir, config, &faces, &device, init_from.as_deref().map(RunDir::new).as_ref())?;
         self.begin(run, dir, opened)
     }
 

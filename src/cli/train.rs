@@ -56,9 +56,9 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 2e-4)]
-    pub lr: f64,
+    /// Adam learning rate [default: the recipe's, 2e-4 (paper, studio) or 1e-4 (polish)].
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Adam β1.
     #[arg(long, default_value_t = 0.5)]
     pub beta1: f32,
@@ -88,9 +88,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,
     /// The training recipe; the options below change single settings of it.
-    /// `studio`: the studio's default, chosen by the README's ablation;
-    /// `paper`: the CVPR 2017 recipe exactly.
-    #[arg(long, value_enum, default_value_t = RecipeName::Studio, verbatim_doc_comment)]
+    #[arg(long, value_enum, default_value_t = RecipeName::Studio)]
     pub recipe: RecipeName,
     /// D's head: `paper` (Nd+1 classes, the last "fake") or `tpami` (Nd classes and a
     /// real/fake logit).
@@ -291,12 +289,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let options = OpenOptions { pose_bins: PoseBins::default(), cfp_two_bins: args.cfp_two_bins };
         let faces = open_faces(&data, &options)?;
         let config = new_config(args, data, &faces)?;
-        let mut opened = start(&run, config, &faces, &chosen.device)?;
-        if let Some(source) = &args.init_from {
-            opened.notes.push(opened.trainer.init_from(&RunDir::new(source))?);
-            run.write_config(&opened.lock, opened.trainer.config())?;
-        }
-        opened
+        start(&run, config, &faces, &chosen.device, args.init_from.as_deref().map(RunDir::new).as_ref())?
     };
     let config = trainer.config().clone();
     println!("recipe: {}", config.training.recipe.summary(Architecture::of(&config.model)));
@@ -371,7 +364,7 @@ fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Re
     let settings = TrainSettings {
         steps: args.steps.unwrap_or(DEFAULT_STEPS),
         batch_size: args.batch as usize,
-        learning_rate: args.lr,
+        learning_rate: args.lr.unwrap_or(args.recipe.learning_rate()),
         beta1: args.beta1,
         beta2: args.beta2,
         seed: args.seed,

@@ -192,17 +192,37 @@ pub enum RecipeName {
     Paper,
     /// The studio's default, chosen by the ablation in the README.
     Studio,
+    /// Continues a trained studio model (with --init-from): studio plus a frozen pose teacher, at half the learning rate
+    ///
+    /// G's second pose term from the teacher lifted pose control on top of a studio model (the
+    /// shipped model is 7,200 studio steps and then 800 polish steps); from fresh weights the
+    /// teacher cost the picture (the README's ablation, row 10).
+    Polish,
 }
 
 impl RecipeName {
     /// Every named recipe.
-    pub const ALL: [RecipeName; 2] = [RecipeName::Paper, RecipeName::Studio];
+    pub const ALL: [RecipeName; 3] = [RecipeName::Paper, RecipeName::Studio, RecipeName::Polish];
 
     /// The lowercase name.
     pub fn name(self) -> &'static str {
         match self {
             RecipeName::Paper => "paper",
             RecipeName::Studio => "studio",
+            RecipeName::Polish => "polish",
+        }
+    }
+
+    /// Whether the recipe is meant to continue a trained model rather than start from fresh weights.
+    pub fn continues_a_model(self) -> bool {
+        self == RecipeName::Polish
+    }
+
+    /// Adam's learning rate the recipe was measured with (G's; D's is `d_lr_factor` times it).
+    pub fn learning_rate(self) -> f64 {
+        match self {
+            RecipeName::Paper | RecipeName::Studio => 2e-4,
+            RecipeName::Polish => 1e-4,
         }
     }
 
@@ -222,6 +242,7 @@ impl RecipeName {
                 joint_d_batch: true,
                 ..Recipe::default()
             },
+            RecipeName::Polish => Recipe { pose_teacher_weight: 1.0, ..RecipeName::Studio.recipe() },
         }
     }
 
@@ -229,7 +250,7 @@ impl RecipeName {
     pub fn architecture(self) -> Architecture {
         match self {
             RecipeName::Paper => Architecture { upsample: Upsample::Transposed, pose_fake_class: false, pose_projection: false, pose_maps: false, patch_critic: false },
-            RecipeName::Studio => Architecture { upsample: Upsample::Resize, pose_fake_class: false, pose_projection: false, pose_maps: false, patch_critic: false },
+            RecipeName::Studio | RecipeName::Polish => Architecture { upsample: Upsample::Resize, pose_fake_class: false, pose_projection: false, pose_maps: false, patch_critic: false },
         }
     }
 
@@ -240,7 +261,7 @@ impl RecipeName {
 }
 
 impl Recipe {
-    /// `paper`, `studio` or `custom`.
+    /// `paper`, `studio`, `polish` or `custom`.
     pub fn describe(&self, architecture: Architecture) -> &'static str {
         RecipeName::of(self, architecture).map_or("custom", RecipeName::name)
     }
@@ -347,6 +368,9 @@ mod tests {
         assert_eq!(RecipeName::Studio.recipe().describe(Architecture { pose_projection: true, ..studio }), "custom");
         assert_eq!(RecipeName::Studio.recipe().describe(Architecture { pose_maps: !studio.pose_maps, ..studio }), "custom");
         assert_eq!(RecipeName::Studio.recipe().describe(Architecture { patch_critic: !studio.patch_critic, ..studio }), "custom");
+        let polish = RecipeName::Polish.recipe();
+        assert_eq!(polish.describe(RecipeName::Polish.architecture()), "polish");
+        assert_eq!(Recipe { pose_teacher_weight: 0.0, ..polish }, RecipeName::Studio.recipe(), "polish is studio plus the pose teacher");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use rand_pcg::Pcg64;
 use super::run_dir::{DataSource, RunConfig, RunDir, RunLock, StepEval, StepMetrics, TrainSettings, TrainerState, checkpoint_files, write_atomically};
 use crate::eval::evaluate::{EvalOptions, evaluate_with_judge, pose_judge};
 use crate::eval::pose_classifier::TrainedPoseClassifier;
-use super::recipe::Architecture;
+use super::recipe::{Architecture, RecipeName};
 use super::trainer::Trainer;
 use crate::data::formats::{self, OpenOptions};
 use crate::data::{FaceSet, SkipReport, Split};
@@ -79,21 +79,30 @@ pub struct Opened {
     pub notes: Vec<String>,
 }
 
-/// Starts a new run of `config` in `run` (which must not hold a run already). The run is
+/// Starts a new run of `config` in `run` (which must not hold a run already), from fresh
+/// weights or from `init_from`'s newest checkpoint (every weight whose shape agrees). The run is
 /// locked before anything is written, so of two processes starting the same run one wins and
-/// the other changes nothing.
-pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device) -> anyhow::Result<Opened> {
+/// the other changes nothing; a source that cannot be read writes nothing.
+pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device, init_from: Option<&RunDir>) -> anyhow::Result<Opened> {
     config.training.validate()?;
-    Architecture::of(&config.model).validate(&config.training.recipe)?;
+    let architecture = Architecture::of(&config.model);
+    architecture.validate(&config.training.recipe)?;
     let lock = run.lock()?;
     if run.has_config() {
         bail!("{} already holds a run; add --resume to continue it, or choose another --out", run.root().display());
     }
-    let trainer = Trainer::new(config.clone(), faces, device, None)?;
+    let mut trainer = Trainer::new(config, faces, device, None)?;
+    let mut notes: Vec<String> = trainer.teacher_note().map(str::to_owned).into_iter().collect();
+    match init_from {
+        Some(source) => notes.push(trainer.init_from(source)?),
+        None if RecipeName::of(&trainer.config().training.recipe, architecture).is_some_and(RecipeName::continues_a_model) => notes.push(
+            "note: the polish recipe is meant to continue a trained model, and this run starts from fresh weights; from scratch its pose teacher cost the picture in the README's ablation (row 10)".to_owned(),
+        ),
+        None => {}
+    }
     run.create(&lock)?;
-    run.write_config(&lock, &config)?;
+    run.write_config(&lock, trainer.config())?;
     trainer.save_pose_teacher(run, &lock)?;
-    let notes = trainer.teacher_note().map(str::to_owned).into_iter().collect();
     Ok(Opened { lock, trainer, skipped: faces.skipped.clone(), resumed_from: None, notes })
 }
 

@@ -165,6 +165,10 @@ pub struct StartedFrom {
     pub steps_before: u64,
     /// Images behind the source checkpoint, counted the same way (steps × batch).
     pub images_before: u64,
+    /// The source run's recipe (`studio`, `paper`, `polish` or `custom`); absent in runs
+    /// started before it was recorded.
+    #[serde(default)]
+    pub recipe: Option<String>,
 }
 
 impl RunConfig {

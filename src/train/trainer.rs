@@ -16,7 +16,7 @@ use rand_pcg::Pcg64;
 use super::run_dir::{RunConfig, RunDir, RunLock, StartedFrom, StepMetrics, TrainerState, checkpoint_files};
 use super::augment::augment;
 use super::pose_teacher::{self, PoseTeacher, teacher_loss};
-use super::recipe::{DAugment, Recipe};
+use super::recipe::{Architecture, DAugment, Recipe};
 use super::samples;
 use super::schedule::Balance;
 use std::sync::Arc;
@@ -200,6 +200,7 @@ impl Trainer {
             step,
             steps_before: config.steps_before() + step,
             images_before: config.images_before() + step * config.training.batch_size as u64,
+            recipe: Some(config.training.recipe.describe(Architecture::of(&config.model)).to_owned()),
         });
         Ok(format!(
             "started from {} step {step}: {g_loaded} of {g_total} tensors of G and {d_loaded} of {d_total} of D loaded; the rest start fresh",
