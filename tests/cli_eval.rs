@@ -39,7 +39,7 @@ fn eval_on_unseen_synthetic_people_fills_every_field() {
     for (bin, value) in rank1.iter().enumerate().filter(|(b, _)| *b != 4) {
         assert!(finite(value) && (0.0..=1.0).contains(&value.as_f64().unwrap()), "bin {bin}: {value}");
     }
-    for field in ["rank1_avg", "rank1_frontalized_avg", "eer", "tar_at_far_1pct", "ssim_frontal_avg", "pose_control_acc"] {
+    for field in ["rank1_avg", "rank1_frontalized_avg", "eer", "tar_at_far_1pct", "ssim_frontal_avg", "pose_control_acc", "pose_far_off"] {
         assert!(finite(&report[field]), "{field}: {}", report[field]);
     }
     let table = report["ssim_table"].as_array().expect("ssim_table");

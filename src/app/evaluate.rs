@@ -282,8 +282,9 @@ fn summary_ui(ui: &mut egui::Ui, report: &EvalReport) {
         ui.label(format!("frontal SSIM {} (every pose pair {}) ·", number(report.ssim_frontal_avg), number(report.ssim_mean)));
         let degrees = report.pose_error_degrees.map_or_else(|| "—".to_owned(), |v| format!("{v:.1}°"));
         ui.label(format!(
-            "pose control {} (mean error {degrees}; the judge on real faces {}, on real faces as soft as G's {})",
+            "pose control {} (mean error {degrees}, read more than one bin off {}; the judge on real faces {}, on real faces as soft as G's {})",
             percent(report.pose_control_acc),
+            percent(report.pose_far_off),
             percent(report.pose_classifier_test_acc),
             percent(report.pose_classifier_softened_acc)
         ))

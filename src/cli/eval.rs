@@ -131,6 +131,7 @@ pub fn table(report: &EvalReport) -> String {
         ("G's softness, as a blur", report.softness_blur_px.map_or_else(|| "—".to_owned(), |s| format!("σ {s:.1} px"))),
         ("pose classifier on real, that soft", cell(report.pose_classifier_softened_acc, true) + " %"),
         ("pose error, mean", cell(report.pose_error_degrees, false) + " °"),
+        ("pose read > 1 bin off", cell(report.pose_far_off, true) + " %"),
         ("pose kept from the input", cell(report.pose_kept_from_input, true) + " %"),
     ];
     for (name, value) in summary {

@@ -122,6 +122,11 @@ pub struct EvalReport {
     /// Mean distance, in degrees, between the requested pose and the one the classifier sees.
     #[serde(default)]
     pub pose_error_degrees: Option<f64>,
+    /// Of all outputs, the fraction the classifier puts more than one bin from the requested
+    /// pose: jumps no slightly-off turn makes, the mark of a G that paints what a pose
+    /// classifier likes rather than turning the head.
+    #[serde(default)]
+    pub pose_far_off: Option<f64>,
     /// How soft G's faces are: the Gaussian blur (σ, pixels) that leaves the real test faces with
     /// as little fine detail as G's outputs have (0: as much as the real ones, or more).
     #[serde(default)]
@@ -354,6 +359,7 @@ pub fn evaluate_with_judge(
     let mut pose_confusion = None;
     let mut pose_kept_from_input = None;
     let mut pose_error_degrees = None;
+    let mut pose_far_off = None;
     let mut pose_classifier_confusion = None;
     let mut pose_classifier_softened_acc = None;
     let softness = sharpness::equivalent_blur(&images.iter().map(|image| &image.pixels).collect::<Vec<_>>(), &rotated.iter().collect::<Vec<_>>());
@@ -380,6 +386,7 @@ pub fn evaluate_with_judge(
             }
             pose_kept_from_input = share(kept, moved);
             pose_error_degrees = (!pairs.is_empty()).then(|| degrees / pairs.len() as f64);
+            pose_far_off = far_off(&confusion);
             pose_confusion = Some(confusion);
             let real = classifier.predict(&images.iter().map(|i| &i.pixels).collect::<Vec<_>>())?;
             let confusion = confusion_of(num_poses, images.iter().zip(&real).map(|(image, &p)| (image.bin, p)));
@@ -428,12 +435,19 @@ pub fn evaluate_with_judge(
         softness_blur_px: softness.map(f64::from),
         pose_classifier_softened_acc,
         pose_error_degrees,
+        pose_far_off,
         identity_cosine_per_bin: identity_cosine,
         worst_identities: worst,
         notes,
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok(Evaluation { report, worst: examples })
+}
+
+/// The fraction of a confusion table's entries more than one bin from their row's bin.
+fn far_off(confusion: &[Vec<usize>]) -> Option<f64> {
+    let far = confusion.iter().enumerate().flat_map(|(truth, row)| row.iter().enumerate().filter(move |(seen, _)| truth.abs_diff(*seen) > 1).map(|(_, &count)| count)).sum();
+    share(far, confusion.iter().flatten().sum())
 }
 
 /// A confusion table of `(truth, seen)` bin pairs: rows = truth, columns = seen.
@@ -645,6 +659,14 @@ pub fn pose_judge(config: &RunConfig, size: usize, options: &EvalOptions, device
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_reads_more_than_one_bin_off_count_as_far() {
+        // Bin 0 read as 0, 1, 1 and 2; bin 2 read as 2: one far read of five.
+        let table = confusion_of(3, [(0, 0), (0, 1), (0, 1), (0, 2), (2, 2)].into_iter());
+        assert_eq!(far_off(&table), Some(0.2));
+        assert_eq!(far_off(&confusion_of(3, std::iter::empty())), None);
+    }
 
     #[test]
     fn a_confusion_table_counts_each_pair_in_its_truth_row_and_shares_sum_to_one() {
