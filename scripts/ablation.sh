@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The recipe ablation in the README: one run per recipe variant on the same synthetic set, with
 # the same seed and the same budget of steps, each evaluated on 50 synthetic people it never saw.
-# usage: scripts/ablation.sh BIN OUT [ROW...]        (env: PRESET STEPS BATCH DEVICE IDS LIGHTS SEED)
-# Rows are the names in the ROWS table below; without any, every row runs. A row whose
+# usage: scripts/ablation.sh BIN OUT [ROW...]        (env: PRESET STEPS BATCH DEVICE IDS LIGHTS SEED INIT_FROM)
+# Rows are the names in the ROWS table below; without any, every row from fresh weights runs
+# (ORDER; the rows that continue a trained model are named explicitly, with INIT_FROM). A row whose
 # eval.json exists is skipped, so an interrupted ablation continues where it stopped.
 # Afterwards: scripts/ablation_table.py OUT [ROW...]
 set -euo pipefail
 BIN=${1:?usage: ablation.sh BIN OUT [ROW...]}; OUT=${2:?usage: ablation.sh BIN OUT [ROW...]}; shift 2
 PRESET=${PRESET:-tiny}; STEPS=${STEPS:-1500}; BATCH=${BATCH:-32}; DEVICE=${DEVICE:-cpu}
 IDS=${IDS:-100}; LIGHTS=${LIGHTS:-2}; EVAL_SEED=${EVAL_SEED:-7}; SEED=${SEED:-0}
+# The rows that continue a trained model (polish, polish-ctl) start from this run folder.
+INIT_FROM=${INIT_FROM:-}
 # The second round: every option that helped on its own, together; then with the TPAMI head,
 # and that combination with one more change at a time.
 COMBINED="--recipe paper --upsample resize --label-smoothing 0.1 --instance-noise 0.1 --identity-weight 1 --reconstruction-weight 1 --own-pose-fraction 0.25 --lr-decay-start 0.5"
@@ -62,11 +65,14 @@ declare -A ROWS=(
   [sj-posemaps]="--recipe studio --pose-maps true"
   [sj-teacher]="--recipe studio --pose-teacher-weight 1"
   [sj-teacher3]="--recipe studio --pose-teacher-weight 3"
+  [polish]="--recipe polish --init-from $INIT_FROM"
+  [polish-ctl]="--recipe studio --lr 1e-4 --init-from $INIT_FROM"
 )
 ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10 st-rec30 st-edge st-percep st-paperhead st-patch st-joint tpami-joint sj-dlr sj-augreal sj-patch sj-pose3 sj-posesoft sj-flip sj-posemaps sj-teacher sj-teacher3)
 mkdir -p "$OUT"
 for row in "${@:-${ORDER[@]}}"; do
   run="$OUT/$row"
+  if [[ ${ROWS[$row]} == *--init-from* && -z $INIT_FROM ]]; then echo "$row continues a trained model: set INIT_FROM=RUN" >&2; exit 1; fi
   [ -f "$run/eval.json" ] && { echo "$row: done before"; continue; }
   rm -rf "$run"
   echo "$row: training ($(date +%H:%M))"
