@@ -151,6 +151,16 @@ fn a_run_started_from_another_records_the_training_behind_its_weights() {
     from("fourth", "1", Some("none"), "studio").failure().stderr(contains("is not a run folder"));
     assert!(!dir.path().join("fourth").join("config.json").exists(), "a source that cannot be read leaves no half-made run");
     from("fifth", "1", None, "polish").success().stdout(contains("meant to continue a trained model"));
+    let small = dir.path().join("small");
+    Command::cargo_bin("drgan-studio")
+        .unwrap()
+        .args(["train", "--preset", "small", "--batch", "2", "--steps", "1", "--device", "cpu", "--out"])
+        .arg(&small)
+        .args(SMALL_SET)
+        .assert()
+        .success();
+    from("sixth", "1", Some("small"), "studio").failure().stderr(contains("holds a small model (64×64) and this run is tiny (32×32)"));
+    assert!(!dir.path().join("sixth").join("config.json").exists());
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use burn::prelude::Device;
 use drgan_studio::app::{StudioApp, View};
 use drgan_studio::device::ChosenDevice;
+use drgan_studio::model::Preset;
 use drgan_studio::train::{RecipeName, RunDir};
 use egui_kittest::Harness;
 use eframe::egui::accesskit::Role;
@@ -153,12 +154,14 @@ fn a_new_run_starts_from_the_open_runs_model() {
     let polish = RecipeName::Polish;
     let form = harness.state_mut().train.form_mut();
     (form.recipe, form.architecture) = (polish.recipe(), polish.architecture());
+    form.preset = Preset::Small;
     harness.step();
     wait_for_label(&mut harness, "polish continues a trained model");
     harness.get_by_label("start from the open run's step 2").click();
     harness.step();
     harness.step();
     assert!(harness.query_all_by_label_contains("polish continues a trained model").next().is_none(), "the warning goes once the box is ticked");
+    assert_eq!(harness.state_mut().train.form_mut().preset, Preset::Tiny, "ticking the box takes the open run's preset");
 
     start_tiny_run(&mut harness, &second, 1, 1);
     let second_done = |app: &StudioApp| app.train.run.as_ref().is_some_and(|r| r.path == second && !r.going && !r.checkpoints.is_empty());

@@ -383,11 +383,16 @@ impl TrainView {
 
     /// "Start from the open run's model": fresh weights or the open run's newest checkpoint.
     fn start_from_ui(&mut self, ui: &mut egui::Ui) {
-        let newest = self.run.as_ref().and_then(|run| run.checkpoints.last().copied());
+        let newest = self.run.as_ref().and_then(|run| Some((*run.checkpoints.last()?, run.config.model.preset)));
         match newest {
-            Some(step) => {
-                ui.checkbox(&mut self.start_from_open_run, format!("start from the open run's step {step}"))
-                    .on_hover_text("Begin with every weight of the open run's newest checkpoint whose shape agrees, as train --init-from does; otherwise from fresh weights");
+            Some((step, preset)) => {
+                let ticked = ui
+                    .checkbox(&mut self.start_from_open_run, format!("start from the open run's step {step}"))
+                    .on_hover_text("Begin with every weight of the open run's newest checkpoint whose shape agrees, as train --init-from does (the preset becomes the open run's); otherwise from fresh weights")
+                    .changed();
+                if ticked && self.start_from_open_run {
+                    self.settings.form.preset = preset;
+                }
             }
             None => self.start_from_open_run = false,
         }

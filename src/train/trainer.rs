@@ -182,6 +182,18 @@ impl Trainer {
     pub fn init_from(&mut self, source: &RunDir) -> anyhow::Result<String> {
         anyhow::ensure!(self.step == 0, "--init-from starts a new run, not one at step {}", self.step);
         let config = source.read_config().with_context(|| format!("--init-from: {} is not a run folder", source.root().display()))?;
+        let (theirs, ours) = (config.model.preset, self.config.model.preset);
+        anyhow::ensure!(
+            theirs == ours,
+            "--init-from: {} holds a {} model ({}×{}) and this run is {} ({}×{}): start from a run of the same preset",
+            source.root().display(),
+            theirs.name(),
+            theirs.image_size(),
+            theirs.image_size(),
+            ours.name(),
+            ours.image_size(),
+            ours.image_size()
+        );
         let step = *source.checkpoints().last().with_context(|| format!("--init-from: {} has no checkpoint", source.root().display()))?;
         source.read_state(step)?;
         let dir = source.checkpoint_dir(step);
