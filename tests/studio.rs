@@ -413,7 +413,7 @@ fn a_photo_aligned_by_three_clicks_becomes_the_input() {
 }
 
 #[test]
-fn a_checkpoint_exports_from_the_train_view() {
+fn the_shipped_run_exports_from_the_train_view_and_is_not_resumed_in_place() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let out = dir.path().join("weights").join("shipped.safetensors");
     let mut harness = studio(false);
@@ -423,6 +423,9 @@ fn a_checkpoint_exports_from_the_train_view() {
     harness.state_mut().train.open_run(shipped, &ctx).expect("the shipped run opens");
     harness.state_mut().view = View::Train;
     harness.run_steps(2);
+    // The shipped run is trained further in a run of one's own, not resumed in the repository.
+    assert!(harness.query_by_label("Resume").is_none());
+    wait_for_label(&mut harness, "The built-in model's run");
     harness.get_by_label("Export…").click();
     wait_for_label(&mut harness, "No file dialog could open");
     harness.get_by_role_and_label(Role::TextInput, "path").set_text_value_accesskit(&out.display().to_string());

@@ -2,6 +2,8 @@
 //! this project's own `train` command; the README says how), so the studio shows faces turning
 //! on first launch with no file to find.
 
+use std::path::Path;
+
 use anyhow::Context;
 use burn::prelude::Device;
 
@@ -23,6 +25,13 @@ pub fn rotator(device: &Device) -> anyhow::Result<Rotator> {
     let config = config()?;
     let steps_before = config.steps_before();
     Ok(Rotator::from_record(config.model, GENERATOR.to_vec(), STEP, "built-in model (assets/default-run)".to_owned(), device)?.with_steps_before(steps_before))
+}
+
+/// Whether `path` is the shipped run's folder in the source tree this binary was built from
+/// (its files are the repository's).
+pub fn is_shipped_run(path: &Path) -> bool {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/default-run");
+    matches!((path.canonicalize(), shipped.canonicalize()), (Ok(path), Ok(shipped)) if path == shipped)
 }
 
 /// The face set the studio opens on first launch: synthetic people the shipped model never

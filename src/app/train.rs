@@ -175,6 +175,9 @@ pub struct RunView {
     pub going: bool,
     /// Whether it is paused.
     pub paused: bool,
+    /// Whether it is the built-in model's run, whose files the repository holds, so that it is
+    /// trained further in a new run ("start from") rather than resumed in place.
+    pub shipped: bool,
     grid: Option<egui::TextureHandle>,
     message: Option<String>,
 }
@@ -227,6 +230,7 @@ impl TrainView {
                     evals,
                     going: true,
                     paused: false,
+                    shipped: false,
                     grid: None,
                     message: (!message.is_empty()).then(|| message.join("\n")),
                 });
@@ -309,7 +313,8 @@ impl TrainView {
         let grid = newest_grid(&dir).map(|image| super::texture(ctx, "train-grid", &image, egui::TextureOptions::NEAREST));
         self.settings.form.steps = self.settings.form.steps.max(metrics.last().map_or(0, |m| m.step));
         let message = (!notes.is_empty()).then(|| notes.join("\n"));
-        self.run = Some(RunView { path, config, metrics, evals, checkpoints, going: false, paused: false, grid, message });
+        let shipped = super::shipped::is_shipped_run(&path);
+        self.run = Some(RunView { path, config, metrics, evals, checkpoints, going: false, paused: false, shipped, grid, message });
         Ok(())
     }
 
@@ -359,6 +364,10 @@ impl TrainView {
         let Some(run) = &self.run else { return Ok(()) };
         ui.heading("This run");
         ui.label(run.path.display().to_string());
+        if run.shipped {
+            ui.label("The built-in model's run: tick \"start from\" above to train it further in a run of your own.");
+            return Ok(());
+        }
         ui.horizontal(|ui| {
             if run.going {
                 if run.paused {
