@@ -109,7 +109,7 @@ impl Default for TrainForm {
         Self {
             preset: Preset::Tiny,
             batch: 16,
-            learning_rate: 2e-4,
+            learning_rate: RecipeName::Studio.learning_rate(),
             beta1: 0.5,
             beta2: 0.999,
             steps: 300,
