@@ -65,10 +65,11 @@ declare -A ROWS=(
   [sj-posemaps]="--recipe studio --pose-maps true"
   [sj-teacher]="--recipe studio --pose-teacher-weight 1"
   [sj-teacher3]="--recipe studio --pose-teacher-weight 3"
+  [sj-late]="--recipe studio --pose-teacher-weight 1 --pose-teacher-start 0.75"
   [polish]="--recipe polish --init-from $INIT_FROM"
   [polish-ctl]="--recipe studio --lr 1e-4 --init-from $INIT_FROM"
 )
-ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10 st-rec30 st-edge st-percep st-paperhead st-patch st-joint tpami-joint sj-dlr sj-augreal sj-patch sj-pose3 sj-posesoft sj-flip sj-posemaps sj-teacher sj-teacher3)
+ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10 st-rec30 st-edge st-percep st-paperhead st-patch st-joint tpami-joint sj-dlr sj-augreal sj-patch sj-pose3 sj-posesoft sj-flip sj-posemaps sj-teacher sj-teacher3 sj-late)
 mkdir -p "$OUT"
 for row in "${@:-${ORDER[@]}}"; do
   run="$OUT/$row"

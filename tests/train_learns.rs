@@ -154,6 +154,10 @@ fn a_pose_teacher_is_trained_first_then_teaches_g_and_repeats_exactly() {
     let (plain_notes, plain) = run(RecipeName::Studio.recipe());
     assert!(plain_notes.is_empty() && plain.iter().all(|m| m.g_teacher_pose_acc.is_none()), "no teacher without its weight");
     assert_ne!(plain[1..].iter().map(|m| m.g_loss).collect::<Vec<_>>(), taught[1..].iter().map(|m| m.g_loss).collect::<Vec<_>>(), "the teacher's term changes G");
+    // Switched on late, the teacher adds its term (and its figure) only from its start.
+    let (late_notes, late) = run(Recipe { pose_teacher_start: 0.5, ..recipe.clone() });
+    assert!(late_notes.iter().any(|n| n.starts_with("pose teacher: trained on")), "trained before the first step: {late_notes:?}");
+    assert!(late[..2].iter().all(|m| m.g_teacher_pose_acc.is_none()) && late[2].g_teacher_pose_acc.is_some(), "on from step 2 of 3: {late:?}");
     let (_, again) = run(recipe);
     let losses = |steps: &[drgan_studio::train::StepMetrics]| steps.iter().map(|m| (m.d_loss, m.g_loss)).collect::<Vec<_>>();
     assert_eq!(losses(&taught), losses(&again), "the teacher is trained from the run's seed, so a resumed run gets the same one");

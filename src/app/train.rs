@@ -559,6 +559,7 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
             ui.end_row();
             row(ui, "pose weight", egui::DragValue::new(&mut recipe.pose_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "pose teacher weight", egui::DragValue::new(&mut recipe.pose_teacher_weight).speed(0.05).range(0.0..=1000.0));
+            row(ui, "pose teacher from (fraction of the run)", egui::DragValue::new(&mut recipe.pose_teacher_start).speed(0.01).range(0.0..=1.0));
             row(ui, "identity weight", egui::DragValue::new(&mut recipe.identity_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "reconstruction weight", egui::DragValue::new(&mut recipe.reconstruction_weight).speed(0.05).range(0.0..=1000.0));
             row(ui, "edge weight", egui::DragValue::new(&mut recipe.edge_weight).speed(0.05).range(0.0..=1000.0));

@@ -165,6 +165,10 @@ pub struct TrainArgs {
     /// people's real faces before the first step (0: off).
     #[arg(long)]
     pub pose_teacher_weight: Option<f32>,
+    /// Fraction of the run after which the pose teacher's term is on (0: from the first step;
+    /// e.g. 0.9 does in one run what a studio run and then a polish run do).
+    #[arg(long)]
+    pub pose_teacher_start: Option<f32>,
     /// Whether D judges real and generated faces as one batch, sharing BatchNorm statistics
     /// (true or false; the paper: apart).
     #[arg(long)]
@@ -211,6 +215,7 @@ impl TrainArgs {
         replace(&mut recipe.edge_weight, self.edge_weight);
         replace(&mut recipe.perceptual_weight, self.perceptual_weight);
         replace(&mut recipe.pose_teacher_weight, self.pose_teacher_weight);
+        replace(&mut recipe.pose_teacher_start, self.pose_teacher_start);
         if let Some(radius) = self.d_blur {
             recipe.d_blur = radius;
         }

@@ -128,6 +128,9 @@ pub struct Recipe {
     /// step (0: off, and no teacher is trained). D's pose head moves with G and G learns to
     /// satisfy it; the teacher does not move.
     pub pose_teacher_weight: f32,
+    /// Fraction of the run after which the pose teacher's term is on (0: from the first step),
+    /// so that one run can do what a studio run followed by a `polish` run does.
+    pub pose_teacher_start: f32,
 }
 
 impl Default for Recipe {
@@ -152,6 +155,7 @@ impl Default for Recipe {
             perceptual_weight: 0.0,
             joint_d_batch: false,
             pose_teacher_weight: 0.0,
+            pose_teacher_start: 0.0,
         }
     }
 }
@@ -282,6 +286,7 @@ impl Recipe {
             ("edge weight", self.edge_weight, 0.0, 1000.0),
             ("perceptual weight", self.perceptual_weight, 0.0, 1000.0),
             ("pose teacher weight", self.pose_teacher_weight, 0.0, 1000.0),
+            ("pose teacher start", self.pose_teacher_start, 0.0, 1.0),
         ];
         for (what, value, low, high) in ranges {
             if !(low..=high).contains(&value) {
@@ -305,6 +310,11 @@ impl Recipe {
         } else {
             base * ((1.0 - progress) / (1.0 - start)).max(0.0)
         }
+    }
+
+    /// Whether G's pose-teacher term counts at `step` (from 0) of a run of `steps`.
+    pub fn pose_teacher_on(&self, step: u64, steps: u64) -> bool {
+        self.pose_teacher_weight > 0.0 && step as f64 >= self.pose_teacher_start as f64 * steps as f64
     }
 
     /// The instance noise's standard deviation at `step` (from 0) of a run of `steps`.
@@ -340,7 +350,11 @@ impl Recipe {
             if self.d_lr_factor != 1.0 { format!(", D's learning rate ×{}", self.d_lr_factor) } else { String::new() },
             if self.pose_label_sigma > 0.0 { format!(", D's pose labels spread over {} bins", self.pose_label_sigma) } else { String::new() },
             self.pose_weight,
-            if self.pose_teacher_weight > 0.0 { format!(", pose teacher {}", self.pose_teacher_weight) } else { String::new() },
+            match (self.pose_teacher_weight, self.pose_teacher_start) {
+                (weight, _) if weight <= 0.0 => String::new(),
+                (weight, start) if start > 0.0 => format!(", pose teacher {weight} from {:.0} %", start * 100.0),
+                (weight, _) => format!(", pose teacher {weight}"),
+            },
             self.identity_weight,
             self.reconstruction_weight,
             if self.edge_weight > 0.0 { format!(", edges {}", self.edge_weight) } else { String::new() },
@@ -387,6 +401,17 @@ mod tests {
         assert_eq!(recipe.learning_rate(1.0, 50, 100), 1.0);
         assert!((recipe.learning_rate(1.0, 75, 100) - 0.5).abs() < 1e-9);
         assert_eq!(Recipe::default().learning_rate(1.0, 99, 100), 1.0);
+    }
+
+    #[test]
+    fn the_pose_teacher_counts_from_its_start() {
+        let late = Recipe { pose_teacher_weight: 1.0, pose_teacher_start: 0.75, ..Recipe::default() };
+        assert!(!late.pose_teacher_on(1499, 2000));
+        assert!(late.pose_teacher_on(1500, 2000));
+        assert!(Recipe { pose_teacher_start: 0.0, ..late.clone() }.pose_teacher_on(0, 2000));
+        assert!(!Recipe { pose_teacher_weight: 0.0, ..late.clone() }.pose_teacher_on(1999, 2000));
+        assert!(late.summary(RecipeName::Studio.architecture()).contains("pose teacher 1 from 75 %"));
+        assert!(Recipe { pose_teacher_start: 1.5, ..late }.validate().is_err_and(|e| e.to_string().contains("pose teacher start")));
     }
 
     #[test]

@@ -327,6 +327,7 @@ impl Trainer {
         let lr = recipe.learning_rate(settings.learning_rate, self.step, settings.steps);
         let d_lr = lr * recipe.d_lr_factor as f64;
         let noise = recipe.noise_at(self.step, settings.steps);
+        let teacher_on = recipe.pose_teacher_on(self.step, settings.steps);
         let g_steps = settings.balance.g_steps_after(self.last_d_accuracy);
         let real = self.images(&batch.pixels, batch.len());
         // What G encodes: the real faces, or (multi-image) some of them degraded.
@@ -387,7 +388,7 @@ impl Trainer {
             let sources = labels(&generated.sources, &self.device);
             let adversarial = generator_loss(judged, sources, labels(&generated.requested, &self.device), recipe.d_head, recipe.pose_weight);
             let mut loss = adversarial.loss.clone();
-            let taught = self.teacher.as_ref().map(|teacher| {
+            let taught = self.teacher.as_ref().filter(|_| teacher_on).map(|teacher| {
                 let requested = labels(&generated.requested, &self.device);
                 let (term, hits) = teacher_loss(teacher, generated.images.clone(), requested, &mut self.rng);
                 loss = loss.clone() + term.mul_scalar(recipe.pose_teacher_weight);
