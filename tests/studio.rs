@@ -58,6 +58,8 @@ fn wait_for_label(harness: &mut Harness<'static, StudioApp>, text: &str) {
         harness.step();
         std::thread::sleep(Duration::from_millis(10));
     }
+    // A few more frames so that a window that grew with it has settled where it is clicked.
+    harness.run_steps(3);
 }
 
 fn explore_ready(app: &StudioApp) -> bool {

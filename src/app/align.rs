@@ -138,7 +138,7 @@ impl AlignView {
             ui.label(format!("{} — the model understands faces placed as in its training set.", self.source.describe()));
             let prompt = match self.points.len() {
                 n @ 0..=2 => format!("Click the centre of {} ({} of 3).", NAMES[n], n + 1),
-                _ if self.preview.is_some() => "The crop the model will get:".to_owned(),
+                _ if self.preview.is_some() => "Check the crop on the right (Undo moves the last point back):".to_owned(),
                 _ if self.problem.is_some() => String::new(),
                 _ => "Aligning…".to_owned(),
             };
@@ -146,7 +146,10 @@ impl AlignView {
             ui.horizontal_top(|ui| {
                 self.photo_ui(ui, worker);
                 if let Some((_, _, texture)) = &self.preview {
-                    ui.add(egui::Image::new((texture.id(), egui::vec2(CROP_SIDE, CROP_SIDE))));
+                    ui.vertical(|ui| {
+                        ui.label("The crop the model will get");
+                        ui.add(egui::Image::new((texture.id(), egui::vec2(CROP_SIDE, CROP_SIDE))));
+                    });
                 }
             });
             if let Some(problem) = &self.problem {

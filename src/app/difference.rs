@@ -92,7 +92,7 @@ impl DifferenceView {
             }
             if let Some(own) = input_yaw.filter(|own| against == Against::Input && (own - output_yaw).abs() > 0.01) {
                 ui.allocate_ui(egui::vec2(side, side), |ui| {
-                    ui.label(format!("No true face at {output_yaw:+.0}° to compare with here; against the input, a map means something at the input's own pose."));
+                    ui.label(format!("No true face at {output_yaw:+.0}° to compare with. The input can only be compared with the output at its own pose, {own:+.0}°."));
                     if ui.button(format!("Turn to {own:+.0}°")).clicked() {
                         turn_to = Some(own);
                     }
@@ -130,8 +130,8 @@ impl DifferenceView {
                 }
             });
             ui.horizontal(|ui| {
-                ui.spacing_mut().slider_width = side - 60.0;
-                ui.add(egui::Slider::new(&mut self.blend, 0.0..=1.0).text("map"));
+                ui.spacing_mut().slider_width = side - 90.0;
+                ui.add(egui::Slider::new(&mut self.blend, 0.0..=1.0).text("map opacity")).on_hover_text("0: the face alone; 1: the map alone");
             });
         });
         turn_to

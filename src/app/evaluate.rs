@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, uniform_grid_spacer};
 use image::RgbImage;
 
 use super::dialogs::{FileChooser, Request};
@@ -226,11 +226,11 @@ impl EvaluateView {
                     columns[0].label("no ground truth for this face set");
                 }
             }
-            columns[1].strong("The pose the judge sees in G(x, c) (rows: requested, columns: seen, %)");
+            columns[1].strong("The pose the independent pose classifier sees in G(x, c) (rows: requested, columns: seen, %)");
             confusion_ui(&mut columns[1], "eval-pose-fake", report.pose_confusion.as_deref(), &report.pose_yaws);
         });
         ui.columns(2, |columns| {
-            columns[0].strong("The judge on real test faces (rows: true pose, columns: seen, %)");
+            columns[0].strong("The pose classifier on real test faces (rows: true pose, columns: seen, %)");
             confusion_ui(&mut columns[0], "eval-pose-real", report.pose_classifier_confusion.as_deref(), &report.pose_yaws);
             columns[1].strong("Worst-kept identities: input, frontalized, truth");
             for (name, cosine, images) in &entry.worst {
@@ -282,7 +282,7 @@ fn summary_ui(ui: &mut egui::Ui, report: &EvalReport) {
         ui.label(format!("frontal SSIM {} (every pose pair {}) ·", number(report.ssim_frontal_avg), number(report.ssim_mean)));
         let degrees = report.pose_error_degrees.map_or_else(|| "—".to_owned(), |v| format!("{v:.1}°"));
         ui.label(format!(
-            "pose control {} (mean error {degrees}, read more than one bin off {}; the judge on real faces {}, on real faces as soft as G's {})",
+            "pose control {} (mean error {degrees}, read more than one bin off {}; the pose classifier on real faces {}, on real faces as soft as G's {})",
             percent(report.pose_control_acc),
             percent(report.pose_far_off),
             percent(report.pose_classifier_test_acc),
@@ -311,31 +311,64 @@ fn summary_ui(ui: &mut egui::Ui, report: &EvalReport) {
 fn rank1_ui(ui: &mut egui::Ui, entries: &[Entry]) {
     let count = entries.len().max(1) as f64;
     let width = 12.0 / count;
-    Plot::new("eval-rank1").height(240.0).legend(Legend::default()).include_y(0.0).include_y(125.0).x_axis_label("probe yaw (°)").show(ui, |plot| {
-        for (k, entry) in entries.iter().enumerate() {
-            let offset = (k as f64 - (count - 1.0) / 2.0) * width;
-            let bars: Vec<Bar> = entry
-                .report
-                .rank1_per_bin
-                .iter()
-                .zip(&entry.report.pose_yaws)
-                .filter_map(|(v, &yaw)| v.map(|v| Bar::new(yaw as f64 + offset, v * 100.0).width(width * 0.9)))
-                .collect();
-            plot.bar_chart(BarChart::new(entry.label.clone(), bars));
-        }
-        let paper: PlotPoints = PAPER_RANK1.iter().rev().map(|&(y, r)| [-y, r]).chain(PAPER_RANK1.iter().skip(1).map(|&(y, r)| [y, r])).collect();
-        plot.line(Line::new("DR-GAN on Multi-PIE (paper, as recalled in SPEC)", paper).style(egui_plot::LineStyle::dashed_loose()));
-    });
+    Plot::new("eval-rank1")
+        .height(240.0)
+        .legend(Legend::default())
+        .include_y(0.0)
+        .include_y(125.0)
+        .x_grid_spacer(super::yaw_marks)
+        .x_axis_label("probe yaw (°); the gallery is the frontal faces")
+        .show(ui, |plot| {
+            for (k, entry) in entries.iter().enumerate() {
+                let offset = (k as f64 - (count - 1.0) / 2.0) * width;
+                let bars: Vec<Bar> = entry
+                    .report
+                    .rank1_per_bin
+                    .iter()
+                    .zip(&entry.report.pose_yaws)
+                    .filter_map(|(v, &yaw)| v.map(|v| Bar::new(yaw as f64 + offset, v * 100.0).width(width * 0.9)))
+                    .collect();
+                plot.bar_chart(BarChart::new(entry.label.clone(), bars));
+            }
+            let paper: PlotPoints = PAPER_RANK1.iter().rev().map(|&(y, r)| [-y, r]).chain(PAPER_RANK1.iter().skip(1).map(|&(y, r)| [y, r])).collect();
+            plot.line(Line::new("DR-GAN on Multi-PIE (the paper)", paper).style(egui_plot::LineStyle::dashed_loose()));
+        });
 }
 
+/// The lowest false accept rate the ROC's logarithmic axis shows.
+const MIN_FAR_LOG10: f64 = -4.0;
+
+/// The ROC on a logarithmic false-accept axis, as face verification is usually read: the
+/// rates that matter are the small ones.
 fn roc_ui(ui: &mut egui::Ui, entries: &[Entry]) {
-    Plot::new("eval-roc").height(240.0).legend(Legend::default().position(egui_plot::Corner::RightBottom)).include_x(0.0).include_x(1.0).include_y(0.0).include_y(1.0).x_axis_label("false accept rate").show(ui, |plot| {
-        for entry in entries {
-            if let Some(points) = &entry.report.roc {
-                plot.line(Line::new(entry.label.clone(), points.clone()));
+    Plot::new("eval-roc")
+        .height(240.0)
+        .legend(Legend::default().position(egui_plot::Corner::RightBottom))
+        .include_x(MIN_FAR_LOG10)
+        .include_x(0.0)
+        .include_y(0.0)
+        .include_y(1.0)
+        .x_grid_spacer(uniform_grid_spacer(|_| [1.0, 2.0, 4.0]))
+        .x_axis_formatter(|mark, _| far_label(mark.value))
+        .x_axis_label("false accept rate (log scale)")
+        .y_axis_label("true accept rate")
+        .show(ui, |plot| {
+            for entry in entries {
+                if let Some(points) = &entry.report.roc {
+                    let logged: PlotPoints = points.iter().map(|&[far, tar]| [far.max(10f64.powf(MIN_FAR_LOG10)).log10(), tar]).collect();
+                    plot.line(Line::new(entry.label.clone(), logged));
+                }
             }
-        }
-    });
+        });
+}
+
+/// The false accept rate at `log10` on the ROC's axis: "0.001" at −3, nothing between powers of ten.
+fn far_label(log10: f64) -> String {
+    let power = log10.round();
+    if (log10 - power).abs() > 1e-6 {
+        return String::new();
+    }
+    format!("{:.*}", (-power).max(0.0) as usize, 10f64.powf(power))
 }
 
 /// A pose confusion table (counts) as a heat map of each row's percentages.
@@ -374,4 +407,17 @@ fn heat_map_ui(ui: &mut egui::Ui, id: &str, table: &[Vec<f64>], yaws: &[f32], la
             ui.end_row();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::far_label;
+
+    #[test]
+    fn the_roc_axis_names_powers_of_ten_only() {
+        assert_eq!(far_label(-3.0), "0.001");
+        assert_eq!(far_label(-1.0), "0.1");
+        assert_eq!(far_label(0.0), "1");
+        assert_eq!(far_label(-2.5), "");
+    }
 }

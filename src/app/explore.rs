@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Plot};
+use egui_plot::{Bar, BarChart, Plot, PlotPoint, Text};
 use image::{GenericImage, RgbImage};
 
 use super::align::{AlignView, Decision};
@@ -620,7 +620,9 @@ impl ExploreView {
         ui.horizontal(|ui| {
             let column = |ui: &mut egui::Ui, title: &str, texture: Option<&egui::TextureHandle>, caption: String| {
                 ui.vertical(|ui| {
-                    ui.strong(title);
+                    // As wide as the face: a long title is cut, and shown whole on hover.
+                    ui.set_max_width(size.x);
+                    ui.add(egui::Label::new(egui::RichText::new(title).strong()).truncate());
                     match texture {
                         Some(texture) => {
                             ui.add(egui::Image::new((texture.id(), size)));
@@ -648,12 +650,12 @@ impl ExploreView {
                     if let Some(ssim) = self.ssim {
                         output_caption.push_str(&format!(" · SSIM {ssim:.3}"));
                     }
-                    column(ui, &format!("A: {}", clip_label(&model)), self.textures.output.as_ref(), output_caption);
+                    column(ui, &format!("A: {model}"), self.textures.output.as_ref(), output_caption);
                     let caption = comparison.drawn.as_ref().map_or_else(String::new, |(_, ssim, cosine)| match ssim {
                         Some(ssim) => format!("cosine {cosine:.3} · SSIM {ssim:.3}"),
                         None => format!("cosine {cosine:.3}"),
                     });
-                    let title = format!("B: {}", clip_label(&model_label(&comparison.info)));
+                    let title = format!("B: {}", model_label(&comparison.info));
                     column(ui, &title, comparison.drawn.as_ref().map(|(texture, _, _)| texture), caption);
                 }
                 None => column(ui, "Redrawn by G", self.textures.output.as_ref(), output_caption),
@@ -696,12 +698,28 @@ impl ExploreView {
         if self.cosines.is_empty() {
             return;
         }
-        ui.label("Identity kept: cosine of f(input) and f(output) at each pose");
+        ui.label("Identity kept: cosine of f(input) and f(output) at each pose (1: the same feature; the pose on show highlighted)");
+        let shown = yaws.iter().copied().min_by(|a, b| (a - self.yaw).abs().total_cmp(&(b - self.yaw).abs()));
+        let highlight = ui.visuals().selection.bg_fill;
+        let text_color = ui.visuals().strong_text_color();
         let bars: Vec<Bar> = self
             .cosines
             .iter()
             .zip(&yaws)
-            .map(|(&c, &yaw)| Bar::new(yaw as f64, c as f64).width(10.0).name(format!("{yaw:+.0}°")))
+            .map(|(&c, &yaw)| {
+                let bar = Bar::new(yaw as f64, c as f64).width(10.0).name(format!("{yaw:+.0}°"));
+                if shown == Some(yaw) { bar.fill(highlight) } else { bar }
+            })
+            .collect();
+        let values: Vec<Text> = self
+            .cosines
+            .iter()
+            .zip(&yaws)
+            .map(|(&c, &yaw)| {
+                // Inside the top of a tall bar, above a short one.
+                let anchor = if c > 0.3 { egui::Align2::CENTER_TOP } else { egui::Align2::CENTER_BOTTOM };
+                Text::new(format!("cosine at {yaw:+.0}°"), PlotPoint::new(yaw as f64, c as f64), egui::RichText::new(format!("{c:.3}")).size(13.0)).anchor(anchor).color(text_color).allow_hover(false)
+            })
             .collect();
         Plot::new("explore-cosines")
             .height(120.0)
@@ -710,8 +728,14 @@ impl ExploreView {
             .allow_zoom(false)
             .allow_drag(false)
             .allow_scroll(false)
+            .x_grid_spacer(super::yaw_marks)
             .x_axis_label("requested yaw (°)")
-            .show(ui, |plot| plot.bar_chart(BarChart::new("cosine", bars)));
+            .show(ui, |plot| {
+                plot.bar_chart(BarChart::new("cosine", bars));
+                for value in values {
+                    plot.text(value);
+                }
+            });
     }
 
     /// The photos with their confidence bars, the fused face, and each photo drawn alone.
@@ -772,9 +796,10 @@ impl ExploreView {
     }
 }
 
-/// Which model: its origin, and its step where the origin does not already say it.
+/// Which model: its origin and the training behind it.
 fn model_label(info: &ModelInfo) -> String {
-    if info.origin.ends_with(&format!("step {}", info.step)) { info.origin.clone() } else { format!("{}, step {}", info.origin, info.step) }
+    let origin = info.origin.strip_suffix(&format!(" step {}", info.step)).unwrap_or(&info.origin);
+    format!("{origin}, {}", info.steps_label())
 }
 
 /// `text` cut to a length a label can show beside the slider.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Plot};
+use egui_plot::{Bar, BarChart, Plot, PlotPoint, Text};
 
 use super::shipped;
 use super::dialogs::{FileChooser, Request};
@@ -344,19 +344,34 @@ fn describe(sample: &crate::data::Sample, faces: &FaceSet) -> String {
 }
 
 fn histogram_ui(ui: &mut egui::Ui, faces: &FaceSet) {
-    let bars: Vec<Bar> = faces
-        .per_bin()
+    let per_bin = faces.per_bin();
+    let bars: Vec<Bar> = per_bin
         .iter()
         .enumerate()
         .map(|(bin, &count)| Bar::new(faces.pose_bins.yaws[bin] as f64, count as f64).width(10.0).name(faces.pose_bins.label(bin)))
         .collect();
+    let counts: Vec<Text> = per_bin
+        .iter()
+        .zip(&faces.pose_bins.yaws)
+        .map(|(&count, &yaw)| Text::new(format!("images at {yaw:+.0}°"), PlotPoint::new(yaw as f64, count as f64), egui::RichText::new(count.to_string()).size(12.0)).anchor(egui::Align2::CENTER_BOTTOM).allow_hover(false))
+        .collect();
+    let highest = per_bin.iter().copied().max().unwrap_or(0) as f64;
     Plot::new("faces-per-bin")
         .height(140.0)
         .allow_zoom(false)
         .allow_drag(false)
         .allow_scroll(false)
+        .include_y(0.0)
+        // Room above the tallest bar for its count.
+        .include_y(highest * 1.25)
+        .x_grid_spacer(super::yaw_marks)
         .x_axis_label("yaw (°)")
-        .show(ui, |plot| plot.bar_chart(BarChart::new("images", bars)));
+        .show(ui, |plot| {
+            plot.bar_chart(BarChart::new("images", bars));
+            for count in counts {
+                plot.text(count);
+            }
+        });
     let outside = faces.out_of_range();
     if outside > 0 {
         ui.label(format!("{outside} images have a pose outside the bins"));

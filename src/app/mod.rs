@@ -342,6 +342,12 @@ impl eframe::App for StudioApp {
 /// How long closing the window waits for a running run's last checkpoint.
 const CHECKPOINT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// Grid marks every 15° (the pose bins' spacing), thicker every 30° and 60°, for plots whose
+/// x axis is yaw.
+pub fn yaw_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    egui_plot::uniform_grid_spacer(|_| [15.0, 30.0, 60.0])(input)
+}
+
 /// An RGB image as an egui texture named `name`.
 pub fn texture(ctx: &egui::Context, name: impl Into<String>, image: &image::RgbImage, options: egui::TextureOptions) -> egui::TextureHandle {
     ctx.load_texture(name, color_image(image), options)

@@ -1,4 +1,4 @@
-//! Training curves: the losses and the five accuracies of `metrics.jsonl`, smoothed by an
+//! Training curves: the losses and the accuracies of `metrics.jsonl`, smoothed by an
 //! exponential moving average with the raw series drawn faintly behind, against steps or time.
 
 use eframe::egui;
@@ -51,10 +51,10 @@ const ACCURACIES: [Series; 7] = [
     ("D identity, real", |m| Some(m.d_id_acc_real)),
     ("D pose, real", |m| Some(m.d_pose_acc_real)),
     ("D fake detected", |m| Some(m.d_fake_acc)),
-    ("G pose obeyed", |m| Some(m.g_pose_acc)),
-    ("G identity kept", |m| Some(m.g_id_acc)),
-    ("G identity cosine", |m| m.g_identity_cos),
-    ("G pose, teacher", |m| m.g_teacher_pose_acc),
+    ("G pose obeyed (as D reads it)", |m| Some(m.g_pose_acc)),
+    ("G identity kept (D names the source)", |m| Some(m.g_id_acc)),
+    ("G identity cosine f(x)·f(G(x))", |m| m.g_identity_cos),
+    ("G pose obeyed (as the teacher reads it)", |m| m.g_teacher_pose_acc),
 ];
 
 /// The smoothing and axis controls.
@@ -76,14 +76,20 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
     let height = ((ui.available_height() - 20.0 * plots) / plots).clamp(110.0, 260.0);
     let x_of = |m: &StepMetrics| if settings.by_time { m.wall_secs } else { m.step as f64 };
     let x_label = if settings.by_time { "seconds of training" } else { "step" };
+    // The same x range on every plot, also before egui has linked their axes (the evaluations
+    // start at their first step, the curves at the run's start).
+    let x_last = metrics.last().map_or(0.0, x_of);
     // Losses fall, so their legend goes top right; accuracies rise, so theirs goes bottom right.
-    for (title, series, y_max, corner) in [("losses", &LOSSES[..], None, Corner::RightTop), ("accuracies", &ACCURACIES[..], Some(1.0), Corner::RightBottom)] {
+    for (title, series, y_max, corner) in [("loss", &LOSSES[..], None, Corner::RightTop), ("accuracy", &ACCURACIES[..], Some(1.0), Corner::RightBottom)] {
         let mut plot = Plot::new(format!("curves-{title}"))
+            .y_axis_label(title)
             .height(height)
             .legend(legend(corner))
             .link_axis(group, [true, false])
             .link_cursor(group, [true, false])
             .x_axis_label(x_label)
+            .include_x(0.0)
+            .include_x(x_last)
             .include_y(0.0);
         if let Some(max) = y_max {
             plot = plot.include_y(max);
@@ -119,6 +125,9 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
         .link_axis(group, [true, false])
         .link_cursor(group, [true, false])
         .x_axis_label(format!("{x_label} · evaluated on {identities} held-out identities"))
+        .y_axis_label("held-out evaluation")
+        .include_x(0.0)
+        .include_x(x_last)
         .include_y(0.0)
         .include_y(1.0)
         .show(ui, |plot| {

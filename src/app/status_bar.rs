@@ -108,7 +108,7 @@ impl StatusBar {
             }
             if let Some((median, slowest)) = self.frame_ms().filter(|_| self.show_frame_time) {
                 ui.separator();
-                ui.label(format!("UI {median:.1} ms/frame (slowest {slowest:.1})"));
+                ui.label(format!("UI {median:.1} ms/frame (slowest {slowest:.1} ms)"));
             }
             if let Some(error) = self.last_error.clone() {
                 ui.separator();

@@ -488,7 +488,11 @@ fn form_fields_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
         row(ui, "seed", egui::DragValue::new(&mut form.seed));
         row(ui, "checkpoint every", egui::DragValue::new(&mut form.checkpoint_every).range(1..=1_000_000).suffix(" steps"));
         row(ui, "mirror images", egui::Checkbox::without_text(&mut form.flip));
-        row(ui, "evaluate every", egui::DragValue::new(&mut form.eval_every).range(0..=1_000_000).suffix(" steps"));
+        let eval_every = egui::DragValue::new(&mut form.eval_every)
+            .range(0..=1_000_000)
+            .custom_formatter(|steps, _| if steps == 0.0 { "off".to_owned() } else { format!("{steps} steps") })
+            .custom_parser(|text| if text.trim() == "off" { Some(0.0) } else { text.trim().trim_end_matches("steps").trim().parse().ok() });
+        row(ui, "evaluate every", eval_every);
         row(ui, "test fraction", egui::DragValue::new(&mut form.test_fraction).speed(0.01).range(0.0..=0.9));
         row(ui, "multi-image", egui::Checkbox::without_text(&mut form.multi));
         if form.multi {

@@ -137,7 +137,7 @@ pub enum Event {
 /// The model shown in Explore.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelInfo {
-    /// e.g. "tiny (32×32), Nd 160, Np 9".
+    /// e.g. "tiny (32×32), 160 identities, 9 pose bins".
     pub summary: String,
     /// Training steps of the run the weights are a checkpoint of.
     pub step: u64,

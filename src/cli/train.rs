@@ -299,7 +299,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let config = trainer.config().clone();
     println!("recipe: {}", config.training.recipe.summary(Architecture::of(&config.model)));
     println!(
-        "model: {}; {} training images of {} identities, {} test images of {} identities; batch {}, G/D balance {}",
+        "model: {}; {} training images of {} identities, {} test images of {} identities; batch {}; {}",
         config.model.summary(),
         trainer.train_images(),
         config.split.train.len(),

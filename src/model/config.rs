@@ -287,10 +287,10 @@ impl ModelConfig {
         2 * (3 * (encoder + decoder) + 9 * encoder)
     }
 
-    /// A short human description, e.g. `small (64×64), Nd 40, Np 9`.
+    /// A short human description, e.g. `small (64×64), 40 identities, 9 pose bins`.
     pub fn summary(&self) -> String {
         format!(
-            "{} ({}×{}), Nd {}, Np {}",
+            "{} ({}×{}), {} identities, {} pose bins",
             self.preset.name(),
             self.image_size(),
             self.image_size(),

@@ -35,10 +35,10 @@ impl Balance {
         .max(1)
     }
 
-    /// `1:1, 1:4 while D ≥ 0.90`.
+    /// `G updates per D update: 1, 4 while D's accuracy ≥ 0.90`.
     pub fn describe(&self) -> String {
         format!(
-            "1:{}, 1:{} while D's accuracy ≥ {:.2}",
+            "G updates per D update: {}, {} while D's accuracy ≥ {:.2}",
             self.g_steps, self.g_steps_when_d_strong, self.d_strong_accuracy
         )
     }
