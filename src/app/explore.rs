@@ -447,12 +447,12 @@ impl ExploreView {
         let mut changed = false;
         let mut stop = false;
         ui.horizontal(|ui| {
-            ui.label("identity");
+            ui.label("identity blend α");
             if let Some(texture) = &self.textures.input {
                 ui.add(egui::Image::new((texture.id(), egui::vec2(32.0, 32.0))));
             }
             ui.spacing_mut().slider_width = 300.0;
-            changed = ui.add(egui::Slider::new(&mut second.alpha, 0.0..=1.0).fixed_decimals(2).text("α")).on_hover_text("0: this face's identity; 1: the second face's").changed();
+            changed = ui.add(egui::Slider::new(&mut second.alpha, 0.0..=1.0).fixed_decimals(2)).on_hover_text("0: this face's identity; 1: the second face's").changed();
             match &second.texture {
                 Some(texture) => {
                     ui.add(egui::Image::new((texture.id(), egui::vec2(32.0, 32.0))));
@@ -461,7 +461,7 @@ impl ExploreView {
                     ui.spinner();
                 }
             }
-            ui.label(clip_label(&second.source.describe()));
+            ui.label(clip_label(&short_source(&second.source))).on_hover_text(second.source.describe());
             stop = ui.button("Stop blending").clicked();
         });
         if stop {
@@ -698,7 +698,11 @@ impl ExploreView {
         if self.cosines.is_empty() {
             return;
         }
-        ui.label("Identity kept: cosine of f(input) and f(output) at each pose (1: the same feature; the pose on show highlighted)");
+        ui.label(if self.second.is_some() {
+            "Identity kept: cosine of f(input) and f(output) at each pose, against the input's own identity, which blending moves away from (the pose on show highlighted)"
+        } else {
+            "Identity kept: cosine of f(input) and f(output) at each pose (1: the same feature; the pose on show highlighted)"
+        });
         let shown = yaws.iter().copied().min_by(|a, b| (a - self.yaw).abs().total_cmp(&(b - self.yaw).abs()));
         let highlight = ui.visuals().selection.bg_fill;
         let text_color = ui.visuals().strong_text_color();
@@ -800,6 +804,18 @@ impl ExploreView {
 fn model_label(info: &ModelInfo) -> String {
     let origin = info.origin.strip_suffix(&format!(" step {}", info.step)).unwrap_or(&info.origin);
     format!("{origin}, {}", info.steps_label())
+}
+
+/// A face's source in few words: a file's folder and name (the rest of its path on hover).
+fn short_source(source: &ImageSource) -> String {
+    match source {
+        ImageSource::File(path) | ImageSource::Aligned { path, .. } => {
+            let tail: Vec<String> = path.iter().rev().take(2).map(|part| part.to_string_lossy().into_owned()).collect();
+            let name = tail.into_iter().rev().collect::<Vec<_>>().join("/");
+            if matches!(source, ImageSource::Aligned { .. }) { format!("{name} (aligned)") } else { name }
+        }
+        other => other.describe(),
+    }
 }
 
 /// `text` cut to a length a label can show beside the slider.
