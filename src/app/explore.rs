@@ -810,7 +810,11 @@ fn model_label(info: &ModelInfo) -> String {
 fn short_source(source: &ImageSource) -> String {
     match source {
         ImageSource::File(path) | ImageSource::Aligned { path, .. } => {
-            let tail: Vec<String> = path.iter().rev().take(2).map(|part| part.to_string_lossy().into_owned()).collect();
+            let parts = path.components().filter_map(|part| match part {
+                std::path::Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+                _ => None,
+            });
+            let tail: Vec<String> = parts.rev().take(2).collect();
             let name = tail.into_iter().rev().collect::<Vec<_>>().join("/");
             if matches!(source, ImageSource::Aligned { .. }) { format!("{name} (aligned)") } else { name }
         }
@@ -830,4 +834,15 @@ fn default_face() -> ImageSource {
 
 fn texture(ctx: &egui::Context, name: &str, image: &RgbImage) -> egui::TextureHandle {
     super::texture(ctx, name, image, egui::TextureOptions::LINEAR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_named_by_its_folder_and_name() {
+        assert_eq!(short_source(&ImageSource::File("/tmp/tmp.x/id0010/yaw-30_light0.png".into())), "id0010/yaw-30_light0.png");
+        assert_eq!(short_source(&ImageSource::File("/face.png".into())), "face.png");
+    }
 }
