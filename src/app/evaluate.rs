@@ -26,6 +26,8 @@ pub struct Entry {
     /// Its numbers.
     pub report: EvalReport,
     worst: Vec<(String, f64, [Option<egui::TextureHandle>; 3])>,
+    /// The report's ROC with `log10` of the false accept rate, computed once for the plot.
+    roc_log: Option<Vec<[f64; 2]>>,
 }
 
 /// The Evaluate view's state.
@@ -94,7 +96,8 @@ impl EvaluateView {
                 (e.identity.clone(), e.cosine, images)
             })
             .collect();
-        self.entries.push(Entry { label, report: evaluation.report, worst });
+        let roc_log = evaluation.report.roc.as_deref().map(roc_on_log_axis);
+        self.entries.push(Entry { label, report: evaluation.report, worst, roc_log });
         self.selected = self.entries.len() - 1;
     }
 
@@ -354,12 +357,17 @@ fn roc_ui(ui: &mut egui::Ui, entries: &[Entry]) {
         .y_axis_label("true accept rate")
         .show(ui, |plot| {
             for entry in entries {
-                if let Some(points) = &entry.report.roc {
-                    let logged: PlotPoints = points.iter().map(|&[far, tar]| [far.max(10f64.powf(MIN_FAR_LOG10)).log10(), tar]).collect();
-                    plot.line(Line::new(entry.label.clone(), logged));
+                if let Some(points) = &entry.roc_log {
+                    plot.line(Line::new(entry.label.clone(), PlotPoints::from(points.clone())));
                 }
             }
         });
+}
+
+/// `[far, tar]` points as `[log10 far, tar]`, rates below the axis's lowest placed on it.
+fn roc_on_log_axis(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    let lowest = 10f64.powf(MIN_FAR_LOG10);
+    points.iter().map(|&[far, tar]| [far.max(lowest).log10(), tar]).collect()
 }
 
 /// The false accept rate at `log10` on the ROC's axis: "0.001" at −3, nothing between powers of ten.
@@ -411,7 +419,7 @@ fn heat_map_ui(ui: &mut egui::Ui, id: &str, table: &[Vec<f64>], yaws: &[f32], la
 
 #[cfg(test)]
 mod tests {
-    use super::far_label;
+    use super::{MIN_FAR_LOG10, far_label, roc_on_log_axis};
 
     #[test]
     fn the_roc_axis_names_powers_of_ten_only() {
@@ -419,5 +427,10 @@ mod tests {
         assert_eq!(far_label(-1.0), "0.1");
         assert_eq!(far_label(0.0), "1");
         assert_eq!(far_label(-2.5), "");
+    }
+
+    #[test]
+    fn the_roc_goes_on_the_log_axis_with_zero_rates_at_its_end() {
+        assert_eq!(roc_on_log_axis(&[[0.0, 0.5], [0.01, 0.9], [1.0, 1.0]]), vec![[MIN_FAR_LOG10, 0.5], [-2.0, 0.9], [0.0, 1.0]]);
     }
 }
