@@ -7,6 +7,7 @@ use std::sync::Arc;
 use eframe::egui;
 use image::RgbImage;
 
+use super::button_unless;
 use super::worker::{Command, WorkerHandle};
 use crate::data::ImageSource;
 use crate::data::align::{Landmarks, NAMES, check};
@@ -156,10 +157,10 @@ impl AlignView {
                 ui.colored_label(ui.visuals().warn_fg_color, problem);
             }
             ui.horizontal(|ui| {
-                if ui.add_enabled(!self.points.is_empty(), egui::Button::new("Undo")).clicked() {
+                if button_unless(ui, "Undo", &[(self.points.is_empty(), "no point has been placed yet")]).clicked() {
                     self.take_back(1);
                 }
-                if ui.add_enabled(!self.points.is_empty(), egui::Button::new("Start over")).clicked() {
+                if button_unless(ui, "Start over", &[(self.points.is_empty(), "no point has been placed yet")]).clicked() {
                     self.take_back(3);
                 }
                 if let Some((landmarks, crop, _)) = &self.preview

@@ -8,6 +8,7 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, uniform_grid_spacer};
 use image::RgbImage;
 
+use super::{DIALOG_OPEN, button_unless};
 use super::dialogs::{FileChooser, Request};
 use super::worker::{Command, ModelInfo, WorkerHandle};
 use crate::data::FaceSet;
@@ -168,7 +169,8 @@ impl EvaluateView {
                 ui.radio_value(&mut self.on_open_set, true, format!("the open face set{}", open_set.map(|o| format!(" ({o})")).unwrap_or_default()));
             });
             let data = if self.on_open_set { faces.map(|(source, _)| source) } else { Some(DataSource::Synthetic(self.synthetic.clone())) };
-            if ui.add_enabled(self.progress.is_none() && data.is_some(), egui::Button::new("Run evaluation")).clicked()
+            let reasons = [(self.progress.is_some(), "an evaluation is running"), (data.is_none(), "open a face set in the Faces view first, or pick a synthetic set")];
+            if button_unless(ui, "Run evaluation", &reasons).clicked()
                 && let Some(data) = data
             {
                 self.start(data, worker);
@@ -192,8 +194,8 @@ impl EvaluateView {
                 })
                 .response
                 .labelled_by(label.id);
-            let idle = !self.chooser.is_busy();
-            if ui.add_enabled(idle, egui::Button::new("Save report JSON…")).clicked()
+            let busy = self.chooser.is_busy();
+            if button_unless(ui, "Save report JSON…", &[(busy, DIALOG_OPEN)]).clicked()
                 && let Some(entry) = self.entries.get(self.selected)
             {
                 match serde_json::to_string_pretty(&entry.report) {
@@ -201,7 +203,7 @@ impl EvaluateView {
                     Err(e) => self.set_message(format!("could not write the report: {e}")),
                 }
             }
-            if ui.add_enabled(idle, egui::Button::new("Save figures PNG…")).clicked() {
+            if button_unless(ui, "Save figures PNG…", &[(busy, DIALOG_OPEN)]).clicked() {
                 self.chooser.open(ui.ctx(), Save::Figures, Request::Save { name: "eval-figures.png".to_owned() });
             }
             if ui.button("Clear").clicked() {

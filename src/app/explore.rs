@@ -14,6 +14,7 @@ use super::dialogs::{FileChooser, Request};
 use super::difference::{DifferenceView, Faces};
 use super::worker::{Blend, Command, Fused, ModelInfo, Rendered, WorkerHandle};
 use super::shipped;
+use super::{DIALOG_OPEN, button_unless};
 use crate::data::ImageSource;
 use crate::data::align::Landmarks;
 
@@ -508,23 +509,25 @@ impl ExploreView {
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle) {
-        let idle = !self.chooser.is_busy();
+        let busy = self.chooser.is_busy();
+        let fused = self.group.is_some();
+        const FUSED: &str = "not while several photos are fused: open a single face first";
         ui.horizontal(|ui| {
-            if ui.add_enabled(idle, egui::Button::new("Open image…")).on_hover_text("One face to turn, or several photos of one person to fuse (a multi-image model)").clicked() {
+            if button_unless(ui, "Open image…", &[(busy, DIALOG_OPEN)]).on_hover_text("One face to turn, or several photos of one person to fuse (a multi-image model)").clicked() {
                 self.chooser.open(ui.ctx(), Chosen::Open, Request::Images);
             }
-            if ui.add_enabled(idle && self.group.is_none(), egui::Button::new("Blend with…")).on_hover_text("Walk this face's identity into another face's (Faces: Ctrl-click two faces, then \"Blend in Explore\")").clicked() {
+            if button_unless(ui, "Blend with…", &[(busy, DIALOG_OPEN), (fused, FUSED)]).on_hover_text("Walk this face's identity into another face's (Faces: Ctrl-click two faces, then \"Blend in Explore\")").clicked() {
                 self.chooser.open(ui.ctx(), Chosen::Blend, Request::File);
             }
-            let photo = self.group.is_none() && self.aligner.is_none() && self.source.is_some();
-            if ui.add_enabled(photo, egui::Button::new("Align…")).on_hover_text("Click the eyes and mouth on the photo, so it is placed as the model's training faces are").clicked() {
+            let reasons = [(fused, FUSED), (self.aligner.is_some(), "the alignment window is open"), (self.source.is_none(), "open a face first")];
+            if button_unless(ui, "Align…", &reasons).on_hover_text("Click the eyes and mouth on the photo, so it is placed as the model's training faces are").clicked() {
                 self.align(worker);
             }
             if self.comparison.is_some() {
                 if ui.button("Stop comparing").clicked() {
                     worker.send(Command::StopComparing);
                 }
-            } else if ui.add_enabled(idle && self.group.is_none(), egui::Button::new("Compare with run…")).on_hover_text("Draw each face with a second model too (another run of the same preset; or a checkpoint from the Train view's list)").clicked() {
+            } else if button_unless(ui, "Compare with run…", &[(busy, DIALOG_OPEN), (fused, FUSED)]).on_hover_text("Draw each face with a second model too (another run of the same preset; or a checkpoint from the Train view's list)").clicked() {
                 self.chooser.open(ui.ctx(), Chosen::Compare, Request::Folder { start: Some(std::path::PathBuf::from("runs")) });
             }
             ui.toggle_value(&mut self.show_difference, "Differences").on_hover_text("A heat map of where the redrawn face differs from the true one (or from the input)");
@@ -547,12 +550,18 @@ impl ExploreView {
                 self.request_strip(worker);
             }
             ui.separator();
-            if ui.add_enabled(idle && self.output.is_some(), egui::Button::new("Save output…")).clicked()
-                && let Some((image, yaw)) = &self.output
+            // With several photos fused, the output is the face drawn from their fused feature.
+            let output = match &self.group {
+                Some(group) => group.fused.as_ref().map(|f| (&f.fused, f.yaw, "fused")),
+                None => self.output.as_ref().map(|(image, yaw)| (image, *yaw, "redrawn")),
+            };
+            if button_unless(ui, "Save output…", &[(busy, DIALOG_OPEN), (output.is_none(), "nothing has been drawn yet")]).clicked()
+                && let Some((image, yaw, kind)) = output
             {
-                self.chooser.open(ui.ctx(), Chosen::Save(image.clone()), Request::Save { name: format!("redrawn_{yaw:+.0}deg.png") });
+                self.chooser.open(ui.ctx(), Chosen::Save(image.clone()), Request::Save { name: format!("{kind}_{yaw:+.0}deg.png") });
             }
-            if ui.add_enabled(idle && !self.strip.is_empty(), egui::Button::new("Save strip…")).clicked() {
+            let no_strip = if fused { "several photos fused draw no strip" } else { "the strip has not been drawn yet" };
+            if button_unless(ui, "Save strip…", &[(busy, DIALOG_OPEN), (self.strip.is_empty(), no_strip)]).clicked() {
                 match self.strip_sheet() {
                     Ok(sheet) => self.chooser.open(ui.ctx(), Chosen::Save(sheet), Request::Save { name: "strip_input_then_all_poses.png".to_owned() }),
                     Err(e) => self.message = Some(format!("could not assemble the strip: {e}")),
@@ -753,13 +762,17 @@ impl ExploreView {
             return;
         }
         let fused = group.fused.as_ref();
-        ui.strong("Photos of one person, each with its confidence σ(ω), and each drawn alone at the pose");
+        ui.strong("Photos of one person, each with its confidence σ(ω) and its share of the fused feature, and each drawn alone at the pose");
+        let total: f32 = fused.map_or(0.0, |f| f.confidences.iter().sum());
         ui.horizontal_wrapped(|ui| {
             for (i, photo) in group.textures.iter().enumerate() {
                 ui.vertical(|ui| {
                     ui.add(egui::Image::new((photo.id(), egui::vec2(96.0, 96.0))));
                     let confidence = fused.and_then(|f| f.confidences.get(i)).copied();
-                    ui.add(egui::ProgressBar::new(confidence.unwrap_or(0.0)).desired_width(96.0).text(confidence.map_or_else(String::new, |c| format!("σ(ω) {c:.2}"))));
+                    // The figures above the bar, not on it, so the bar's fill never crosses them.
+                    ui.label(confidence.map_or_else(String::new, |c| format!("σ(ω) {c:.2} · {:.0} %", 100.0 * c / total.max(f32::MIN_POSITIVE))))
+                        .on_hover_text("The photo's confidence, and its share of the fused feature (σ(ω) over the sum of all the photos')");
+                    ui.add(egui::ProgressBar::new(confidence.unwrap_or(0.0)).desired_width(96.0).desired_height(6.0));
                     if let Some(single) = self.textures.strip.get(i) {
                         ui.add(egui::Image::new((single.id(), egui::vec2(96.0, 96.0))));
                         if let Some((_, cosine)) = fused.and_then(|f| f.singles.get(i)) {

@@ -8,6 +8,7 @@ use std::sync::mpsc::{Receiver, channel};
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot, PlotPoint, Text};
 
+use super::button_unless;
 use super::shipped;
 use super::dialogs::{FileChooser, Request};
 use super::status_bar::StatusBar;
@@ -275,7 +276,7 @@ impl FacesView {
             if !self.picked.is_empty() {
                 ui.separator();
                 ui.label(format!("{} picked", self.picked.len()));
-                if ui.add_enabled(self.picked.len() >= 2, egui::Button::new("Fuse in Explore")).clicked() {
+                if button_unless(ui, "Fuse in Explore", &[(self.picked.len() < 2, "Ctrl-click at least two photos of one person")]).clicked() {
                     action = Some(FacesAction::Fuse(self.picked.iter().map(|&i| faces.samples[i].image.clone()).collect()));
                 }
                 if let [first, second] = self.picked[..]

@@ -348,6 +348,20 @@ pub fn yaw_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
     egui_plot::uniform_grid_spacer(|_| [15.0, 30.0, 60.0])(input)
 }
 
+/// A button greyed out while any of `reasons`' conditions holds; resting the pointer on it then
+/// says the first reason that holds, so a greyed button never leaves the user guessing.
+pub fn button_unless(ui: &mut egui::Ui, text: &str, reasons: &[(bool, &str)]) -> egui::Response {
+    let reason = reasons.iter().find(|(holds, _)| *holds).map(|(_, why)| *why);
+    let response = ui.add_enabled(reason.is_none(), egui::Button::new(text));
+    match reason {
+        Some(why) => response.on_disabled_hover_text(why),
+        None => response,
+    }
+}
+
+/// Why a button that opens a file dialog is greyed out while another one is open.
+pub const DIALOG_OPEN: &str = "a file dialog is open: finish with it first";
+
 /// An RGB image as an egui texture named `name`.
 pub fn texture(ctx: &egui::Context, name: impl Into<String>, image: &image::RgbImage, options: egui::TextureOptions) -> egui::TextureHandle {
     ctx.load_texture(name, color_image(image), options)
@@ -460,5 +474,31 @@ pub fn model_device(render_state: Option<&egui_wgpu::RenderState>) -> (ChosenDev
             Some(adapter),
         ),
         Err(error) => (cpu(format!("the GPU {adapter} could not run the model ({error}); the model runs on the CPU backend"), false), Some(adapter)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::{NodeT, Queryable};
+
+    use super::button_unless;
+
+    #[test]
+    fn a_greyed_button_says_the_first_reason_that_holds() {
+        let mut harness = Harness::new_ui(|ui| {
+            ui.ctx().global_style_mut(|style| style.interaction.tooltip_delay = 0.0);
+            let _ = button_unless(ui, "Save", &[(false, "not this one"), (true, "nothing to save yet"), (true, "nor this one")]);
+            let _ = button_unless(ui, "Open", &[(false, "never shown")]);
+        });
+        harness.run();
+        assert!(harness.get_by_label("Save").accesskit_node().is_disabled());
+        assert!(!harness.get_by_label("Open").accesskit_node().is_disabled());
+        harness.get_by_label("Save").hover();
+        harness.run();
+        assert!(harness.query_by_label("nothing to save yet").is_some());
+        for hidden in ["not this one", "nor this one", "never shown"] {
+            assert!(harness.query_by_label(hidden).is_none(), "{hidden:?} is shown");
+        }
     }
 }

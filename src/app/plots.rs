@@ -36,25 +36,54 @@ pub fn ema(values: &[f64], weight: f64) -> Vec<f64> {
     smoothed
 }
 
-/// A named series of the quick evaluations.
-type EvalSeries = (&'static str, fn(&StepEval) -> Option<f64>);
+/// A named series of the quick evaluations, in its colour.
+type EvalSeries = (&'static str, egui::Color32, fn(&StepEval) -> Option<f64>);
 
-/// A named series; steps without a value (terms the recipe leaves out) are skipped.
-type Series = (&'static str, fn(&StepMetrics) -> Option<f32>);
+/// A named series in its colour; steps without a value (terms the recipe leaves out) are skipped.
+type Series = (&'static str, egui::Color32, fn(&StepMetrics) -> Option<f32>);
+
+/// Every series of the three plots has a colour of its own, so a colour means one thing across
+/// the Train view: D's in reds and oranges, G's in blues and purples (its pose terms in blues,
+/// its identity terms in purples), the held-out evaluation's in greens, olives and pink.
+mod colors {
+    use eframe::egui::Color32;
+    pub const D_LOSS: Color32 = Color32::from_rgb(214, 39, 40);
+    pub const D_IDENTITY: Color32 = Color32::from_rgb(255, 127, 14);
+    pub const D_POSE: Color32 = Color32::from_rgb(255, 187, 120);
+    pub const D_FAKE: Color32 = Color32::from_rgb(255, 152, 150);
+    pub const G_LOSS: Color32 = Color32::from_rgb(31, 119, 180);
+    pub const G_RECONSTRUCTION: Color32 = Color32::from_rgb(174, 199, 232);
+    pub const G_POSE_D: Color32 = Color32::from_rgb(23, 190, 207);
+    pub const G_POSE_TEACHER: Color32 = Color32::from_rgb(158, 218, 229);
+    pub const G_IDENTITY_D: Color32 = Color32::from_rgb(148, 103, 189);
+    pub const G_IDENTITY_COSINE: Color32 = Color32::from_rgb(197, 176, 213);
+    pub const RANK1: Color32 = Color32::from_rgb(44, 160, 44);
+    pub const RANK1_FRONTALIZED: Color32 = Color32::from_rgb(152, 223, 138);
+    pub const SSIM_FRONTAL: Color32 = Color32::from_rgb(188, 189, 34);
+    pub const SSIM_ALL: Color32 = Color32::from_rgb(219, 219, 141);
+    pub const POSE_CONTROL: Color32 = Color32::from_rgb(227, 119, 194);
+}
 
 const LOSSES: [Series; 3] = [
-    ("D loss", |m| Some(m.d_loss)),
-    ("G loss", |m| Some(m.g_loss)),
-    ("G reconstruction L1", |m| m.g_reconstruction_l1),
+    ("D loss", colors::D_LOSS, |m| Some(m.d_loss)),
+    ("G loss", colors::G_LOSS, |m| Some(m.g_loss)),
+    ("G reconstruction L1", colors::G_RECONSTRUCTION, |m| m.g_reconstruction_l1),
 ];
 const ACCURACIES: [Series; 7] = [
-    ("D identity, real", |m| Some(m.d_id_acc_real)),
-    ("D pose, real", |m| Some(m.d_pose_acc_real)),
-    ("D fake detected", |m| Some(m.d_fake_acc)),
-    ("G pose obeyed (as D reads it)", |m| Some(m.g_pose_acc)),
-    ("G identity kept (D names the source)", |m| Some(m.g_id_acc)),
-    ("G identity cosine f(x)·f(G(x))", |m| m.g_identity_cos),
-    ("G pose obeyed (as the teacher reads it)", |m| m.g_teacher_pose_acc),
+    ("D identity, real", colors::D_IDENTITY, |m| Some(m.d_id_acc_real)),
+    ("D pose, real", colors::D_POSE, |m| Some(m.d_pose_acc_real)),
+    ("D fake detected", colors::D_FAKE, |m| Some(m.d_fake_acc)),
+    ("G pose obeyed (as D reads it)", colors::G_POSE_D, |m| Some(m.g_pose_acc)),
+    ("G identity kept (D names the source)", colors::G_IDENTITY_D, |m| Some(m.g_id_acc)),
+    ("G identity cosine f(x)·f(G(x))", colors::G_IDENTITY_COSINE, |m| m.g_identity_cos),
+    ("G pose obeyed (as the teacher reads it)", colors::G_POSE_TEACHER, |m| m.g_teacher_pose_acc),
+];
+const EVALUATIONS: [EvalSeries; 5] = [
+    ("rank-1 average", colors::RANK1, |e| e.rank1_avg),
+    ("rank-1, frontalized", colors::RANK1_FRONTALIZED, |e| e.rank1_frontalized_avg),
+    ("frontal SSIM", colors::SSIM_FRONTAL, |e| e.ssim_frontal_avg),
+    ("SSIM, every pose pair", colors::SSIM_ALL, |e| e.ssim_mean),
+    ("pose control (independent classifier)", colors::POSE_CONTROL, |e| e.pose_control_acc),
 ];
 
 /// The smoothing and axis controls.
@@ -95,8 +124,7 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
             plot = plot.include_y(max);
         }
         plot.show(ui, |plot| {
-            for (index, (name, value)) in series.iter().enumerate() {
-                let color = color(index + if y_max.is_some() { 2 } else { 0 });
+            for &(name, color, value) in series {
                 let (xs, raw): (Vec<f64>, Vec<f64>) = metrics.iter().filter_map(|m| value(m).map(|v| (x_of(m), v as f64))).unzip();
                 if raw.is_empty() {
                     continue;
@@ -108,7 +136,7 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
                     plot.line(Line::new("", faint).color(color.gamma_multiply(0.25)).width(1.0).allow_hover(false));
                 }
                 let points: PlotPoints = xs.iter().zip(&smooth).map(|(&x, &y)| [x, y]).collect();
-                plot.line(Line::new(*name, points).color(color).width(1.8));
+                plot.line(Line::new(name, points).color(color).width(1.8));
             }
         });
     }
@@ -131,16 +159,9 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
         .include_y(0.0)
         .include_y(1.0)
         .show(ui, |plot| {
-            let series: [EvalSeries; 5] = [
-                ("rank-1 average", |e| e.rank1_avg),
-                ("rank-1, frontalized", |e| e.rank1_frontalized_avg),
-                ("frontal SSIM", |e| e.ssim_frontal_avg),
-                ("SSIM, every pose pair", |e| e.ssim_mean),
-                ("pose control (independent classifier)", |e| e.pose_control_acc),
-            ];
-            for (index, (name, value)) in series.iter().enumerate() {
+            for (name, color, value) in EVALUATIONS {
                 let points: PlotPoints = evals.iter().filter_map(|e| value(e).map(|v| [x(e.step), v])).collect();
-                plot.line(Line::new(*name, points).color(color(index + 4)).width(1.8));
+                plot.line(Line::new(name, points).color(color).width(1.8));
             }
         });
 }
@@ -151,26 +172,23 @@ fn legend(corner: Corner) -> Legend {
     Legend::default().position(corner).text_style(egui::TextStyle::Small).follow_insertion_order(true)
 }
 
-fn color(index: usize) -> egui::Color32 {
-    const PALETTE: [egui::Color32; 7] = [
-        egui::Color32::from_rgb(214, 39, 40),
-        egui::Color32::from_rgb(31, 119, 180),
-        egui::Color32::from_rgb(255, 127, 14),
-        egui::Color32::from_rgb(44, 160, 44),
-        egui::Color32::from_rgb(148, 103, 189),
-        egui::Color32::from_rgb(140, 86, 75),
-        egui::Color32::from_rgb(23, 190, 207),
-    ];
-    PALETTE[index % PALETTE.len()]
-}
-
 #[cfg(test)]
 mod tests {
-    use super::ema;
+    use super::{ACCURACIES, EVALUATIONS, LOSSES, ema};
 
     #[test]
     fn ema_starts_at_the_first_value_and_follows_the_weight() {
         assert_eq!(ema(&[1.0, 3.0], 0.5), vec![1.0, 2.0]);
         assert_eq!(ema(&[1.0, 3.0], 0.0), vec![1.0, 3.0]);
+    }
+
+    #[test]
+    fn every_series_of_the_train_view_has_a_colour_of_its_own() {
+        let colors: Vec<_> = LOSSES.iter().map(|s| s.1).chain(ACCURACIES.iter().map(|s| s.1)).chain(EVALUATIONS.iter().map(|s| s.1)).collect();
+        for (i, a) in colors.iter().enumerate() {
+            for b in &colors[i + 1..] {
+                assert_ne!(a, b, "two series share a colour");
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use eframe::egui;
 
+use super::{DIALOG_OPEN, button_unless};
 use super::dialogs::{FileChooser, Request};
 use super::plots::{self, CurveSettings};
 use super::status_bar::StatusBar;
@@ -342,10 +343,11 @@ impl TrainView {
             self.start_from_ui(ui);
         });
         ui.horizontal(|ui| {
-            if ui.add_enabled(!going && faces.is_some(), egui::Button::new("Start")).clicked() {
+            let reasons = [(going, "a run is training: stop it first"), (faces.is_none(), "open a face set in the Faces view first")];
+            if button_unless(ui, "Start", &reasons).clicked() {
                 self.start(worker, faces)?;
             }
-            if ui.add_enabled(!going && !self.chooser.is_busy(), egui::Button::new("Open run…")).clicked() {
+            if button_unless(ui, "Open run…", &[(going, "a run is training: stop it first"), (self.chooser.is_busy(), DIALOG_OPEN)]).clicked() {
                 self.chooser.open(ui.ctx(), Chosen::Run, Request::Folder { start: Some(PathBuf::from("runs")) });
             }
             Ok::<(), anyhow::Error>(())
@@ -444,7 +446,7 @@ impl TrainView {
                         if ui.button("Compare").on_hover_text("Draw Explore's faces with this checkpoint too, beside the model on show").clicked() {
                             action = Some(TrainAction::CompareInExplore { run: run.path.clone(), step });
                         }
-                        if ui.add_enabled(!self.chooser.is_busy(), egui::Button::new("Export…")).on_hover_text("G and D as safetensors named by the SPEC table, with config.json beside it, for other tools").clicked() {
+                        if button_unless(ui, "Export…", &[(self.chooser.is_busy(), DIALOG_OPEN)]).on_hover_text("G and D as safetensors named by the SPEC table, with config.json beside it, for other tools").clicked() {
                             let name = run.path.file_name().map_or_else(|| "run".to_owned(), |n| n.to_string_lossy().into_owned());
                             self.chooser.open(ui.ctx(), Chosen::Export { step }, Request::Save { name: format!("{name}-step{step}.safetensors") });
                         }
