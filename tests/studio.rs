@@ -11,8 +11,9 @@ use drgan_studio::device::ChosenDevice;
 use drgan_studio::model::Preset;
 use drgan_studio::train::{RecipeName, RunDir};
 use egui_kittest::Harness;
+use eframe::egui;
 use eframe::egui::accesskit::Role;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -456,4 +457,25 @@ fn an_alignment_window_whose_photo_is_gone_says_why() {
     harness.get_by_label("Cancel").click();
     harness.run_steps(2);
     assert!(harness.state().explore.aligner.is_none());
+}
+
+#[test]
+fn photos_picked_for_fusion_with_a_single_image_model_grey_the_button_and_say_why() {
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the first redrawn face", explore_ready);
+    assert!(!harness.state().status.model.as_ref().expect("the shipped model").fuses, "the shipped model is a single-image one");
+    harness.get_by_label("Faces").click();
+    wait_for(&mut harness, "the thumbnails on screen", |app| app.faces.thumbnails_ready());
+    for pose in ["yaw -30°", "yaw +30°"] {
+        let label = format!("id0000, {pose}");
+        let face = harness.get_all_by_label_contains(&label).next().expect("the face's thumbnail");
+        face.click_modifiers(egui::Modifiers::COMMAND);
+        harness.run_steps(2);
+    }
+    harness.ctx.global_style_mut(|style| style.interaction.tooltip_delay = 0.0);
+    let fuse = harness.get_by_label("Fuse in Explore");
+    assert!(fuse.accesskit_node().is_disabled(), "two photos are picked, but the model cannot fuse them");
+    fuse.hover();
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("single-image one").is_some(), "the greyed button says why");
 }

@@ -9,6 +9,7 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Plot, PlotPoint, Text};
 
 use super::button_unless;
+use super::worker::ModelInfo;
 use super::shipped;
 use super::dialogs::{FileChooser, Request};
 use super::status_bar::StatusBar;
@@ -176,12 +177,13 @@ impl FacesView {
             .collect();
     }
 
-    /// Draws the view; returns what the window should do.
-    pub fn ui(&mut self, ui: &mut egui::Ui) -> Option<FacesAction> {
+    /// Draws the view; returns what the window should do. `model` is the model in Explore (it
+    /// decides whether photos can be fused).
+    pub fn ui(&mut self, ui: &mut egui::Ui, model: Option<&ModelInfo>) -> Option<FacesAction> {
         egui::Panel::left("faces-side").default_size(300.0).resizable(true).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui));
         });
-        egui::CentralPanel::default_margins().show(ui, |ui| self.grid_ui(ui)).inner
+        egui::CentralPanel::default_margins().show(ui, |ui| self.grid_ui(ui, model)).inner
     }
 
     fn side_ui(&mut self, ui: &mut egui::Ui) {
@@ -265,7 +267,7 @@ impl FacesView {
         ui.label(format!("showing {} faces", self.shown.len()));
     }
 
-    fn grid_ui(&mut self, ui: &mut egui::Ui) -> Option<FacesAction> {
+    fn grid_ui(&mut self, ui: &mut egui::Ui, model: Option<&ModelInfo>) -> Option<FacesAction> {
         let (Some(faces), Some(thumbnails)) = (self.faces.clone(), self.thumbnails.as_mut()) else {
             ui.label(if self.loading.is_some() { "reading the face set…" } else { "open a face set or make a synthetic one" });
             return None;
@@ -276,7 +278,12 @@ impl FacesView {
             if !self.picked.is_empty() {
                 ui.separator();
                 ui.label(format!("{} picked", self.picked.len()));
-                if button_unless(ui, "Fuse in Explore", &[(self.picked.len() < 2, "Ctrl-click at least two photos of one person")]).clicked() {
+                let single_image = model.is_some_and(|m| !m.fuses);
+                let reasons = [
+                    (self.picked.len() < 2, "Ctrl-click at least two photos of one person"),
+                    (single_image, "the model in Explore is a single-image one, with no confidences to fuse photos by: open a multi-image run (trained with --multi) in the Train view"),
+                ];
+                if button_unless(ui, "Fuse in Explore", &reasons).clicked() {
                     action = Some(FacesAction::Fuse(self.picked.iter().map(|&i| faces.samples[i].image.clone()).collect()));
                 }
                 if let [first, second] = self.picked[..]

@@ -266,7 +266,7 @@ impl eframe::App for StudioApp {
         egui::Panel::bottom("status").show(ui, |ui| self.status.ui(ui));
         egui::CentralPanel::default_margins().show(ui, |ui| match self.view {
             View::Faces => {
-                match self.faces.ui(ui) {
+                match self.faces.ui(ui, self.status.model.as_ref()) {
                     Some(FacesAction::Explore(source)) => {
                         self.explore.open(source, &self.worker);
                         self.view = View::Explore;

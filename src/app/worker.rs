@@ -149,6 +149,9 @@ pub struct ModelInfo {
     pub image_size: usize,
     /// Yaw of each pose bin, in degrees.
     pub yaws: Vec<f32>,
+    /// Whether the model gives each photo a confidence, so that several photos of one person
+    /// can be fused (a multi-image model).
+    pub fuses: bool,
 }
 
 impl ModelInfo {
@@ -170,6 +173,7 @@ impl ModelInfo {
             origin: rotator.origin.clone(),
             image_size: rotator.image_size(),
             yaws: rotator.pose_bins().yaws.clone(),
+            fuses: rotator.config.confidence,
         }
     }
 }
