@@ -479,3 +479,22 @@ fn photos_picked_for_fusion_with_a_single_image_model_grey_the_button_and_say_wh
     harness.run_steps(2);
     assert!(harness.query_by_label_contains("single-image one").is_some(), "the greyed button says why");
 }
+
+#[test]
+fn the_multi_image_switch_counts_the_people_in_a_batch() {
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the first redrawn face", explore_ready);
+    harness.get_by_label("Train").click();
+    harness.step();
+    harness.state_mut().train.form_mut().batch = 16;
+    harness.get_by_label("multi-image").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("a batch of 16 is not whole groups of 6: try 12 or 18").is_some());
+    harness.state_mut().train.form_mut().batch = 24;
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("4: few").is_some(), "4 people a batch are flagged");
+    harness.state_mut().train.form_mut().batch = 48;
+    harness.run_steps(2);
+    assert!(harness.query_by_label("8").is_some(), "8 people a batch are not");
+    assert!(harness.query_by_label_contains(": few").is_none());
+}
