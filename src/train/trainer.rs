@@ -688,7 +688,7 @@ mod tests {
 
     /// Rows alternating +1 and −1 (horizontal stripes), plus `level`.
     fn stripes(size: usize, level: f32, device: &Device) -> Tensor<4> {
-        let values: Vec<f32> = (0..3 * size * size).map(|i| level + if (i / size) % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let values: Vec<f32> = (0..3 * size * size).map(|i| level + if (i / size).is_multiple_of(2) { 1.0 } else { -1.0 }).collect();
         Tensor::from_data(TensorData::new(values, [1, 3, size, size]), device)
     }
 
