@@ -580,7 +580,6 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
     });
 }
 
-/// One labelled row of a form grid (the label names the widget for screen readers and tests).
 /// How many people a multi-image batch holds, flagged when fewer than [`FEW_PEOPLE`]; or, when
 /// the batch is not whole groups (which Start refuses), the nearest batch sizes that are.
 fn people_per_batch_ui(ui: &mut egui::Ui, batch: usize, images_per_id: usize) {
@@ -604,7 +603,7 @@ fn people_per_batch_ui(ui: &mut egui::Ui, batch: usize, images_per_id: usize) {
 /// 4 people a batch kept identity worse than 12 (8 lies between and was not measured itself).
 const FEW_PEOPLE: usize = 8;
 
-/// A form row: `label`, and `widget` labelled by it (for AccessKit and the tests).
+/// One labelled row of a form grid (the label names the widget for screen readers and tests).
 pub fn row(ui: &mut egui::Ui, label: &str, widget: impl egui::Widget) {
     let label = ui.label(label);
     ui.add(widget).labelled_by(label.id);
