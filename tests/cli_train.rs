@@ -212,6 +212,18 @@ fn bad_input_is_refused_with_a_clear_message() {
 }
 
 #[test]
+fn resuming_the_built_in_run_in_place_is_refused_and_changes_nothing() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/default-run");
+    let config = std::fs::read(shipped.join("config.json")).unwrap();
+    let metrics = std::fs::read(shipped.join("metrics.jsonl")).unwrap();
+    // `--steps 800` is the run's own last step: even unguarded, this resume would train nothing.
+    resume(&shipped, Some("800")).failure().stderr(contains("the built-in model's run").and(contains("--init-from")));
+    assert_eq!(std::fs::read(shipped.join("config.json")).unwrap(), config);
+    assert_eq!(std::fs::read(shipped.join("metrics.jsonl")).unwrap(), metrics);
+    assert!(!shipped.join("lock").exists());
+}
+
+#[test]
 fn a_checkpoint_from_another_configuration_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::app::shipped;
 use crate::data::formats::OpenOptions;
 use crate::data::FaceSet;
 use crate::device::{self, DeviceChoice};
@@ -283,6 +284,14 @@ const DEFAULT_STEPS: u64 = 1000;
 
 /// Starts or resumes a run and trains it to `--steps`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    if args.resume && shipped::is_shipped_run(&args.out) {
+        bail!(
+            "{} is the built-in model's run, part of the source tree, so --resume does not train it in place; \
+             copy the folder and resume the copy, or start a run of your own from its weights with --init-from {}",
+            args.out.display(),
+            args.out.display()
+        );
+    }
     let chosen = device::choose(args.device)?;
     println!("device: {} — {}", chosen.name, chosen.reason);
     let run = RunDir::new(&args.out);
