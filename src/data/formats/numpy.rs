@@ -95,10 +95,13 @@ pub fn read_integers(path: &Path) -> anyhow::Result<Vec<i64>> {
     let count = element_count(&header.shape, path)?;
     let bytes = std::fs::read(path)?;
     let data = bytes.get(header.data_start as usize..).unwrap_or(&[]);
-    let (kind, size) = header.descr.trim_start_matches(['<', '|', '=']).split_at(1);
-    let size: usize = size.parse().with_context(|| format!("{}: unknown dtype {}", path.display(), header.descr))?;
     if header.descr.starts_with('>') {
         bail!("{}: big-endian arrays are not supported", path.display());
+    }
+    let (kind, size) = header.descr.trim_start_matches(['<', '|', '=']).split_at_checked(1).unwrap_or_default();
+    let size: usize = size.parse().with_context(|| format!("{}: unknown dtype {}", path.display(), header.descr))?;
+    if !matches!((kind, size), ("i" | "u", 1 | 2 | 4 | 8) | ("f", 4 | 8)) {
+        bail!("{}: dtype {} is not an array of integers (identities and labels must be whole numbers, not names)", path.display(), header.descr);
     }
     if count.checked_mul(size).is_none_or(|needed| data.len() < needed) {
         bail!("{} is truncated: {} values announced, {} bytes present", path.display(), count, data.len());
