@@ -30,7 +30,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, num_args = 1.., default_values_t = [Preset::Tiny, Preset::Small])]
     pub presets: Vec<Preset>,
     /// Real images per step (several: each is measured).
-    #[arg(long, num_args = 1.., default_values_t = [16])]
+    #[arg(long, num_args = 1.., default_values_t = [16], value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub batch: Vec<usize>,
     /// Timed steps per preset and batch (after one untimed warm-up step).
     #[arg(long, default_value_t = 5)]

@@ -35,6 +35,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     };
     let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {} (name the run's configuration with --config)", config_path.display()))?;
     let config: RunConfig = serde_json::from_str(&text).with_context(|| format!("{} is not a run's config.json", config_path.display()))?;
+    config.validate().with_context(|| format!("{} holds a setting training cannot use", config_path.display()))?;
     let (recorded_step, recorded_model) = read_metadata(&args.from)?;
     if let Some(model) = recorded_model {
         anyhow::ensure!(

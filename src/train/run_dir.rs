@@ -3,6 +3,8 @@
 //! ```text
 //! RUN/config.json        everything needed to rebuild the model and continue training
 //! RUN/metrics.jsonl      one JSON object per step
+//! RUN/eval.jsonl         one JSON object per quick evaluation during training (--eval-every)
+//! RUN/pose-teacher.bpk   the frozen pose teacher, with --pose-teacher-weight (trained once)
 //! RUN/samples/step-00000500.png   sample grids
 //! RUN/checkpoints/step-00000500/  generator.bpk, discriminator.bpk, optim_g.bpk, optim_d.bpk,
 //!                                 state.json, checksums.json (SHA-256 of each file)
@@ -172,6 +174,14 @@ pub struct StartedFrom {
 }
 
 impl RunConfig {
+    /// Checks the training settings, and the recipe against the networks, as a new run's are
+    /// checked: a hand-edited or imported `config.json` is refused with the reason, not trained
+    /// or evaluated into a panic.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.training.validate()?;
+        super::recipe::Architecture::of(&self.model).validate(&self.training.recipe)
+    }
+
     /// Training steps behind this run's first step (0 unless it started from another run).
     pub fn steps_before(&self) -> u64 {
         self.started_from.as_ref().map_or(0, |s| s.steps_before)
@@ -357,7 +367,9 @@ impl RunDir {
     pub fn read_config(&self) -> anyhow::Result<RunConfig> {
         let path = self.config_path();
         let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a DR-GAN Studio run configuration", path.display()))
+        let config: RunConfig = serde_json::from_str(&text).with_context(|| format!("{} is not a DR-GAN Studio run configuration", path.display()))?;
+        config.validate().with_context(|| format!("{} holds a setting training cannot use", path.display()))?;
+        Ok(config)
     }
 
     /// Appends one line to `metrics.jsonl`.
@@ -661,6 +673,20 @@ mod tests {
         let left: Vec<_> = fs::read_dir(run.checkpoints_dir()).unwrap().collect();
         assert!(left.is_empty(), "left behind: {left:?}");
         assert!(run.checkpoints().is_empty());
+    }
+
+    /// Found in review: a hand-edited group of 0 reached `chunks_exact(0)` in `eval`.
+    #[test]
+    fn a_config_json_with_a_setting_training_cannot_use_is_refused_on_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        let shipped = include_str!("../../assets/default-run/config.json");
+        fs::write(run.config_path(), shipped).unwrap();
+        let mut config = run.read_config().expect("the shipped config reads");
+        config.training.multi = Some(MultiImage { images_per_id: 0, degrade_fraction: 0.25 });
+        fs::write(run.config_path(), serde_json::to_string(&config).unwrap()).unwrap();
+        let error = format!("{:#}", run.read_config().unwrap_err());
+        assert!(error.contains("holds a setting training cannot use") && error.contains("at least 2 images"), "{error}");
     }
 
     #[test]
