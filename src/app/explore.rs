@@ -560,8 +560,13 @@ impl ExploreView {
             {
                 self.chooser.open(ui.ctx(), Chosen::Save(image.clone()), Request::Save { name: format!("{kind}_{yaw:+.0}deg.png") });
             }
-            let no_strip = if fused { "several photos fused draw no strip" } else { "the strip has not been drawn yet" };
-            if button_unless(ui, "Save strip…", &[(busy, DIALOG_OPEN), (self.strip.is_empty(), no_strip)]).clicked() {
+            // The strip kept from an earlier face is not this face's: it waits for the new one.
+            let no_strip = [
+                (busy, DIALOG_OPEN),
+                (fused, "several photos fused draw no strip"),
+                (self.strip.is_empty() || !self.strip_current, "the strip of this face has not been drawn yet"),
+            ];
+            if button_unless(ui, "Save strip…", &no_strip).clicked() {
                 match self.strip_sheet() {
                     Ok(sheet) => self.chooser.open(ui.ctx(), Chosen::Save(sheet), Request::Save { name: "strip_input_then_all_poses.png".to_owned() }),
                     Err(e) => self.message = Some(format!("could not assemble the strip: {e}")),

@@ -14,7 +14,7 @@ use super::shipped;
 use super::dialogs::{FileChooser, Request};
 use super::status_bar::StatusBar;
 use super::thumbnails::{THUMBNAIL_SIZE, Thumbnails};
-use super::train::row;
+use super::train::form_row_ui;
 use crate::data::formats::OpenOptions;
 use crate::data::{FaceSet, ImageSource};
 use crate::model::PoseBins;
@@ -96,11 +96,6 @@ impl FacesView {
         self.thumbnails.as_ref().map_or(0, Thumbnails::decoded)
     }
 
-    /// Whether a face set is being read.
-    pub fn is_loading(&self) -> bool {
-        self.loading.is_some()
-    }
-
     /// Opens the face set of the settings (the last one opened, or the default synthetic set).
     pub fn open_current(&mut self, ctx: &egui::Context) {
         self.open(self.settings.source.clone(), ctx);
@@ -138,6 +133,8 @@ impl FacesView {
             match receiver.try_recv() {
                 Ok(Ok(faces)) => {
                     self.loading = None;
+                    // Faces picked in the old grid while this set was read index the old set.
+                    self.picked.clear();
                     self.identity_filter = None;
                     self.bin_filter = None;
                     self.faces = Some(Arc::new(faces));
@@ -217,9 +214,9 @@ impl FacesView {
         ui.label("Synthetic set");
         let spec = &mut self.settings.synthetic;
         egui::Grid::new("synthetic-form").num_columns(2).show(ui, |ui| {
-            row(ui, "identities", egui::DragValue::new(&mut spec.identities).range(2..=20_000));
-            row(ui, "seed", egui::DragValue::new(&mut spec.seed));
-            row(ui, "lights", egui::DragValue::new(&mut spec.lights).range(1..=8));
+            form_row_ui(ui, "identities", egui::DragValue::new(&mut spec.identities).range(2..=20_000));
+            form_row_ui(ui, "seed", egui::DragValue::new(&mut spec.seed));
+            form_row_ui(ui, "lights", egui::DragValue::new(&mut spec.lights).range(1..=8));
         });
         if ui.button("Make synthetic set").clicked() {
             let spec = self.settings.synthetic.clone();
@@ -284,12 +281,13 @@ impl FacesView {
                     (single_image, "the model in Explore is a single-image one, with no confidences to fuse photos by: open a multi-image run (trained with --multi) in the Train view"),
                 ];
                 if button_unless(ui, "Fuse in Explore", &reasons).clicked() {
-                    action = Some(FacesAction::Fuse(self.picked.iter().map(|&i| faces.samples[i].image.clone()).collect()));
+                    action = Some(FacesAction::Fuse(self.picked.iter().filter_map(|&i| faces.samples.get(i)).map(|s| s.image.clone()).collect()));
                 }
                 if let [first, second] = self.picked[..]
+                    && let (Some(first), Some(second)) = (faces.samples.get(first), faces.samples.get(second))
                     && ui.button("Blend in Explore").on_hover_text("The first face's identity walked into the second's, at any pose").clicked()
                 {
-                    action = Some(FacesAction::Blend(faces.samples[first].image.clone(), faces.samples[second].image.clone()));
+                    action = Some(FacesAction::Blend(first.image.clone(), second.image.clone()));
                 }
                 if ui.button("Clear").clicked() {
                     self.picked.clear();

@@ -1,4 +1,4 @@
-//! The studio window: Faces, Explore and Train views over one model thread.
+//! The studio window: Faces, Explore, Train and Evaluate views over one model thread.
 //!
 //! Each view is a plain struct with a `ui` method; views never touch the model, they send
 //! [`worker::Command`]s and read [`worker::Event`]s, so the window stays responsive while the
@@ -407,14 +407,15 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
             if let Some(run) = options.explore_run {
                 app.worker.send(Command::LoadRun { run, step: None });
             }
-            if let Some(path) = options.blend {
-                app.blend_with_image(path);
-            }
             if let Some(path) = options.image {
                 app.open_image(path);
                 if let Some(landmarks) = options.landmarks {
                     app.explore.align_at(landmarks, &app.worker);
                 }
+            }
+            // After the image: opening one clears any blend.
+            if let Some(path) = options.blend {
+                app.blend_with_image(path);
             }
             if let Some(kind) = options.map {
                 app.explore.difference.kind = kind;
