@@ -41,7 +41,7 @@ pub struct Thumbnails {
 }
 
 impl Thumbnails {
-    /// Starts the decoding threads; `repaint` wakes the window when a thumbnail is ready.
+    /// Starts the decoding threads; they repaint `ctx` when a thumbnail is ready.
     pub fn new(ctx: &egui::Context) -> Self {
         let wishes = Arc::new((Mutex::new(Wishes::default()), Condvar::new()));
         let (sender, results) = channel();

@@ -246,7 +246,7 @@ impl TrainView {
                     run.evals.push(eval);
                 }
             }
-            Event::Checkpoint { step: _, grid } => {
+            Event::Checkpoint { grid } => {
                 if let Some(run) = &mut self.run {
                     run.checkpoints = RunDir::new(&run.path).checkpoints();
                     if let Some(grid) = grid {
@@ -275,7 +275,6 @@ impl TrainView {
                     run.message = Some(message);
                 }
             }
-            Event::Error(message) => status.error(message),
             _ => {}
         }
     }
@@ -472,14 +471,14 @@ fn form_fields_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
             .response
             .labelled_by(label.id);
         ui.end_row();
-        row(ui, "batch", egui::DragValue::new(&mut form.batch).range(1..=1024));
-        row(ui, "learning rate", egui::DragValue::new(&mut form.learning_rate).speed(1e-5).range(1e-6..=1e-1).max_decimals(6));
-        row(ui, "β1", egui::DragValue::new(&mut form.beta1).speed(0.01).range(0.0..=0.999));
-        row(ui, "β2", egui::DragValue::new(&mut form.beta2).speed(0.001).range(0.0..=0.9999));
-        row(ui, "steps", egui::DragValue::new(&mut form.steps).range(1..=10_000_000));
-        row(ui, "G steps per D step", egui::DragValue::new(&mut form.balance.g_steps).range(1..=10));
-        row(ui, "... while D is strong", egui::DragValue::new(&mut form.balance.g_steps_when_d_strong).range(1..=10));
-        row(ui, "D strong at accuracy", egui::DragValue::new(&mut form.balance.d_strong_accuracy).speed(0.01).range(0.0..=1.0));
+        form_row_ui(ui, "batch", egui::DragValue::new(&mut form.batch).range(1..=1024));
+        form_row_ui(ui, "learning rate", egui::DragValue::new(&mut form.learning_rate).speed(1e-5).range(1e-6..=1e-1).max_decimals(6));
+        form_row_ui(ui, "β1", egui::DragValue::new(&mut form.beta1).speed(0.01).range(0.0..=0.999));
+        form_row_ui(ui, "β2", egui::DragValue::new(&mut form.beta2).speed(0.001).range(0.0..=0.9999));
+        form_row_ui(ui, "steps", egui::DragValue::new(&mut form.steps).range(1..=10_000_000));
+        form_row_ui(ui, "G steps per D step", egui::DragValue::new(&mut form.balance.g_steps).range(1..=10));
+        form_row_ui(ui, "... while D is strong", egui::DragValue::new(&mut form.balance.g_steps_when_d_strong).range(1..=10));
+        form_row_ui(ui, "D strong at accuracy", egui::DragValue::new(&mut form.balance.d_strong_accuracy).speed(0.01).range(0.0..=1.0));
         ui.label("device");
         ui.horizontal(|ui| {
             ui.selectable_value(&mut form.device, DeviceChoice::Auto, "auto");
@@ -487,20 +486,20 @@ fn form_fields_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
             ui.selectable_value(&mut form.device, DeviceChoice::Cpu, "cpu");
         });
         ui.end_row();
-        row(ui, "seed", egui::DragValue::new(&mut form.seed));
-        row(ui, "checkpoint every", egui::DragValue::new(&mut form.checkpoint_every).range(1..=1_000_000).suffix(" steps"));
-        row(ui, "mirror images", egui::Checkbox::without_text(&mut form.flip));
+        form_row_ui(ui, "seed", egui::DragValue::new(&mut form.seed));
+        form_row_ui(ui, "checkpoint every", egui::DragValue::new(&mut form.checkpoint_every).range(1..=1_000_000).suffix(" steps"));
+        form_row_ui(ui, "mirror images", egui::Checkbox::without_text(&mut form.flip));
         let eval_every = egui::DragValue::new(&mut form.eval_every)
             .range(0..=1_000_000)
             .custom_formatter(|steps, _| if steps == 0.0 { "off".to_owned() } else { format!("{steps} steps") })
             .custom_parser(|text| if text.trim() == "off" { Some(0.0) } else { text.trim().trim_end_matches("steps").trim().parse().ok() });
-        row(ui, "evaluate every", eval_every);
-        row(ui, "test fraction", egui::DragValue::new(&mut form.test_fraction).speed(0.01).range(0.0..=0.9));
-        row(ui, "multi-image", egui::Checkbox::without_text(&mut form.multi));
+        form_row_ui(ui, "evaluate every", eval_every);
+        form_row_ui(ui, "test fraction", egui::DragValue::new(&mut form.test_fraction).speed(0.01).range(0.0..=0.9));
+        form_row_ui(ui, "multi-image", egui::Checkbox::without_text(&mut form.multi));
         if form.multi {
-            row(ui, "photos per person", egui::DragValue::new(&mut form.images_per_id).range(2..=16));
+            form_row_ui(ui, "photos per person", egui::DragValue::new(&mut form.images_per_id).range(2..=16));
             people_per_batch_ui(ui, form.batch, form.images_per_id);
-            row(ui, "degraded fraction", egui::DragValue::new(&mut form.degrade_fraction).speed(0.01).range(0.0..=1.0));
+            form_row_ui(ui, "degraded fraction", egui::DragValue::new(&mut form.degrade_fraction).speed(0.01).range(0.0..=1.0));
         }
         let mut out = form.out.display().to_string();
         let label = ui.label("run folder");
@@ -548,15 +547,15 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
                 ui.selectable_value(&mut form.architecture.upsample, Upsample::Resize, "resize + conv");
             });
             ui.end_row();
-            row(ui, "pose code at every decoder scale", egui::Checkbox::without_text(&mut form.architecture.pose_maps));
-            row(ui, "D pose head: fake class", egui::Checkbox::without_text(&mut form.architecture.pose_fake_class));
-            row(ui, "D real/fake: pose projection", egui::Checkbox::without_text(&mut form.architecture.pose_projection));
-            row(ui, "D real/fake: patch critic", egui::Checkbox::without_text(&mut form.architecture.patch_critic));
-            row(ui, "D judges real and generated as one batch", egui::Checkbox::without_text(&mut recipe.joint_d_batch));
-            row(ui, "wrong-pose reals weight", egui::DragValue::new(&mut recipe.pose_mismatch_weight).speed(0.05).range(0.0..=1000.0));
-            row(ui, "label smoothing", egui::DragValue::new(&mut recipe.label_smoothing).speed(0.01).range(0.0..=0.5));
-            row(ui, "instance noise", egui::DragValue::new(&mut recipe.instance_noise).speed(0.01).range(0.0..=2.0));
-            row(ui, "D blur radius", egui::DragValue::new(&mut recipe.d_blur).range(0..=MAX_D_BLUR));
+            form_row_ui(ui, "pose code at every decoder scale", egui::Checkbox::without_text(&mut form.architecture.pose_maps));
+            form_row_ui(ui, "D pose head: fake class", egui::Checkbox::without_text(&mut form.architecture.pose_fake_class));
+            form_row_ui(ui, "D real/fake: pose projection", egui::Checkbox::without_text(&mut form.architecture.pose_projection));
+            form_row_ui(ui, "D real/fake: patch critic", egui::Checkbox::without_text(&mut form.architecture.patch_critic));
+            form_row_ui(ui, "D judges real and generated as one batch", egui::Checkbox::without_text(&mut recipe.joint_d_batch));
+            form_row_ui(ui, "wrong-pose reals weight", egui::DragValue::new(&mut recipe.pose_mismatch_weight).speed(0.05).range(0.0..=1000.0));
+            form_row_ui(ui, "label smoothing", egui::DragValue::new(&mut recipe.label_smoothing).speed(0.01).range(0.0..=0.5));
+            form_row_ui(ui, "instance noise", egui::DragValue::new(&mut recipe.instance_noise).speed(0.01).range(0.0..=2.0));
+            form_row_ui(ui, "D blur radius", egui::DragValue::new(&mut recipe.d_blur).range(0..=MAX_D_BLUR));
             ui.label("D augmentation (colour, shift, cutout)");
             ui.horizontal(|ui| {
                 for choice in DAugment::ALL {
@@ -564,18 +563,18 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
                 }
             });
             ui.end_row();
-            row(ui, "pose weight", egui::DragValue::new(&mut recipe.pose_weight).speed(0.05).range(0.0..=1000.0));
-            row(ui, "pose teacher weight", egui::DragValue::new(&mut recipe.pose_teacher_weight).speed(0.05).range(0.0..=1000.0));
-            row(ui, "pose teacher from (fraction of the run)", egui::DragValue::new(&mut recipe.pose_teacher_start).speed(0.01).range(0.0..=1.0));
-            row(ui, "identity weight", egui::DragValue::new(&mut recipe.identity_weight).speed(0.05).range(0.0..=1000.0));
-            row(ui, "reconstruction weight", egui::DragValue::new(&mut recipe.reconstruction_weight).speed(0.05).range(0.0..=1000.0));
-            row(ui, "edge weight", egui::DragValue::new(&mut recipe.edge_weight).speed(0.05).range(0.0..=1000.0));
-            row(ui, "D-perceptual weight", egui::DragValue::new(&mut recipe.perceptual_weight).speed(0.05).range(0.0..=1000.0));
-            row(ui, "own-pose fraction", egui::DragValue::new(&mut recipe.own_pose_fraction).speed(0.01).range(0.0..=1.0));
-            row(ui, "lr decay from", egui::DragValue::new(&mut recipe.lr_decay_start).speed(0.01).range(0.0..=1.0));
-            row(ui, "D warm-up steps (real faces only)", egui::DragValue::new(&mut recipe.d_warmup).range(0..=100_000));
-            row(ui, "D learning rate ×", egui::DragValue::new(&mut recipe.d_lr_factor).speed(0.05).range(0.01..=100.0));
-            row(ui, "D pose label width (bins)", egui::DragValue::new(&mut recipe.pose_label_sigma).speed(0.05).range(0.0..=10.0));
+            form_row_ui(ui, "pose weight", egui::DragValue::new(&mut recipe.pose_weight).speed(0.05).range(0.0..=1000.0));
+            form_row_ui(ui, "pose teacher weight", egui::DragValue::new(&mut recipe.pose_teacher_weight).speed(0.05).range(0.0..=1000.0));
+            form_row_ui(ui, "pose teacher from (fraction of the run)", egui::DragValue::new(&mut recipe.pose_teacher_start).speed(0.01).range(0.0..=1.0));
+            form_row_ui(ui, "identity weight", egui::DragValue::new(&mut recipe.identity_weight).speed(0.05).range(0.0..=1000.0));
+            form_row_ui(ui, "reconstruction weight", egui::DragValue::new(&mut recipe.reconstruction_weight).speed(0.05).range(0.0..=1000.0));
+            form_row_ui(ui, "edge weight", egui::DragValue::new(&mut recipe.edge_weight).speed(0.05).range(0.0..=1000.0));
+            form_row_ui(ui, "D-perceptual weight", egui::DragValue::new(&mut recipe.perceptual_weight).speed(0.05).range(0.0..=1000.0));
+            form_row_ui(ui, "own-pose fraction", egui::DragValue::new(&mut recipe.own_pose_fraction).speed(0.01).range(0.0..=1.0));
+            form_row_ui(ui, "lr decay from", egui::DragValue::new(&mut recipe.lr_decay_start).speed(0.01).range(0.0..=1.0));
+            form_row_ui(ui, "D warm-up steps (real faces only)", egui::DragValue::new(&mut recipe.d_warmup).range(0..=100_000));
+            form_row_ui(ui, "D learning rate ×", egui::DragValue::new(&mut recipe.d_lr_factor).speed(0.05).range(0.01..=100.0));
+            form_row_ui(ui, "D pose label width (bins)", egui::DragValue::new(&mut recipe.pose_label_sigma).speed(0.05).range(0.0..=10.0));
         });
     });
 }
@@ -604,7 +603,7 @@ fn people_per_batch_ui(ui: &mut egui::Ui, batch: usize, images_per_id: usize) {
 const FEW_PEOPLE: usize = 8;
 
 /// One labelled row of a form grid (the label names the widget for screen readers and tests).
-pub fn row(ui: &mut egui::Ui, label: &str, widget: impl egui::Widget) {
+pub fn form_row_ui(ui: &mut egui::Ui, label: &str, widget: impl egui::Widget) {
     let label = ui.label(label);
     ui.add(widget).labelled_by(label.id);
     ui.end_row();

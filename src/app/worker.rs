@@ -113,7 +113,7 @@ pub enum Event {
     /// A quick evaluation during training finished.
     StepEval(StepEval),
     /// A checkpoint (and sample grid) was written.
-    Checkpoint { step: u64, grid: Option<RgbImage> },
+    Checkpoint { grid: Option<RgbImage> },
     /// How far an evaluation has come.
     EvalProgress { what: String, fraction: f32 },
     /// An evaluation finished.
@@ -145,8 +145,6 @@ pub struct ModelInfo {
     pub steps_before: u64,
     /// Where the weights came from.
     pub origin: String,
-    /// Side of the model's images.
-    pub image_size: usize,
     /// Yaw of each pose bin, in degrees.
     pub yaws: Vec<f32>,
     /// Whether the model gives each photo a confidence, so that several photos of one person
@@ -171,7 +169,6 @@ impl ModelInfo {
             step: rotator.step,
             steps_before: rotator.steps_before,
             origin: rotator.origin.clone(),
-            image_size: rotator.image_size(),
             yaws: rotator.pose_bins().yaws.clone(),
             fuses: rotator.config.confidence,
         }
@@ -184,8 +181,6 @@ pub struct Rendered {
     pub input: Arc<RgbImage>,
     /// The pose asked for.
     pub yaw: f32,
-    /// The seed of the noise.
-    pub seed: u64,
     /// How far the identity was blended into a second face's (0 without a blend).
     pub alpha: f32,
     /// The model's output.
@@ -202,8 +197,6 @@ pub struct Rendered {
 
 /// A face drawn by the second model of a comparison, with the same input, pose and noise.
 pub struct Compared {
-    /// Which model: run and step.
-    pub origin: String,
     /// Its output.
     pub image: RgbImage,
     /// SSIM against the true rendering (synthetic faces).
@@ -592,7 +585,7 @@ impl Worker {
         }
         let image = second.draw(&encoded, &[code], seed)?.pop().context("the second model returned no image")?;
         let features = second.features(&[input, &image])?;
-        Ok(Some(Compared { origin: second.origin.clone(), ssim: truth.map(|t| ssim(&image, t)), cosine: cosine(&features[0], &features[1]), image }))
+        Ok(Some(Compared { ssim: truth.map(|t| ssim(&image, t)), cosine: cosine(&features[0], &features[1]), image }))
     }
 
     fn render(&mut self, input: Arc<RgbImage>, blend: Option<Blend>, source: Option<ImageSource>, yaw: f32, seed: u64, sent: Instant) -> anyhow::Result<()> {
@@ -619,7 +612,7 @@ impl Worker {
             _ => None,
         };
         let compared = self.compared(&input, blend.as_ref(), code, seed, truth.as_ref().map(|(t, _)| t))?;
-        self.send(Event::Rendered(Rendered { input, yaw, seed, alpha, image, cosine: own_cosine, compared, truth, sent }));
+        self.send(Event::Rendered(Rendered { input, yaw, alpha, image, cosine: own_cosine, compared, truth, sent }));
         Ok(())
     }
 
@@ -758,7 +751,7 @@ impl Worker {
                 if let Some(metrics) = metrics {
                     self.send(Event::Step(metrics));
                 }
-                self.send(Event::Checkpoint { step, grid });
+                self.send(Event::Checkpoint { grid });
             }
             Err(error) => self.send(Event::Error(format!("writing the checkpoint of step {step} failed: {error:#}; the previous checkpoint is kept"))),
         }

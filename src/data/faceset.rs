@@ -196,7 +196,8 @@ impl FaceSet {
         self.skipped.count(OUT_OF_RANGE)
     }
 
-    /// Whether every sample has an identity and a pose bin, so the set can train a model.
+    /// Whether some sample has both an identity and a pose bin, so the set can train a model
+    /// (samples that lack either are left out of training).
     pub fn trainable(&self) -> bool {
         self.samples.iter().any(|s| s.identity.is_some() && s.bin.is_some())
     }
@@ -243,7 +244,8 @@ impl SkipReport {
     }
 
     /// Records `what` unless it was recorded through this method before (for items met again
-    /// and again, like a broken image drawn into many batches).
+    /// and again, like a broken image drawn into many batches). At most 100,000 distinct items
+    /// are remembered, so memory stays bounded; past that, new ones are not recorded.
     pub fn add_once(&mut self, reason: &str, what: String) {
         if self.seen.len() < 100_000 && self.seen.insert(what.clone()) {
             self.add(reason, what);

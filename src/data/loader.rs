@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use super::degrade::Degradation;
 use super::faceset::{ImageSource, SkipReport};
 use super::prepare::{Crop, PrepareError, load_rgb, load_size, to_chw};
+use crate::model::PoseBins;
 
 /// Bytes of decoded pixels the loader keeps in memory at most: a set whose images all fit is
 /// decoded (or rendered) once and cropped from memory afterwards.
@@ -60,7 +61,6 @@ impl DecodeCache {
 pub fn loader_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 4).max(1))
 }
-use crate::model::PoseBins;
 
 /// Batches decoded ahead of the training step.
 pub const QUEUE_DEPTH: usize = 4;

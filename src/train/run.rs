@@ -1,5 +1,5 @@
-//! Starting, resuming and driving a run: what `train` on the command line (and later the
-//! window) does around the [`Trainer`].
+//! Starting, resuming and driving a run: what `train` on the command line and the window's
+//! model thread do around the [`Trainer`].
 
 use anyhow::{Context, bail};
 use burn::prelude::Device;
