@@ -337,7 +337,14 @@ pub fn evaluate_with_judge(
     let fused = if rotator.fuses() {
         progress("fusing groups of photos", 0.65);
         let group = config.training.multi.as_ref().map_or(DEFAULT_GROUP, |m| m.images_per_id);
-        Some(fused_measures(rotator, &images, &features, &gallery_of, frontal, group, options.seed)?)
+        match fused_measures(rotator, &images, &features, &gallery_of, frontal, group, options.seed) {
+            Ok(fused) => Some(fused),
+            // A set too small to fuse still gets every other measure.
+            Err(reason) => {
+                notes.push(format!("fused identification not measured: {reason:#}"));
+                None
+            }
+        }
     } else {
         None
     };
