@@ -198,6 +198,11 @@ fn bad_input_is_refused_with_a_clear_message() {
     train(&out, &["--data", empty.to_str().unwrap()]).failure().stderr(contains("holds no images"));
     train(&out, &[]).failure().stderr(contains("--data DIR or --synthetic N"));
     train(&out, &["--synthetic", "4", "--steps", "5", "--d-warmup", "5"]).failure().stderr(contains("G is never trained"));
+    train(&out, &["--synthetic", "4", "--multi", "--images-per-id", "3"]).failure().stderr(contains("must hold whole groups of 3"));
+    for groups in ["0", "2"] {
+        let args = ["--synthetic", "4", "--multi", "--images-per-id", "3", "--groups-per-batch", groups];
+        train(&out, &args).failure().stderr(contains("do not fit a batch of 4: 1 group does"));
+    }
 
     let lonely = dir.path().join("lonely");
     std::fs::create_dir(&lonely).unwrap();

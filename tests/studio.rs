@@ -492,9 +492,16 @@ fn the_multi_image_switch_counts_the_people_in_a_batch() {
     assert!(harness.query_by_label("a batch of 16 is not whole groups of 6: try 12 or 18").is_some());
     harness.state_mut().train.form_mut().batch = 24;
     harness.run_steps(2);
-    assert!(harness.query_by_label_contains("4: few").is_some(), "4 people a batch are flagged");
-    harness.state_mut().train.form_mut().batch = 48;
+    assert!(harness.query_by_label("4").is_some(), "4 groups of 6 are 4 people");
+    // Two groups, then 12 single photos of other people.
+    assert!(harness.query_by_label("groups per batch").is_some());
+    harness.state_mut().train.form_mut().groups_per_batch = 2;
     harness.run_steps(2);
-    assert!(harness.query_by_label("8").is_some(), "8 people a batch are not");
-    assert!(harness.query_by_label_contains(": few").is_none());
+    assert!(harness.query_by_label("14").is_some(), "2 groups and 12 single photos are 14 people");
+    assert_eq!(harness.state_mut().train.form_mut().settings().multi.and_then(|m| m.groups_per_batch), Some(2));
+    // A batch too small for the groups asked: the field keeps within it (one group of 6).
+    harness.state_mut().train.form_mut().batch = 6;
+    harness.run_steps(2);
+    assert_eq!(harness.state_mut().train.form_mut().groups_per_batch, 1);
+    assert!(harness.state_mut().train.form_mut().settings().validate().is_ok());
 }

@@ -126,16 +126,19 @@ fn judging_real_and_generated_faces_as_one_batch_trains_and_changes_the_game() {
 #[test]
 fn a_multi_image_run_judged_as_one_batch_trains() {
     let _turn = ONE_MODEL_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    // G draws more faces than there are real ones (one more per group): the split must hold.
-    let settings = TrainSettings {
-        checkpoint_every: 1000,
-        recipe: RecipeName::Studio.recipe(),
-        multi: Some(MultiImage { images_per_id: 2, degrade_fraction: 0.5 }),
-        ..common::settings(2)
-    };
-    let (_dir, _run, mut opened) = tiny_run_with(settings);
-    let steps: Vec<_> = (0..2).map(|_| opened.trainer.train_step().unwrap().unwrap()).collect();
-    assert!(steps.iter().all(|m| m.d_loss.is_finite() && m.g_loss.is_finite() && m.g_loss > 0.0), "{steps:?}");
+    // G draws more faces than there are real ones (one more per group): the split must hold,
+    // with the whole batch in groups and with one group and single photos after it.
+    for groups_per_batch in [None, Some(1)] {
+        let settings = TrainSettings {
+            checkpoint_every: 1000,
+            recipe: RecipeName::Studio.recipe(),
+            multi: Some(MultiImage { images_per_id: 2, degrade_fraction: 0.5, groups_per_batch }),
+            ..common::settings(2)
+        };
+        let (_dir, _run, mut opened) = tiny_run_with(settings);
+        let steps: Vec<_> = (0..2).map(|_| opened.trainer.train_step().unwrap().unwrap()).collect();
+        assert!(steps.iter().all(|m| m.d_loss.is_finite() && m.g_loss.is_finite() && m.g_loss > 0.0), "{groups_per_batch:?}: {steps:?}");
+    }
 }
 
 #[test]

@@ -87,6 +87,10 @@ pub struct TrainForm {
     /// Fraction of G's inputs degraded in multi-image training.
     #[serde(default = "default_degrade_fraction")]
     pub degrade_fraction: f32,
+    /// Groups per multi-image batch, the rest single photos of other people; 0: the whole
+    /// batch in groups.
+    #[serde(default)]
+    pub groups_per_batch: usize,
 }
 
 fn default_images_per_id() -> usize {
@@ -127,6 +131,7 @@ impl Default for TrainForm {
             multi: false,
             images_per_id: default_images_per_id(),
             degrade_fraction: default_degrade_fraction(),
+            groups_per_batch: 0,
         }
     }
 }
@@ -149,7 +154,16 @@ impl TrainForm {
             cfp_two_bins: false,
             eval_every: self.eval_every,
             recipe: self.recipe.clone(),
-            multi: self.multi.then_some(MultiImage { images_per_id: self.images_per_id, degrade_fraction: self.degrade_fraction }),
+            multi: self.multi.then(|| self.multi_image()),
+        }
+    }
+
+    /// The multi-image settings the form describes (used when its switch is on).
+    fn multi_image(&self) -> MultiImage {
+        MultiImage {
+            images_per_id: self.images_per_id,
+            degrade_fraction: self.degrade_fraction,
+            groups_per_batch: (self.groups_per_batch > 0).then_some(self.groups_per_batch),
         }
     }
 }
@@ -498,7 +512,8 @@ fn form_fields_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
         form_row_ui(ui, "multi-image", egui::Checkbox::without_text(&mut form.multi));
         if form.multi {
             form_row_ui(ui, "photos per person", egui::DragValue::new(&mut form.images_per_id).range(2..=16));
-            people_per_batch_ui(ui, form.batch, form.images_per_id);
+            groups_per_batch_ui(ui, form);
+            people_per_batch_ui(ui, form.batch, &form.multi_image());
             form_row_ui(ui, "degraded fraction", egui::DragValue::new(&mut form.degrade_fraction).speed(0.01).range(0.0..=1.0));
         }
         let mut out = form.out.display().to_string();
@@ -579,28 +594,37 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
     });
 }
 
-/// How many people a multi-image batch holds, flagged when fewer than [`FEW_PEOPLE`]; or, when
-/// the batch is not whole groups (which Start refuses), the nearest batch sizes that are.
-fn people_per_batch_ui(ui: &mut egui::Ui, batch: usize, images_per_id: usize) {
-    ui.label("people per batch");
-    let group = images_per_id.max(1);
-    let people = batch / group;
-    let warn = ui.visuals().warn_fg_color;
-    if !batch.is_multiple_of(group) {
-        let larger = (people + 1) * group;
-        let sizes = if people > 0 { format!("{} or {larger}", people * group) } else { larger.to_string() };
-        ui.colored_label(warn, format!("a batch of {batch} is not whole groups of {group}: try {sizes}"));
-    } else if people < FEW_PEOPLE {
-        ui.colored_label(warn, format!("{people}: few; a larger batch or smaller groups keep identity better"));
-    } else {
-        ui.label(people.to_string());
-    }
+/// Groups per multi-image batch: "all", or a number with single photos of other people after.
+fn groups_per_batch_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
+    let most = form.batch / form.images_per_id.max(1);
+    let groups = egui::DragValue::new(&mut form.groups_per_batch)
+        .range(0..=most.max(1))
+        .custom_formatter(|groups, _| if groups == 0.0 { "all".to_owned() } else { format!("{groups}") })
+        .custom_parser(|text| if text.trim() == "all" { Some(0.0) } else { text.trim().parse().ok() });
+    let label = ui.label("groups per batch");
+    ui.add(groups).labelled_by(label.id).on_hover_text(
+        "The rest of the batch: single photos of other people. In the README's tiny runs, 2 groups of 6 in a batch of 24 \
+         kept one photo's identity better than 4 groups did, and fused as well.",
+    );
     ui.end_row();
 }
 
-/// Below this many people per multi-image batch the form warns: in the README's `tiny` runs,
-/// 4 people a batch kept identity worse than 12 (8 lies between and was not measured itself).
-const FEW_PEOPLE: usize = 8;
+/// How many people a multi-image batch holds; or, when a batch all in groups is not whole
+/// groups (which Start refuses), the nearest batch sizes that are. (The groups-per-batch field
+/// keeps its own value within the batch.)
+fn people_per_batch_ui(ui: &mut egui::Ui, batch: usize, multi: &MultiImage) {
+    ui.label("people per batch");
+    let group = multi.images_per_id.max(1);
+    if multi.groups_per_batch.is_none() && !batch.is_multiple_of(group) {
+        let people = batch / group;
+        let larger = (people + 1) * group;
+        let sizes = if people > 0 { format!("{} or {larger}", people * group) } else { larger.to_string() };
+        ui.colored_label(ui.visuals().warn_fg_color, format!("a batch of {batch} is not whole groups of {group}: try {sizes}"));
+    } else {
+        ui.label(multi.people_per_batch(batch).to_string());
+    }
+    ui.end_row();
+}
 
 /// One labelled row of a form grid (the label names the widget for screen readers and tests).
 pub fn form_row_ui(ui: &mut egui::Ui, label: &str, widget: impl egui::Widget) {

@@ -177,9 +177,14 @@ pub struct TrainArgs {
     /// Train the multi-image DR-GAN: groups of photos of one person, fused by learned confidences.
     #[arg(long)]
     pub multi: bool,
-    /// Photos of one person per group (with --multi; the batch must hold whole groups).
+    /// Photos of one person per group (with --multi; the batch must hold whole groups, unless
+    /// --groups-per-batch is given).
     #[arg(long, default_value_t = 6, requires = "multi")]
     pub images_per_id: usize,
+    /// Groups per batch (with --multi), the rest of the batch single photos of other people, so
+    /// that a batch holds more people than groups [default: the whole batch in groups].
+    #[arg(long, requires = "multi")]
+    pub groups_per_batch: Option<usize>,
     /// Fraction of G's inputs degraded by blur, an occluding box or noise (with --multi), so that
     /// the confidences have something to learn.
     #[arg(long, default_value_t = 0.25, requires = "multi")]
@@ -394,7 +399,7 @@ fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Re
         cfp_two_bins: args.cfp_two_bins,
         eval_every: args.eval_every,
         recipe,
-        multi: args.multi.then_some(MultiImage { images_per_id: args.images_per_id, degrade_fraction: args.degrade_fraction }),
+        multi: args.multi.then_some(MultiImage { images_per_id: args.images_per_id, degrade_fraction: args.degrade_fraction, groups_per_batch: args.groups_per_batch }),
     };
     let mut config = plan(args.preset, settings, data, faces)?;
     architecture.apply(&mut config.model);

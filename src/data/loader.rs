@@ -118,6 +118,9 @@ pub struct BatchPlan {
     pub pose_bins: PoseBins,
     /// Images of one identity in a row (multi-image training); 1: images drawn independently.
     pub group: usize,
+    /// With `group` > 1: the images of the batch in groups, its first rows; the rest are drawn
+    /// independently.
+    pub grouped: usize,
     /// Fraction of G's inputs degraded (blur, occlusion or noise); multi-image training only.
     pub degrade: f32,
 }
@@ -125,7 +128,7 @@ pub struct BatchPlan {
 impl BatchPlan {
     /// A plan of independent images, none degraded.
     pub fn single(input_size: usize, batch_size: usize, flip: bool, seed: u64, pose_bins: PoseBins) -> Self {
-        Self { input_size, batch_size, flip, seed, pose_bins, group: 1, degrade: 0.0 }
+        Self { input_size, batch_size, flip, seed, pose_bins, group: 1, grouped: 0, degrade: 0.0 }
     }
 }
 
@@ -181,20 +184,26 @@ pub fn batch_for_step(images: &[LabelledImage], plan: &BatchPlan, step: u64, cac
     Ok(batch)
 }
 
-/// `batch_size / group` identities drawn at random, and `group` images of each (distinct
-/// while the identity has enough): the batch of multi-image training.
+/// `grouped / group` identities drawn at random, and `group` images of each (distinct while
+/// the identity has enough), then the rest of the batch drawn independently: the batch of
+/// multi-image training.
 fn grouped_indices(images: &[LabelledImage], plan: &BatchPlan, rng: &mut Pcg64) -> Vec<usize> {
     let mut by_class: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
     for (index, image) in images.iter().enumerate() {
         by_class.entry(image.class).or_default().push(index);
     }
     let classes: Vec<&Vec<usize>> = by_class.values().collect();
-    let groups = (plan.batch_size / plan.group).max(1);
-    let mut indices = Vec::with_capacity(groups * plan.group);
+    let groups = (plan.grouped.min(plan.batch_size) / plan.group).max(1);
+    let mut indices = Vec::with_capacity(plan.batch_size.max(groups * plan.group));
     for _ in 0..groups {
         let members = classes[rng.random_range(0..classes.len())];
         let picked = sample(rng, members.len(), plan.group.min(members.len())).into_vec();
         indices.extend((0..plan.group).map(|i| members[picked[i % picked.len()]]));
+    }
+    // Drawn only when there are singles, so that an all-groups batch is what it always was.
+    let singles = plan.batch_size.saturating_sub(indices.len());
+    if singles > 0 {
+        indices.extend(sample(rng, images.len(), singles.min(images.len())).into_vec());
     }
     indices
 }
@@ -257,5 +266,37 @@ fn produce(images: &[LabelledImage], plan: &BatchPlan, first_step: u64, cache: &
         if sender.send(batch).is_err() || failed {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 20 people of 5 images each.
+    fn people() -> Vec<LabelledImage> {
+        (0..100).map(|i| LabelledImage { source: ImageSource::File(format!("{i}.png").into()), class: i / 5, bin: i % 5 }).collect()
+    }
+
+    fn plan(grouped: usize) -> BatchPlan {
+        BatchPlan { group: 3, grouped, ..BatchPlan::single(32, 12, false, 7, PoseBins::default()) }
+    }
+
+    #[test]
+    fn a_mixed_multi_image_batch_is_its_groups_first_then_independent_photos() {
+        let images = people();
+        let indices = grouped_indices(&images, &plan(6), &mut Pcg64::seed_from_u64(1));
+        assert_eq!(indices.len(), 12);
+        for group in indices[..6].chunks(3) {
+            assert!(group.iter().all(|&i| images[i].class == images[group[0]].class), "{indices:?}");
+        }
+        let singles: std::collections::BTreeSet<usize> = indices[6..].iter().copied().collect();
+        assert_eq!(singles.len(), 6, "the single photos are distinct: {indices:?}");
+
+        // The whole batch in groups: four people, three photos each.
+        let all = grouped_indices(&images, &plan(12), &mut Pcg64::seed_from_u64(1));
+        assert_eq!(all.len(), 12);
+        assert!(all.chunks(3).all(|g| g.iter().all(|&i| images[i].class == images[g[0]].class)), "{all:?}");
+        assert_eq!(all[..6], indices[..6], "the groups are drawn first, the same way");
     }
 }

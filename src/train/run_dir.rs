@@ -89,6 +89,24 @@ pub struct MultiImage {
     /// Fraction of G's inputs degraded (blur, an occluding box or noise), so that the
     /// confidences have something to tell apart.
     pub degrade_fraction: f32,
+    /// Groups per batch, the rest of the batch single photos of people drawn independently (so
+    /// that a batch holds more people than its groups); absent: the whole batch is groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_per_batch: Option<usize>,
+}
+
+impl MultiImage {
+    /// The images of a batch of `batch_size` that are in groups (the batch's first rows).
+    pub fn grouped_images(&self, batch_size: usize) -> usize {
+        self.groups_per_batch.map_or(batch_size, |groups| groups * self.images_per_id)
+    }
+
+    /// The people a batch of `batch_size` holds: one per group, one per single photo (when
+    /// every one is another person's, which the random draw makes likely on a large set).
+    pub fn people_per_batch(&self, batch_size: usize) -> usize {
+        let grouped = self.grouped_images(batch_size).min(batch_size);
+        grouped / self.images_per_id.max(1) + (batch_size - grouped)
+    }
 }
 
 impl TrainSettings {
@@ -117,12 +135,27 @@ impl TrainSettings {
         anyhow::ensure!((1..=100).contains(&balance.g_steps) && (1..=100).contains(&balance.g_steps_when_d_strong), "G steps per D step must be 1 to 100");
         if let Some(multi) = &self.multi {
             anyhow::ensure!(multi.images_per_id >= 2, "a multi-image group needs at least 2 images (got {})", multi.images_per_id);
-            anyhow::ensure!(
-                self.batch_size.is_multiple_of(multi.images_per_id),
-                "the batch ({}) must hold whole groups of {} images",
-                self.batch_size,
-                multi.images_per_id
-            );
+            match multi.groups_per_batch {
+                None => anyhow::ensure!(
+                    self.batch_size.is_multiple_of(multi.images_per_id),
+                    "the batch ({}) must hold whole groups of {} images",
+                    self.batch_size,
+                    multi.images_per_id
+                ),
+                Some(groups) => {
+                    let fit = match self.batch_size / multi.images_per_id {
+                        0 => format!("not one does: make the batch at least {}", multi.images_per_id),
+                        1 => "1 group does".to_owned(),
+                        most => format!("1 to {most} groups do"),
+                    };
+                    anyhow::ensure!(
+                        groups >= 1 && groups.saturating_mul(multi.images_per_id) <= self.batch_size,
+                        "{groups} groups of {} images do not fit a batch of {}: {fit}",
+                        multi.images_per_id,
+                        self.batch_size
+                    );
+                }
+            }
             anyhow::ensure!(
                 multi.degrade_fraction.is_finite() && (0.0..=1.0).contains(&multi.degrade_fraction),
                 "the degraded fraction must be in [0, 1] (got {})",
@@ -683,7 +716,7 @@ mod tests {
         let shipped = include_str!("../../assets/default-run/config.json");
         fs::write(run.config_path(), shipped).unwrap();
         let mut config = run.read_config().expect("the shipped config reads");
-        config.training.multi = Some(MultiImage { images_per_id: 0, degrade_fraction: 0.25 });
+        config.training.multi = Some(MultiImage { images_per_id: 0, degrade_fraction: 0.25, groups_per_batch: None });
         fs::write(run.config_path(), serde_json::to_string(&config).unwrap()).unwrap();
         let error = format!("{:#}", run.read_config().unwrap_err());
         assert!(error.contains("holds a setting training cannot use") && error.contains("at least 2 images"), "{error}");

@@ -285,6 +285,7 @@ impl Trainer {
                 seed: settings.seed,
                 pose_bins: self.config.model.pose_bins.clone(),
                 group: self.group(),
+                grouped: settings.multi.as_ref().map_or(0, |multi| multi.grouped_images(settings.batch_size)),
                 degrade: settings.multi.as_ref().map_or(0.0, |multi| multi.degrade_fraction),
             };
             self.loader = Some(BatchLoader::spawn(self.train_images.clone(), plan, self.step)?);
@@ -504,9 +505,15 @@ impl Trainer {
         let (features, omega) = self.generator.encode_with_confidence(input.clone());
         let features = match (omega, self.group()) {
             (Some(omega), group) if group > 1 => {
-                // Each group of `group` images of one person also draws its fused feature.
-                let fused = fuse(features.clone(), omega, group);
-                for first in (0..own.len()).step_by(group) {
+                // Each group of `group` images of one person (the batch's first rows; single
+                // photos may follow) also draws its fused feature.
+                let grouped = self.grouped_rows(own.len());
+                let fused = if grouped < own.len() {
+                    fuse(features.clone().narrow(0, 0, grouped), omega.narrow(0, 0, grouped), group)
+                } else {
+                    fuse(features.clone(), omega, group)
+                };
+                for first in (0..grouped).step_by(group) {
                     requested.push(self.rng.random_range(0..num_poses));
                     own_pose.push(false);
                     sources.push(identities[first]);
@@ -524,6 +531,13 @@ impl Trainer {
     /// Images of one person per group in multi-image training; 1 otherwise.
     fn group(&self) -> usize {
         self.config.training.multi.as_ref().map_or(1, |multi| multi.images_per_id)
+    }
+
+    /// The rows of a batch of `rows` that are whole groups (multi-image training).
+    fn grouped_rows(&self, rows: usize) -> usize {
+        let group = self.group();
+        let grouped = self.config.training.multi.as_ref().map_or(0, |multi| multi.grouped_images(rows)).min(rows);
+        grouped - grouped % group
     }
 
     /// `discriminator`'s judgement of `images`, augmented as the recipe says.
