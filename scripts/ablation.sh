@@ -10,7 +10,7 @@ set -euo pipefail
 BIN=${1:?usage: ablation.sh BIN OUT [ROW...]}; OUT=${2:?usage: ablation.sh BIN OUT [ROW...]}; shift 2
 PRESET=${PRESET:-tiny}; STEPS=${STEPS:-1500}; BATCH=${BATCH:-32}; DEVICE=${DEVICE:-cpu}
 IDS=${IDS:-100}; LIGHTS=${LIGHTS:-2}; EVAL_SEED=${EVAL_SEED:-7}; SEED=${SEED:-0}
-# The rows that continue a trained model (polish, polish-ctl) start from this run folder.
+# The rows that continue a trained model (polish, polish-ctl, from-*) start from this run folder.
 INIT_FROM=${INIT_FROM:-}
 # The second round: every option that helped on its own, together; then with the TPAMI head,
 # and that combination with one more change at a time.
@@ -68,6 +68,14 @@ declare -A ROWS=(
   [sj-late]="--recipe studio --pose-teacher-weight 1 --pose-teacher-start 0.75"
   [polish]="--recipe polish --init-from $INIT_FROM"
   [polish-ctl]="--recipe studio --lr 1e-4 --init-from $INIT_FROM"
+  # People per batch in multi-image training (README, "Multi-image DR-GAN"): the same trained
+  # model continued single-image, or in groups of 6 or 2 photos of one person; BATCH sets how
+  # many people a batch holds (BATCH / 6 or BATCH / 2).
+  [from-single]="--recipe studio --init-from $INIT_FROM"
+  [from-multi6]="--recipe studio --multi --images-per-id 6 --init-from $INIT_FROM"
+  [from-multi2]="--recipe studio --multi --images-per-id 2 --init-from $INIT_FROM"
+  # Groups of 6 in a mixed batch: 2 groups, the rest single photos of other people.
+  [from-mixed6]="--recipe studio --multi --images-per-id 6 --groups-per-batch 2 --init-from $INIT_FROM"
 )
 ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10 st-rec30 st-edge st-percep st-paperhead st-patch st-joint tpami-joint sj-dlr sj-augreal sj-patch sj-pose3 sj-posesoft sj-flip sj-posemaps sj-teacher sj-teacher3 sj-late)
 mkdir -p "$OUT"
