@@ -259,6 +259,14 @@ fn optimizer_settings_are_checked_before_a_run_folder_exists() {
     }
 }
 
+/// Found in review: `bench --batch 0` was accepted (`train` took 1 to 4096 already).
+#[test]
+fn a_bench_batch_outside_what_train_takes_is_refused() {
+    for batch in ["0", "5000"] {
+        Command::new(binary()).args(["bench", "--device", "cpu", "--batch", batch]).assert().code(2).stderr(contains("is not in 1..=4096"));
+    }
+}
+
 #[test]
 fn a_run_that_diverges_before_its_first_checkpoint_says_so() {
     let dir = tempfile::tempdir().unwrap();
