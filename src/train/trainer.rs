@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::data::{Batch, BatchLoader, BatchPlan, FaceSet, LabelledImage, SkipReport};
 use crate::model::codes::{labels, pose_one_hot, uniform_noise};
-use crate::model::loss::{DTargets, classification_loss, cosine_distance, discriminator_loss, edge_l1, generator_loss};
+use crate::model::loss::{DTargets, DiscriminatorLoss, GeneratorLoss, classification_loss, cosine_distance, discriminator_loss, edge_l1, generator_loss};
 use crate::model::finite::check_finite;
 use crate::model::transfer::load_matching;
 use crate::model::rotator::Rotator;
@@ -85,6 +85,18 @@ struct Generated {
     images: Tensor<4>,
     /// How many of them are drawn from single inputs (the rest from fused features).
     singles: usize,
+}
+
+/// What one G update measured, on the device.
+struct GUpdate {
+    /// The adversarial term and what D read in G's faces.
+    adversarial: GeneratorLoss,
+    /// `1 − cos(f(x), f(G(x)))`, when the recipe has the identity term.
+    identity_distance: Option<Tensor<1>>,
+    /// The L1 of faces redrawn at their own pose, when the recipe has that term.
+    reconstruction: Option<Tensor<1>>,
+    /// The pose teacher's hits, when it is on.
+    taught: Option<Tensor<1>>,
 }
 
 /// A step whose losses were not finite: training stops there.
@@ -342,21 +354,49 @@ impl Trainer {
             return Ok(self.warmup_step(real, identity, pose, &recipe, d_lr, noise));
         }
 
-        // D: real faces get their identity and pose, generated ones are fake.
         let generated = self.generate(&input, &batch.bins, &batch.identities);
+        let d = self.d_update(&batch, &real, &generated, identity, pose, &recipe, d_lr, noise);
+        let mut first = Some(generated);
+        let mut last = None;
+        for _ in 0..g_steps {
+            let generated = match first.take() {
+                Some(generated) => generated,
+                None => self.generate(&input, &batch.bins, &batch.identities),
+            };
+            last = Some(self.g_update(&real, generated, &recipe, lr, noise, teacher_on));
+        }
+        let g = last.context("the balance asked for no G update")?;
+
+        let (identity, reconstructed, taught) = (g.identity_distance.is_some(), g.reconstruction.is_some(), g.taught.is_some());
+        let mut numbers = vec![d.loss, g.adversarial.loss, d.id_acc_real, d.pose_acc_real, d.fake_acc, g.adversarial.pose_acc, g.adversarial.id_acc];
+        numbers.extend(g.identity_distance);
+        numbers.extend(g.reconstruction);
+        numbers.extend(g.taught);
+        self.step += 1;
+        Ok(Pending { numbers: Tensor::cat(numbers, 0).detach(), step: self.step, g_steps, identity, reconstructed, taught })
+    }
+
+    /// D's update: real faces get their identity and pose, G's faces are fake.
+    #[allow(clippy::too_many_arguments)]
+    fn d_update(
+        &mut self,
+        batch: &Batch,
+        real: &Tensor<4>,
+        generated: &Generated,
+        identity: Tensor<1, Int>,
+        pose: Tensor<1, Int>,
+        recipe: &Recipe,
+        lr: f64,
+        noise: f32,
+    ) -> DiscriminatorLoss {
         let discriminator = self.discriminator.clone();
-        let (real_judged, fake_judged) = if recipe.joint_d_batch {
-            let both = Tensor::cat(vec![real.clone(), generated.images.clone().detach()], 0);
-            self.judged(&discriminator, both, &recipe, noise).split(batch.len())
-        } else {
-            (self.judged(&discriminator, real.clone(), &recipe, noise), self.judged(&discriminator, generated.images.clone().detach(), &recipe, noise))
-        };
+        let (real_judged, fake_judged) = self.judged_pair(&discriminator, real, generated.images.clone().detach(), recipe, noise);
         let mismatched = (self.config.model.pose_projection && recipe.pose_mismatch_weight > 0.0).then(|| {
             let num_poses = self.config.model.num_poses();
             let wrong: Vec<usize> = batch.bins.iter().map(|&bin| (bin + self.rng.random_range(1..num_poses)) % num_poses).collect();
             (labels(&wrong, &self.device), recipe.pose_mismatch_weight)
         });
-        let targets = DTargets { identity: identity.clone(), pose, pose_sigma: recipe.pose_label_sigma, requested: labels(&generated.requested, &self.device), mismatched };
+        let targets = DTargets { identity, pose, pose_sigma: recipe.pose_label_sigma, requested: labels(&generated.requested, &self.device), mismatched };
         let d = discriminator_loss(
             real_judged,
             fake_judged,
@@ -367,75 +407,56 @@ impl Trainer {
             recipe.label_smoothing,
         );
         let grads = GradientsParams::from_grads(d.loss.backward(), &self.discriminator);
-        self.discriminator = self.optim_d.step(d_lr, self.discriminator.clone(), grads);
+        self.discriminator = self.optim_d.step(lr, self.discriminator.clone(), grads);
+        d
+    }
 
-        // G: D should see the source identity at the requested pose; the recipe's identity and
-        // reconstruction terms keep the person. D's weights take no gradient here.
+    /// One G update: D should see the source identity at the requested pose; the recipe's
+    /// identity, reconstruction, edge, perceptual and teacher terms keep the person and the
+    /// pose. D's weights take no gradient here.
+    fn g_update(&mut self, real: &Tensor<4>, generated: Generated, recipe: &Recipe, lr: f64, noise: f32, teacher_on: bool) -> GUpdate {
         let judge = self.discriminator.clone().no_grad();
-        let mut first = Some(generated);
-        let mut last = None;
-        for _ in 0..g_steps {
-            let generated = match first.take() {
-                Some(generated) => generated,
-                None => self.generate(&input, &batch.bins, &batch.identities),
-            };
-            let judged = if recipe.joint_d_batch {
-                // The same company as in D's step: G's faces are normalised beside real ones.
-                let both = Tensor::cat(vec![real.clone(), generated.images.clone()], 0);
-                self.judged(&judge, both, &recipe, noise).split(batch.len()).1
-            } else {
-                self.judged(&judge, generated.images.clone(), &recipe, noise)
-            };
-            let sources = labels(&generated.sources, &self.device);
-            let adversarial = generator_loss(judged, sources, labels(&generated.requested, &self.device), recipe.d_head, recipe.pose_weight);
-            let mut loss = adversarial.loss.clone();
-            let taught = self.teacher.as_ref().filter(|_| teacher_on).map(|teacher| {
-                let requested = labels(&generated.requested, &self.device);
-                let (term, hits) = teacher_loss(teacher, generated.images.clone(), requested, &mut self.rng);
-                loss = loss.clone() + term.mul_scalar(recipe.pose_teacher_weight);
-                hits
-            });
-            let identity_distance = (recipe.identity_weight > 0.0).then(|| {
-                cosine_distance(generated.features.clone().detach(), self.generator.encode(generated.images.clone()))
-            });
-            if let Some(distance) = &identity_distance {
-                loss = loss + distance.clone().mul_scalar(recipe.identity_weight);
-            }
-            // The faces redrawn at their own pose, beside the real faces they should equal: what
-            // the reconstruction, edge and perceptual terms compare.
-            let compares = recipe.reconstruction_weight > 0.0 || recipe.edge_weight > 0.0 || recipe.perceptual_weight > 0.0;
-            let own = compares.then(|| own_pose_rows(&generated.own_pose[..generated.singles], &self.device)).flatten();
-            let mut reconstruction = None;
-            if let Some(rows) = own {
-                let drawn = generated.images.clone().select(0, rows.clone());
-                let target = real.clone().select(0, rows);
-                if recipe.reconstruction_weight > 0.0 {
-                    let l1 = (drawn.clone() - target.clone()).abs().mean();
-                    loss = loss + l1.clone().mul_scalar(recipe.reconstruction_weight);
-                    reconstruction = Some(l1);
-                }
-                if recipe.edge_weight > 0.0 {
-                    loss = loss + edge_l1(drawn.clone(), target.clone()).mul_scalar(recipe.edge_weight);
-                }
-                if recipe.perceptual_weight > 0.0 {
-                    // One pass, so that D's BatchNorm normalises both with the same statistics.
-                    let maps = judge.perceptual_features(Tensor::cat(vec![drawn, target], 0)).chunk(2, 0);
-                    loss = loss + (maps[0].clone() - maps[1].clone()).abs().mean().mul_scalar(recipe.perceptual_weight);
-                }
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
-            self.generator = self.optim_g.step(lr, self.generator.clone(), grads);
-            last = Some((adversarial, identity_distance, reconstruction, taught));
+        let judged = self.judged_fakes(&judge, real, generated.images.clone(), recipe, noise);
+        let sources = labels(&generated.sources, &self.device);
+        let requested = labels(&generated.requested, &self.device);
+        let adversarial = generator_loss(judged, sources, requested.clone(), recipe.d_head, recipe.pose_weight);
+        let mut loss = adversarial.loss.clone();
+        let taught = self.teacher.as_ref().filter(|_| teacher_on).map(|teacher| {
+            let (term, hits) = teacher_loss(teacher, generated.images.clone(), requested, &mut self.rng);
+            loss = loss.clone() + term.mul_scalar(recipe.pose_teacher_weight);
+            hits
+        });
+        let identity_distance = (recipe.identity_weight > 0.0).then(|| {
+            cosine_distance(generated.features.clone().detach(), self.generator.encode(generated.images.clone()))
+        });
+        if let Some(distance) = &identity_distance {
+            loss = loss + distance.clone().mul_scalar(recipe.identity_weight);
         }
-        let (g, identity_distance, reconstruction, taught) = last.context("the balance asked for no G update")?;
-
-        let (identity, reconstructed, taught_flag) = (identity_distance.is_some(), reconstruction.is_some(), taught.is_some());
-        let mut numbers = vec![d.loss, g.loss, d.id_acc_real, d.pose_acc_real, d.fake_acc, g.pose_acc, g.id_acc];
-        numbers.extend(identity_distance);
-        numbers.extend(reconstruction);
-        numbers.extend(taught);
-        self.step += 1;
-        Ok(Pending { numbers: Tensor::cat(numbers, 0).detach(), step: self.step, g_steps, identity, reconstructed, taught: taught_flag })
+        // The faces redrawn at their own pose, beside the real faces they should equal: what
+        // the reconstruction, edge and perceptual terms compare.
+        let compares = recipe.reconstruction_weight > 0.0 || recipe.edge_weight > 0.0 || recipe.perceptual_weight > 0.0;
+        let own = compares.then(|| own_pose_rows(&generated.own_pose[..generated.singles], &self.device)).flatten();
+        let mut reconstruction = None;
+        if let Some(rows) = own {
+            let drawn = generated.images.clone().select(0, rows.clone());
+            let target = real.clone().select(0, rows);
+            if recipe.reconstruction_weight > 0.0 {
+                let l1 = (drawn.clone() - target.clone()).abs().mean();
+                loss = loss + l1.clone().mul_scalar(recipe.reconstruction_weight);
+                reconstruction = Some(l1);
+            }
+            if recipe.edge_weight > 0.0 {
+                loss = loss + edge_l1(drawn.clone(), target.clone()).mul_scalar(recipe.edge_weight);
+            }
+            if recipe.perceptual_weight > 0.0 {
+                // One pass, so that D's BatchNorm normalises both with the same statistics.
+                let maps = judge.perceptual_features(Tensor::cat(vec![drawn, target], 0)).chunk(2, 0);
+                loss = loss + (maps[0].clone() - maps[1].clone()).abs().mean().mul_scalar(recipe.perceptual_weight);
+            }
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
+        self.generator = self.optim_g.step(lr, self.generator.clone(), grads);
+        GUpdate { adversarial, identity_distance, reconstruction, taught }
     }
 
     /// A warm-up step: D learns the real faces' identities and poses; G is not updated.
@@ -553,6 +574,27 @@ impl Trainer {
                 let augmented = augment(images, &mut self.rng);
                 clean.with_realness_of(discriminator.forward(self.as_d_sees(augmented, recipe, sigma)))
             }
+        }
+    }
+
+    /// `discriminator`'s judgements of `real` and of G's `fakes`: in one pass when the recipe
+    /// judges them as one batch (so that BatchNorm normalises them together), else in two.
+    fn judged_pair(&mut self, discriminator: &Discriminator, real: &Tensor<4>, fakes: Tensor<4>, recipe: &Recipe, sigma: f32) -> (Judgement, Judgement) {
+        if recipe.joint_d_batch {
+            let rows = real.dims()[0];
+            self.judged(discriminator, Tensor::cat(vec![real.clone(), fakes], 0), recipe, sigma).split(rows)
+        } else {
+            (self.judged(discriminator, real.clone(), recipe, sigma), self.judged(discriminator, fakes, recipe, sigma))
+        }
+    }
+
+    /// `discriminator`'s judgement of G's `fakes` in the company D's step saw them in: beside
+    /// `real` with a joint batch, alone otherwise.
+    fn judged_fakes(&mut self, discriminator: &Discriminator, real: &Tensor<4>, fakes: Tensor<4>, recipe: &Recipe, sigma: f32) -> Judgement {
+        if recipe.joint_d_batch {
+            self.judged_pair(discriminator, real, fakes, recipe, sigma).1
+        } else {
+            self.judged(discriminator, fakes, recipe, sigma)
         }
     }
 
