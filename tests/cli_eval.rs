@@ -202,3 +202,29 @@ fn rotate_with_landmarks_aligns_the_photo_first() {
     refused("10,10,400,10,50,90", "outside");
     refused("1,2,3", "six numbers");
 }
+
+#[test]
+fn a_set_with_no_group_to_fuse_still_gets_every_other_measure_and_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("multi");
+    // Groups of 9: one light gives each person only 8 non-frontal photos, too few to fuse.
+    studio()
+        .args(["train", "--synthetic", "10", "--lights", "1", "--preset", "tiny", "--batch", "9", "--steps", "2", "--device", "cpu"])
+        .args(["--multi", "--images-per-id", "9", "--out"])
+        .arg(&run)
+        .assert()
+        .success();
+    let json = dir.path().join("eval.json");
+    studio()
+        .args(["eval", "--device", "cpu", "--synthetic", "3", "--lights", "1", "--classifier-images", "100", "--classifier-epochs", "1", "--run"])
+        .arg(&run)
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["rank1_fused_avg"].is_null() && report["fused_group"].is_null());
+    assert!(finite(&report["rank1_frontalized_avg"]) && finite(&report["pose_control_acc"]), "every other measure is there");
+    let notes = report["notes"].as_array().expect("notes");
+    assert!(notes.iter().any(|note| note.as_str().is_some_and(|n| n.starts_with("fused identification not measured"))), "{notes:?}");
+}

@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
-use super::identification::{Labelled, mean_over, rank1_per_bin, roc};
+use super::identification::{Labelled, Roc, mean_over, rank1_per_bin, roc};
 use super::image_quality::{psnr, ssim};
 use super::pose_classifier;
 use super::sharpness;
@@ -228,116 +228,28 @@ pub fn evaluate_with_judge(
 
     progress("encoding", 0.1);
     let features = features_of(rotator, &images.iter().map(|i| &i.pixels).collect::<Vec<_>>())?;
-
-    // Gallery: one frontal image per identity (light 0 first); probes: every other image of
-    // those identities.
-    let mut gallery_of: HashMap<usize, usize> = HashMap::new();
-    for (index, image) in images.iter().enumerate().filter(|(_, i)| i.bin == frontal) {
-        let better = gallery_of.get(&image.identity).is_none_or(|&g| image.light < images[g].light);
-        if better {
-            gallery_of.insert(image.identity, index);
-        }
+    let protocol = Protocol::of(&images, &features, frontal);
+    if protocol.without_frontal > 0 {
+        notes.push(format!("{} test identities have no frontal image and are not in the identification protocol", protocol.without_frontal));
     }
-    let without_frontal = images.iter().map(|i| i.identity).collect::<HashSet<_>>().len() - gallery_of.len();
-    if without_frontal > 0 {
-        notes.push(format!("{without_frontal} test identities have no frontal image and are not in the identification protocol"));
-    }
-    let gallery_indices: HashSet<usize> = gallery_of.values().copied().collect();
-    let gallery: Vec<Labelled> = gallery_of.values().map(|&i| labelled(&images[i], &features[i])).collect();
-    let probe_indices: Vec<usize> = (0..images.len()).filter(|i| !gallery_indices.contains(i) && gallery_of.contains_key(&images[*i].identity)).collect();
-    let probes: Vec<Labelled> = probe_indices.iter().map(|&i| labelled(&images[i], &features[i])).collect();
     let non_frontal = || (0..num_poses).filter(move |&b| b != frontal);
-    let rank1 = rank1_per_bin(&gallery, &probes, num_poses);
+    let rank1 = rank1_per_bin(&protocol.gallery, &protocol.probes, num_poses);
 
     progress("rotating to every pose", 0.25);
-    // One input per identity and bin (light 0 first), redrawn at every bin.
-    let mut input_of: HashMap<(usize, usize), usize> = HashMap::new();
-    for (index, image) in images.iter().enumerate() {
-        let better = input_of.get(&(image.identity, image.bin)).is_none_or(|&g| image.light < images[g].light);
-        if better {
-            input_of.insert((image.identity, image.bin), index);
-        }
-    }
-    let mut inputs: Vec<usize> = input_of.values().copied().collect();
-    inputs.sort_unstable();
-    let pairs: Vec<(usize, usize)> = inputs.iter().flat_map(|&i| (0..num_poses).map(move |c| (i, c))).collect();
-    let pair_pixels: Vec<&RgbImage> = pairs.iter().map(|&(i, _)| &images[i].pixels).collect();
-    let codes: Vec<Vec<f32>> = pairs.iter().map(|&(_, c)| one_hot(c, num_poses)).collect();
-    let rotated = generate(rotator, &pair_pixels, &codes, options.seed)?;
-
-    let rotated_features = features_of(rotator, &rotated.iter().collect::<Vec<_>>())?;
+    let rotations = Rotations::of(rotator, &images, num_poses, options.seed)?;
 
     progress("frontalizing probes", 0.5);
-    // A probe that is also a rotation input was frontalized above (same code, same noise);
-    // only the others are generated here.
-    let at_frontal: HashMap<usize, usize> = pairs.iter().enumerate().filter(|(_, (_, c))| *c == frontal).map(|(k, &(i, _))| (i, k)).collect();
-    let missing: Vec<usize> = probe_indices.iter().copied().filter(|i| !at_frontal.contains_key(i)).collect();
-    let missing_pixels: Vec<&RgbImage> = missing.iter().map(|&i| &images[i].pixels).collect();
-    let extra = generate(rotator, &missing_pixels, &vec![one_hot(frontal, num_poses); missing.len()], options.seed)?;
-    let extra_features = features_of(rotator, &extra.iter().collect::<Vec<_>>())?;
-    let extra_of: HashMap<usize, &Vec<f32>> = missing.iter().copied().zip(&extra_features).collect();
-    let frontalized_probes: Vec<Labelled> = probe_indices
-        .iter()
-        .filter_map(|&i| {
-            let feature = at_frontal.get(&i).map(|&k| &rotated_features[k]).or_else(|| extra_of.get(&i).copied())?;
-            Some(labelled(&images[i], feature))
-        })
-        .collect();
-    let rank1_frontalized = rank1_per_bin(&gallery, &frontalized_probes, num_poses);
-
-    // Verification: every gallery image against every non-frontal probe.
-    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
-    for probe in probes.iter().filter(|p| p.bin != frontal) {
-        for g in &gallery {
-            let score = cosine(&g.feature, &probe.feature);
-            if g.identity == probe.identity { genuine.push(score) } else { impostor.push(score) }
-        }
-    }
-    let curve = roc(&genuine, &impostor);
+    let frontalized_probes = frontalized_probes(rotator, &images, &protocol, &rotations, frontal, options.seed)?;
+    let rank1_frontalized = rank1_per_bin(&protocol.gallery, &frontalized_probes, num_poses);
+    let curve = verification(&protocol, frontal);
 
     progress("identity of the rotated faces", 0.6);
-    let mut cosine_sum = vec![0.0f64; num_poses];
-    let mut cosine_count = vec![0usize; num_poses];
-    let mut per_identity: HashMap<usize, (f64, usize)> = HashMap::new();
-    for (&(i, c), feature) in pairs.iter().zip(&rotated_features) {
-        let score = cosine(&features[i], feature) as f64;
-        cosine_sum[c] += score;
-        cosine_count[c] += 1;
-        let entry = per_identity.entry(images[i].identity).or_default();
-        entry.0 += score;
-        entry.1 += 1;
-    }
-    let identity_cosine: Vec<Option<f64>> = cosine_sum.iter().zip(&cosine_count).map(|(&s, &n)| (n > 0).then(|| s / n as f64)).collect();
-    let mut ranked: Vec<(usize, f64)> = per_identity.iter().map(|(&id, &(sum, n))| (id, sum / n as f64)).collect();
-    ranked.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-    ranked.truncate(8);
-    let name = |id: usize| faces.identity_names.get(id).cloned().unwrap_or_default();
-    let worst: Vec<(String, f64)> = ranked.iter().map(|&(id, c)| (name(id), c)).collect();
-    let examples: Vec<Example> = ranked
-        .iter()
-        .filter_map(|&(id, c)| {
-            // The identity's most turned input, and its frontal redrawing.
-            let at = pairs
-                .iter()
-                .enumerate()
-                .filter(|(_, (i, code))| images[*i].identity == id && *code == frontal)
-                .max_by(|(_, (a, _)), (_, (b, _))| yaws[images[*a].bin].abs().total_cmp(&yaws[images[*b].bin].abs()))?
-                .0;
-            let input = &images[pairs[at].0];
-            let truth = match &input.source {
-                ImageSource::Synthetic { spec, person, light, .. } => {
-                    centred_input(&ImageSource::Synthetic { spec: spec.clone(), person: *person, yaw: yaws[frontal], light: *light }, size).ok()
-                }
-                _ => None,
-            };
-            Some(Example { identity: name(id), cosine: c, input: input.pixels.clone(), frontalized: rotated[at].clone(), truth })
-        })
-        .collect();
+    let kept = IdentityKept::of(faces, &images, &features, &rotations, frontal, &yaws, size);
 
     let fused = if rotator.fuses() {
         progress("fusing groups of photos", 0.65);
         let group = config.training.multi.as_ref().map_or(DEFAULT_GROUP, |m| m.images_per_id);
-        match fused_measures(rotator, &images, &features, &gallery_of, frontal, group, options.seed) {
+        match fused_measures(rotator, &images, &features, &protocol.gallery_of, frontal, group, options.seed) {
             Ok(fused) => Some(fused),
             // A set too small to fuse still gets every other measure.
             Err(reason) => {
@@ -350,7 +262,7 @@ pub fn evaluate_with_judge(
     };
 
     progress("rotation fidelity against the renderer", 0.7);
-    let truth_tables = truth_tables(&pairs, &images, &rotated, &yaws, size)?;
+    let truth_tables = truth_tables(&rotations.pairs, &images, &rotations.rotated, &yaws, size)?;
     let ssim_frontal_avg = truth_tables.as_ref().and_then(|(ssim_table, _)| {
         let column: Vec<Option<f64>> = ssim_table.iter().map(|row| row.get(frontal).copied()).collect();
         mean_over(&column, non_frontal())
@@ -361,15 +273,7 @@ pub fn evaluate_with_judge(
     });
 
     progress("training the independent pose classifier", 0.8);
-    let mut pose_control = vec![None; num_poses];
-    let mut classifier_test_acc = None;
-    let mut pose_confusion = None;
-    let mut pose_kept_from_input = None;
-    let mut pose_error_degrees = None;
-    let mut pose_far_off = None;
-    let mut pose_classifier_confusion = None;
-    let mut pose_classifier_softened_acc = None;
-    let softness = sharpness::equivalent_blur(&images.iter().map(|image| &image.pixels).collect::<Vec<_>>(), &rotated.iter().collect::<Vec<_>>());
+    let softness = sharpness::equivalent_blur(&images.iter().map(|image| &image.pixels).collect::<Vec<_>>(), &rotations.rotated.iter().collect::<Vec<_>>());
     let trained = (judge.is_none() && options.classifier_images > 0).then(|| pose_judge(config, size, options, device));
     let classifier = match (judge, &trained) {
         (Some(judge), _) => Ok(judge),
@@ -377,44 +281,21 @@ pub fn evaluate_with_judge(
         (None, Some(Err(error))) => Err(format!("{error:#}")),
         (None, None) => Err("skipped (no classifier images asked for)".to_owned()),
     };
-    match classifier {
-        Ok(classifier) => {
-            let predicted = classifier.predict(&rotated.iter().collect::<Vec<_>>())?;
-            let confusion = confusion_of(num_poses, pairs.iter().zip(&predicted).map(|(&(_, c), &p)| (c, p)));
-            pose_control = confusion.iter().enumerate().map(|(c, row)| share(row[c], row.iter().sum())).collect();
-            let (mut kept, mut moved) = (0usize, 0usize);
-            let mut degrees = 0.0f64;
-            for (&(i, c), &p) in pairs.iter().zip(&predicted) {
-                degrees += f64::from((yaws[p] - yaws[c]).abs());
-                if images[i].bin != c {
-                    moved += 1;
-                    kept += usize::from(p == images[i].bin);
-                }
-            }
-            pose_kept_from_input = share(kept, moved);
-            pose_error_degrees = (!pairs.is_empty()).then(|| degrees / pairs.len() as f64);
-            pose_far_off = far_off(&confusion);
-            pose_confusion = Some(confusion);
-            let real = classifier.predict(&images.iter().map(|i| &i.pixels).collect::<Vec<_>>())?;
-            let confusion = confusion_of(num_poses, images.iter().zip(&real).map(|(image, &p)| (image.bin, p)));
-            classifier_test_acc = share((0..num_poses).map(|b| confusion[b][b]).sum(), images.len());
-            pose_classifier_confusion = Some(confusion);
-            if let Some(sigma) = softness {
-                let softened: Vec<RgbImage> = images.iter().map(|image| sharpness::blurred(&image.pixels, sigma)).collect();
-                let seen = classifier.predict(&softened.iter().collect::<Vec<_>>())?;
-                pose_classifier_softened_acc = share(images.iter().zip(&seen).filter(|(image, seen)| image.bin == **seen).count(), images.len());
-            }
+    let pose = match classifier {
+        Ok(classifier) => PoseControl::of(classifier, &images, &rotations, &yaws, softness)?,
+        Err(reason) => {
+            notes.push(format!("pose control not measured: {reason}"));
+            PoseControl::unmeasured(num_poses)
         }
-        Err(reason) => notes.push(format!("pose control not measured: {reason}")),
-    }
-    let pose_control_acc = mean_over(&pose_control, 0..num_poses);
+    };
+    let pose_control_acc = mean_over(&pose.per_bin, 0..num_poses);
     progress("done", 1.0);
 
     let report = EvalReport {
         run: String::new(),
         checkpoint: rotator.step,
         data: faces.origin.clone(),
-        identities: gallery.len(),
+        identities: protocol.gallery.len(),
         images: images.len(),
         pose_yaws: yaws,
         rank1_avg: mean_over(&rank1, non_frontal()),
@@ -433,22 +314,245 @@ pub fn evaluate_with_judge(
         fused_group: fused.as_ref().map(|f| f.group),
         ssim_table: truth_tables.as_ref().map(|t| t.0.clone()),
         psnr_table: truth_tables.map(|t| t.1),
-        pose_control_per_bin: pose_control,
+        pose_control_per_bin: pose.per_bin,
         pose_control_acc,
-        pose_classifier_test_acc: classifier_test_acc,
-        pose_confusion,
-        pose_kept_from_input,
-        pose_classifier_confusion,
+        pose_classifier_test_acc: pose.classifier_test_acc,
+        pose_confusion: pose.confusion,
+        pose_kept_from_input: pose.kept_from_input,
+        pose_classifier_confusion: pose.classifier_confusion,
         softness_blur_px: softness.map(f64::from),
-        pose_classifier_softened_acc,
-        pose_error_degrees,
-        pose_far_off,
-        identity_cosine_per_bin: identity_cosine,
-        worst_identities: worst,
+        pose_classifier_softened_acc: pose.classifier_softened_acc,
+        pose_error_degrees: pose.error_degrees,
+        pose_far_off: pose.far_off,
+        identity_cosine_per_bin: kept.cosine_per_bin,
+        worst_identities: kept.worst,
         notes,
         seconds: started.elapsed().as_secs_f64(),
     };
-    Ok(Evaluation { report, worst: examples })
+    Ok(Evaluation { report, worst: kept.examples })
+}
+
+/// The identification protocol: one frontal gallery image per identity (light 0 first), and
+/// every other image of those identities as a probe.
+struct Protocol {
+    /// The gallery image of each identity that has one.
+    gallery_of: HashMap<usize, usize>,
+    gallery: Vec<Labelled>,
+    /// The probes' indices into the test images, and the probes.
+    probe_indices: Vec<usize>,
+    probes: Vec<Labelled>,
+    /// Test identities with no frontal image, left out.
+    without_frontal: usize,
+}
+
+impl Protocol {
+    fn of(images: &[TestImage], features: &[Vec<f32>], frontal: usize) -> Self {
+        let mut gallery_of: HashMap<usize, usize> = HashMap::new();
+        for (index, image) in images.iter().enumerate().filter(|(_, i)| i.bin == frontal) {
+            let better = gallery_of.get(&image.identity).is_none_or(|&g| image.light < images[g].light);
+            if better {
+                gallery_of.insert(image.identity, index);
+            }
+        }
+        let without_frontal = images.iter().map(|i| i.identity).collect::<HashSet<_>>().len() - gallery_of.len();
+        let gallery_indices: HashSet<usize> = gallery_of.values().copied().collect();
+        let gallery: Vec<Labelled> = gallery_of.values().map(|&i| labelled(&images[i], &features[i])).collect();
+        let probe_indices: Vec<usize> = (0..images.len()).filter(|i| !gallery_indices.contains(i) && gallery_of.contains_key(&images[*i].identity)).collect();
+        let probes: Vec<Labelled> = probe_indices.iter().map(|&i| labelled(&images[i], &features[i])).collect();
+        Self { gallery_of, gallery, probe_indices, probes, without_frontal }
+    }
+}
+
+/// One input per identity and bin (light 0 first), redrawn at every bin.
+struct Rotations {
+    /// `(input index, requested bin)` of each redrawn face.
+    pairs: Vec<(usize, usize)>,
+    /// `G(x, c)` of each pair.
+    rotated: Vec<RgbImage>,
+    /// `f(G(x, c))` of each pair.
+    features: Vec<Vec<f32>>,
+}
+
+impl Rotations {
+    fn of(rotator: &Rotator, images: &[TestImage], num_poses: usize, seed: u64) -> anyhow::Result<Self> {
+        let mut input_of: HashMap<(usize, usize), usize> = HashMap::new();
+        for (index, image) in images.iter().enumerate() {
+            let better = input_of.get(&(image.identity, image.bin)).is_none_or(|&g| image.light < images[g].light);
+            if better {
+                input_of.insert((image.identity, image.bin), index);
+            }
+        }
+        let mut inputs: Vec<usize> = input_of.values().copied().collect();
+        inputs.sort_unstable();
+        let pairs: Vec<(usize, usize)> = inputs.iter().flat_map(|&i| (0..num_poses).map(move |c| (i, c))).collect();
+        let pair_pixels: Vec<&RgbImage> = pairs.iter().map(|&(i, _)| &images[i].pixels).collect();
+        let codes: Vec<Vec<f32>> = pairs.iter().map(|&(_, c)| one_hot(c, num_poses)).collect();
+        let rotated = generate(rotator, &pair_pixels, &codes, seed)?;
+        let features = features_of(rotator, &rotated.iter().collect::<Vec<_>>())?;
+        Ok(Self { pairs, rotated, features })
+    }
+}
+
+/// Every probe as `f(G(x, 0°))`. A probe that is also a rotation input was frontalized there
+/// (same code, same noise); only the others are generated here.
+fn frontalized_probes(rotator: &Rotator, images: &[TestImage], protocol: &Protocol, rotations: &Rotations, frontal: usize, seed: u64) -> anyhow::Result<Vec<Labelled>> {
+    let num_poses = rotator.config.num_poses();
+    let at_frontal: HashMap<usize, usize> = rotations.pairs.iter().enumerate().filter(|(_, (_, c))| *c == frontal).map(|(k, &(i, _))| (i, k)).collect();
+    let missing: Vec<usize> = protocol.probe_indices.iter().copied().filter(|i| !at_frontal.contains_key(i)).collect();
+    let missing_pixels: Vec<&RgbImage> = missing.iter().map(|&i| &images[i].pixels).collect();
+    let extra = generate(rotator, &missing_pixels, &vec![one_hot(frontal, num_poses); missing.len()], seed)?;
+    let extra_features = features_of(rotator, &extra.iter().collect::<Vec<_>>())?;
+    let extra_of: HashMap<usize, &Vec<f32>> = missing.iter().copied().zip(&extra_features).collect();
+    Ok(protocol
+        .probe_indices
+        .iter()
+        .filter_map(|&i| {
+            let feature = at_frontal.get(&i).map(|&k| &rotations.features[k]).or_else(|| extra_of.get(&i).copied())?;
+            Some(labelled(&images[i], feature))
+        })
+        .collect())
+}
+
+/// Verification: every gallery image against every non-frontal probe.
+fn verification(protocol: &Protocol, frontal: usize) -> Option<Roc> {
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    for probe in protocol.probes.iter().filter(|p| p.bin != frontal) {
+        for g in &protocol.gallery {
+            let score = cosine(&g.feature, &probe.feature);
+            if g.identity == probe.identity { genuine.push(score) } else { impostor.push(score) }
+        }
+    }
+    roc(&genuine, &impostor)
+}
+
+/// How well the rotated faces keep their person: `cos(f(x), f(G(x, c)))`.
+struct IdentityKept {
+    /// The mean cosine per requested bin.
+    cosine_per_bin: Vec<Option<f64>>,
+    /// The identities kept least well (name, mean cosine), worst first.
+    worst: Vec<(String, f64)>,
+    /// Their faces: the most turned input, its frontal redrawing and the truth when known.
+    examples: Vec<Example>,
+}
+
+impl IdentityKept {
+    /// The identities listed as worst.
+    const WORST: usize = 8;
+
+    fn of(faces: &FaceSet, images: &[TestImage], features: &[Vec<f32>], rotations: &Rotations, frontal: usize, yaws: &[f32], size: usize) -> Self {
+        let num_poses = yaws.len();
+        let mut cosine_sum = vec![0.0f64; num_poses];
+        let mut cosine_count = vec![0usize; num_poses];
+        let mut per_identity: HashMap<usize, (f64, usize)> = HashMap::new();
+        for (&(i, c), feature) in rotations.pairs.iter().zip(&rotations.features) {
+            let score = cosine(&features[i], feature) as f64;
+            cosine_sum[c] += score;
+            cosine_count[c] += 1;
+            let entry = per_identity.entry(images[i].identity).or_default();
+            entry.0 += score;
+            entry.1 += 1;
+        }
+        let cosine_per_bin: Vec<Option<f64>> = cosine_sum.iter().zip(&cosine_count).map(|(&s, &n)| (n > 0).then(|| s / n as f64)).collect();
+        let mut ranked: Vec<(usize, f64)> = per_identity.iter().map(|(&id, &(sum, n))| (id, sum / n as f64)).collect();
+        ranked.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(Self::WORST);
+        let name = |id: usize| faces.identity_names.get(id).cloned().unwrap_or_default();
+        let worst: Vec<(String, f64)> = ranked.iter().map(|&(id, c)| (name(id), c)).collect();
+        let examples: Vec<Example> = ranked
+            .iter()
+            .filter_map(|&(id, c)| {
+                // The identity's most turned input, and its frontal redrawing.
+                let at = rotations
+                    .pairs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (i, code))| images[*i].identity == id && *code == frontal)
+                    .max_by(|(_, (a, _)), (_, (b, _))| yaws[images[*a].bin].abs().total_cmp(&yaws[images[*b].bin].abs()))?
+                    .0;
+                let input = &images[rotations.pairs[at].0];
+                let truth = match &input.source {
+                    ImageSource::Synthetic { spec, person, light, .. } => {
+                        centred_input(&ImageSource::Synthetic { spec: spec.clone(), person: *person, yaw: yaws[frontal], light: *light }, size).ok()
+                    }
+                    _ => None,
+                };
+                Some(Example { identity: name(id), cosine: c, input: input.pixels.clone(), frontalized: rotations.rotated[at].clone(), truth })
+            })
+            .collect();
+        Self { cosine_per_bin, worst, examples }
+    }
+}
+
+/// Pose control: the rotated faces' poses as an independent classifier reads them.
+struct PoseControl {
+    /// The share of each requested bin read as that bin.
+    per_bin: Vec<Option<f64>>,
+    /// Requested bin (rows) against the bin read (columns).
+    confusion: Option<Vec<Vec<usize>>>,
+    /// Of the faces moved off their input's bin, the share still read at the input's bin.
+    kept_from_input: Option<f64>,
+    /// The mean distance in degrees between the requested and the read yaw.
+    error_degrees: Option<f64>,
+    /// The share read more than one bin off.
+    far_off: Option<f64>,
+    /// The classifier on the real test faces: its accuracy and its confusion table.
+    classifier_test_acc: Option<f64>,
+    classifier_confusion: Option<Vec<Vec<usize>>>,
+    /// Its accuracy on the real test faces blurred to G's softness.
+    classifier_softened_acc: Option<f64>,
+}
+
+impl PoseControl {
+    /// Nothing measured: no classifier.
+    fn unmeasured(num_poses: usize) -> Self {
+        Self {
+            per_bin: vec![None; num_poses],
+            confusion: None,
+            kept_from_input: None,
+            error_degrees: None,
+            far_off: None,
+            classifier_test_acc: None,
+            classifier_confusion: None,
+            classifier_softened_acc: None,
+        }
+    }
+
+    fn of(classifier: &pose_classifier::TrainedPoseClassifier, images: &[TestImage], rotations: &Rotations, yaws: &[f32], softness: Option<f32>) -> anyhow::Result<Self> {
+        let num_poses = yaws.len();
+        let pairs = &rotations.pairs;
+        let predicted = classifier.predict(&rotations.rotated.iter().collect::<Vec<_>>())?;
+        let confusion = confusion_of(num_poses, pairs.iter().zip(&predicted).map(|(&(_, c), &p)| (c, p)));
+        let per_bin = confusion.iter().enumerate().map(|(c, row)| share(row[c], row.iter().sum())).collect();
+        let (mut kept, mut moved) = (0usize, 0usize);
+        let mut degrees = 0.0f64;
+        for (&(i, c), &p) in pairs.iter().zip(&predicted) {
+            degrees += f64::from((yaws[p] - yaws[c]).abs());
+            if images[i].bin != c {
+                moved += 1;
+                kept += usize::from(p == images[i].bin);
+            }
+        }
+        let real = classifier.predict(&images.iter().map(|i| &i.pixels).collect::<Vec<_>>())?;
+        let classifier_confusion = confusion_of(num_poses, images.iter().zip(&real).map(|(image, &p)| (image.bin, p)));
+        let classifier_softened_acc = match softness {
+            Some(sigma) => {
+                let softened: Vec<RgbImage> = images.iter().map(|image| sharpness::blurred(&image.pixels, sigma)).collect();
+                let seen = classifier.predict(&softened.iter().collect::<Vec<_>>())?;
+                share(images.iter().zip(&seen).filter(|(image, seen)| image.bin == **seen).count(), images.len())
+            }
+            None => None,
+        };
+        Ok(Self {
+            per_bin,
+            kept_from_input: share(kept, moved),
+            error_degrees: (!pairs.is_empty()).then(|| degrees / pairs.len() as f64),
+            far_off: far_off(&confusion),
+            confusion: Some(confusion),
+            classifier_test_acc: share((0..num_poses).map(|b| classifier_confusion[b][b]).sum(), images.len()),
+            classifier_confusion: Some(classifier_confusion),
+            classifier_softened_acc,
+        })
+    }
 }
 
 /// The fraction of a confusion table's entries more than one bin from their row's bin.
