@@ -201,8 +201,10 @@ fn bad_input_is_refused_with_a_clear_message() {
     train(&out, &["--synthetic", "4", "--multi", "--images-per-id", "3"]).failure().stderr(contains("must hold whole groups of 3"));
     for groups in ["0", "2"] {
         let args = ["--synthetic", "4", "--multi", "--images-per-id", "3", "--groups-per-batch", groups];
-        train(&out, &args).failure().stderr(contains("do not fit a batch of 4: 1 group does"));
+        train(&out, &args).failure().stderr(contains("not fit a batch of 4: 1 group does"));
     }
+    let args = ["--synthetic", "4", "--multi", "--images-per-id", "6", "--groups-per-batch", "1"];
+    train(&out, &args).failure().stderr(contains("1 group of 6 images does not fit a batch of 4: make the batch at least 6"));
 
     let lonely = dir.path().join("lonely");
     std::fs::create_dir(&lonely).unwrap();

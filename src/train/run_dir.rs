@@ -143,15 +143,16 @@ impl TrainSettings {
                     multi.images_per_id
                 ),
                 Some(groups) => {
-                    let fit = match self.batch_size / multi.images_per_id {
-                        0 => format!("not one does: make the batch at least {}", multi.images_per_id),
+                    let size = multi.images_per_id;
+                    let fit = match self.batch_size / size {
+                        0 => format!("make the batch at least {size}"),
                         1 => "1 group does".to_owned(),
                         most => format!("1 to {most} groups do"),
                     };
+                    let asked = if groups == 1 { format!("1 group of {size} images does") } else { format!("{groups} groups of {size} images do") };
                     anyhow::ensure!(
-                        groups >= 1 && groups.saturating_mul(multi.images_per_id) <= self.batch_size,
-                        "{groups} groups of {} images do not fit a batch of {}: {fit}",
-                        multi.images_per_id,
+                        groups >= 1 && groups.saturating_mul(size) <= self.batch_size,
+                        "{asked} not fit a batch of {}: {fit}",
                         self.batch_size
                     );
                 }
