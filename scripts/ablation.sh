@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The recipe ablation in the README: one run per recipe variant on the same synthetic set, with
+# The recipe ablation of docs/ABLATION.md: one run per recipe variant on the same synthetic set, with
 # the same seed and the same budget of steps, each evaluated on 50 synthetic people it never saw.
 # usage: scripts/ablation.sh BIN OUT [ROW...]        (env: PRESET STEPS BATCH DEVICE IDS LIGHTS SEED INIT_FROM)
 # Rows are the names in the ROWS table below; without any, every row from fresh weights runs
@@ -68,7 +68,7 @@ declare -A ROWS=(
   [sj-late]="--recipe studio --pose-teacher-weight 1 --pose-teacher-start 0.75"
   [polish]="--recipe polish --init-from $INIT_FROM"
   [polish-ctl]="--recipe studio --lr 1e-4 --init-from $INIT_FROM"
-  # People per batch in multi-image training (README, "Multi-image DR-GAN"): the same trained
+  # People per batch in multi-image training (docs/MULTI-IMAGE.md): the same trained
   # model continued single-image, or in groups of 6 or 2 photos of one person; BATCH sets how
   # many people a batch holds (BATCH / 6 or BATCH / 2).
   [from-single]="--recipe studio --init-from $INIT_FROM"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's people-per-batch table: rows of scripts/ablation.sh (from-single, from-multi6,
+"""The people-per-batch table of docs/MULTI-IMAGE.md: rows of scripts/ablation.sh (from-single, from-multi6,
 from-mixed6, from-multi2) run at several batch sizes and seeds, one ablation OUT folder each.
 Each cell gives every seed's figure, then their mean.
 

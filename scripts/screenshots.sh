@@ -34,7 +34,7 @@ xvfb-run -a -s "-screen 0 1400x900x24" \
     --screenshot docs/images/studio-blend.png
 rm -rf "$faces"
 echo docs/images/studio-blend.png
-# With MULTI_RUN=RUN (a multi-image run, e.g. the README's demo) and FUSE="IMG…" (photos of one
+# With MULTI_RUN=RUN (a multi-image run, e.g. the demo of docs/MULTI-IMAGE.md) and FUSE="IMG…" (photos of one
 # person): Explore fusing them, and that run's curves in Train.
 if [ -n "${MULTI_RUN:-}" ] && [ -n "${FUSE:-}" ]; then
     # shellcheck disable=SC2086
@@ -45,7 +45,7 @@ if [ -n "${MULTI_RUN:-}" ] && [ -n "${FUSE:-}" ]; then
         "$CARGO_TARGET_DIR/release/drgan-studio" window --view train --run "$MULTI_RUN" --screenshot docs/images/multi-train.png
     echo docs/images/studio-fuse.png docs/images/multi-train.png
 fi
-# With COMPARE_RUN=RUN (a `small` run, e.g. the README's GPU run): Explore drawing each face with
+# With COMPARE_RUN=RUN (a `small` run, e.g. the GPU run of docs/SHIPPED-MODEL.md): Explore drawing each face with
 # the built-in model and that run side by side.
 if [ -n "${COMPARE_RUN:-}" ]; then
     xvfb-run -a -s "-screen 0 1400x900x24" \

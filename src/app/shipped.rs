@@ -1,5 +1,5 @@
 //! The model that ships inside the binary: the generator of `assets/default-run` (trained by
-//! this project's own `train` command; the README says how), so the studio shows faces turning
+//! this project's own `train` command; docs/SHIPPED-MODEL.md says how), so the studio shows faces turning
 //! on first launch with no file to find.
 
 use std::path::Path;

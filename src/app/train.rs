@@ -543,7 +543,7 @@ fn recipe_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
             })
             .response
             .on_hover_text(
-                "studio: the default, chosen by measurement (README); paper: the CVPR 2017 recipe exactly; polish: continues a trained studio model with a frozen pose teacher at half the learning rate",
+                "studio: the default, chosen by measurement (docs/ABLATION.md); paper: the CVPR 2017 recipe exactly; polish: continues a trained studio model with a frozen pose teacher at half the learning rate",
             )
             .labelled_by(label.id);
     });
@@ -603,7 +603,7 @@ fn groups_per_batch_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
         .custom_parser(|text| if text.trim() == "all" { Some(0.0) } else { text.trim().parse().ok() });
     let label = ui.label("groups per batch");
     ui.add(groups).labelled_by(label.id).on_hover_text(
-        "The rest of the batch: single photos of other people. In the README's tiny runs, 2 groups of 6 in a batch of 24 \
+        "The rest of the batch: single photos of other people. In the tiny runs of docs/MULTI-IMAGE.md, 2 groups of 6 in a batch of 24 \
          kept one photo's identity better than 4 groups did, and fused as well; in its small run, from the built-in \
          model, they did not.",
     );

@@ -194,13 +194,13 @@ impl DAugment {
 pub enum RecipeName {
     /// The CVPR 2017 paper exactly: Nd+1-way D, transposed convolutions, adversarial losses only.
     Paper,
-    /// The studio's default, chosen by the ablation in the README.
+    /// The studio's default, chosen by the ablation (docs/ABLATION.md).
     Studio,
     /// Continues a trained studio model (with --init-from): studio plus a frozen pose teacher, at half the learning rate
     ///
     /// G's second pose term from the teacher lifted pose control on top of a studio model (the
     /// shipped model is 7,200 studio steps and then 800 polish steps); from fresh weights the
-    /// teacher cost the picture (the README's ablation, row 10).
+    /// teacher cost the picture (docs/ABLATION.md, row 10).
     Polish,
 }
 

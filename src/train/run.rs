@@ -96,7 +96,7 @@ pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device, 
     match init_from {
         Some(source) => notes.push(trainer.init_from(source)?),
         None if RecipeName::of(&trainer.config().training.recipe, architecture).is_some_and(RecipeName::continues_a_model) => notes.push(
-            "note: the polish recipe is meant to continue a trained model, and this run starts from fresh weights; from scratch its pose teacher cost the picture in the README's ablation (row 10)".to_owned(),
+            "note: the polish recipe is meant to continue a trained model, and this run starts from fresh weights; from scratch its pose teacher cost the picture in the ablation (docs/ABLATION.md, row 10)".to_owned(),
         ),
         None => {}
     }
