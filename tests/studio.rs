@@ -145,6 +145,24 @@ fn a_run_from_the_train_view_writes_metrics_and_stop_keeps_a_checkpoint() {
 }
 
 #[test]
+fn a_run_that_cannot_start_says_why_and_frees_start() {
+    let out = tempfile::tempdir().expect("a temp dir");
+    // A run folder that cannot be made: its parent is a file.
+    let blocker = out.path().join("a-file");
+    std::fs::write(&blocker, "not a folder").expect("a file");
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the default face set", |app| app.faces.faces.is_some());
+    start_tiny_run(&mut harness, &blocker.join("run"), 2, 1);
+    harness.step();
+    assert!(harness.state().train.is_starting());
+    wait_for(&mut harness, "the start to fail", |app| !app.train.is_starting());
+    let error = harness.state().status.last_error.clone().unwrap_or_default();
+    assert!(error.starts_with("the run did not start: "), "{error}");
+    assert!(harness.state().train.run.is_none(), "no run is shown as going");
+    assert!(!harness.get_by_label("Start").accesskit_node().is_disabled(), "Start can be pressed again");
+}
+
+#[test]
 fn a_new_run_starts_from_the_open_runs_model() {
     let out = tempfile::tempdir().expect("a temp dir");
     let (first, second) = (out.path().join("first"), out.path().join("second"));
@@ -167,6 +185,11 @@ fn a_new_run_starts_from_the_open_runs_model() {
     assert_eq!(harness.state_mut().train.form_mut().preset, Preset::Tiny, "ticking the box takes the open run's preset");
 
     start_tiny_run(&mut harness, &second, 1, 1);
+    harness.step();
+    // Before its first step the run trains its pose teacher; the view says so and waits.
+    assert!(harness.query_all_by_label_contains("training the pose teacher").next().is_some(), "the view says what the model thread is doing");
+    harness.step();
+    assert!(harness.get_by_label("Start").accesskit_node().is_disabled(), "Start waits for the run on its way");
     let second_done = |app: &StudioApp| app.train.run.as_ref().is_some_and(|r| r.path == second && !r.going && !r.checkpoints.is_empty());
     wait_for(&mut harness, "the second run to end", second_done);
     let config = RunDir::new(&second).read_config().expect("the second run's config");

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use eframe::egui;
 
@@ -195,6 +196,19 @@ pub struct RunView {
     pub shipped: bool,
     grid: Option<egui::TextureHandle>,
     message: Option<String>,
+    /// When the model thread began training it, until its first step arrives: that step
+    /// compiles and tunes every kernel on a GPU (a minute or more on a fresh machine).
+    first_step_since: Option<Instant>,
+}
+
+/// A run asked of the model thread that has not begun: it reads the face set and loads or
+/// trains what the run starts from (a pose teacher, a checkpoint) before its first step.
+struct Starting {
+    /// The run's folder.
+    run: PathBuf,
+    /// What the model thread does meanwhile, in words.
+    doing: String,
+    since: Instant,
 }
 
 /// The Train view's state.
@@ -208,12 +222,14 @@ pub struct TrainView {
     /// Whether a new run starts from the open run's newest checkpoint rather than fresh weights
     /// (not kept between launches, as the open run is not).
     pub start_from_open_run: bool,
+    /// The run asked for and not begun yet.
+    starting: Option<Starting>,
 }
 
 impl TrainView {
     /// The view with settings restored from their JSON (defaults when absent or unreadable).
     pub fn restore(json: Option<&str>) -> Self {
-        Self { settings: json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default(), run: None, chooser: FileChooser::default(), start_from_open_run: false }
+        Self { settings: json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default(), ..Self::default() }
     }
 
     /// The settings to persist.
@@ -226,6 +242,11 @@ impl TrainView {
         self.run.as_ref().is_some_and(|run| run.going)
     }
 
+    /// Whether a run was asked for and has not begun (or failed to) yet.
+    pub fn is_starting(&self) -> bool {
+        self.starting.is_some()
+    }
+
     /// The form (tests and scripts fill it in).
     pub fn form_mut(&mut self) -> &mut TrainForm {
         &mut self.settings.form
@@ -235,6 +256,7 @@ impl TrainView {
     pub fn on_event(&mut self, event: Event, ctx: &egui::Context, status: &mut StatusBar) {
         match event {
             Event::TrainingStarted { run, config, history, evals, resumed_from, notes } => {
+                self.starting = None;
                 let mut message: Vec<String> = resumed_from.map(|s| format!("resumed from step {s}")).into_iter().collect();
                 message.extend(notes);
                 self.run = Some(RunView {
@@ -248,11 +270,17 @@ impl TrainView {
                     shipped: false,
                     grid: None,
                     message: (!message.is_empty()).then(|| message.join("\n")),
+                    first_step_since: Some(Instant::now()),
                 });
+            }
+            Event::TrainingNotStarted(message) => {
+                self.starting = None;
+                status.error(format!("the run did not start: {message}"));
             }
             Event::Step(metrics) => {
                 if let Some(run) = &mut self.run {
                     run.metrics.push(metrics);
+                    run.first_step_since = None;
                 }
             }
             Event::StepEval(eval) => {
@@ -305,6 +333,14 @@ impl TrainView {
         config.model.confidence = form.multi;
         let path = free_run_dir(&form.out);
         let init_from = self.start_from().map(Path::to_path_buf);
+        let mut doing = vec!["reading the face set"];
+        if init_from.is_some() {
+            doing.push("loading the open run's weights");
+        }
+        if config.training.recipe.pose_teacher_weight > 0.0 {
+            doing.push("training the pose teacher (a minute or two at small)");
+        }
+        self.starting = Some(Starting { run: path.clone(), doing: doing.join(", "), since: Instant::now() });
         worker.send(Command::StartTraining { run: path.clone(), config: Box::new(config), init_from });
         Ok(path)
     }
@@ -328,7 +364,7 @@ impl TrainView {
         self.settings.form.steps = self.settings.form.steps.max(metrics.last().map_or(0, |m| m.step));
         let message = (!notes.is_empty()).then(|| notes.join("\n"));
         let shipped = super::shipped::is_shipped_run(&path);
-        self.run = Some(RunView { path, config, metrics, evals, checkpoints, going: false, paused: false, shipped, grid, message });
+        self.run = Some(RunView { path, config, metrics, evals, checkpoints, going: false, paused: false, shipped, grid, message, first_step_since: None });
         Ok(())
     }
 
@@ -345,7 +381,9 @@ impl TrainView {
     }
 
     fn form_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle, faces: Option<(DataSource, Arc<FaceSet>)>) -> anyhow::Result<()> {
-        let going = self.run.as_ref().is_some_and(|r| r.going);
+        let training = self.run.as_ref().is_some_and(|r| r.going);
+        let starting = self.starting.is_some();
+        let going = training || starting;
         ui.heading("New run");
         match &faces {
             Some((_, set)) => ui.label(format!("on {} ({} images)", set.origin, set.samples.len())),
@@ -356,11 +394,11 @@ impl TrainView {
             self.start_from_ui(ui);
         });
         ui.horizontal(|ui| {
-            let reasons = [(going, "a run is training: stop it first"), (faces.is_none(), "open a face set in the Faces view first")];
+            let reasons = [(training, "a run is training: stop it first"), (starting, "a run is starting"), (faces.is_none(), "open a face set in the Faces view first")];
             if button_unless(ui, "Start", &reasons).clicked() {
                 self.start(worker, faces)?;
             }
-            if button_unless(ui, "Open run…", &[(going, "a run is training: stop it first"), (self.chooser.is_busy(), DIALOG_OPEN)]).clicked() {
+            if button_unless(ui, "Open run…", &[(training, "a run is training: stop it first"), (starting, "a run is starting"), (self.chooser.is_busy(), DIALOG_OPEN)]).clicked() {
                 self.chooser.open(ui.ctx(), Chosen::Run, Request::Folder { start: Some(PathBuf::from("runs")) });
             }
             Ok::<(), anyhow::Error>(())
@@ -398,7 +436,12 @@ impl TrainView {
                 if ui.button("Stop").on_hover_text("Write a checkpoint and end the run").clicked() {
                     worker.send(Command::Stop);
                 }
-            } else if ui.button("Resume").on_hover_text("Continue from the newest checkpoint to the form's step count, on the form's device").clicked() {
+            } else if button_unless(ui, "Resume", &[(self.starting.is_some(), "a run is starting")])
+                .on_hover_text("Continue from the newest checkpoint to the form's step count, on the form's device")
+                .clicked()
+            {
+                let doing = "reading the face set and the checkpoint".to_owned();
+                self.starting = Some(Starting { run: run.path.clone(), doing, since: Instant::now() });
                 worker.send(Command::ResumeTraining { run: run.path.clone(), steps: self.settings.form.steps, device: self.settings.form.device });
             }
         });
@@ -428,6 +471,9 @@ impl TrainView {
     }
 
     fn run_ui(&mut self, ui: &mut egui::Ui) -> Option<TrainAction> {
+        if let Some(starting) = &self.starting {
+            starting_ui(ui, starting);
+        }
         let Some(run) = &self.run else {
             ui.label("Start a run, or open one from disk to see its curves.");
             return None;
@@ -649,6 +695,10 @@ fn progress_ui(ui: &mut egui::Ui, run: &RunView) {
         let eta = secs_per_step * total.saturating_sub(step) as f64;
         text.push_str(&format!(" · {images_per_sec:.1} img/s · ETA {}", duration(eta)));
     }
+    // Said only when the wait is noticeable: a CPU step takes well under that.
+    if let Some(waited) = run.first_step_since.map(|since| since.elapsed()).filter(|waited| run.going && !run.paused && waited.as_secs() >= 2) {
+        text.push_str(&format!(" · waiting for the first step: {} (on a GPU it compiles and tunes its kernels first)", duration(waited.as_secs_f64())));
+    }
     if run.paused {
         text.push_str(" · paused");
     } else if !run.going {
@@ -664,6 +714,15 @@ fn progress_ui(ui: &mut egui::Ui, run: &RunView) {
     });
     ui.small(format!("{} · recipe {recipe} · {}{multi}{started}", run.config.model.summary(), run.config.training.balance.describe()))
         .on_hover_text(run.config.training.recipe.summary(architecture));
+}
+
+/// A run on its way: its folder, what the model thread is doing, and for how long.
+fn starting_ui(ui: &mut egui::Ui, starting: &Starting) {
+    ui.horizontal(|ui| {
+        ui.spinner();
+        let waited = duration(starting.since.elapsed().as_secs_f64());
+        ui.label(format!("Preparing {}: {} · {waited}", starting.run.display(), starting.doing));
+    });
 }
 
 fn duration(secs: f64) -> String {

@@ -106,6 +106,8 @@ pub enum Event {
     GroupPrepared { sources: Vec<ImageSource>, inputs: Arc<Vec<RgbImage>>, unreadable: Vec<String> },
     /// A group of photos fused and drawn.
     Fused(Fused),
+    /// A run asked for could not start (a bad face set, a busy folder…); the message says why.
+    TrainingNotStarted(String),
     /// A run started or resumed; `history` is its metrics so far.
     TrainingStarted { run: PathBuf, config: Box<RunConfig>, history: Vec<StepMetrics>, evals: Vec<StepEval>, resumed_from: Option<u64>, notes: Vec<String> },
     /// One training step finished.
@@ -347,6 +349,15 @@ impl Worker {
         (self.repaint)();
     }
 
+    /// A failed start or resume, told to the Train view (which waits for it) instead of only
+    /// the status bar.
+    fn not_started(&self, started: anyhow::Result<()>) -> anyhow::Result<()> {
+        if let Err(error) = started {
+            self.send(Event::TrainingNotStarted(format!("{error:#}")));
+        }
+        Ok(())
+    }
+
     fn error(&self, error: &anyhow::Error) {
         self.send(Event::Error(format!("{error:#}")));
     }
@@ -402,8 +413,14 @@ impl Worker {
             Command::Strip { input, blend, seed } => self.strip(input, blend, seed),
             Command::PrepareGroup { sources } => self.prepare_group(sources),
             Command::Fuse { inputs, yaw, seed } => self.fuse(inputs, yaw, seed),
-            Command::StartTraining { run, config, init_from } => self.start_training(run, *config, init_from),
-            Command::ResumeTraining { run, steps, device } => self.resume_training(run, steps, device),
+            Command::StartTraining { run, config, init_from } => {
+                let started = self.start_training(run, *config, init_from);
+                self.not_started(started)
+            }
+            Command::ResumeTraining { run, steps, device } => {
+                let resumed = self.resume_training(run, steps, device);
+                self.not_started(resumed)
+            }
             Command::Pause => self.set_paused(true),
             Command::Continue => self.set_paused(false),
             Command::StepOnce => {
