@@ -76,6 +76,9 @@ declare -A ROWS=(
   [from-multi2]="--recipe studio --multi --images-per-id 2 --init-from $INIT_FROM"
   # Groups of 6 in a mixed batch: 2 groups, the rest single photos of other people.
   [from-mixed6]="--recipe studio --multi --images-per-id 6 --groups-per-batch 2 --init-from $INIT_FROM"
+  # The same with D's real faces a batch of their own, drawn apart from G's groups.
+  [from-multi6-dapart]="--recipe studio --multi --images-per-id 6 --d-real-apart true --init-from $INIT_FROM"
+  [from-mixed6-dapart]="--recipe studio --multi --images-per-id 6 --groups-per-batch 2 --d-real-apart true --init-from $INIT_FROM"
 )
 ORDER=(paper tpami smoothing noise resize identity reconstruction decay pose3 posefake combined combined-tpami ct-posefake ct-norec ct-flip studio st-pose3 st-proj st-proj-mis st-rec3 st-own50 st-rec3-own50 st-posemaps st-g1 st-aug st-augreal st-warm st-ttur st-posesoft st-rec10 st-rec30 st-edge st-percep st-paperhead st-patch st-joint tpami-joint sj-dlr sj-augreal sj-patch sj-pose3 sj-posesoft sj-flip sj-posemaps sj-teacher sj-teacher3 sj-late)
 mkdir -p "$OUT"

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The people-per-batch table of docs/MULTI-IMAGE.md: rows of scripts/ablation.sh (from-single, from-multi6,
-from-mixed6, from-multi2) run at several batch sizes and seeds, one ablation OUT folder each.
-Each cell gives every seed's figure, then their mean.
+from-mixed6, from-multi2, from-multi6-dapart, from-mixed6-dapart) run at several batch sizes and
+seeds, one ablation OUT folder each. A multi-image row is labelled by where D's real faces came
+from, as its config.json says ("D apart" or "D in the groups"; runs made before the setting
+existed have D in the groups). Each cell gives every seed's figure, then their mean.
 
 Usage: scripts/people_per_batch_table.py OUT...   (e.g. runs/b24s0 runs/b24s1 runs/b48s0)
 """
@@ -10,7 +12,7 @@ import os
 import statistics
 import sys
 
-ROWS = ["from-single", "from-multi6", "from-mixed6", "from-multi2"]
+ROWS = ["from-single", "from-multi6", "from-mixed6", "from-multi2", "from-multi6-dapart", "from-mixed6-dapart"]
 # (heading, eval.json key or a function of (report, metrics), format)
 COLUMNS = [
     ("D identity, real (steps 301–600)", lambda r, m: statistics.mean(x["d_id_acc_real"] for x in m if x["step"] > 300), "pct"),
@@ -43,7 +45,11 @@ def main():
             config = json.load(open(os.path.join(run, "config.json")))
             report = json.load(open(os.path.join(run, "eval.json")))
             metrics = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl")) if line.strip()]
-            key = (config["training"]["batch_size"], ROWS.index(row), row, people(config))
+            multi = config["training"].get("multi")
+            name = row.removesuffix("-dapart")
+            if multi:
+                name += ", D apart" if multi.get("d_real_apart") else ", D in the groups"
+            key = (config["training"]["batch_size"], ROWS.index(name.split(",")[0]), name, people(config))
             cells.setdefault(key, []).append((config["training"]["seed"], [f(report, metrics) for _, f, _ in COLUMNS]))
     print("| batch | row | people a batch | seeds | " + " | ".join(c[0] for c in COLUMNS) + " |")
     print("|---" * (4 + len(COLUMNS)) + "|")

@@ -80,6 +80,30 @@ fn a_run_folder_holds_config_metrics_samples_and_checkpoints_and_resumes_exactly
     assert_eq!(resumed, uninterrupted);
 }
 
+#[test]
+fn a_multi_image_run_can_draw_d_real_faces_apart_records_it_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |run: &Path| -> Value { serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap() };
+    let args = [&SMALL_SET[..], &["--multi", "--images-per-id", "2", "--steps", "4", "--checkpoint-every", "2", "--d-real-apart", "true"]].concat();
+    let whole = dir.path().join("whole");
+    train(&whole, &args).success();
+    assert_eq!(config(&whole)["training"]["multi"]["d_real_apart"], true);
+    let uninterrupted: Vec<Value> = metrics(&whole).into_iter().map(without_time).collect();
+
+    // D's batch is drawn from the step's own random stream, so a killed run resumes exactly.
+    let killed = dir.path().join("killed");
+    train(&killed, &args).success();
+    std::fs::remove_dir_all(killed.join("checkpoints/step-00000004")).unwrap();
+    resume(&killed, None).success();
+    assert_eq!(metrics(&killed).into_iter().map(without_time).collect::<Vec<_>>(), uninterrupted);
+
+    // By default, the paper's batch: D judges G's groups; recorded, and D's numbers differ.
+    let grouped = dir.path().join("grouped");
+    train(&grouped, &args[..args.len() - 2]).success();
+    assert_eq!(config(&grouped)["training"]["multi"]["d_real_apart"], false);
+    assert_ne!(metrics(&grouped).into_iter().map(without_time).collect::<Vec<_>>(), uninterrupted);
+}
+
 /// A copy of the run folder `from` at `to` (a run killed at the same point, say).
 fn copy_run(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -132,7 +132,7 @@ fn a_multi_image_run_judged_as_one_batch_trains() {
         let settings = TrainSettings {
             checkpoint_every: 1000,
             recipe: RecipeName::Studio.recipe(),
-            multi: Some(MultiImage { images_per_id: 2, degrade_fraction: 0.5, groups_per_batch }),
+            multi: Some(MultiImage { images_per_id: 2, degrade_fraction: 0.5, groups_per_batch, d_real_apart: false }),
             ..common::settings(2)
         };
         let (_dir, _run, mut opened) = tiny_run_with(settings);

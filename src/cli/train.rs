@@ -189,6 +189,10 @@ pub struct TrainArgs {
     /// the confidences have something to learn.
     #[arg(long, default_value_t = 0.25, requires = "multi")]
     pub degrade_fraction: f32,
+    /// Whether D's real faces are a batch drawn independently of G's groups (true), or G's
+    /// batch of groups itself, as in the paper (false); with --multi.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, requires = "multi")]
+    pub d_real_apart: bool,
     /// Start a new run from another run's newest checkpoint: every weight whose shape agrees
     /// (a single-image run starts a multi-image one; its confidence head starts fresh).
     #[arg(long, conflicts_with = "resume")]
@@ -399,7 +403,12 @@ fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Re
         cfp_two_bins: args.cfp_two_bins,
         eval_every: args.eval_every,
         recipe,
-        multi: args.multi.then_some(MultiImage { images_per_id: args.images_per_id, degrade_fraction: args.degrade_fraction, groups_per_batch: args.groups_per_batch }),
+        multi: args.multi.then_some(MultiImage {
+            images_per_id: args.images_per_id,
+            degrade_fraction: args.degrade_fraction,
+            groups_per_batch: args.groups_per_batch,
+            d_real_apart: args.d_real_apart,
+        }),
     };
     let mut config = plan(args.preset, settings, data, faces)?;
     architecture.apply(&mut config.model);

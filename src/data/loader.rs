@@ -89,6 +89,9 @@ pub struct Batch {
     pub identities: Vec<usize>,
     /// Pose bin of each image (mirrored with the image).
     pub bins: Vec<usize>,
+    /// D's real faces, when they are not these: images drawn independently (multi-image
+    /// training, where this batch is groups of photos of a few people).
+    pub d_real: Option<Box<Batch>>,
 }
 
 impl Batch {
@@ -123,12 +126,14 @@ pub struct BatchPlan {
     pub grouped: usize,
     /// Fraction of G's inputs degraded (blur, occlusion or noise); multi-image training only.
     pub degrade: f32,
+    /// Whether each batch also carries D's real faces drawn independently ([`Batch::d_real`]).
+    pub d_real_apart: bool,
 }
 
 impl BatchPlan {
     /// A plan of independent images, none degraded.
     pub fn single(input_size: usize, batch_size: usize, flip: bool, seed: u64, pose_bins: PoseBins) -> Self {
-        Self { input_size, batch_size, flip, seed, pose_bins, group: 1, grouped: 0, degrade: 0.0 }
+        Self { input_size, batch_size, flip, seed, pose_bins, group: 1, grouped: 0, degrade: 0.0, d_real_apart: false }
     }
 }
 
@@ -142,8 +147,36 @@ fn decode(image: &LabelledImage, input_size: usize) -> Result<Vec<f32>, PrepareE
 pub fn batch_for_step(images: &[LabelledImage], plan: &BatchPlan, step: u64, cache: &DecodeCache, skipped: &Mutex<SkipReport>) -> Result<Batch, String> {
     let mut rng = Pcg64::seed_from_u64(plan.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let indices = if plan.group > 1 { grouped_indices(images, plan, &mut rng) } else { sample(&mut rng, images.len(), plan.batch_size.min(images.len())).into_vec() };
+    let mut batch = cut(images, &indices, plan, &mut rng, cache, skipped)?;
+    if plan.degrade > 0.0 {
+        let mut inputs = batch.pixels.clone();
+        let image = 3 * plan.input_size * plan.input_size;
+        for pixels in inputs.chunks_mut(image) {
+            let spoil = rng.random::<f32>() < plan.degrade;
+            if spoil {
+                let kind = Degradation::ALL[rng.random_range(0..Degradation::ALL.len())];
+                kind.apply(pixels, plan.input_size, &mut rng);
+            }
+            batch.degraded.push(spoil);
+        }
+        batch.inputs = Some(inputs);
+    }
+    if plan.d_real_apart {
+        // A stream of its own, so that G's batch is the same with and without it.
+        let mut rng = Pcg64::seed_from_u64(plan.seed ^ D_REAL_STREAM ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let indices = sample(&mut rng, images.len(), plan.batch_size.min(images.len())).into_vec();
+        batch.d_real = Some(Box::new(cut(images, &indices, plan, &mut rng, cache, skipped)?));
+    }
+    Ok(batch)
+}
+
+/// Mixed into the seed of the random stream that draws D's separate real faces.
+const D_REAL_STREAM: u64 = 0xD5EA_1FAC_E5D0_0001;
+
+/// The images at `indices`, randomly cropped (and mirrored, when the plan says), with labels.
+fn cut(images: &[LabelledImage], indices: &[usize], plan: &BatchPlan, rng: &mut Pcg64, cache: &DecodeCache, skipped: &Mutex<SkipReport>) -> Result<Batch, String> {
     let load = load_size(plan.input_size);
-    let crops: Vec<Crop> = indices.iter().map(|_| Crop::random(&mut rng, load, plan.input_size, plan.flip)).collect();
+    let crops: Vec<Crop> = indices.iter().map(|_| Crop::random(rng, load, plan.input_size, plan.flip)).collect();
     let decoded: Vec<Result<(usize, Arc<RgbImage>), String>> = indices
         .par_iter()
         .map(|&first| {
@@ -161,25 +194,12 @@ pub fn batch_for_step(images: &[LabelledImage], plan: &BatchPlan, step: u64, cac
             Err("none of the training images could be decoded".to_owned())
         })
         .collect();
-    let mut batch = Batch { pixels: Vec::new(), inputs: None, degraded: Vec::new(), identities: Vec::new(), bins: Vec::new() };
+    let mut batch = Batch { pixels: Vec::new(), inputs: None, degraded: Vec::new(), identities: Vec::new(), bins: Vec::new(), d_real: None };
     for (item, crop) in decoded.into_iter().zip(crops) {
         let (index, image) = item?;
         crop.extend_rgb(&image, plan.input_size, &mut batch.pixels);
         batch.identities.push(images[index].class);
         batch.bins.push(crop.bin(images[index].bin, &plan.pose_bins));
-    }
-    if plan.degrade > 0.0 {
-        let mut inputs = batch.pixels.clone();
-        let image = 3 * plan.input_size * plan.input_size;
-        for pixels in inputs.chunks_mut(image) {
-            let spoil = rng.random::<f32>() < plan.degrade;
-            if spoil {
-                let kind = Degradation::ALL[rng.random_range(0..Degradation::ALL.len())];
-                kind.apply(pixels, plan.input_size, &mut rng);
-            }
-            batch.degraded.push(spoil);
-        }
-        batch.inputs = Some(inputs);
     }
     Ok(batch)
 }
@@ -212,7 +232,7 @@ fn grouped_indices(images: &[LabelledImage], plan: &BatchPlan, rng: &mut Pcg64) 
 pub fn centred_batch(images: &[LabelledImage], input_size: usize) -> Result<Batch, PrepareError> {
     let load = load_size(input_size);
     let crop = Crop::centre(load, input_size);
-    let mut batch = Batch { pixels: Vec::new(), inputs: None, degraded: Vec::new(), identities: Vec::new(), bins: Vec::new() };
+    let mut batch = Batch { pixels: Vec::new(), inputs: None, degraded: Vec::new(), identities: Vec::new(), bins: Vec::new(), d_real: None };
     for image in images {
         crop.extend(&decode(image, input_size)?, load, input_size, &mut batch.pixels);
         batch.identities.push(image.class);
@@ -298,5 +318,28 @@ mod tests {
         assert_eq!(all.len(), 12);
         assert!(all.chunks(3).all(|g| g.iter().all(|&i| images[i].class == images[g[0]].class)), "{all:?}");
         assert_eq!(all[..6], indices[..6], "the groups are drawn first, the same way");
+    }
+
+    #[test]
+    fn d_real_faces_drawn_apart_leave_g_batch_as_it_was_and_hold_more_people() {
+        let spec = Arc::new(crate::synth::SynthSpec { identities: 12, seed: 1, lights: 1 });
+        let bins = PoseBins::default();
+        let images: Vec<LabelledImage> = (0..spec.identities)
+            .flat_map(|person| bins.yaws.iter().enumerate().map(move |(bin, &yaw)| (person, bin, yaw)))
+            .map(|(person, bin, yaw)| LabelledImage { source: ImageSource::Synthetic { spec: spec.clone(), person, yaw, light: 0 }, class: person, bin })
+            .collect();
+        let grouped = BatchPlan { group: 6, grouped: 12, degrade: 0.25, ..BatchPlan::single(32, 12, true, 3, bins) };
+        let apart = BatchPlan { d_real_apart: true, ..grouped.clone() };
+        let (cache, skipped) = (DecodeCache::new(images.len(), load_size(32)), Mutex::new(SkipReport::default()));
+        let before = batch_for_step(&images, &grouped, 5, &cache, &skipped).unwrap();
+        let after = batch_for_step(&images, &apart, 5, &cache, &skipped).unwrap();
+        assert!(before.d_real.is_none());
+        assert_eq!((&after.pixels, &after.inputs, &after.identities, &after.bins), (&before.pixels, &before.inputs, &before.identities, &before.bins), "G's batch is unchanged");
+        let d_real = after.d_real.expect("D's faces drawn apart");
+        assert_eq!(d_real.len(), 12);
+        assert_eq!(d_real.pixels.len(), after.pixels.len());
+        let people = |identities: &[usize]| identities.iter().collect::<std::collections::BTreeSet<_>>().len();
+        assert_eq!(people(&after.identities), 2, "two groups of six");
+        assert!(people(&d_real.identities) > 2, "D's faces are drawn independently: {:?}", d_real.identities);
     }
 }

@@ -93,6 +93,10 @@ pub struct MultiImage {
     /// that a batch holds more people than its groups); absent: the whole batch is groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups_per_batch: Option<usize>,
+    /// Whether D's real faces are a batch of their own, drawn independently, rather than G's
+    /// batch of groups (the paper's; and every run made before this setting existed).
+    #[serde(default)]
+    pub d_real_apart: bool,
 }
 
 impl MultiImage {
@@ -717,7 +721,7 @@ mod tests {
         let shipped = include_str!("../../assets/default-run/config.json");
         fs::write(run.config_path(), shipped).unwrap();
         let mut config = run.read_config().expect("the shipped config reads");
-        config.training.multi = Some(MultiImage { images_per_id: 0, degrade_fraction: 0.25, groups_per_batch: None });
+        config.training.multi = Some(MultiImage { images_per_id: 0, degrade_fraction: 0.25, groups_per_batch: None, d_real_apart: true });
         fs::write(run.config_path(), serde_json::to_string(&config).unwrap()).unwrap();
         let error = format!("{:#}", run.read_config().unwrap_err());
         assert!(error.contains("holds a setting training cannot use") && error.contains("at least 2 images"), "{error}");

@@ -299,6 +299,7 @@ impl Trainer {
                 group: self.group(),
                 grouped: settings.multi.as_ref().map_or(0, |multi| multi.grouped_images(settings.batch_size)),
                 degrade: settings.multi.as_ref().map_or(0.0, |multi| multi.degrade_fraction),
+                d_real_apart: settings.multi.as_ref().is_some_and(|multi| multi.d_real_apart),
             };
             self.loader = Some(BatchLoader::spawn(self.train_images.clone(), plan, self.step)?);
         }
@@ -348,14 +349,16 @@ impl Trainer {
             Some(inputs) => self.images(inputs, batch.len()),
             None => real.clone(),
         };
-        let identity = labels(&batch.identities, &self.device);
-        let pose = labels(&batch.bins, &self.device);
+        // D's real faces: G's batch, or (multi-image) a batch drawn apart from its groups.
+        let d_faces = batch.d_real.as_deref().unwrap_or(&batch);
+        let d_real = if batch.d_real.is_some() { self.images(&d_faces.pixels, d_faces.len()) } else { real.clone() };
         if self.step < recipe.d_warmup {
-            return Ok(self.warmup_step(real, identity, pose, &recipe, d_lr, noise));
+            let (identity, pose) = (labels(&d_faces.identities, &self.device), labels(&d_faces.bins, &self.device));
+            return Ok(self.warmup_step(d_real, identity, pose, &recipe, d_lr, noise));
         }
 
         let generated = self.generate(&input, &batch.bins, &batch.identities);
-        let d = self.d_update(&batch, &real, &generated, identity, pose, &recipe, d_lr, noise);
+        let d = self.d_update(d_faces, &d_real, &generated, &recipe, d_lr, noise);
         let mut first = Some(generated);
         let mut last = None;
         for _ in 0..g_steps {
@@ -376,26 +379,17 @@ impl Trainer {
         Ok(Pending { numbers: Tensor::cat(numbers, 0).detach(), step: self.step, g_steps, identity, reconstructed, taught })
     }
 
-    /// D's update: real faces get their identity and pose, G's faces are fake.
-    #[allow(clippy::too_many_arguments)]
-    fn d_update(
-        &mut self,
-        batch: &Batch,
-        real: &Tensor<4>,
-        generated: &Generated,
-        identity: Tensor<1, Int>,
-        pose: Tensor<1, Int>,
-        recipe: &Recipe,
-        lr: f64,
-        noise: f32,
-    ) -> DiscriminatorLoss {
+    /// D's update: the real `faces` (whose pixels are `real`) get their identity and pose, G's
+    /// faces are fake.
+    fn d_update(&mut self, faces: &Batch, real: &Tensor<4>, generated: &Generated, recipe: &Recipe, lr: f64, noise: f32) -> DiscriminatorLoss {
         let discriminator = self.discriminator.clone();
         let (real_judged, fake_judged) = self.judged_pair(&discriminator, real, generated.images.clone().detach(), recipe, noise);
         let mismatched = (self.config.model.pose_projection && recipe.pose_mismatch_weight > 0.0).then(|| {
             let num_poses = self.config.model.num_poses();
-            let wrong: Vec<usize> = batch.bins.iter().map(|&bin| (bin + self.rng.random_range(1..num_poses)) % num_poses).collect();
+            let wrong: Vec<usize> = faces.bins.iter().map(|&bin| (bin + self.rng.random_range(1..num_poses)) % num_poses).collect();
             (labels(&wrong, &self.device), recipe.pose_mismatch_weight)
         });
+        let (identity, pose) = (labels(&faces.identities, &self.device), labels(&faces.bins, &self.device));
         let targets = DTargets { identity, pose, pose_sigma: recipe.pose_label_sigma, requested: labels(&generated.requested, &self.device), mismatched };
         let d = discriminator_loss(
             real_judged,
