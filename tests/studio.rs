@@ -522,6 +522,12 @@ fn the_multi_image_switch_counts_the_people_in_a_batch() {
     harness.run_steps(2);
     assert!(harness.query_by_label("14").is_some(), "2 groups and 12 single photos are 14 people");
     assert_eq!(harness.state_mut().train.form_mut().settings().multi.and_then(|m| m.groups_per_batch), Some(2));
+    // D's real faces: in the groups unless asked (the paper's batch).
+    let d_real_apart = |harness: &mut Harness<'static, StudioApp>| harness.state_mut().train.form_mut().settings().multi.is_some_and(|m| m.d_real_apart);
+    assert!(!d_real_apart(&mut harness));
+    harness.get_by_label("D's real faces apart").click();
+    harness.run_steps(2);
+    assert!(d_real_apart(&mut harness));
     // A batch too small for the groups asked: the field keeps within it (one group of 6).
     harness.state_mut().train.form_mut().batch = 6;
     harness.run_steps(2);
