@@ -213,6 +213,7 @@ struct Starting {
     run: PathBuf,
     /// What the model thread does meanwhile, in words.
     doing: String,
+    /// When it was asked for.
     since: Instant,
 }
 
