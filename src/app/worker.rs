@@ -351,11 +351,10 @@ impl Worker {
 
     /// A failed start or resume, told to the Train view (which waits for it) instead of only
     /// the status bar.
-    fn not_started(&self, started: anyhow::Result<()>) -> anyhow::Result<()> {
+    fn not_started(&self, started: anyhow::Result<()>) {
         if let Err(error) = started {
             self.send(Event::TrainingNotStarted(format!("{error:#}")));
         }
-        Ok(())
     }
 
     fn error(&self, error: &anyhow::Error) {
@@ -415,11 +414,13 @@ impl Worker {
             Command::Fuse { inputs, yaw, seed } => self.fuse(inputs, yaw, seed),
             Command::StartTraining { run, config, init_from } => {
                 let started = self.start_training(run, *config, init_from);
-                self.not_started(started)
+                self.not_started(started);
+                Ok(())
             }
             Command::ResumeTraining { run, steps, device } => {
                 let resumed = self.resume_training(run, steps, device);
-                self.not_started(resumed)
+                self.not_started(resumed);
+                Ok(())
             }
             Command::Pause => self.set_paused(true),
             Command::Continue => self.set_paused(false),

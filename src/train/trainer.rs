@@ -582,8 +582,9 @@ impl Trainer {
         }
     }
 
-    /// `discriminator`'s judgement of G's `fakes` in the company D's step saw them in: beside
-    /// `real` with a joint batch, alone otherwise.
+    /// `discriminator`'s judgement of G's `fakes`: beside `real` (the faces G drew them from)
+    /// with a joint batch, alone otherwise. That is the company D's step saw them in, except
+    /// with D's real faces drawn apart (multi-image), where D saw them beside its own batch.
     fn judged_fakes(&mut self, discriminator: &Discriminator, real: &Tensor<4>, fakes: Tensor<4>, recipe: &Recipe, sigma: f32) -> Judgement {
         if recipe.joint_d_batch {
             self.judged_pair(discriminator, real, fakes, recipe, sigma).1
