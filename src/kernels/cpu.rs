@@ -1,6 +1,6 @@
 //! The block's arithmetic on plain `f32` slices in NCHW order: a 3×3 convolution written as
-//! im2col and matrix products (both directions of the backward pass included), BatchNorm with
-//! the batch's own statistics, and ELU.
+//! matrix products, over an im2col matrix or (stride 1, [`super::same`]) over shifted rows, in
+//! both directions of the backward pass too; BatchNorm with the batch's own statistics; ELU.
 //!
 //! Work is split into a fixed number of image chunks (one per rayon thread), so sums are taken
 //! in the same order on every run: a resumed run repeats an uninterrupted one exactly.
@@ -419,6 +419,7 @@ impl Conv<'_> {
             None => (0..chunks).map(|_| None).collect(),
         };
         let phases = (self.sampling == Sampling::ResizeUp).then(|| resize::phase_weights(self.weight, co * ci));
+        let adjoint = (self.sampling == Sampling::Same && need_input).then(|| same::adjoint_row_weights(self.weight, co, ci));
         let dims = Dims { ci, co, h: shape.h, w: shape.w };
         let partial_weights: Vec<Option<Vec<f32>>> = dx_chunks
             .par_iter_mut()
@@ -437,6 +438,22 @@ impl Conv<'_> {
                         resize::add_phase_gradients(dphases, co * ci, dweight);
                     }
                     return dweight;
+                }
+                if self.sampling == Sampling::Same {
+                    // z = conv(x, W), so dx = conv(dz, W′) with W′ the flipped transpose, and
+                    // dW comes from the shifted rows of x.
+                    let mut buffer = Vec::new();
+                    let mut drows = need_weight.then(|| vec![0.0f32; weight_len]);
+                    for (i, (x_image, dz_image)) in images {
+                        if let (Some(dx_chunk), Some(adjoint)) = (dx_chunk.as_deref_mut(), &adjoint) {
+                            let dx_image = &mut dx_chunk[i * shape.image()..(i + 1) * shape.image()];
+                            same::forward_image(dz_image, (co, shape.h, shape.w), adjoint, ci, 0..ci, dx_image, &mut buffer, par, |_, _| {});
+                        }
+                        if let Some(drows) = drows.as_mut() {
+                            same::weight_grad_image(x_image, (ci, shape.h, shape.w), dz_image, co, drows, &mut buffer, par);
+                        }
+                    }
+                    return drows.map(|rows| same::weight_from_rows(&rows, co, ci));
                 }
                 match self.sampling {
                     Sampling::TransposedUp => {
@@ -459,7 +476,7 @@ impl Conv<'_> {
                         }
                     }
                     _ => {
-                        // z = W·im2col(x), so dx = col2im(Wᵀ·dz) and dW = dz·im2col(x)ᵀ.
+                        // Stride 2: z = W·im2col(x), so dx = col2im(Wᵀ·dz) and dW = dz·im2col(x)ᵀ.
                         let mut col = vec![0.0f32; ci * 9 * geometry.tile_rows(ci) * geometry.cols.positions];
                         for (i, (x_image, dz_image)) in images {
                             for rows in geometry.tiles(ci) {
@@ -574,7 +591,7 @@ impl ForwardPlan<'_> {
             return;
         }
         if let Some(weights) = &self.row_weights {
-            same::forward_image(x, (ci, self.input.h, self.input.w), weights, co, channels.clone(), z, &mut scratch.col, epilogue);
+            same::forward_image(x, (ci, self.input.h, self.input.w), weights, co, channels.clone(), z, &mut scratch.col, par, epilogue);
             return;
         }
         match self.conv.sampling {

@@ -4,6 +4,12 @@
 //! keeps one row of margin above and below the tile: the rows a tap `kh` reads are then the same
 //! buffer one row further down, a matrix with a fixed row stride that the matrix product reads
 //! in place. The convolution becomes three products, one per `kh`, each over `3·ci` values.
+//!
+//! The backward pass reads the same shifted rows: the input gradient is the stride-1
+//! convolution of the output gradient with the flipped, transposed kernel
+//! ([`adjoint_row_weights`]), and the weight gradient is three products of the output gradient
+//! with the input's shifted rows ([`weight_grad_image`]). Neither builds an im2col matrix nor
+//! scatters one back (col2im).
 
 use gemm::Parallelism;
 
@@ -23,6 +29,35 @@ pub(super) fn row_weights(weight: &[f32], co: usize, ci: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+/// The inverse of [`row_weights`]: a gradient in kernel-row order back in `[co, ci, 3, 3]`.
+pub(super) fn weight_from_rows(rows: &[f32], co: usize, ci: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; co * ci * 9];
+    for kh in 0..3 {
+        for o in 0..co {
+            for c in 0..ci {
+                for kw in 0..3 {
+                    out[((o * ci + c) * 3 + kh) * 3 + kw] = rows[((kh * co + o) * ci + c) * 3 + kw];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The row weights ([`row_weights`]) of the convolution that maps an output gradient to the
+/// input gradient: `W'[c, o, kh, kw] = W[o, c, 2 − kh, 2 − kw]`, `ci` outputs from `co` inputs.
+pub(super) fn adjoint_row_weights(weight: &[f32], co: usize, ci: usize) -> Vec<f32> {
+    let mut flipped = vec![0.0f32; co * ci * 9];
+    for o in 0..co {
+        for c in 0..ci {
+            for k in 0..9 {
+                flipped[(c * co + o) * 9 + 8 - k] = weight[(o * ci + c) * 9 + k];
+            }
+        }
+    }
+    row_weights(&flipped, ci, co)
 }
 
 /// Output rows per tile, so that a tile's shifted rows (`3·ci` planes of the tile's rows plus
@@ -63,6 +98,7 @@ fn shifted_rows(x: &[f32], ci: usize, h: usize, w: usize, rows: std::ops::Range<
 /// One image's output channels `channels` (`z`: those channels' `h × w` planes) of the stride-1
 /// convolution of `x` (`ci × h × w`), with `weights` from [`row_weights`] (`co` output channels
 /// in all); `epilogue(j, values)` is applied to each tile's outputs of channel `channels.start + j`.
+/// Each matrix product uses `parallelism`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward_image(
     x: &[f32],
@@ -72,28 +108,52 @@ pub(super) fn forward_image(
     channels: std::ops::Range<usize>,
     z: &mut [f32],
     buffer: &mut Vec<f32>,
+    parallelism: Parallelism,
     epilogue: impl Fn(usize, &mut [f32]),
 ) {
+    let count = channels.len();
+    for_each_tile(x, (ci, h, w), buffer, |rows, shifted, span| {
+        let (start, width) = (rows.start * w, rows.len() * w);
+        for kh in 0..3 {
+            let a = Mat::rows(&weights[(kh * co + channels.start) * ci * 3..(kh * co + channels.end) * ci * 3], ci * 3);
+            let b = Mat::strided(&shifted[kh * w..], span, 1);
+            matmul_into(&mut z[start..], h * w, count, width, ci * 3, kh > 0, a, b, parallelism);
+        }
+        for j in 0..count {
+            epilogue(j, &mut z[j * h * w + start..][..width]);
+        }
+    });
+}
+
+/// Adds one image's weight gradient, in kernel-row order (`3 × co × 3·ci`, as
+/// [`row_weights`]), onto `grad`: for each `kh`, the output gradient `dz` (`co × h × w`) times
+/// the transpose of the input's shifted rows that tap row reads. Each product uses `parallelism`.
+pub(super) fn weight_grad_image(x: &[f32], (ci, h, w): (usize, usize, usize), dz: &[f32], co: usize, grad: &mut [f32], buffer: &mut Vec<f32>, parallelism: Parallelism) {
+    for_each_tile(x, (ci, h, w), buffer, |rows, shifted, span| {
+        let (start, width) = (rows.start * w, rows.len() * w);
+        let a = Mat::strided(&dz[start..], h * w, 1);
+        for kh in 0..3 {
+            let b = Mat::strided(&shifted[kh * w..], 1, span);
+            matmul_into(&mut grad[kh * co * ci * 3..], ci * 3, co, ci * 3, width, true, a, b, parallelism);
+        }
+    });
+}
+
+/// Calls `f(rows, shifted, span)` for each tile of output rows, with the tile's shifted rows
+/// of `x` ([`shifted_rows`]: `ci·3` planes `span` floats apart) in `buffer`.
+fn for_each_tile(x: &[f32], (ci, h, w): (usize, usize, usize), buffer: &mut Vec<f32>, mut f: impl FnMut(std::ops::Range<usize>, &[f32], usize)) {
     let tile = tile_rows(ci, h, w);
     let needed = ci * 3 * (tile + 2) * w;
     if buffer.len() < needed {
         buffer.resize(needed, 0.0);
     }
-    let count = channels.len();
     let mut start_row = 0;
     while start_row < h {
         let rows = start_row..(start_row + tile).min(h);
-        let (start, width) = (rows.start * w, rows.len() * w);
         let span = (rows.len() + 2) * w;
-        shifted_rows(x, ci, h, w, rows.clone(), &mut buffer[..ci * 3 * span]);
-        for kh in 0..3 {
-            let a = Mat::rows(&weights[(kh * co + channels.start) * ci * 3..(kh * co + channels.end) * ci * 3], ci * 3);
-            let b = Mat::strided(&buffer[kh * w..ci * 3 * span], span, 1);
-            matmul_into(&mut z[start..], h * w, count, width, ci * 3, kh > 0, a, b, Parallelism::None);
-        }
-        for j in 0..count {
-            epilogue(j, &mut z[j * h * w + start..][..width]);
-        }
+        let shifted = &mut buffer[..ci * 3 * span];
+        shifted_rows(x, ci, h, w, rows.clone(), shifted);
+        f(rows.clone(), shifted, span);
         start_row = rows.end;
     }
 }
