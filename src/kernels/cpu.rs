@@ -675,28 +675,26 @@ fn lanes_total(lanes: &[f32; LANES]) -> f64 {
 #[multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
 fn plane_sum(values: &[f32]) -> f64 {
     let mut lanes = [0.0f32; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let tail: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
-    for chunk in chunks {
+    let (whole, tail) = values.as_chunks::<LANES>();
+    for chunk in whole {
         for (lane, &v) in lanes.iter_mut().zip(chunk) {
             *lane += v;
         }
     }
-    lanes_total(&lanes) + tail
+    lanes_total(&lanes) + tail.iter().map(|&v| v as f64).sum::<f64>()
 }
 
 /// `Σ (v − centre)²` over one plane.
 #[multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
 fn plane_squared_deviation(values: &[f32], centre: f32) -> f64 {
     let mut lanes = [0.0f32; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let tail: f64 = chunks.remainder().iter().map(|&v| ((v - centre) * (v - centre)) as f64).sum();
-    for chunk in chunks {
+    let (whole, tail) = values.as_chunks::<LANES>();
+    for chunk in whole {
         for (lane, &v) in lanes.iter_mut().zip(chunk) {
             *lane += (v - centre) * (v - centre);
         }
     }
-    lanes_total(&lanes) + tail
+    lanes_total(&lanes) + tail.iter().map(|&v| ((v - centre) * (v - centre)) as f64).sum::<f64>()
 }
 
 /// One plane of the forward pass: `z` becomes x̂ = (z − mean)·inv_std and `y` = ELU(γ·x̂ + β).
@@ -728,20 +726,24 @@ fn activation_grad(dy: f32, y: f32) -> f32 {
 #[multiversion(targets("x86_64+avx512f+avx512vl+fma", "x86_64+avx2+fma"))]
 fn plane_grad_sums(dy: &[f32], y: &[f32], normalized: &[f32]) -> (f64, f64) {
     let (mut beta, mut gamma) = ([0.0f32; LANES], [0.0f32; LANES]);
-    let whole = dy.len() / LANES * LANES;
-    for start in (0..whole).step_by(LANES) {
+    // Arrays of `LANES` (no bounds checks), and one sum per pass: a pass that kept both sums
+    // compiled to scalar code.
+    let ((dy_whole, dy_tail), (y_whole, y_tail), (xhat_whole, xhat_tail)) = (dy.as_chunks::<LANES>(), y.as_chunks::<LANES>(), normalized.as_chunks::<LANES>());
+    for (dy, y) in dy_whole.iter().zip(y_whole) {
         for lane in 0..LANES {
-            let i = start + lane;
-            let da = activation_grad(dy[i], y[i]);
-            beta[lane] += da;
-            gamma[lane] += da * normalized[i];
+            beta[lane] += activation_grad(dy[lane], y[lane]);
+        }
+    }
+    for ((dy, y), xhat) in dy_whole.iter().zip(y_whole).zip(xhat_whole) {
+        for lane in 0..LANES {
+            gamma[lane] += activation_grad(dy[lane], y[lane]) * xhat[lane];
         }
     }
     let (mut beta_tail, mut gamma_tail) = (0.0f64, 0.0f64);
-    for i in whole..dy.len() {
-        let da = activation_grad(dy[i], y[i]);
+    for ((&dy, &y), &xhat) in dy_tail.iter().zip(y_tail).zip(xhat_tail) {
+        let da = activation_grad(dy, y);
         beta_tail += da as f64;
-        gamma_tail += (da * normalized[i]) as f64;
+        gamma_tail += (da * xhat) as f64;
     }
     (lanes_total(&beta) + beta_tail, lanes_total(&gamma) + gamma_tail)
 }
