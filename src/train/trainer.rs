@@ -314,7 +314,9 @@ impl Trainer {
     /// and the G/D balance reads D's accuracy one step late.
     pub fn train_step(&mut self) -> anyhow::Result<Option<StepMetrics>> {
         let started = Instant::now();
-        let queued = self.queue_step()?;
+        // On a rayon thread: the step's many parallel loops then hand work to the other
+        // threads directly, instead of each putting the caller to sleep and waking it again.
+        let queued = rayon::scope(|_| self.queue_step())?;
         self.wall_secs += started.elapsed().as_secs_f64();
         let ready = if self.pipelined { self.pending.replace(queued) } else { Some(queued) };
         ready.map(|pending| self.read(pending)).transpose()
