@@ -119,24 +119,28 @@ pub fn train(train: &[LabelledImage], held_out: &[LabelledImage], input_size: us
     let side = 3 * input_size * input_size;
 
     device.seed(seed ^ 0x7EAC_4E55);
-    let mut network = PoseTeacher::new(num_poses, device);
+    let network = PoseTeacher::new(num_poses, device);
     let mut optimizer = AdamConfig::new().init();
     let loss = CrossEntropyLoss::new(None, device);
     let mut order: Vec<usize> = Vec::new();
-    for _ in 0..STEPS {
-        if order.len() < BATCH.min(bins.len()) {
-            order = (0..bins.len()).collect();
-            order.shuffle(&mut rng);
+    // On a rayon thread, as the trainer's step (see `Trainer::train_step`).
+    let network = rayon::scope(|_| {
+        let mut network = network;
+        for _ in 0..STEPS {
+            if order.len() < BATCH.min(bins.len()) {
+                order = (0..bins.len()).collect();
+                order.shuffle(&mut rng);
+            }
+            let chunk = order.split_off(order.len() - BATCH.min(bins.len()));
+            let values: Vec<f32> = chunk.iter().flat_map(|&i| pixels[i * side..(i + 1) * side].iter().copied()).collect();
+            let images = Tensor::<4>::from_data(TensorData::new(values, [chunk.len(), 3, input_size, input_size]), device);
+            let targets: Vec<usize> = chunk.iter().map(|&i| bins[i]).collect();
+            let value = loss.forward(network.forward(jitter(images, &mut rng)), labels(&targets, device));
+            let grads = GradientsParams::from_grads(value.backward(), &network);
+            network = optimizer.step(LEARNING_RATE, network, grads);
         }
-        let chunk = order.split_off(order.len() - BATCH.min(bins.len()));
-        let values: Vec<f32> = chunk.iter().flat_map(|&i| pixels[i * side..(i + 1) * side].iter().copied()).collect();
-        let images = Tensor::<4>::from_data(TensorData::new(values, [chunk.len(), 3, input_size, input_size]), device);
-        let targets: Vec<usize> = chunk.iter().map(|&i| bins[i]).collect();
-        let value = loss.forward(network.forward(jitter(images, &mut rng)), labels(&targets, device));
-        let grads = GradientsParams::from_grads(value.backward(), &network);
-        network = optimizer.step(LEARNING_RATE, network, grads);
-    }
-    let network = network.no_grad();
+        network.no_grad()
+    });
     let accuracy = held_out_accuracy(&network, held_out, input_size, device)?;
     let note = format!(
         "pose teacher: trained on {} real training faces ({STEPS} steps of {BATCH}) in {:.0} s; {}",
