@@ -204,6 +204,11 @@ impl StudioApp {
                 self.status.error(message);
             }
             Event::Error(message) => self.status.error(message),
+            Event::ModelThreadStopped => {
+                self.status.error("the model thread stopped; restart the studio (runs on disk are intact)".to_owned());
+                self.train.model_thread_stopped();
+                self.evaluate.failed();
+            }
             other => self.train.on_event(other, ctx, &mut self.status),
         }
     }

@@ -253,6 +253,15 @@ impl TrainView {
         self.starting.is_some()
     }
 
+    /// The model thread ended: no run is starting or going any more (what it wrote stays on
+    /// disk, and Resume picks it up after a restart).
+    pub fn model_thread_stopped(&mut self) {
+        self.starting = None;
+        if let Some(run) = &mut self.run {
+            (run.going, run.paused, run.first_step_since) = (false, false, None);
+        }
+    }
+
     /// The form (tests and scripts fill it in).
     pub fn form_mut(&mut self) -> &mut TrainForm {
         &mut self.settings.form
@@ -758,4 +767,24 @@ fn newest_grid(run: &RunDir) -> Option<image::RgbImage> {
     let mut grids: Vec<PathBuf> = std::fs::read_dir(run.samples_dir()).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     grids.sort();
     image::open(grids.last()?).ok().map(|i| i.to_rgb8())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_model_thread_leaves_nothing_starting_or_going() {
+        let (ctx, mut status) = (egui::Context::default(), StatusBar::new(None));
+        let run = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/default-run");
+        let config = RunDir::new(&run).read_config().expect("the built-in run's config");
+        let mut view = TrainView::default();
+        view.on_event(Event::TrainingStarted { run: run.clone(), config: Box::new(config), history: Vec::new(), evals: Vec::new(), resumed_from: None, notes: Vec::new() }, &ctx, &mut status);
+        view.starting = Some(Starting { run, doing: "reading the face set".to_owned(), since: Instant::now() });
+        assert!(view.is_training() && view.is_starting());
+
+        view.model_thread_stopped();
+        assert!(!view.is_starting(), "the 'Preparing …' line goes");
+        assert!(!view.is_training(), "the run is no longer shown as going");
+    }
 }

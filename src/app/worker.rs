@@ -134,6 +134,8 @@ pub enum Event {
     Exported(String),
     /// Something went wrong; the message says what to do.
     Error(String),
+    /// The model thread ended (it panicked): nothing asked of it will be answered.
+    ModelThreadStopped,
 }
 
 /// The model shown in Explore.
@@ -227,6 +229,8 @@ pub struct Fused {
 pub struct WorkerHandle {
     commands: Sender<Command>,
     events: Receiver<Event>,
+    /// Whether [`Event::ModelThreadStopped`] was handed out (it is, once).
+    stop_reported: std::cell::Cell<bool>,
 }
 
 impl WorkerHandle {
@@ -238,7 +242,7 @@ impl WorkerHandle {
             .name("model".to_owned())
             .spawn(move || Worker { device, rotator: None, compare: None, encoded: Vec::new(), photo: None, rotator_config: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
             .context("starting the model thread")?;
-        Ok(Self { commands, events })
+        Ok(Self { commands, events, stop_reported: std::cell::Cell::new(false) })
     }
 
     /// Queues a command (a stopped thread is reported by [`Self::poll`]).
@@ -255,7 +259,9 @@ impl WorkerHandle {
                 Ok(event) => events.push(event),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
-                    events.push(Event::Error("the model thread stopped; restart the studio (runs on disk are intact)".to_owned()));
+                    if !self.stop_reported.replace(true) {
+                        events.push(Event::ModelThreadStopped);
+                    }
                     break;
                 }
             }
