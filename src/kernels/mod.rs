@@ -3,8 +3,9 @@
 //!
 //! burn computes a convolution's weight gradient on the CPU as a convolution whose kernel is the
 //! whole output gradient, and BatchNorm as about ten passes over memory. Here the convolution
-//! and both halves of its backward pass are im2col plus matrix products (the `gemm` crate that
-//! burn itself uses), and BatchNorm and ELU are one pass forward and two back. It is a burn
+//! and both halves of its backward pass are matrix products (the `gemm` crate that burn itself
+//! uses) over an im2col matrix, or for stride 1 over shifted copies of the rows ([`same`]), and
+//! BatchNorm and ELU are one pass forward and two back. It is a burn
 //! backend extension: the flex backend runs [`cpu`], the autodiff backend records one node for
 //! the whole block, and other devices (wgpu) never reach it: [`fused_available`] says when to use
 //! it, and the model falls back to burn's own modules elsewhere. `tests/kernels.rs` checks
