@@ -111,7 +111,7 @@ impl Rotator {
 
     /// `input` encoded once, to be drawn at many poses with [`Rotator::draw`].
     pub fn encode(&self, input: &RgbImage) -> anyhow::Result<Encoded> {
-        Ok(Encoded { features: self.generator.encode(self.tensor(&[input])?) })
+        rayon::scope(|_| Ok(Encoded { features: self.generator.encode(self.tensor(&[input])?) }))
     }
 
     /// Whether this is a multi-image model (its encoder gives each image a confidence).
@@ -136,7 +136,7 @@ impl Rotator {
             return Ok(Vec::new());
         }
         let features = encoded.features.clone().repeat_dim(0, codes.len());
-        self.decode(features, codes, seed)
+        rayon::scope(|_| self.decode(features, codes, seed))
     }
 
     /// `inputs[i]` redrawn at `codes[i]`, each with the same noise of `seed`.
