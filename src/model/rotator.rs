@@ -111,6 +111,7 @@ impl Rotator {
 
     /// `input` encoded once, to be drawn at many poses with [`Rotator::draw`].
     pub fn encode(&self, input: &RgbImage) -> anyhow::Result<Encoded> {
+        // On a rayon thread, as the training step (see `Trainer::train_step`).
         rayon::scope(|_| Ok(Encoded { features: self.generator.encode(self.tensor(&[input])?) }))
     }
 
@@ -136,6 +137,7 @@ impl Rotator {
             return Ok(Vec::new());
         }
         let features = encoded.features.clone().repeat_dim(0, codes.len());
+        // On a rayon thread, as the training step (see `Trainer::train_step`).
         rayon::scope(|_| self.decode(features, codes, seed))
     }
 
