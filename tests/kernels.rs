@@ -198,4 +198,7 @@ fn large_images_cut_into_several_tiles_match_burn() {
     // The transposed convolution tiles the small grid by its output channels: 64 × 9 × 32.
     check(Case { sampling: Sampling::TransposedUp, batch: 2, in_channels: 8, out_channels: 64, size: 32 });
     check(Case { sampling: Sampling::ResizeUp, batch: 2, in_channels: 32, out_channels: 8, size: 32 });
+    // The input gradients tile by their output-gradient rows: many output channels, few inputs.
+    check(Case { sampling: Sampling::Down, batch: 2, in_channels: 8, out_channels: 64, size: 96 });
+    check(Case { sampling: Sampling::ResizeUp, batch: 2, in_channels: 8, out_channels: 64, size: 48 });
 }

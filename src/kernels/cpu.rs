@@ -1,6 +1,8 @@
 //! The block's arithmetic on plain `f32` slices in NCHW order: a 3×3 convolution written as
-//! matrix products, over an im2col matrix or (stride 1, [`super::same`]) over shifted rows, in
-//! both directions of the backward pass too; BatchNorm with the batch's own statistics; ELU.
+//! matrix products over shifted copies of the input's rows (stride 1 in [`super::same`], stride
+//! 2 on parity planes in [`super::down`], resize-up phase by phase in [`super::resize`]) or, for
+//! the transposed convolution, over an im2col matrix, in both directions of the backward pass
+//! too; BatchNorm with the batch's own statistics; ELU.
 //!
 //! Work is split into a fixed number of image chunks (one per rayon thread), so sums are taken
 //! in the same order on every run: a resumed run repeats an uninterrupted one exactly.
@@ -11,7 +13,7 @@ use rayon::prelude::*;
 
 use super::Sampling;
 use super::resize::{self, Dims};
-use super::same;
+use super::{down, same};
 
 /// Shape of an NCHW tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,30 +48,12 @@ impl Nchw {
     }
 }
 
-/// How one spatial axis of a convolution maps kernel positions to source coordinates.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Map {
-    /// Three taps, source `o·stride + k − 1` (padding 1).
-    Strided(usize),
-    /// Two taps, source `o + k + p − 1`: phase `p` of a 3×3 convolution over the source
-    /// repeated ×2 (see [`super::resize`]).
-    Phase(usize),
-}
+/// Kernel taps along each axis (3×3 kernels).
+const TAPS: usize = 3;
 
-impl Map {
-    /// Kernel taps along the axis.
-    fn taps(self) -> usize {
-        match self {
-            Map::Strided(_) => 3,
-            Map::Phase(_) => 2,
-        }
-    }
-}
-
-/// For one spatial axis: the kernel positions `o` whose tap `k` reads inside the source grid
-/// (the rest read padding), and where.
+/// For one spatial axis of a stride-2 convolution with padding 1: the kernel positions `o` whose
+/// tap `k` reads inside the source grid, at source `2·o + k − 1` (the rest read padding).
 pub(super) struct Taps {
-    map: Map,
     /// Source size.
     source: usize,
     /// Kernel positions.
@@ -79,31 +63,25 @@ pub(super) struct Taps {
 }
 
 impl Taps {
-    pub(super) fn new(map: Map, source: usize, positions: usize) -> Self {
+    pub(super) fn new(source: usize, positions: usize) -> Self {
         let valid = std::array::from_fn(|k| {
-            if k >= map.taps() {
-                return 0..0;
-            }
-            let inside: Vec<usize> = (0..positions).filter(|&o| Self::coordinate(map, o, k, source).is_some()).collect();
+            let inside: Vec<usize> = (0..positions).filter(|&o| Self::coordinate(o, k, source).is_some()).collect();
             match (inside.first(), inside.last()) {
                 (Some(&lo), Some(&hi)) => lo..hi + 1,
                 _ => 0..0,
             }
         });
-        Self { map, source, positions, valid }
+        Self { source, positions, valid }
     }
 
-    fn coordinate(map: Map, o: usize, k: usize, source: usize) -> Option<usize> {
-        let i = match map {
-            Map::Strided(stride) => (o * stride + k) as i64 - 1,
-            Map::Phase(p) => (o + k + p) as i64 - 1,
-        };
+    fn coordinate(o: usize, k: usize, source: usize) -> Option<usize> {
+        let i = (2 * o + k) as i64 - 1;
         (0..source as i64).contains(&i).then_some(i as usize)
     }
 
     /// The source coordinate of position `o`'s tap `k`, `None` for padding.
     fn source_of(&self, o: usize, k: usize) -> Option<usize> {
-        Self::coordinate(self.map, o, k, self.source)
+        Self::coordinate(o, k, self.source)
     }
 
     /// Copies the values tap `k` reads from `line` (one source row) into `out` (one row of
@@ -117,10 +95,7 @@ impl Taps {
         }
         let first = self.source_of(valid.start, k).unwrap_or(0);
         let out = &mut out[valid.clone()];
-        match self.map {
-            Map::Strided(1) | Map::Phase(_) => out.copy_from_slice(&line[first..first + out.len()]),
-            Map::Strided(stride) => out.iter_mut().enumerate().for_each(|(i, v)| *v = line[first + i * stride]),
-        }
+        out.iter_mut().enumerate().for_each(|(i, v)| *v = line[first + 2 * i]);
     }
 
     /// Adds `values` (one row of kernel positions) onto `line` where tap `k` reads: the adjoint
@@ -132,10 +107,7 @@ impl Taps {
         }
         let first = self.source_of(valid.start, k).unwrap_or(0);
         let values = &values[valid.clone()];
-        match self.map {
-            Map::Strided(1) | Map::Phase(_) => line[first..first + values.len()].iter_mut().zip(values).for_each(|(d, v)| *d += v),
-            Map::Strided(stride) => values.iter().enumerate().for_each(|(i, v)| line[first + i * stride] += v),
-        }
+        values.iter().enumerate().for_each(|(i, v)| line[first + 2 * i] += v);
     }
 }
 
@@ -152,9 +124,9 @@ impl Geometry {
         self.rows.positions * self.cols.positions
     }
 
-    /// Taps of the kernel (9 for 3×3, 4 for 2×2): rows of the im2col matrix per source channel.
+    /// Taps of the kernel (9): rows of the im2col matrix per source channel.
     pub(super) fn taps(&self) -> usize {
-        self.rows.map.taps() * self.cols.map.taps()
+        TAPS * TAPS
     }
 
     /// Kernel-position rows per tile: tiles of the im2col matrix of about [`TILE_FLOATS`] for
@@ -176,7 +148,7 @@ impl Geometry {
         let (src_w, plane) = (self.cols.source, self.rows.source * self.cols.source);
         let out_w = self.cols.positions;
         let width = rows.len() * out_w;
-        let (taps_h, taps_w) = (self.rows.map.taps(), self.cols.map.taps());
+        let (taps_h, taps_w) = (TAPS, TAPS);
         for c in 0..channels {
             let src_plane = &src[c * plane..(c + 1) * plane];
             for kh in 0..taps_h {
@@ -200,7 +172,7 @@ impl Geometry {
         let (dst_w, plane) = (self.cols.source, self.rows.source * self.cols.source);
         let out_w = self.cols.positions;
         let width = rows.len() * out_w;
-        let (taps_h, taps_w) = (self.rows.map.taps(), self.cols.map.taps());
+        let (taps_h, taps_w) = (TAPS, TAPS);
         for c in 0..channels {
             let dst_plane = &mut dst[c * plane..(c + 1) * plane];
             for kh in 0..taps_h {
@@ -220,16 +192,11 @@ impl Geometry {
 /// Floats of one im2col tile (1 MiB).
 pub(super) const TILE_FLOATS: usize = 1 << 18;
 
-/// The im2col geometry of `sampling` for an input of `h × w`. For the transposed convolution it
-/// is that of the stride-2 convolution it is the adjoint of: the source is its (larger) output.
-/// Resize-up convolutions are computed phase by phase instead ([`super::resize`]).
-fn geometry(sampling: Sampling, h: usize, w: usize) -> Geometry {
-    let axis = |size: usize| match sampling {
-        Sampling::Same | Sampling::ResizeUp => Taps::new(Map::Strided(1), size, size),
-        Sampling::Down => Taps::new(Map::Strided(2), size, size / 2),
-        Sampling::TransposedUp => Taps::new(Map::Strided(2), 2 * size, size),
-    };
-    Geometry { rows: axis(h), cols: axis(w) }
+/// The im2col geometry of the transposed convolution of an input of `h × w`: that of the
+/// stride-2 convolution it is the adjoint of, whose source is its (larger) output. The other
+/// samplings read shifted rows instead ([`super::same`], [`super::down`], [`super::resize`]).
+fn transposed_geometry(h: usize, w: usize) -> Geometry {
+    Geometry { rows: Taps::new(2 * h, h), cols: Taps::new(2 * w, w) }
 }
 
 /// A row-major or transposed view of a matrix for [`matmul`].
@@ -380,9 +347,11 @@ impl Conv<'_> {
         let mut z = vec![0.0f32; out.len()];
         let plan = ForwardPlan {
             conv: self,
-            geometry: geometry(self.sampling, shape.h, shape.w),
-            phases: (self.sampling == Sampling::ResizeUp).then(|| resize::phase_weights(self.weight, out.c * shape.c)),
-            row_weights: (self.sampling == Sampling::Same).then(|| same::row_weights(self.weight, out.c, shape.c)),
+            weights: match self.sampling {
+                Sampling::Same | Sampling::Down => ForwardWeights::Rows(same::row_weights(self.weight, out.c, shape.c)),
+                Sampling::ResizeUp => ForwardWeights::Phases(resize::row_weights(self.weight, out.c, shape.c)),
+                Sampling::TransposedUp => ForwardWeights::Transposed(transposed_geometry(shape.h, shape.w)),
+            },
             input: shape,
             output: out,
             epilogue,
@@ -404,10 +373,8 @@ impl Conv<'_> {
     /// Gradients of the input and of the weight of `z = conv(x)`, given that of `z`.
     fn backward(&self, x: &[f32], shape: Nchw, dz: &[f32], need_input: bool, need_weight: bool) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         let out = self.output_shape(shape);
-        let geometry = geometry(self.sampling, shape.h, shape.w);
         let chunking = Chunking::new(shape.n);
         let (ci, co) = (shape.c, out.c);
-        let positions = geometry.positions();
         let par = chunking.parallelism;
         let mut dx = need_input.then(|| vec![0.0f32; shape.len()]);
         let weight_len = ci * co * 9;
@@ -418,8 +385,9 @@ impl Conv<'_> {
             Some(dx) => dx.chunks_mut(chunk_x).map(Some).collect(),
             None => (0..chunks).map(|_| None).collect(),
         };
-        let phases = (self.sampling == Sampling::ResizeUp).then(|| resize::phase_weights(self.weight, co * ci));
+        let resize_adjoint = (self.sampling == Sampling::ResizeUp && need_input).then(|| resize::adjoint_weights(self.weight, co, ci));
         let adjoint = (self.sampling == Sampling::Same && need_input).then(|| same::adjoint_row_weights(self.weight, co, ci));
+        let down_adjoint = (self.sampling == Sampling::Down && need_input).then(|| down::adjoint_weights(self.weight, co, ci));
         let dims = Dims { ci, co, h: shape.h, w: shape.w };
         let partial_weights: Vec<Option<Vec<f32>>> = dx_chunks
             .par_iter_mut()
@@ -428,14 +396,15 @@ impl Conv<'_> {
             .map(|((dx_chunk, x_chunk), dz_chunk)| {
                 let mut dweight = need_weight.then(|| vec![0.0f32; weight_len]);
                 let images = x_chunk.chunks(shape.image()).zip(dz_chunk.chunks(out.image())).enumerate();
-                if let Some(phases) = &phases {
-                    let mut dphases = need_weight.then(|| std::array::from_fn(|_| vec![0.0f32; co * ci * 4]));
+                if self.sampling == Sampling::ResizeUp {
+                    let mut scratch = resize::BackwardScratch::default();
+                    let mut drows = need_weight.then(|| std::array::from_fn(|_| vec![0.0f32; 2 * co * 2 * ci]));
                     for (i, (x_image, dz_image)) in images {
                         let dx_image = dx_chunk.as_deref_mut().map(|dx| &mut dx[i * shape.image()..(i + 1) * shape.image()]);
-                        resize::backward_image(x_image, dims, phases, dz_image, dx_image, dphases.as_mut(), par);
+                        resize::backward_image(x_image, dims, resize_adjoint.as_ref(), dz_image, dx_image, drows.as_mut(), &mut scratch, par);
                     }
-                    if let (Some(dweight), Some(dphases)) = (dweight.as_mut(), &dphases) {
-                        resize::add_phase_gradients(dphases, co * ci, dweight);
+                    if let (Some(dweight), Some(drows)) = (dweight.as_mut(), &drows) {
+                        resize::add_row_gradients(drows, co, ci, dweight);
                     }
                     return dweight;
                 }
@@ -455,43 +424,38 @@ impl Conv<'_> {
                     }
                     return drows.map(|rows| same::weight_from_rows(&rows, co, ci));
                 }
-                match self.sampling {
-                    Sampling::TransposedUp => {
-                        // z = col2im(Wᵀ·x), so dx = W·im2col(dz) and dW = x·im2col(dz)ᵀ.
-                        let mut col = vec![0.0f32; co * 9 * geometry.tile_rows(co) * geometry.cols.positions];
-                        for (i, (x_image, dz_image)) in images {
-                            for rows in geometry.tiles(co) {
-                                let (start, width) = (rows.start * geometry.cols.positions, rows.len() * geometry.cols.positions);
-                                geometry.im2col(dz_image, co, rows, &mut col);
-                                let col_tile = Mat::rows(&col, width);
-                                if let Some(dx_chunk) = dx_chunk.as_deref_mut() {
-                                    let dx_image = &mut dx_chunk[i * shape.image()..(i + 1) * shape.image()];
-                                    matmul_into(&mut dx_image[start..], positions, ci, width, co * 9, false, Mat::rows(self.weight, co * 9), col_tile, par);
-                                }
-                                if let Some(dweight) = dweight.as_mut() {
-                                    let x_tile = Mat { data: &x_image[start..], row_stride: positions, col_stride: 1 };
-                                    matmul(dweight, ci, co * 9, width, true, x_tile, Mat::transposed(&col, width), par);
-                                }
-                            }
+                if self.sampling == Sampling::Down {
+                    // Stride 2: both directions on the input's parity planes.
+                    let (mut buffer, mut scratch) = (Vec::new(), down::InputGradScratch::default());
+                    let mut drows = need_weight.then(|| vec![0.0f32; weight_len]);
+                    for (i, (x_image, dz_image)) in images {
+                        if let (Some(dx_chunk), Some(adjoint)) = (dx_chunk.as_deref_mut(), &down_adjoint) {
+                            let dx_image = &mut dx_chunk[i * shape.image()..(i + 1) * shape.image()];
+                            down::input_grad_image(dz_image, (ci, shape.h, shape.w), co, adjoint, dx_image, &mut scratch, par);
+                        }
+                        if let Some(drows) = drows.as_mut() {
+                            down::weight_grad_image(x_image, (ci, shape.h, shape.w), dz_image, co, drows, &mut buffer, par);
                         }
                     }
-                    _ => {
-                        // Stride 2: z = W·im2col(x), so dx = col2im(Wᵀ·dz) and dW = dz·im2col(x)ᵀ.
-                        let mut col = vec![0.0f32; ci * 9 * geometry.tile_rows(ci) * geometry.cols.positions];
-                        for (i, (x_image, dz_image)) in images {
-                            for rows in geometry.tiles(ci) {
-                                let (start, width) = (rows.start * geometry.cols.positions, rows.len() * geometry.cols.positions);
-                                let dz_tile = Mat { data: &dz_image[start..], row_stride: positions, col_stride: 1 };
-                                if let Some(dweight) = dweight.as_mut() {
-                                    geometry.im2col(x_image, ci, rows.clone(), &mut col);
-                                    matmul(dweight, co, ci * 9, width, true, dz_tile, Mat::transposed(&col, width), par);
-                                }
-                                if let Some(dx_chunk) = dx_chunk.as_deref_mut() {
-                                    matmul(&mut col, ci * 9, width, co, false, Mat::transposed(self.weight, ci * 9), dz_tile, par);
-                                    let dx_image = &mut dx_chunk[i * shape.image()..(i + 1) * shape.image()];
-                                    geometry.col2im(&col, ci, rows, dx_image);
-                                }
-                            }
+                    return drows.map(|rows| same::weight_from_rows(&rows, co, ci));
+                }
+                // The transposed convolution: z = col2im(Wᵀ·x), so dx = W·im2col(dz) and
+                // dW = x·im2col(dz)ᵀ.
+                let geometry = transposed_geometry(shape.h, shape.w);
+                let positions = geometry.positions();
+                let mut col = vec![0.0f32; co * 9 * geometry.tile_rows(co) * geometry.cols.positions];
+                for (i, (x_image, dz_image)) in images {
+                    for rows in geometry.tiles(co) {
+                        let (start, width) = (rows.start * geometry.cols.positions, rows.len() * geometry.cols.positions);
+                        geometry.im2col(dz_image, co, rows, &mut col);
+                        let col_tile = Mat::rows(&col, width);
+                        if let Some(dx_chunk) = dx_chunk.as_deref_mut() {
+                            let dx_image = &mut dx_chunk[i * shape.image()..(i + 1) * shape.image()];
+                            matmul_into(&mut dx_image[start..], positions, ci, width, co * 9, false, Mat::rows(self.weight, co * 9), col_tile, par);
+                        }
+                        if let Some(dweight) = dweight.as_mut() {
+                            let x_tile = Mat { data: &x_image[start..], row_stride: positions, col_stride: 1 };
+                            matmul(dweight, ci, co * 9, width, true, x_tile, Mat::transposed(&col, width), par);
                         }
                     }
                 }
@@ -550,13 +514,22 @@ impl Epilogue<'_> {
     }
 }
 
-/// What a forward convolution shares among its threads: the convolution, its im2col geometry
-/// (or phase kernels, or kernel-row weights) and the shapes it maps between.
+/// The weights of a forward convolution laid out for its sampling's kernel.
+enum ForwardWeights {
+    /// Kernel-row weights over shifted rows ([`same`], and [`down`] on parity planes).
+    Rows(Vec<f32>),
+    /// One row-weight matrix per output phase ([`resize`]).
+    Phases([Vec<f32>; 4]),
+    /// The weight as burn stores it, read through the im2col geometry of the transposed
+    /// convolution.
+    Transposed(Geometry),
+}
+
+/// What a forward convolution shares among its threads: the convolution, its weights laid out
+/// for its kernel and the shapes it maps between.
 struct ForwardPlan<'a> {
     conv: &'a Conv<'a>,
-    geometry: Geometry,
-    phases: Option<[Vec<f32>; 4]>,
-    row_weights: Option<Vec<f32>>,
+    weights: ForwardWeights,
     input: Nchw,
     output: Nchw,
     epilogue: Epilogue<'a>,
@@ -581,53 +554,42 @@ impl ForwardPlan<'_> {
 
     /// Output channels `channels` of one image (`x` its input) into `z` (those channels' planes).
     fn image_channels(&self, x: &[f32], channels: std::ops::Range<usize>, z: &mut [f32], scratch: &mut Scratch) {
-        let (ci, co, geometry) = (self.input.c, self.output.c, &self.geometry);
-        let (count, cols) = (channels.len(), geometry.cols.positions);
+        let (ci, co) = (self.input.c, self.output.c);
         let par = Parallelism::None;
         let epilogue = |j: usize, values: &mut [f32]| self.epilogue.apply(channels.start + j, values);
-        if let Some(phases) = &self.phases {
-            let kernels = std::array::from_fn(|p| &phases[p][channels.start * ci * 4..channels.end * ci * 4]);
-            resize::forward_image(x, Dims { ci, co: count, h: self.input.h, w: self.input.w }, kernels, z, scratch, epilogue);
-            return;
-        }
-        if let Some(weights) = &self.row_weights {
-            same::forward_image(x, (ci, self.input.h, self.input.w), weights, co, channels.clone(), z, &mut scratch.col, par, epilogue);
-            return;
-        }
-        match self.conv.sampling {
-            Sampling::TransposedUp => {
-                // Each input pixel scatters its 3×3 footprint: col = Wᵀ·x, then col2im.
-                let weight = Mat { data: &self.conv.weight[channels.start * 9..], row_stride: 1, col_stride: co * 9 };
-                let col = Scratch::sized(&mut scratch.col, count * 9 * geometry.tile_rows(count) * cols);
-                let (out_h, out_w) = (self.output.h, self.output.w);
-                // Output rows before `finished` have had every input row that reaches them.
-                let mut finished = 0;
-                for rows in geometry.tiles(count) {
-                    let (start, width) = (rows.start * cols, rows.len() * cols);
-                    let x_tile = Mat { data: &x[start..], row_stride: geometry.positions(), col_stride: 1 };
-                    matmul(col, count * 9, width, ci, false, weight, x_tile, par);
-                    let last = rows.end == geometry.rows.positions;
-                    geometry.col2im(col, count, rows.clone(), z);
-                    let ready = if last { out_h } else { 2 * rows.end - 1 };
-                    for j in 0..count {
-                        epilogue(j, &mut z[(j * out_h + finished) * out_w..(j * out_h + ready) * out_w]);
-                    }
-                    finished = ready;
-                }
+        let geometry = match &self.weights {
+            ForwardWeights::Phases(phases) => {
+                let dims = Dims { ci, co, h: self.input.h, w: self.input.w };
+                return resize::forward_image(x, dims, phases, channels.clone(), z, scratch, epilogue);
             }
-            _ => {
-                // Stride 2 (stride 1 and resize-up returned above): im2col, one product a tile.
-                let weight = Mat::rows(&self.conv.weight[channels.start * ci * 9..channels.end * ci * 9], ci * 9);
-                let col = Scratch::sized(&mut scratch.col, ci * 9 * geometry.tile_rows(ci) * cols);
-                for rows in geometry.tiles(ci) {
-                    let (start, width) = (rows.start * cols, rows.len() * cols);
-                    geometry.im2col(x, ci, rows, col);
-                    matmul_into(&mut z[start..], geometry.positions(), count, width, ci * 9, false, weight, Mat::rows(col, width), par);
-                    for j in 0..count {
-                        epilogue(j, &mut z[j * geometry.positions() + start..][..width]);
-                    }
-                }
+            ForwardWeights::Rows(weights) => {
+                let dims = (ci, self.input.h, self.input.w);
+                return match self.conv.sampling {
+                    Sampling::Down => down::forward_image(x, dims, weights, co, channels.clone(), z, &mut scratch.col, par, epilogue),
+                    _ => same::forward_image(x, dims, weights, co, channels.clone(), z, &mut scratch.col, par, epilogue),
+                };
             }
+            ForwardWeights::Transposed(geometry) => geometry,
+        };
+        // The transposed convolution: each input pixel scatters its 3×3 footprint,
+        // col = Wᵀ·x, then col2im.
+        let (count, cols) = (channels.len(), geometry.cols.positions);
+        let weight = Mat { data: &self.conv.weight[channels.start * 9..], row_stride: 1, col_stride: co * 9 };
+        let col = Scratch::sized(&mut scratch.col, count * 9 * geometry.tile_rows(count) * cols);
+        let (out_h, out_w) = (self.output.h, self.output.w);
+        // Output rows before `finished` have had every input row that reaches them.
+        let mut finished = 0;
+        for rows in geometry.tiles(count) {
+            let (start, width) = (rows.start * cols, rows.len() * cols);
+            let x_tile = Mat { data: &x[start..], row_stride: geometry.positions(), col_stride: 1 };
+            matmul(col, count * 9, width, ci, false, weight, x_tile, par);
+            let last = rows.end == geometry.rows.positions;
+            geometry.col2im(col, count, rows.clone(), z);
+            let ready = if last { out_h } else { 2 * rows.end - 1 };
+            for j in 0..count {
+                epilogue(j, &mut z[(j * out_h + finished) * out_w..(j * out_h + ready) * out_w]);
+            }
+            finished = ready;
         }
     }
 }

@@ -4,8 +4,9 @@
 //! burn computes a convolution's weight gradient on the CPU as a convolution whose kernel is the
 //! whole output gradient, and BatchNorm as about ten passes over memory. Here the convolution
 //! and both halves of its backward pass are matrix products (the `gemm` crate that burn itself
-//! uses) over an im2col matrix, or for stride 1 over shifted copies of the rows ([`same`]), and
-//! BatchNorm and ELU are one pass forward and two back. It is a burn
+//! uses) over shifted copies of the input's rows ([`same`], [`down`], [`resize`]), or for the
+//! transposed convolution over an im2col matrix, and BatchNorm and ELU are one pass forward and
+//! two back. It is a burn
 //! backend extension: the flex backend runs [`cpu`], the autodiff backend records one node for
 //! the whole block, and other devices (wgpu) never reach it: [`fused_available`] says when to use
 //! it, and the model falls back to burn's own modules elsewhere. `tests/kernels.rs` checks
@@ -18,6 +19,7 @@
 
 mod autodiff;
 pub mod cpu;
+mod down;
 mod flex;
 mod resize;
 mod same;
@@ -31,7 +33,7 @@ use burn::prelude::*;
 pub enum Sampling {
     /// Stride 1: the output has the input's size.
     Same,
-    /// Stride 2: half the size.
+    /// Stride 2 over an even side (every side in the model is): half the size.
     Down,
     /// Transposed convolution, stride 2, output padding 1: twice the size.
     TransposedUp,

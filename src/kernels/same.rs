@@ -16,14 +16,14 @@ use gemm::Parallelism;
 use super::cpu::{Mat, matmul_into};
 
 /// The weight `[co, ci, 3, 3]` regrouped as three `co × 3·ci` matrices, one per kernel row
-/// `kh`, columns ordered (input channel, `kw`).
+/// `kh`, columns ordered (`kw`, input channel) as the shifted rows' planes are.
 pub(super) fn row_weights(weight: &[f32], co: usize, ci: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; 3 * co * ci * 3];
     for kh in 0..3 {
         for o in 0..co {
             for c in 0..ci {
                 for kw in 0..3 {
-                    out[((kh * co + o) * ci + c) * 3 + kw] = weight[((o * ci + c) * 3 + kh) * 3 + kw];
+                    out[((kh * co + o) * 3 + kw) * ci + c] = weight[((o * ci + c) * 3 + kh) * 3 + kw];
                 }
             }
         }
@@ -38,7 +38,7 @@ pub(super) fn weight_from_rows(rows: &[f32], co: usize, ci: usize) -> Vec<f32> {
         for o in 0..co {
             for c in 0..ci {
                 for kw in 0..3 {
-                    out[((o * ci + c) * 3 + kh) * 3 + kw] = rows[((kh * co + o) * ci + c) * 3 + kw];
+                    out[((o * ci + c) * 3 + kh) * 3 + kw] = rows[((kh * co + o) * 3 + kw) * ci + c];
                 }
             }
         }
@@ -67,12 +67,14 @@ pub(super) fn tile_rows(ci: usize, h: usize, w: usize) -> usize {
 }
 
 /// Writes output rows `rows` of every input channel's three shifted copies into `buffer`
-/// (`ci·3` planes of `rows.len() + 2` rows of `w`): plane `3c + kw`, row `i` holds input row
+/// (`3·ci` planes of `rows.len() + 2` rows of `w`): plane `kw·ci + c`, row `i` holds input row
 /// `rows.start + i − 1` of channel `c` read at column offset `kw − 1`, zero outside the image.
-fn shifted_rows(x: &[f32], ci: usize, h: usize, w: usize, rows: std::ops::Range<usize>, buffer: &mut [f32]) {
+/// The planes of one shift are consecutive, so any run of them is a matrix with a fixed row
+/// stride ([`super::resize`] reads two shifts at a time).
+pub(super) fn shifted_rows(x: &[f32], ci: usize, h: usize, w: usize, rows: std::ops::Range<usize>, buffer: &mut [f32]) {
     let span = rows.len() + 2;
     for (plane, out) in buffer.chunks_exact_mut(span * w).take(ci * 3).enumerate() {
-        let (c, kw) = (plane / 3, plane % 3);
+        let (kw, c) = (plane / ci, plane % ci);
         for (i, out) in out.chunks_exact_mut(w).enumerate() {
             let source = (rows.start + i).checked_sub(1).filter(|&r| r < h);
             let Some(r) = source else {
@@ -140,8 +142,8 @@ pub(super) fn weight_grad_image(x: &[f32], (ci, h, w): (usize, usize, usize), dz
 }
 
 /// Calls `f(rows, shifted, span)` for each tile of output rows, with the tile's shifted rows
-/// of `x` ([`shifted_rows`]: `ci·3` planes `span` floats apart) in `buffer`.
-fn for_each_tile(x: &[f32], (ci, h, w): (usize, usize, usize), buffer: &mut Vec<f32>, mut f: impl FnMut(std::ops::Range<usize>, &[f32], usize)) {
+/// of `x` ([`shifted_rows`]: `3·ci` planes `span` floats apart) in `buffer`.
+pub(super) fn for_each_tile(x: &[f32], (ci, h, w): (usize, usize, usize), buffer: &mut Vec<f32>, mut f: impl FnMut(std::ops::Range<usize>, &[f32], usize)) {
     let tile = tile_rows(ci, h, w);
     let needed = ci * 3 * (tile + 2) * w;
     if buffer.len() < needed {
