@@ -183,7 +183,7 @@ fn inference_split_among_threads_and_tiles_matches_burn() {
             for batch in [1, 3, 4] {
                 // 48 channels of 48 × 48: the stride-1 convolution's shifted rows (48 × 3 × 48
                 // floats a row) fill 1 MiB at 35 of the 48 rows, the transposed and resize
-                // convolutions' tiles at fewer: every sampling takes several tiles.
+                // convolutions' tiles at fewer: every sampling but stride 2 takes several tiles.
                 check_inference(batch, 48, 40, 48);
             }
         });
@@ -192,13 +192,16 @@ fn inference_split_among_threads_and_tiles_matches_burn() {
 
 #[test]
 fn large_images_cut_into_several_tiles_match_burn() {
-    // 32 channels × 9 taps × 64 columns: a 1 MiB im2col tile holds 14 of the 64 rows.
+    // 32 channels × 3 shifts × 64 columns: 1 MiB of shifted rows holds 42 of the 64 rows.
     check(Case { sampling: Sampling::Same, batch: 2, in_channels: 32, out_channels: 8, size: 64 });
     check(Case { sampling: Sampling::Down, batch: 2, in_channels: 48, out_channels: 8, size: 96 });
-    // The transposed convolution tiles the small grid by its output channels: 64 × 9 × 32.
-    check(Case { sampling: Sampling::TransposedUp, batch: 2, in_channels: 8, out_channels: 64, size: 32 });
     check(Case { sampling: Sampling::ResizeUp, batch: 2, in_channels: 32, out_channels: 8, size: 32 });
     // The input gradients tile by their output-gradient rows: many output channels, few inputs.
     check(Case { sampling: Sampling::Down, batch: 2, in_channels: 8, out_channels: 64, size: 96 });
     check(Case { sampling: Sampling::ResizeUp, batch: 2, in_channels: 8, out_channels: 64, size: 48 });
+    // The transposed convolution runs the stride-2 convolution's kernels the other way round:
+    // its forward pass tiles like their input gradient (many inputs), its backward pass like
+    // their forward pass (many outputs).
+    check(Case { sampling: Sampling::TransposedUp, batch: 2, in_channels: 64, out_channels: 8, size: 64 });
+    check(Case { sampling: Sampling::TransposedUp, batch: 2, in_channels: 8, out_channels: 64, size: 32 });
 }

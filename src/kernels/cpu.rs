@@ -1,8 +1,8 @@
 //! The block's arithmetic on plain `f32` slices in NCHW order: a 3×3 convolution written as
-//! matrix products over shifted copies of the input's rows (stride 1 in [`super::same`], stride
-//! 2 on parity planes in [`super::down`], resize-up phase by phase in [`super::resize`]) or, for
-//! the transposed convolution, over an im2col matrix, in both directions of the backward pass
-//! too; BatchNorm with the batch's own statistics; ELU.
+//! matrix products over shifted copies of its input's rows, in both directions of the backward
+//! pass too (stride 1 in [`super::same`]; stride 2 on parity planes in [`super::down`], whose
+//! kernels run the other way round for the transposed convolution; resize-up phase by phase in
+//! [`super::resize`]); BatchNorm with the batch's own statistics; ELU. No im2col matrix is built.
 //!
 //! Work is split into a fixed number of image chunks (one per rayon thread), so sums are taken
 //! in the same order on every run: a resumed run repeats an uninterrupted one exactly.
@@ -48,156 +48,8 @@ impl Nchw {
     }
 }
 
-/// Kernel taps along each axis (3×3 kernels).
-const TAPS: usize = 3;
-
-/// For one spatial axis of a stride-2 convolution with padding 1: the kernel positions `o` whose
-/// tap `k` reads inside the source grid, at source `2·o + k − 1` (the rest read padding).
-pub(super) struct Taps {
-    /// Source size.
-    source: usize,
-    /// Kernel positions.
-    positions: usize,
-    /// For each tap, the positions whose source coordinate lies inside the grid.
-    valid: [std::ops::Range<usize>; 3],
-}
-
-impl Taps {
-    pub(super) fn new(source: usize, positions: usize) -> Self {
-        let valid = std::array::from_fn(|k| {
-            let inside: Vec<usize> = (0..positions).filter(|&o| Self::coordinate(o, k, source).is_some()).collect();
-            match (inside.first(), inside.last()) {
-                (Some(&lo), Some(&hi)) => lo..hi + 1,
-                _ => 0..0,
-            }
-        });
-        Self { source, positions, valid }
-    }
-
-    fn coordinate(o: usize, k: usize, source: usize) -> Option<usize> {
-        let i = (2 * o + k) as i64 - 1;
-        (0..source as i64).contains(&i).then_some(i as usize)
-    }
-
-    /// The source coordinate of position `o`'s tap `k`, `None` for padding.
-    fn source_of(&self, o: usize, k: usize) -> Option<usize> {
-        Self::coordinate(o, k, self.source)
-    }
-
-    /// Copies the values tap `k` reads from `line` (one source row) into `out` (one row of
-    /// kernel positions), zero where the tap reads padding.
-    fn gather(&self, k: usize, line: &[f32], out: &mut [f32]) {
-        let valid = self.valid[k].clone();
-        out[..valid.start].fill(0.0);
-        out[valid.end..].fill(0.0);
-        if valid.is_empty() {
-            return;
-        }
-        let first = self.source_of(valid.start, k).unwrap_or(0);
-        let out = &mut out[valid.clone()];
-        out.iter_mut().enumerate().for_each(|(i, v)| *v = line[first + 2 * i]);
-    }
-
-    /// Adds `values` (one row of kernel positions) onto `line` where tap `k` reads: the adjoint
-    /// of [`Taps::gather`].
-    fn scatter(&self, k: usize, values: &[f32], line: &mut [f32]) {
-        let valid = self.valid[k].clone();
-        if valid.is_empty() {
-            return;
-        }
-        let first = self.source_of(valid.start, k).unwrap_or(0);
-        let values = &values[valid.clone()];
-        values.iter().enumerate().for_each(|(i, v)| line[first + 2 * i] += v);
-    }
-}
-
-/// The im2col view of a convolution: the grid that is read ("source") and the grid of kernel
-/// positions, one column of the im2col matrix per position.
-pub(super) struct Geometry {
-    pub(super) rows: Taps,
-    pub(super) cols: Taps,
-}
-
-impl Geometry {
-    /// Columns of the im2col matrix (kernel positions).
-    pub(super) fn positions(&self) -> usize {
-        self.rows.positions * self.cols.positions
-    }
-
-    /// Taps of the kernel (9): rows of the im2col matrix per source channel.
-    pub(super) fn taps(&self) -> usize {
-        TAPS * TAPS
-    }
-
-    /// Kernel-position rows per tile: tiles of the im2col matrix of about [`TILE_FLOATS`] for
-    /// `channels` source channels, so that a tile stays in cache between its copy and its
-    /// matrix product.
-    pub(super) fn tile_rows(&self, channels: usize) -> usize {
-        (TILE_FLOATS / (channels * self.taps() * self.cols.positions).max(1)).clamp(1, self.rows.positions.max(1))
-    }
-
-    /// The tiles: ranges of kernel-position rows.
-    pub(super) fn tiles(&self, channels: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
-        let (rows, step) = (self.rows.positions, self.tile_rows(channels));
-        (0..rows).step_by(step).map(move |start| start..(start + step).min(rows))
-    }
-
-    /// Copies what the kernel positions in `rows` read from `src` (`channels` planes of the
-    /// source grid) into `col` (`channels·taps` rows, one column per kernel position in `rows`).
-    pub(super) fn im2col(&self, src: &[f32], channels: usize, rows: std::ops::Range<usize>, col: &mut [f32]) {
-        let (src_w, plane) = (self.cols.source, self.rows.source * self.cols.source);
-        let out_w = self.cols.positions;
-        let width = rows.len() * out_w;
-        let (taps_h, taps_w) = (TAPS, TAPS);
-        for c in 0..channels {
-            let src_plane = &src[c * plane..(c + 1) * plane];
-            for kh in 0..taps_h {
-                for kw in 0..taps_w {
-                    let row = &mut col[((c * taps_h + kh) * taps_w + kw) * width..][..width];
-                    for (i, oh) in rows.clone().enumerate() {
-                        let out = &mut row[i * out_w..(i + 1) * out_w];
-                        match self.rows.source_of(oh, kh) {
-                            Some(ih) => self.cols.gather(kw, &src_plane[ih * src_w..(ih + 1) * src_w], out),
-                            None => out.fill(0.0),
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Adds `col` (the kernel positions in `rows`) back onto the source grid: the adjoint of
-    /// [`Geometry::im2col`].
-    pub(super) fn col2im(&self, col: &[f32], channels: usize, rows: std::ops::Range<usize>, dst: &mut [f32]) {
-        let (dst_w, plane) = (self.cols.source, self.rows.source * self.cols.source);
-        let out_w = self.cols.positions;
-        let width = rows.len() * out_w;
-        let (taps_h, taps_w) = (TAPS, TAPS);
-        for c in 0..channels {
-            let dst_plane = &mut dst[c * plane..(c + 1) * plane];
-            for kh in 0..taps_h {
-                for kw in 0..taps_w {
-                    let row = &col[((c * taps_h + kh) * taps_w + kw) * width..][..width];
-                    for (i, oh) in rows.clone().enumerate() {
-                        if let Some(ih) = self.rows.source_of(oh, kh) {
-                            self.cols.scatter(kw, &row[i * out_w..(i + 1) * out_w], &mut dst_plane[ih * dst_w..(ih + 1) * dst_w]);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Floats of one im2col tile (1 MiB).
+/// Floats of one tile of shifted rows (1 MiB).
 pub(super) const TILE_FLOATS: usize = 1 << 18;
-
-/// The im2col geometry of the transposed convolution of an input of `h × w`: that of the
-/// stride-2 convolution it is the adjoint of, whose source is its (larger) output. The other
-/// samplings read shifted rows instead ([`super::same`], [`super::down`], [`super::resize`]).
-fn transposed_geometry(h: usize, w: usize) -> Geometry {
-    Geometry { rows: Taps::new(2 * h, h), cols: Taps::new(2 * w, w) }
-}
 
 /// A row-major or transposed view of a matrix for [`matmul`].
 #[derive(Clone, Copy)]
@@ -216,11 +68,6 @@ impl<'a> Mat<'a> {
     /// `data` read with the given strides between rows and between columns.
     pub(super) fn strided(data: &'a [f32], row_stride: usize, col_stride: usize) -> Self {
         Self { data, row_stride, col_stride }
-    }
-
-    /// The transpose of `data` read as a row-major matrix with `cols` columns.
-    pub(super) fn transposed(data: &'a [f32], cols: usize) -> Self {
-        Self { data, row_stride: 1, col_stride: cols }
     }
 
     fn fits(&self, rows: usize, cols: usize) -> bool {
@@ -340,7 +187,7 @@ impl Conv<'_> {
     /// out among the threads in equal contiguous runs — whole images when they share evenly, as
     /// training batches do, and otherwise (one face encoded, nine poses drawn) an image's output
     /// channels split between neighbouring threads — so no thread waits on another's extra image. Each
-    /// run is computed one image and one im2col tile at a time, and `epilogue` applied to each
+    /// run is computed one image and one tile of rows at a time, and `epilogue` applied to each
     /// tile's output while it is still in cache.
     fn forward(&self, x: &[f32], shape: Nchw, epilogue: Epilogue) -> (Vec<f32>, Nchw) {
         let out = self.output_shape(shape);
@@ -350,7 +197,7 @@ impl Conv<'_> {
             weights: match self.sampling {
                 Sampling::Same | Sampling::Down => ForwardWeights::Rows(same::row_weights(self.weight, out.c, shape.c)),
                 Sampling::ResizeUp => ForwardWeights::Phases(resize::row_weights(self.weight, out.c, shape.c)),
-                Sampling::TransposedUp => ForwardWeights::Transposed(transposed_geometry(shape.h, shape.w)),
+                Sampling::TransposedUp => ForwardWeights::Adjoint(down::adjoint_weights(self.weight, shape.c, out.c)),
             },
             input: shape,
             output: out,
@@ -388,6 +235,7 @@ impl Conv<'_> {
         let resize_adjoint = (self.sampling == Sampling::ResizeUp && need_input).then(|| resize::adjoint_weights(self.weight, co, ci));
         let adjoint = (self.sampling == Sampling::Same && need_input).then(|| same::adjoint_row_weights(self.weight, co, ci));
         let down_adjoint = (self.sampling == Sampling::Down && need_input).then(|| down::adjoint_weights(self.weight, co, ci));
+        let transposed_rows = (self.sampling == Sampling::TransposedUp && need_input).then(|| same::row_weights(self.weight, ci, co));
         let dims = Dims { ci, co, h: shape.h, w: shape.w };
         let partial_weights: Vec<Option<Vec<f32>>> = dx_chunks
             .par_iter_mut()
@@ -431,7 +279,7 @@ impl Conv<'_> {
                     for (i, (x_image, dz_image)) in images {
                         if let (Some(dx_chunk), Some(adjoint)) = (dx_chunk.as_deref_mut(), &down_adjoint) {
                             let dx_image = &mut dx_chunk[i * shape.image()..(i + 1) * shape.image()];
-                            down::input_grad_image(dz_image, (ci, shape.h, shape.w), co, adjoint, dx_image, &mut scratch, par);
+                            down::input_grad_image(dz_image, (ci, shape.h, shape.w), co, adjoint, 0..ci, dx_image, &mut scratch, par, |_, _| {});
                         }
                         if let Some(drows) = drows.as_mut() {
                             down::weight_grad_image(x_image, (ci, shape.h, shape.w), dz_image, co, drows, &mut buffer, par);
@@ -439,27 +287,23 @@ impl Conv<'_> {
                     }
                     return drows.map(|rows| same::weight_from_rows(&rows, co, ci));
                 }
-                // The transposed convolution: z = col2im(Wᵀ·x), so dx = W·im2col(dz) and
-                // dW = x·im2col(dz)ᵀ.
-                let geometry = transposed_geometry(shape.h, shape.w);
-                let positions = geometry.positions();
-                let mut col = vec![0.0f32; co * 9 * geometry.tile_rows(co) * geometry.cols.positions];
+                // The transposed convolution is the adjoint of the stride-2 convolution from its
+                // output to its input with the same weight: its input gradient is that
+                // convolution of dz, and its weight gradient that convolution's weight gradient
+                // with the roles of input and output gradient swapped.
+                let mut buffer = Vec::new();
+                let mut drows = need_weight.then(|| vec![0.0f32; weight_len]);
+                let down_dims = (co, out.h, out.w);
                 for (i, (x_image, dz_image)) in images {
-                    for rows in geometry.tiles(co) {
-                        let (start, width) = (rows.start * geometry.cols.positions, rows.len() * geometry.cols.positions);
-                        geometry.im2col(dz_image, co, rows, &mut col);
-                        let col_tile = Mat::rows(&col, width);
-                        if let Some(dx_chunk) = dx_chunk.as_deref_mut() {
-                            let dx_image = &mut dx_chunk[i * shape.image()..(i + 1) * shape.image()];
-                            matmul_into(&mut dx_image[start..], positions, ci, width, co * 9, false, Mat::rows(self.weight, co * 9), col_tile, par);
-                        }
-                        if let Some(dweight) = dweight.as_mut() {
-                            let x_tile = Mat { data: &x_image[start..], row_stride: positions, col_stride: 1 };
-                            matmul(dweight, ci, co * 9, width, true, x_tile, Mat::transposed(&col, width), par);
-                        }
+                    if let (Some(dx_chunk), Some(rows)) = (dx_chunk.as_deref_mut(), &transposed_rows) {
+                        let dx_image = &mut dx_chunk[i * shape.image()..(i + 1) * shape.image()];
+                        down::forward_image(dz_image, down_dims, rows, ci, 0..ci, dx_image, &mut buffer, par, |_, _| {});
+                    }
+                    if let Some(drows) = drows.as_mut() {
+                        down::weight_grad_image(dz_image, down_dims, x_image, ci, drows, &mut buffer, par);
                     }
                 }
-                dweight
+                drows.map(|rows| same::weight_from_rows(&rows, ci, co))
             })
             .collect();
         let dweight = need_weight.then(|| {
@@ -473,12 +317,14 @@ impl Conv<'_> {
     }
 }
 
-/// Working memory a thread reuses from image to image of a forward convolution: an im2col tile
-/// and a tile of outputs. Every use overwrites what it reads, so it is never cleared.
+/// Working memory a thread reuses from image to image of a forward convolution: a tile of
+/// shifted rows and a tile of outputs, or the transposed convolution's buffers. Every use
+/// overwrites what it reads, so it is never cleared.
 #[derive(Default)]
 pub(super) struct Scratch {
     pub(super) col: Vec<f32>,
     pub(super) values: Vec<f32>,
+    transposed: down::InputGradScratch,
 }
 
 impl Scratch {
@@ -520,9 +366,9 @@ enum ForwardWeights {
     Rows(Vec<f32>),
     /// One row-weight matrix per output phase ([`resize`]).
     Phases([Vec<f32>; 4]),
-    /// The weight as burn stores it, read through the im2col geometry of the transposed
-    /// convolution.
-    Transposed(Geometry),
+    /// The transposed convolution's weight arranged as the adjoint of a stride-2 convolution
+    /// ([`down::adjoint_weights`]).
+    Adjoint(Vec<Vec<f32>>),
 }
 
 /// What a forward convolution shares among its threads: the convolution, its weights laid out
@@ -557,39 +403,21 @@ impl ForwardPlan<'_> {
         let (ci, co) = (self.input.c, self.output.c);
         let par = Parallelism::None;
         let epilogue = |j: usize, values: &mut [f32]| self.epilogue.apply(channels.start + j, values);
-        let geometry = match &self.weights {
+        let dims = (ci, self.input.h, self.input.w);
+        match &self.weights {
             ForwardWeights::Phases(phases) => {
                 let dims = Dims { ci, co, h: self.input.h, w: self.input.w };
-                return resize::forward_image(x, dims, phases, channels.clone(), z, scratch, epilogue);
+                resize::forward_image(x, dims, phases, channels.clone(), z, scratch, epilogue);
             }
-            ForwardWeights::Rows(weights) => {
-                let dims = (ci, self.input.h, self.input.w);
-                return match self.conv.sampling {
-                    Sampling::Down => down::forward_image(x, dims, weights, co, channels.clone(), z, &mut scratch.col, par, epilogue),
-                    _ => same::forward_image(x, dims, weights, co, channels.clone(), z, &mut scratch.col, par, epilogue),
-                };
+            ForwardWeights::Rows(weights) if self.conv.sampling == Sampling::Down => {
+                down::forward_image(x, dims, weights, co, channels.clone(), z, &mut scratch.col, par, epilogue);
             }
-            ForwardWeights::Transposed(geometry) => geometry,
-        };
-        // The transposed convolution: each input pixel scatters its 3×3 footprint,
-        // col = Wᵀ·x, then col2im.
-        let (count, cols) = (channels.len(), geometry.cols.positions);
-        let weight = Mat { data: &self.conv.weight[channels.start * 9..], row_stride: 1, col_stride: co * 9 };
-        let col = Scratch::sized(&mut scratch.col, count * 9 * geometry.tile_rows(count) * cols);
-        let (out_h, out_w) = (self.output.h, self.output.w);
-        // Output rows before `finished` have had every input row that reaches them.
-        let mut finished = 0;
-        for rows in geometry.tiles(count) {
-            let (start, width) = (rows.start * cols, rows.len() * cols);
-            let x_tile = Mat { data: &x[start..], row_stride: geometry.positions(), col_stride: 1 };
-            matmul(col, count * 9, width, ci, false, weight, x_tile, par);
-            let last = rows.end == geometry.rows.positions;
-            geometry.col2im(col, count, rows.clone(), z);
-            let ready = if last { out_h } else { 2 * rows.end - 1 };
-            for j in 0..count {
-                epilogue(j, &mut z[(j * out_h + finished) * out_w..(j * out_h + ready) * out_w]);
+            ForwardWeights::Rows(weights) => same::forward_image(x, dims, weights, co, channels.clone(), z, &mut scratch.col, par, epilogue),
+            ForwardWeights::Adjoint(adjoint) => {
+                // The stride-2 convolution's input gradient, `x` the output gradient.
+                let dims = (co, self.output.h, self.output.w);
+                down::input_grad_image(x, dims, ci, adjoint, channels.clone(), z, &mut scratch.transposed, par, epilogue);
             }
-            finished = ready;
         }
     }
 }

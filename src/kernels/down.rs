@@ -188,18 +188,32 @@ pub(super) struct InputGradScratch {
     plane: Vec<f32>,
 }
 
-/// One image's input gradient `dx` (`ci × h × w`, overwritten where it is read) of the stride-2
-/// convolution, given the output gradient `dz` (`co × h/2 × w/2`) and the weight arranged by
-/// [`adjoint_weights`].
-pub(super) fn input_grad_image(dz: &[f32], (ci, h, w): Dims, co: usize, adjoint: &[Vec<f32>], dx: &mut [f32], scratch: &mut InputGradScratch, parallelism: Parallelism) {
+/// Channels `channels` of one image's input gradient (`dx`: those channels' `h × w` planes,
+/// overwritten) of the stride-2 convolution, given the output gradient `dz` (`co × h/2 × w/2`)
+/// and the weight arranged by [`adjoint_weights`] (`ci` input channels in all);
+/// `epilogue(j, values)` is applied to each tile's rows of channel `channels.start + j`. This is
+/// also the transposed convolution's forward pass, `dz` its input.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn input_grad_image(
+    dz: &[f32],
+    (ci, h, w): Dims,
+    co: usize,
+    adjoint: &[Vec<f32>],
+    channels: std::ops::Range<usize>,
+    dx: &mut [f32],
+    scratch: &mut InputGradScratch,
+    parallelism: Parallelism,
+    epilogue: impl Fn(usize, &mut [f32]),
+) {
     let (out_h, out_w) = (h / 2, w / 2);
+    let count = channels.len();
     let tile = (TILE_FLOATS / ((2 * co + ci) * out_w).max(1)).saturating_sub(1).clamp(1, out_h.max(1));
     let shifted_len = 2 * co * (tile + 1) * out_w;
     if scratch.shifted.len() < shifted_len {
         scratch.shifted.resize(shifted_len, 0.0);
     }
-    if scratch.plane.len() < ci * tile * out_w {
-        scratch.plane.resize(ci * tile * out_w, 0.0);
+    if scratch.plane.len() < count * tile * out_w {
+        scratch.plane.resize(count * tile * out_w, 0.0);
     }
     let mut start = 0;
     while start < out_h {
@@ -212,17 +226,18 @@ pub(super) fn input_grad_image(dz: &[f32], (ci, h, w): Dims, co: usize, adjoint:
             // its own and tap row 0 at the next (one buffer row down).
             let row_taps: &[(usize, usize)] = if row_parity == 0 { &[(1, 0)] } else { &[(2, 0), (0, 1)] };
             for column_parity in 0..2 {
-                let plane = &mut scratch.plane[..ci * width];
+                let plane = &mut scratch.plane[..count * width];
                 for (t, &(kh, down)) in row_taps.iter().enumerate() {
                     let first = &shifted[down * out_w..];
-                    let (a, b, k) = if column_parity == 1 {
-                        (Mat::rows(&adjoint[2 * kh], 2 * co), Mat::strided(first, span, 1), 2 * co)
+                    let (matrix, b, k) = if column_parity == 1 {
+                        (&adjoint[2 * kh], Mat::strided(first, span, 1), 2 * co)
                     } else {
-                        (Mat::rows(&adjoint[2 * kh + 1], co), Mat::strided(first, 2 * span, 1), co)
+                        (&adjoint[2 * kh + 1], Mat::strided(first, 2 * span, 1), co)
                     };
-                    matmul_into(plane, width, ci, width, k, t > 0, a, b, parallelism);
+                    let a = Mat::rows(&matrix[channels.start * k..channels.end * k], k);
+                    matmul_into(plane, width, count, width, k, t > 0, a, b, parallelism);
                 }
-                for c in 0..ci {
+                for c in 0..count {
                     for (i, values) in plane[c * width..][..width].chunks_exact(out_w).enumerate() {
                         let row = &mut dx[(c * h + 2 * (rows.start + i) + row_parity) * w..][..2 * out_w];
                         let (pairs, _) = row.as_chunks_mut::<2>();
@@ -230,6 +245,9 @@ pub(super) fn input_grad_image(dz: &[f32], (ci, h, w): Dims, co: usize, adjoint:
                     }
                 }
             }
+        }
+        for j in 0..count {
+            epilogue(j, &mut dx[(j * h + 2 * rows.start) * w..(j * h + 2 * rows.end) * w]);
         }
         start = rows.end;
     }

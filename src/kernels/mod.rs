@@ -4,13 +4,12 @@
 //! burn computes a convolution's weight gradient on the CPU as a convolution whose kernel is the
 //! whole output gradient, and BatchNorm as about ten passes over memory. Here the convolution
 //! and both halves of its backward pass are matrix products (the `gemm` crate that burn itself
-//! uses) over shifted copies of the input's rows ([`same`], [`down`], [`resize`]), or for the
-//! transposed convolution over an im2col matrix, and BatchNorm and ELU are one pass forward and
-//! two back. It is a burn
-//! backend extension: the flex backend runs [`cpu`], the autodiff backend records one node for
-//! the whole block, and other devices (wgpu) never reach it: [`fused_available`] says when to use
-//! it, and the model falls back to burn's own modules elsewhere. `tests/kernels.rs` checks
-//! outputs and gradients against burn's modules.
+//! uses) over shifted copies of the input's rows ([`same`], [`down`], [`resize`]; the transposed
+//! convolution is the stride-2 one run backwards), and BatchNorm and ELU are one pass forward and
+//! two back. It is a burn backend extension: the flex backend runs [`cpu`], the autodiff
+//! backend records one node for the whole block, and other devices (wgpu) never reach it:
+//! [`fused_available`] says when to use it, and the model falls back to burn's own modules
+//! elsewhere. `tests/kernels.rs` checks outputs and gradients against burn's modules.
 //!
 //! A convolution bias in front of BatchNorm cancels exactly in training (the batch mean absorbs
 //! it), so the fused block leaves the bias out of the arithmetic and gives it its true gradient,

@@ -156,7 +156,7 @@ fn interleave(values: &[f32], co: usize, (h, w): (usize, usize), rows: std::ops:
 pub(super) fn forward_image(x: &[f32], dims: Dims, weights: &[Vec<f32>; 4], channels: std::ops::Range<usize>, z: &mut [f32], scratch: &mut Scratch, epilogue: impl Fn(usize, &mut [f32])) {
     let Dims { ci, co, h, w } = dims;
     let count = channels.len();
-    let Scratch { col, values } = scratch;
+    let Scratch { col, values, .. } = scratch;
     same::for_each_tile(x, (ci, h, w), col, |rows, shifted, span| {
         let width = rows.len() * w;
         let values = Scratch::sized(values, count * width);
