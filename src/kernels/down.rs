@@ -147,14 +147,16 @@ pub(super) fn weight_grad_image(x: &[f32], dims: Dims, dz: &[f32], co: usize, gr
 /// columns read at the output column and one to its left), and a `ci × co` matrix of tap `kw` 1
 /// (the even input columns). Six matrices, in the order (kh, odd), (kh, even).
 pub(super) fn adjoint_weights(weight: &[f32], co: usize, ci: usize) -> Vec<Vec<f32>> {
-    let tap = |o: usize, c: usize, kh: usize, kw: usize| weight[((o * ci + c) * 3 + kh) * 3 + kw];
-    (0..3)
-        .flat_map(|kh| {
-            let odd: Vec<f32> = (0..ci).flat_map(|c| (0..co).flat_map(move |o| [tap(o, c, kh, 2), tap(o, c, kh, 0)])).collect();
-            let even: Vec<f32> = (0..ci).flat_map(|c| (0..co).map(move |o| tap(o, c, kh, 1))).collect();
-            [odd, even]
-        })
-        .collect()
+    let mut matrices: Vec<Vec<f32>> = (0..3).flat_map(|_| [vec![0.0f32; ci * 2 * co], vec![0.0f32; ci * co]]).collect();
+    for (oc, taps) in weight.chunks_exact(9).enumerate() {
+        let (o, c) = (oc / ci, oc % ci);
+        for kh in 0..3 {
+            let row = &taps[kh * 3..kh * 3 + 3];
+            matrices[2 * kh][(c * co + o) * 2..][..2].copy_from_slice(&[row[2], row[0]]);
+            matrices[2 * kh + 1][c * co + o] = row[1];
+        }
+    }
+    matrices
 }
 
 /// Writes the output gradient's rows `rows.start ..= rows.end` (zero past the last) into
