@@ -77,15 +77,7 @@ pub(super) fn row_weights(weight: &[f32], co: usize, ci: usize) -> [Vec<f32>; 4]
     let phases = phase_weights(weight, co * ci);
     std::array::from_fn(|phase| {
         let mut out = vec![0.0f32; 2 * co * 2 * ci];
-        for t in 0..2 {
-            for o in 0..co {
-                for u in 0..2 {
-                    for c in 0..ci {
-                        out[((t * co + o) * 2 + u) * ci + c] = phases[phase][(o * ci + c) * 4 + t * 2 + u];
-                    }
-                }
-            }
-        }
+        for_each_row_entry(co, ci, |row, kernel| out[row] = phases[phase][kernel]);
         out
     })
 }
@@ -94,18 +86,24 @@ pub(super) fn row_weights(weight: &[f32], co: usize, ci: usize) -> [Vec<f32>; 4]
 pub(super) fn add_row_gradients(rows: &[Vec<f32>; 4], co: usize, ci: usize, weight: &mut [f32]) {
     let phases = std::array::from_fn(|phase| {
         let mut out = vec![0.0f32; co * ci * 4];
-        for t in 0..2 {
-            for o in 0..co {
-                for u in 0..2 {
-                    for c in 0..ci {
-                        out[(o * ci + c) * 4 + t * 2 + u] = rows[phase][((t * co + o) * 2 + u) * ci + c];
-                    }
-                }
-            }
-        }
+        for_each_row_entry(co, ci, |row, kernel| out[kernel] = rows[phase][row]);
         out
     });
     add_phase_gradients(&phases, co * ci, weight);
+}
+
+/// Calls `f(row, kernel)` for each entry of one phase's [`row_weights`] matrices: `row` its
+/// index there, `kernel` its index in the phase kernel `[co, ci, 2, 2]`.
+fn for_each_row_entry(co: usize, ci: usize, mut f: impl FnMut(usize, usize)) {
+    for t in 0..2 {
+        for o in 0..co {
+            for u in 0..2 {
+                for c in 0..ci {
+                    f(((t * co + o) * 2 + u) * ci + c, (o * ci + c) * 4 + t * 2 + u);
+                }
+            }
+        }
+    }
 }
 
 /// The phase kernels arranged for the input gradient: for phase `2p + q` and each kernel row
