@@ -51,6 +51,11 @@ impl Nchw {
 /// Floats of one tile of shifted rows (1 MiB).
 pub(super) const TILE_FLOATS: usize = 1 << 18;
 
+/// The tiles of `tile` rows (the last one shorter) that cover rows `0..rows`.
+pub(super) fn row_tiles(rows: usize, tile: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..rows).step_by(tile.max(1)).map(move |start| start..(start + tile).min(rows))
+}
+
 /// A row-major or transposed view of a matrix for [`matmul`].
 #[derive(Clone, Copy)]
 pub(super) struct Mat<'a> {
@@ -233,18 +238,22 @@ impl Conv<'_> {
             None => (0..chunks).map(|_| None).collect(),
         };
         let resize_adjoint = (self.sampling == Sampling::ResizeUp && need_input).then(|| resize::adjoint_weights(self.weight, co, ci));
-        let adjoint = (self.sampling == Sampling::Same && need_input).then(|| same::adjoint_row_weights(self.weight, co, ci));
-        let down_adjoint = (self.sampling == Sampling::Down && need_input).then(|| down::adjoint_weights(self.weight, co, ci));
-        let transposed_rows = (self.sampling == Sampling::TransposedUp && need_input).then(|| same::row_weights(self.weight, ci, co));
+        let row_adjoint = match self.sampling {
+            _ if !need_input => None,
+            Sampling::Same => Some(RowAdjoint::Same(same::adjoint_row_weights(self.weight, co, ci))),
+            Sampling::Down => Some(RowAdjoint::Down(down::adjoint_weights(self.weight, co, ci))),
+            Sampling::TransposedUp => Some(RowAdjoint::Transposed(same::row_weights(self.weight, ci, co))),
+            Sampling::ResizeUp => None,
+        };
         let dims = Dims { ci, co, h: shape.h, w: shape.w };
         let partial_weights: Vec<Option<Vec<f32>>> = dx_chunks
             .par_iter_mut()
             .zip(x.par_chunks(chunk_x))
             .zip(dz.par_chunks(chunk_z))
             .map(|((dx_chunk, x_chunk), dz_chunk)| {
-                let mut dweight = need_weight.then(|| vec![0.0f32; weight_len]);
                 let images = x_chunk.chunks(shape.image()).zip(dz_chunk.chunks(out.image())).enumerate();
                 if self.sampling == Sampling::ResizeUp {
+                    let mut dweight = need_weight.then(|| vec![0.0f32; weight_len]);
                     let mut scratch = resize::BackwardScratch::default();
                     let mut drows = need_weight.then(|| std::array::from_fn(|_| vec![0.0f32; 2 * co * 2 * ci]));
                     for (i, (x_image, dz_image)) in images {
@@ -256,54 +265,33 @@ impl Conv<'_> {
                     }
                     return dweight;
                 }
-                if self.sampling == Sampling::Same {
-                    // z = conv(x, W), so dx = conv(dz, W′) with W′ the flipped transpose, and
-                    // dW comes from the shifted rows of x.
-                    let mut buffer = Vec::new();
-                    let mut drows = need_weight.then(|| vec![0.0f32; weight_len]);
-                    for (i, (x_image, dz_image)) in images {
-                        if let (Some(dx_chunk), Some(adjoint)) = (dx_chunk.as_deref_mut(), &adjoint) {
-                            let dx_image = &mut dx_chunk[i * shape.image()..(i + 1) * shape.image()];
-                            same::forward_image(dz_image, (co, shape.h, shape.w), adjoint, ci, 0..ci, dx_image, &mut buffer, par, |_, _| {});
-                        }
-                        if let Some(drows) = drows.as_mut() {
-                            same::weight_grad_image(x_image, (ci, shape.h, shape.w), dz_image, co, drows, &mut buffer, par);
-                        }
-                    }
-                    return drows.map(|rows| same::weight_from_rows(&rows, co, ci));
-                }
-                if self.sampling == Sampling::Down {
-                    // Stride 2: both directions on the input's parity planes.
-                    let (mut buffer, mut scratch) = (Vec::new(), down::InputGradScratch::default());
-                    let mut drows = need_weight.then(|| vec![0.0f32; weight_len]);
-                    for (i, (x_image, dz_image)) in images {
-                        if let (Some(dx_chunk), Some(adjoint)) = (dx_chunk.as_deref_mut(), &down_adjoint) {
-                            let dx_image = &mut dx_chunk[i * shape.image()..(i + 1) * shape.image()];
-                            down::input_grad_image(dz_image, (ci, shape.h, shape.w), co, adjoint, 0..ci, dx_image, &mut scratch, par, |_, _| {});
-                        }
-                        if let Some(drows) = drows.as_mut() {
-                            down::weight_grad_image(x_image, (ci, shape.h, shape.w), dz_image, co, drows, &mut buffer, par);
-                        }
-                    }
-                    return drows.map(|rows| same::weight_from_rows(&rows, co, ci));
-                }
-                // The transposed convolution is the adjoint of the stride-2 convolution from its
-                // output to its input with the same weight: its input gradient is that
-                // convolution of dz, and its weight gradient that convolution's weight gradient
-                // with the roles of input and output gradient swapped.
-                let mut buffer = Vec::new();
+                // The others keep the weight gradient in kernel-row order (`same::row_weights`).
+                let (mut buffer, mut scratch) = (Vec::new(), down::InputGradScratch::default());
                 let mut drows = need_weight.then(|| vec![0.0f32; weight_len]);
-                let down_dims = (co, out.h, out.w);
+                let (x_dims, z_dims) = ((ci, shape.h, shape.w), (co, out.h, out.w));
                 for (i, (x_image, dz_image)) in images {
-                    if let (Some(dx_chunk), Some(rows)) = (dx_chunk.as_deref_mut(), &transposed_rows) {
+                    if let (Some(dx_chunk), Some(adjoint)) = (dx_chunk.as_deref_mut(), &row_adjoint) {
                         let dx_image = &mut dx_chunk[i * shape.image()..(i + 1) * shape.image()];
-                        down::forward_image(dz_image, down_dims, rows, ci, 0..ci, dx_image, &mut buffer, par, |_, _| {});
+                        match adjoint {
+                            RowAdjoint::Same(rows) => same::forward_image(dz_image, z_dims, rows, ci, 0..ci, dx_image, &mut buffer, par, |_, _| {}),
+                            RowAdjoint::Down(matrices) => down::input_grad_image(dz_image, x_dims, co, matrices, 0..ci, dx_image, &mut scratch, par, |_, _| {}),
+                            RowAdjoint::Transposed(rows) => down::forward_image(dz_image, z_dims, rows, ci, 0..ci, dx_image, &mut buffer, par, |_, _| {}),
+                        }
                     }
                     if let Some(drows) = drows.as_mut() {
-                        down::weight_grad_image(dz_image, down_dims, x_image, ci, drows, &mut buffer, par);
+                        match self.sampling {
+                            Sampling::Same => same::weight_grad_image(x_image, x_dims, dz_image, co, drows, &mut buffer, par),
+                            Sampling::Down => down::weight_grad_image(x_image, x_dims, dz_image, co, drows, &mut buffer, par),
+                            // The transposed convolution (resize returned above): the stride-2
+                            // weight gradient with input and output gradient swapped.
+                            _ => down::weight_grad_image(dz_image, z_dims, x_image, ci, drows, &mut buffer, par),
+                        }
                     }
                 }
-                drows.map(|rows| same::weight_from_rows(&rows, ci, co))
+                drows.map(|rows| match self.sampling {
+                    Sampling::TransposedUp => same::weight_from_rows(&rows, ci, co),
+                    _ => same::weight_from_rows(&rows, co, ci),
+                })
             })
             .collect();
         let dweight = need_weight.then(|| {
@@ -358,6 +346,18 @@ impl Epilogue<'_> {
             Epilogue::AffineElu(affine) => affine_elu_plane(values, affine[channel].0, affine[channel].1),
         }
     }
+}
+
+/// The weight arranged for the input gradient of a convolution that keeps its weight gradient
+/// in kernel-row order.
+enum RowAdjoint {
+    /// Stride 1: `dx = conv(dz, W′)`, W′ the flipped transpose, in kernel rows.
+    Same(Vec<f32>),
+    /// Stride 2: the parity planes' matrices ([`down::adjoint_weights`]).
+    Down(Vec<Vec<f32>>),
+    /// The transposed convolution, the adjoint of the stride-2 convolution from its output to
+    /// its input with the same weight: `dx` is that convolution of `dz`, in kernel rows.
+    Transposed(Vec<f32>),
 }
 
 /// The weights of a forward convolution laid out for its sampling's kernel.

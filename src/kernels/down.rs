@@ -22,7 +22,7 @@
 
 use gemm::Parallelism;
 
-use super::cpu::{Mat, TILE_FLOATS, matmul_into};
+use super::cpu::{Mat, Scratch, TILE_FLOATS, matmul_into, row_tiles};
 
 /// For tap row `kh`: the buffer (row parity) it reads and the buffer row its first output row
 /// reads (each buffer has one row of margin above).
@@ -72,19 +72,11 @@ fn parity_rows(x: &[f32], (ci, h, w): Dims, rows: std::ops::Range<usize>, buffer
 fn for_each_tile(x: &[f32], dims: Dims, buffer: &mut Vec<f32>, mut f: impl FnMut(std::ops::Range<usize>, &[f32], usize)) {
     let (ci, h, w) = dims;
     let (out_h, out_w) = (h / 2, w / 2);
-    let tile = tile_rows(ci, out_h, out_w);
-    let needed = 2 * ci * 3 * (tile + 1) * out_w;
-    if buffer.len() < needed {
-        buffer.resize(needed, 0.0);
-    }
-    let mut start = 0;
-    while start < out_h {
-        let rows = start..(start + tile).min(out_h);
+    for rows in row_tiles(out_h, tile_rows(ci, out_h, out_w)) {
         let span = (rows.len() + 1) * out_w;
-        let buffers = &mut buffer[..2 * ci * 3 * span];
+        let buffers = Scratch::sized(buffer, 2 * ci * 3 * span);
         parity_rows(x, dims, rows.clone(), buffers);
-        f(rows.clone(), buffers, span);
-        start = rows.end;
+        f(rows, buffers, span);
     }
 }
 
@@ -210,25 +202,16 @@ pub(super) fn input_grad_image(
     let (out_h, out_w) = (h / 2, w / 2);
     let count = channels.len();
     let tile = (TILE_FLOATS / ((2 * co + ci) * out_w).max(1)).saturating_sub(1).clamp(1, out_h.max(1));
-    let shifted_len = 2 * co * (tile + 1) * out_w;
-    if scratch.shifted.len() < shifted_len {
-        scratch.shifted.resize(shifted_len, 0.0);
-    }
-    if scratch.plane.len() < count * tile * out_w {
-        scratch.plane.resize(count * tile * out_w, 0.0);
-    }
-    let mut start = 0;
-    while start < out_h {
-        let rows = start..(start + tile).min(out_h);
+    for rows in row_tiles(out_h, tile) {
         let (span, width) = ((rows.len() + 1) * out_w, rows.len() * out_w);
-        let shifted = &mut scratch.shifted[..2 * co * span];
+        let shifted = Scratch::sized(&mut scratch.shifted, 2 * co * span);
         shifted_gradient(dz, (co, out_h, out_w), rows.clone(), shifted);
         for row_parity in 0..2 {
             // An even input row gets tap row 1 at its own output row; an odd one tap row 2 at
             // its own and tap row 0 at the next (one buffer row down).
             let row_taps: &[(usize, usize)] = if row_parity == 0 { &[(1, 0)] } else { &[(2, 0), (0, 1)] };
             for column_parity in 0..2 {
-                let plane = &mut scratch.plane[..count * width];
+                let plane = Scratch::sized(&mut scratch.plane, count * width);
                 for (t, &(kh, down)) in row_taps.iter().enumerate() {
                     let first = &shifted[down * out_w..];
                     let (matrix, b, k) = if column_parity == 1 {
@@ -251,6 +234,5 @@ pub(super) fn input_grad_image(
         for j in 0..count {
             epilogue(j, &mut dx[(j * h + 2 * rows.start) * w..(j * h + 2 * rows.end) * w]);
         }
-        start = rows.end;
     }
 }

@@ -16,7 +16,7 @@
 
 use gemm::Parallelism;
 
-use super::cpu::{Mat, Scratch, TILE_FLOATS, matmul, matmul_into};
+use super::cpu::{Mat, Scratch, TILE_FLOATS, matmul, matmul_into, row_tiles};
 use super::same;
 
 /// For output phase `p` along one axis, the 3×3 taps each of the two 2×2 taps sums: for even
@@ -225,9 +225,7 @@ pub(super) fn backward_image(
 ) {
     let Dims { ci, co, h, w } = dims;
     let tile = (TILE_FLOATS / ((3 * ci + 2 * co) * w).max(1)).saturating_sub(2).clamp(1, h.max(1));
-    let mut start = 0;
-    while start < h {
-        let rows = start..(start + tile).min(h);
+    for rows in row_tiles(h, tile) {
         let (span, width) = ((rows.len() + 2) * w, rows.len() * w);
         let shifted = Scratch::sized(&mut scratch.shifted, 3 * ci * span);
         if dweights.is_some() {
@@ -254,7 +252,6 @@ pub(super) fn backward_image(
                 }
             }
         }
-        start = rows.end;
     }
 }
 

@@ -13,7 +13,7 @@
 
 use gemm::Parallelism;
 
-use super::cpu::{Mat, matmul_into};
+use super::cpu::{Mat, Scratch, matmul_into, row_tiles};
 
 /// The weight `[co, ci, 3, 3]` regrouped as three `co × 3·ci` matrices, one per kernel row
 /// `kh`, columns ordered (`kw`, input channel) as the shifted rows' planes are.
@@ -144,18 +144,10 @@ pub(super) fn weight_grad_image(x: &[f32], (ci, h, w): (usize, usize, usize), dz
 /// Calls `f(rows, shifted, span)` for each tile of output rows, with the tile's shifted rows
 /// of `x` ([`shifted_rows`]: `3·ci` planes `span` floats apart) in `buffer`.
 pub(super) fn for_each_tile(x: &[f32], (ci, h, w): (usize, usize, usize), buffer: &mut Vec<f32>, mut f: impl FnMut(std::ops::Range<usize>, &[f32], usize)) {
-    let tile = tile_rows(ci, h, w);
-    let needed = ci * 3 * (tile + 2) * w;
-    if buffer.len() < needed {
-        buffer.resize(needed, 0.0);
-    }
-    let mut start_row = 0;
-    while start_row < h {
-        let rows = start_row..(start_row + tile).min(h);
+    for rows in row_tiles(h, tile_rows(ci, h, w)) {
         let span = (rows.len() + 2) * w;
-        let shifted = &mut buffer[..ci * 3 * span];
+        let shifted = Scratch::sized(buffer, ci * 3 * span);
         shifted_rows(x, ci, h, w, rows.clone(), shifted);
-        f(rows.clone(), shifted, span);
-        start_row = rows.end;
+        f(rows, shifted, span);
     }
 }
