@@ -616,11 +616,18 @@ fn test_images(faces: &FaceSet, only: Option<&HashSet<String>>, size: usize) -> 
     (read.into_iter().flatten().collect(), unreadable)
 }
 
+/// The identity features of `images`; an error when one is not a number, or so large that its
+/// length is not (then no score between features would be a number either).
 fn features_of(rotator: &Rotator, images: &[&RgbImage]) -> anyhow::Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(images.len());
     for chunk in images.chunks(CHUNK) {
         out.extend(rotator.features(chunk)?);
     }
+    anyhow::ensure!(
+        out.iter().all(|feature| feature.iter().map(|x| x * x).sum::<f32>().is_finite()),
+        "the model's identity features are not numbers (NaN, infinite, or too large to compare) for {}: its weights are broken; evaluate another checkpoint",
+        rotator.origin
+    );
     Ok(out)
 }
 

@@ -66,13 +66,11 @@ pub fn roc(genuine: &[f32], impostor: &[f32]) -> Option<Roc> {
     let (g, i) = (genuine.len() as f64, impostor.len() as f64);
     let mut points = vec![[0.0, 0.0]];
     let (mut accepted_genuine, mut accepted_impostor) = (0usize, 0usize);
-    let mut at = 0;
-    while at < scored.len() {
-        let threshold = scored[at].0;
-        while at < scored.len() && scored[at].0 == threshold {
-            if scored[at].1 { accepted_genuine += 1 } else { accepted_impostor += 1 }
-            at += 1;
-        }
+    // Grouped by `total_cmp`, so every group holds at least one pair and a NaN ends its own.
+    for tied in scored.chunk_by(|a, b| a.0.total_cmp(&b.0).is_eq()) {
+        let genuine_here = tied.iter().filter(|(_, genuine)| *genuine).count();
+        accepted_genuine += genuine_here;
+        accepted_impostor += tied.len() - genuine_here;
         points.push([accepted_impostor as f64 / i, accepted_genuine as f64 / g]);
     }
     let tar_at_far_1pct = points.iter().filter(|p| p[0] <= 0.01 + 1e-12).map(|p| p[1]).fold(0.0, f64::max);
@@ -130,5 +128,13 @@ mod tests {
         assert_eq!(curve.points, vec![[0.0, 0.0], [0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [1.0, 1.0]]);
         assert!((curve.eer - 0.5).abs() < 1e-12);
         assert_eq!(curve.tar_at_far_1pct, 0.5);
+    }
+
+    /// Found by a hostile tester: a NaN score never matched itself, so the loop never moved on.
+    #[test]
+    fn a_nan_score_ends_the_curve_instead_of_looping() {
+        let curve = roc(&[f32::NAN, 0.9], &[0.1, f32::NAN]).expect("a roc");
+        assert_eq!(curve.points.len(), 4, "{:?}", curve.points);
+        assert_eq!(curve.points.last(), Some(&[1.0, 1.0]));
     }
 }
