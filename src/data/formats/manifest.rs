@@ -4,7 +4,7 @@
 //! read as usual. Other columns are ignored and listed once in the report.
 
 use std::collections::HashSet;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, bail};
 
@@ -95,11 +95,13 @@ pub fn read(manifest: &Path, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
                 }
             },
         };
-        if escapes_folder(Path::new(&path)) || links_out(&folder.join(&path), root.as_deref()) {
+        // Links and `.`/`..` resolved, so that one file under two spellings is one image.
+        let resolved = folder.join(&path).canonicalize().ok();
+        if escapes_folder(Path::new(&path)) || links_out(resolved.as_deref(), root.as_deref()) {
             set.skipped.add("path outside the manifest's folder", path);
             continue;
         }
-        if !seen_paths.insert(path.clone()) {
+        if !seen_paths.insert(resolved.unwrap_or_else(|| normalised(Path::new(&path)))) {
             set.skipped.add("duplicate path", path);
             continue;
         }
@@ -152,13 +154,29 @@ pub fn escapes_folder(path: &Path) -> bool {
     false
 }
 
-/// Whether `path` exists and, links followed, lies outside `root` (a missing file is left to
-/// the decoder to report).
-fn links_out(path: &Path, root: Option<&Path>) -> bool {
-    match (path.canonicalize(), root) {
-        (Ok(real), Some(root)) => !real.starts_with(root),
+/// Whether `resolved` (a path that exists, links followed) lies outside `root` (a missing file
+/// is left to the decoder to report).
+fn links_out(resolved: Option<&Path>, root: Option<&Path>) -> bool {
+    match (resolved, root) {
+        (Some(real), Some(root)) => !real.starts_with(root),
         _ => false,
     }
+}
+
+/// A relative path that stays in its folder, without `.` and with each `..` taken back: the
+/// duplicate check's key for a file that does not exist (`./a.png` and `b/../a.png` are `a.png`).
+fn normalised(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Writes `manifest.csv` rows `(relative path, identity, yaw)` into `folder`.
