@@ -383,3 +383,25 @@ fn a_cpu_run_never_starts_the_gpu_driver() {
         .success()
         .stderr(contains("XDG_RUNTIME_DIR").not());
 }
+
+// Issue 38: the faults of the second hostile round (`shared/reports/qa_hostile.md`, B1–B18).
+/// B12: `rotate` of two inputs with the same folder and file name wrote both to one set of files.
+#[test]
+fn rotate_gives_inputs_of_the_same_name_their_own_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let faces: Vec<PathBuf> = ["a", "b"].iter().map(|top| dir.path().join(top).join("id0000").join("face.png")).collect();
+    for face in &faces {
+        std::fs::create_dir_all(face.parent().unwrap()).unwrap();
+        image::RgbImage::from_pixel(64, 64, image::Rgb([120, 90, 80])).save(face).unwrap();
+    }
+    let out = dir.path().join("out");
+    Command::new(binary())
+        .args(["rotate", "--run", "assets/default-run", "--device", "cpu", "--pose", "0", "--image"])
+        .args(&faces)
+        .arg("--out")
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .assert()
+        .success();
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 4, "an input and a pose for each of the two");
+}

@@ -192,7 +192,7 @@ fn face(source: &ImageSource, size: usize, landmarks: Option<&Landmarks>) -> Res
     }
 }
 
-/// Every input image with a file-name stem that says which it is.
+/// Every input image with a file-name stem that says which it is, unique among them.
 fn inputs(paths: &[PathBuf], bins: &crate::model::PoseBins) -> anyhow::Result<Vec<(String, ImageSource)>> {
     let mut out = Vec::new();
     for path in paths {
@@ -210,7 +210,24 @@ fn inputs(paths: &[PathBuf], bins: &crate::model::PoseBins) -> anyhow::Result<Ve
             out.push((stem(path), ImageSource::File(path.clone())));
         }
     }
+    make_unique(&mut out);
     Ok(out)
+}
+
+/// Gives each name met before a number (`…_2`, `…_3`), so that no input's files overwrite
+/// another's (`a/id0/x.png` and `b/id0/x.png` both stem as `id0_x`).
+fn make_unique(inputs: &mut [(String, ImageSource)]) {
+    let mut taken = std::collections::HashSet::new();
+    for (name, _) in inputs {
+        let mut candidate = name.clone();
+        for number in 2.. {
+            if taken.insert(candidate.clone()) {
+                break;
+            }
+            candidate = format!("{name}_{number}");
+        }
+        *name = candidate;
+    }
 }
 
 fn stem(path: &Path) -> String {
