@@ -405,3 +405,14 @@ fn rotate_gives_inputs_of_the_same_name_their_own_files() {
         .success();
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 4, "an input and a pose for each of the two");
 }
+/// B13: the manifest's duplicate check compared the path's text, so `./a.png` was another image.
+#[test]
+fn a_manifest_path_spelled_two_ways_is_one_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = ["a.png", "./a.png", "././a.png", "sub/../a.png", "missing.png", "./missing.png"].iter().enumerate().map(|(i, p)| format!("{p},p{i},0")).collect();
+    let set = manifest_set(dir.path(), "path,identity,yaw", &rows);
+    std::fs::create_dir(set.join("sub")).unwrap();
+    let report = inspect_json(&set, &[]);
+    assert_eq!(skip_count(&report, "duplicate path"), 4, "{report}");
+    assert_eq!(report["images"], 1, "{report}");
+}
