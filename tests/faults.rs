@@ -385,6 +385,31 @@ fn a_cpu_run_never_starts_the_gpu_driver() {
 }
 
 // Issue 38: the faults of the second hostile round (`shared/reports/qa_hostile.md`, B1–B18).
+/// B7, B10, B17: numbers that mean nothing (or that exhaust memory) are refused by the
+/// argument parser, where 0 used to become 1 silently.
+#[test]
+fn nonsense_counts_are_refused_by_the_argument_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--g-steps", "--g-steps-when-d-strong", "--checkpoint-every", "--lights"] {
+        let run = dir.path().join("run");
+        Command::new(binary())
+            .args(["train", "--synthetic", "4", "--preset", "tiny", "--batch", "4", "--device", "cpu", "--steps", "2", flag, "0", "--out"])
+            .arg(&run)
+            .assert()
+            .code(2)
+            .stderr(contains("0 is not in"));
+        assert!(!run.exists(), "{flag} 0: a folder was left");
+    }
+    let eval = |flag: &str, value: &str| {
+        Command::new(binary()).args(["eval", "--run", "assets/default-run", "--device", "cpu", "--synthetic", "4", flag, value]).current_dir(env!("CARGO_MANIFEST_DIR")).assert()
+    };
+    eval("--lights", "0").code(2).stderr(contains("0 is not in"));
+    eval("--classifier-epochs", "0").code(2).stderr(contains("0 is not in"));
+    let bench = |flag: &str, value: &str| Command::new(binary()).args(["bench", "--device", "cpu", "--no-eval", flag, value]).timeout(Duration::from_secs(60)).assert();
+    bench("--steps", "0").code(2).stderr(contains("0 is not in"));
+    bench("--interactive", "18446744073709551615").code(2).stderr(contains("is not in"));
+    bench("--loader", "18446744073709551615").code(2).stderr(contains("is not in"));
+}
 /// B12: `rotate` of two inputs with the same folder and file name wrote both to one set of files.
 #[test]
 fn rotate_gives_inputs_of_the_same_name_their_own_files() {

@@ -33,17 +33,17 @@ pub struct BenchArgs {
     #[arg(long, num_args = 1.., default_values_t = [16], value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub batch: Vec<usize>,
     /// Timed steps per preset and batch (after one untimed warm-up step).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub steps: u64,
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Measure the data path instead: the loader's images per second at 96×96 on one core, and
     /// the time from opening a manifest of this many rows to the first finished training step.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_LOADER_ROWS))]
     pub loader: Option<usize>,
     /// Timed Explore sweeps (and single redraws) per preset; 0 skips them.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_SAMPLES))]
     pub interactive: usize,
     /// Skip the quick evaluation of the built-in model.
     #[arg(long)]
@@ -61,6 +61,12 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Upsample::Transposed)]
     pub upsample: Upsample,
 }
+
+/// The most manifest rows `--loader` makes (each a hard link and a row, in a temporary folder).
+const MAX_LOADER_ROWS: u64 = 1_000_000;
+
+/// The most timed sweeps `--interactive` takes.
+const MAX_SAMPLES: u64 = 100_000;
 
 /// The machine the figures were taken on.
 #[derive(Debug, Serialize)]

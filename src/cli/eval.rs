@@ -32,8 +32,8 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 7, requires = "synthetic")]
     pub seed: u64,
     /// Lighting conditions of the synthetic set.
-    #[arg(long, default_value_t = 1, requires = "synthetic")]
-    pub lights: usize,
+    #[arg(long, default_value_t = 1, requires = "synthetic", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub lights: u64,
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
@@ -41,8 +41,8 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = EvalOptions::default().classifier_images)]
     pub classifier_images: usize,
     /// Passes of the pose classifier over them.
-    #[arg(long, default_value_t = EvalOptions::default().classifier_epochs)]
-    pub classifier_epochs: usize,
+    #[arg(long, default_value_t = EvalOptions::default().classifier_epochs as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub classifier_epochs: u64,
     /// Also write the report as one JSON object to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -57,13 +57,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let rotator = load_generator(&run, args.checkpoint, &chosen.device)?;
     let source = match (&args.data, args.synthetic) {
         (Some(path), _) => DataSource::Folder(path.clone()),
-        (None, Some(identities)) => DataSource::Synthetic(SynthSpec { identities, seed: args.seed, lights: args.lights.max(1) }),
+        (None, Some(identities)) => DataSource::Synthetic(SynthSpec { identities, seed: args.seed, lights: args.lights as usize }),
         (None, None) => config.data.clone(),
     };
     let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
     let faces = open_faces(&source, &options)?;
     let only = held_out_identities(&config, &source);
-    let eval_options = EvalOptions { classifier_images: args.classifier_images, classifier_epochs: args.classifier_epochs, ..EvalOptions::default() };
+    let eval_options = EvalOptions { classifier_images: args.classifier_images, classifier_epochs: args.classifier_epochs as usize, ..EvalOptions::default() };
     let mut report = evaluate(&rotator, &config, &faces, only.as_ref(), &eval_options, &chosen.device, &mut |what, _| eprintln!("… {what}"))?.report;
     report.run = args.run.display().to_string();
     print!("{}", table(&report));

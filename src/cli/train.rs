@@ -31,8 +31,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1)]
     pub synthetic_seed: u64,
     /// Lighting conditions per identity and pose in the synthetic set.
-    #[arg(long, default_value_t = 2)]
-    pub lights: usize,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub lights: u64,
     /// Network scale.
     #[arg(long, value_enum, default_value_t = Preset::Small)]
     pub preset: Preset,
@@ -52,7 +52,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Steps between checkpoints and sample grids.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: u64,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
@@ -67,11 +67,11 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.999)]
     pub beta2: f32,
     /// G updates per D update.
-    #[arg(long, default_value_t = 1)]
-    pub g_steps: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub g_steps: u64,
     /// G updates per D update while D is strong.
-    #[arg(long, default_value_t = 4)]
-    pub g_steps_when_d_strong: usize,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub g_steps_when_d_strong: u64,
     /// D is strong while its accuracy is at least this.
     #[arg(long, default_value_t = 0.9)]
     pub d_strong_accuracy: f32,
@@ -377,7 +377,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 fn data_source(args: &TrainArgs) -> anyhow::Result<DataSource> {
     match (&args.data, args.synthetic) {
         (Some(path), None) => Ok(DataSource::Folder(path.clone())),
-        (None, Some(identities)) => Ok(DataSource::Synthetic(SynthSpec { identities, seed: args.synthetic_seed, lights: args.lights.max(1) })),
+        (None, Some(identities)) => Ok(DataSource::Synthetic(SynthSpec { identities, seed: args.synthetic_seed, lights: args.lights as usize })),
         _ => bail!("say what to train on: --data DIR or --synthetic N (or --resume an existing run)"),
     }
 }
@@ -391,10 +391,10 @@ fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Re
         beta1: args.beta1,
         beta2: args.beta2,
         seed: args.seed,
-        checkpoint_every: args.checkpoint_every.max(1),
+        checkpoint_every: args.checkpoint_every,
         balance: Balance {
-            g_steps: args.g_steps.max(1),
-            g_steps_when_d_strong: args.g_steps_when_d_strong.max(1),
+            g_steps: args.g_steps as usize,
+            g_steps_when_d_strong: args.g_steps_when_d_strong as usize,
             d_strong_accuracy: args.d_strong_accuracy,
         },
         flip: args.flip,

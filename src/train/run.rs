@@ -184,7 +184,7 @@ pub fn train_to_end(
     mut on_eval: impl FnMut(&StepEval),
 ) -> anyhow::Result<Ended> {
     let total = trainer.config().training.steps;
-    let every = trainer.config().training.checkpoint_every.max(1);
+    let every = trainer.config().training.checkpoint_every;
     let mut quick = QuickEval::default();
     let mut record = |metrics: StepMetrics| -> anyhow::Result<()> {
         run.append_metrics(lock, &metrics)?;

@@ -125,6 +125,7 @@ impl TrainSettings {
         }
         anyhow::ensure!(self.batch_size >= 1, "the batch must hold at least one image");
         anyhow::ensure!(self.steps >= 1, "a run needs at least one step");
+        anyhow::ensure!(self.checkpoint_every >= 1, "checkpoints are written every 1 or more steps (got {})", self.checkpoint_every);
         anyhow::ensure!(
             self.test_fraction.is_finite() && (0.0..1.0).contains(&self.test_fraction),
             "the test fraction must be in [0, 1) (got {})",
