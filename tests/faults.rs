@@ -385,6 +385,30 @@ fn a_cpu_run_never_starts_the_gpu_driver() {
 }
 
 // Issue 38: the faults of the second hostile round (`shared/reports/qa_hostile.md`, B1–B18).
+/// B8: names in checksums.json were joined to the checkpoint folder as they were: `/dev/zero`
+/// was read without end, `../../…` outside the run.
+#[test]
+fn checksums_naming_files_outside_the_checkpoint_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path(), "run", "2", "2");
+    let sums = run.join("checkpoints/step-00000002/checksums.json");
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&sums).unwrap()).unwrap();
+    std::fs::write(dir.path().join("outside"), "x").unwrap();
+    for name in ["/dev/zero", "../../../outside", ".", ""] {
+        let mut changed = original.clone();
+        changed[name] = "00".into();
+        std::fs::write(&sums, changed.to_string()).unwrap();
+        Command::new(binary())
+            .args(["export", "--run"])
+            .arg(&run)
+            .arg("--out")
+            .arg(dir.path().join("x.safetensors"))
+            .timeout(Duration::from_secs(60))
+            .assert()
+            .code(1)
+            .stderr(contains("not a file of its checkpoint folder"));
+    }
+}
 /// B7, B10, B17: numbers that mean nothing (or that exhaust memory) are refused by the
 /// argument parser, where 0 used to become 1 silently.
 #[test]

@@ -16,7 +16,8 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, bail};
 use rand_pcg::Pcg64;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::recipe::Recipe;
 use super::schedule::Balance;
 use crate::data::Split;
+use crate::data::faceset::{EXAMPLE_CHARS, clip};
 use crate::device::DeviceChoice;
 use crate::model::ModelConfig;
 use crate::synth::SynthSpec;
@@ -679,11 +681,28 @@ fn verify_checksums(dir: &Path) -> anyhow::Result<()> {
     };
     let sums: std::collections::BTreeMap<String, String> = serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?;
     for (name, expected) in &sums {
-        let file = dir.join(name);
-        let actual = sha256(&file).with_context(|| format!("{} is missing from its checkpoint", file.display()))?;
+        let Some(file) = file_in(dir, name) else {
+            bail!("{} names {:?}, which is not a file of its checkpoint folder: the checkpoint is damaged", path.display(), clip(name, EXAMPLE_CHARS));
+        };
+        let actual = sha256(&file)?;
         anyhow::ensure!(&actual == expected, "{} does not match the checksum written with it: the file is damaged", file.display());
     }
     Ok(())
+}
+
+/// `dir/name` when `name` is a plain file name (no folder, not `.` or `..`) of a regular file
+/// in `dir` (not a link, a FIFO or a device, which a checkpoint never holds).
+fn file_in(dir: &Path, name: &str) -> Option<PathBuf> {
+    let mut components = Path::new(name).components();
+    let plain = matches!((components.next(), components.next()), (Some(Component::Normal(only)), None) if only == name);
+    let file = dir.join(name);
+    (plain && fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_file())).then_some(file)
+}
+
+/// The SHA-256 of `bytes`, in hexadecimal.
+fn sha256_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
 }
 
 fn sha256(path: &Path) -> anyhow::Result<String> {
