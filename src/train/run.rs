@@ -129,7 +129,7 @@ pub fn resume(run: &RunDir, steps: Option<u64>, device: &Device) -> anyhow::Resu
     let mut teacher = run.read_pose_teacher();
     for &step in checkpoints.iter().rev() {
         let trainer = Trainer::new(config.clone(), &faces, device, teacher.take())?;
-        teacher = trainer.pose_teacher_bytes()?;
+        teacher = trainer.pose_teacher_bytes()?.map(Ok);
         match trainer.load_checkpoint(run, step) {
             Ok(trainer) => {
                 let mut notes: Vec<String> = unreadable_notes(run)?;

@@ -5,6 +5,7 @@
 //! RUN/metrics.jsonl      one JSON object per step
 //! RUN/eval.jsonl         one JSON object per quick evaluation during training (--eval-every)
 //! RUN/pose-teacher.bpk   the frozen pose teacher, with --pose-teacher-weight (trained once)
+//! RUN/pose-teacher.sha256 its SHA-256, written with it
 //! RUN/samples/step-00000500.png   sample grids
 //! RUN/checkpoints/step-00000500/  generator.bpk, discriminator.bpk, optim_g.bpk, optim_d.bpk,
 //!                                 state.json, checksums.json (SHA-256 of each file)
@@ -367,15 +368,32 @@ impl RunDir {
         self.root.join("pose-teacher.bpk")
     }
 
-    /// The weights of the run's pose teacher, when it has kept one (recipes with a teacher).
-    pub fn read_pose_teacher(&self) -> Option<Vec<u8>> {
-        fs::read(self.pose_teacher_path()).ok()
+    /// The SHA-256 of `pose-teacher.bpk`, written with it.
+    fn pose_teacher_checksum_path(&self) -> PathBuf {
+        self.root.join("pose-teacher.sha256")
     }
 
-    /// Keeps the run's pose teacher (`pose-teacher.bpk`), atomically.
+    /// The weights of the run's pose teacher, when it has kept one (recipes with a teacher);
+    /// an error when they cannot be read or no longer match the checksum written with them (a
+    /// teacher kept before checksums existed has none, and is taken as it is).
+    pub fn read_pose_teacher(&self) -> Option<anyhow::Result<Vec<u8>>> {
+        let path = self.pose_teacher_path();
+        let bytes = match fs::read(&path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+            read => read.with_context(|| format!("reading {}", path.display())),
+        };
+        let expected = fs::read_to_string(self.pose_teacher_checksum_path()).ok();
+        Some(bytes.and_then(|bytes| match expected {
+            Some(expected) if expected.trim() != sha256_of(&bytes) => bail!("{} does not match the checksum written with it: the file is damaged", path.display()),
+            _ => Ok(bytes),
+        }))
+    }
+
+    /// Keeps the run's pose teacher (`pose-teacher.bpk`) and its checksum, each atomically.
     pub fn write_pose_teacher(&self, lock: &RunLock, bytes: &[u8]) -> anyhow::Result<()> {
         self.held(lock)?;
-        write_atomically(&self.pose_teacher_path(), bytes).context("keeping the pose teacher in the run folder")
+        write_atomically(&self.pose_teacher_path(), bytes).context("keeping the pose teacher in the run folder")?;
+        write_atomically(&self.pose_teacher_checksum_path(), sha256_of(bytes).as_bytes()).context("keeping the pose teacher's checksum in the run folder")
     }
 
     /// Whether the folder already holds a run.
@@ -745,6 +763,21 @@ mod tests {
         fs::write(run.config_path(), serde_json::to_string(&config).unwrap()).unwrap();
         let error = format!("{:#}", run.read_config().unwrap_err());
         assert!(error.contains("holds a setting training cannot use") && error.contains("at least 2 images"), "{error}");
+    }
+
+    /// Found by a hostile tester: finite damage to the teacher went unnoticed.
+    #[test]
+    fn a_pose_teacher_changed_on_disk_is_caught_by_its_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path().join("run"));
+        let lock = run.lock().unwrap();
+        run.create(&lock).unwrap();
+        assert!(run.read_pose_teacher().is_none(), "no teacher kept yet");
+        run.write_pose_teacher(&lock, b"teacher weights").unwrap();
+        assert_eq!(run.read_pose_teacher().unwrap().unwrap(), b"teacher weights");
+        fs::write(run.pose_teacher_path(), b"teacher weighta").unwrap();
+        let error = run.read_pose_teacher().unwrap().unwrap_err().to_string();
+        assert!(error.contains("does not match the checksum"), "{error}");
     }
 
     #[test]

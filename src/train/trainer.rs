@@ -117,8 +117,9 @@ impl Trainer {
     /// A fresh run of `config` on `faces`, with new weights seeded from the config's seed.
     /// Nothing is decoded yet: a background loader starts with the first step. A recipe with a
     /// pose teacher reads `saved_teacher` (the run's `pose-teacher.bpk`, see
-    /// [`Trainer::save_pose_teacher`]) when given and it loads, and trains the teacher otherwise.
-    pub fn new(config: RunConfig, faces: &FaceSet, device: &Device, saved_teacher: Option<Vec<u8>>) -> anyhow::Result<Self> {
+    /// [`Trainer::save_pose_teacher`]) when given and it loads, and trains the teacher otherwise
+    /// (saying why, when the kept one was damaged).
+    pub fn new(config: RunConfig, faces: &FaceSet, device: &Device, saved_teacher: Option<anyhow::Result<Vec<u8>>>) -> anyhow::Result<Self> {
         let device = device.clone().autodiff();
         let pipelined = !crate::kernels::fused_available(&device);
         device.seed(config.training.seed);
@@ -246,7 +247,7 @@ impl Trainer {
     /// already, so that a resume need not train it again.
     pub fn save_pose_teacher(&self, run: &RunDir, lock: &RunLock) -> anyhow::Result<()> {
         match self.pose_teacher_bytes()? {
-            Some(bytes) if run.read_pose_teacher().as_ref() != Some(&bytes) => run.write_pose_teacher(lock, &bytes),
+            Some(bytes) if !matches!(run.read_pose_teacher(), Some(Ok(kept)) if kept == bytes) => run.write_pose_teacher(lock, &bytes),
             _ => Ok(()),
         }
     }
@@ -664,9 +665,9 @@ impl Trainer {
 
 /// The run's pose teacher: `saved` read back when it loads, else one trained on the training
 /// faces (with a note saying why a saved one was not used).
-fn teacher(config: &RunConfig, train: &[LabelledImage], held_out: &[LabelledImage], saved: Option<Vec<u8>>, device: &Device) -> anyhow::Result<pose_teacher::TrainedTeacher> {
+fn teacher(config: &RunConfig, train: &[LabelledImage], held_out: &[LabelledImage], saved: Option<anyhow::Result<Vec<u8>>>, device: &Device) -> anyhow::Result<pose_teacher::TrainedTeacher> {
     let (size, poses) = (config.model.image_size(), config.model.num_poses());
-    let refused = match saved.map(|bytes| pose_teacher::load(bytes, held_out, size, poses, device)) {
+    let refused = match saved.map(|bytes| bytes.and_then(|bytes| pose_teacher::load(bytes, held_out, size, poses, device))) {
         Some(Ok(teacher)) => return Ok(teacher),
         Some(Err(error)) => Some(error),
         None => None,
