@@ -170,7 +170,7 @@ fn a_run_started_from_another_records_the_training_behind_its_weights() {
     assert_eq!((started("third")["steps_before"].clone(), started("third")["images_before"].clone()), (5.into(), 20.into()), "and 2 more");
     assert_eq!(started("third")["recipe"], "studio", "the source's recipe");
     assert_eq!(config("third")["training"]["learning_rate"], 1e-4);
-    let model = drgan_studio::train::run::load_generator(&drgan_studio::train::RunDir::new(dir.path().join("third")), None, &burn::prelude::Device::flex()).unwrap();
+    let model = drgan_studio::train::run::load_generator(&drgan_studio::train::RunDir::new(dir.path().join("third")), None, &burn::prelude::Device::flex()).unwrap().value;
     assert_eq!((model.step, model.steps_before), (1, 5), "the window counts the steps behind the weights");
     from("fourth", "1", Some("none"), "studio").failure().stderr(contains("is not a run folder"));
     assert!(!dir.path().join("fourth").join("config.json").exists(), "a source that cannot be read leaves no half-made run");

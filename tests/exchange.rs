@@ -55,7 +55,8 @@ fn export_names_every_tensor_by_the_spec_table_in_pytorch_layout() {
     let bytes = std::fs::read(&file).unwrap();
     let read = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");
     let device = Device::flex();
-    let (config, _, networks) = load_networks(&RunDir::new(RUN), None, &device).unwrap();
+    let loaded = load_networks(&RunDir::new(RUN), None, &device).unwrap();
+    let (config, networks) = (loaded.config, loaded.value);
     let model = tensors(&networks);
     assert_eq!(read.len(), model.len(), "one tensor in the file for each tensor of G and D");
 
@@ -96,14 +97,14 @@ fn an_imported_run_draws_the_same_faces_and_trains_on() {
     studio().args(["import", "--from"]).arg(&file).arg("--run").arg(&imported).assert().success();
 
     let device = Device::flex();
-    let original = load_generator(&RunDir::new(RUN), None, &device).unwrap();
-    let copy = load_generator(&RunDir::new(&imported), None, &device).unwrap();
+    let original = load_generator(&RunDir::new(RUN), None, &device).unwrap().value;
+    let copy = load_generator(&RunDir::new(&imported), None, &device).unwrap().value;
     assert_eq!(copy.step, original.step, "the step travels in the file's metadata");
     let face = SynthSpec { identities: 3, seed: 41, lights: 1 }.render(2, 30.0, 0, original.image_size() as u32);
     let codes: Vec<Vec<f32>> = original.pose_bins().yaws.iter().map(|&yaw| pose_code(yaw, original.pose_bins())).collect();
     assert_eq!(copy.rotate(&face, &codes, 3).unwrap(), original.rotate(&face, &codes, 3).unwrap(), "the same faces at every pose");
-    let (_, _, networks) = load_networks(&RunDir::new(&imported), None, &device).unwrap();
-    let (_, _, shipped) = load_networks(&RunDir::new(RUN), None, &device).unwrap();
+    let networks = load_networks(&RunDir::new(&imported), None, &device).unwrap().value;
+    let shipped = load_networks(&RunDir::new(RUN), None, &device).unwrap().value;
     assert_eq!(tensors(&networks), tensors(&shipped), "D (and G) identical, BatchNorm statistics included");
 
     studio().args(["import", "--from"]).arg(&file).arg("--run").arg(&imported).assert().failure().stderr(predicates::str::contains("already holds a run"));

@@ -385,6 +385,45 @@ fn a_cpu_run_never_starts_the_gpu_driver() {
 }
 
 // Issue 38: the faults of the second hostile round (`shared/reports/qa_hostile.md`, B1–B18).
+/// Flips one byte near the end of `file`.
+fn damage(file: &Path) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let at = bytes.len() - 100;
+    bytes[at] ^= 0x40;
+    std::fs::write(file, bytes).unwrap();
+}
+/// B3: `rotate` and `eval` read a checkpoint without its checks, where `export` and `--resume`
+/// refused it.
+#[test]
+fn rotate_and_eval_check_a_checkpoint_as_resume_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path(), "run", "4", "2");
+    damage(&run.join("checkpoints/step-00000004/generator.bpk"));
+    let face = dir.path().join("face.png");
+    image::RgbImage::from_pixel(32, 32, image::Rgb([120, 90, 80])).save(&face).unwrap();
+    let rotate = |extra: &[&str]| {
+        Command::new(binary())
+            .args(["rotate", "--device", "cpu", "--pose", "0", "--run"])
+            .arg(&run)
+            .arg("--image")
+            .arg(&face)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .args(extra)
+            .assert()
+    };
+    rotate(&[]).success().stderr(contains("passed over").and(contains("does not match the checksum")));
+    rotate(&["--checkpoint", "4"]).code(1).stderr(contains("does not match the checksum"));
+    Command::new(binary())
+        .args(["eval", "--device", "cpu", "--checkpoint", "4", "--run"])
+        .arg(&run)
+        .assert()
+        .code(1)
+        .stderr(contains("does not match the checksum"));
+    // A changed checksums.json is caught too.
+    std::fs::write(run.join("checkpoints/step-00000002/checksums.json"), "garbage{").unwrap();
+    rotate(&["--checkpoint", "2"]).code(1).stderr(contains("checksums.json is damaged"));
+}
 /// B8: names in checksums.json were joined to the checkpoint folder as they were: `/dev/zero`
 /// was read without end, `../../…` outside the run.
 #[test]

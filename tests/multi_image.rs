@@ -25,7 +25,7 @@ fn degraded_photos_get_lower_confidences_than_clean_ones() {
         .arg(&run)
         .assert()
         .success();
-    let rotator = load_generator(&RunDir::new(&run), None, &Device::flex()).unwrap();
+    let rotator = load_generator(&RunDir::new(&run), None, &Device::flex()).unwrap().value;
     // Unseen people: another seed of the synthetic set.
     let spec = std::sync::Arc::new(SynthSpec { identities: 6, seed: 99, lights: 1 });
     let mut rng = rand_pcg::Pcg64::seed_from_u64(5);

@@ -388,7 +388,7 @@ impl Worker {
             Command::LoadShipped => self.load(shipped::rotator(&self.device.device), shipped::config()),
             Command::LoadRun { run, step } => {
                 let dir = RunDir::new(run);
-                self.load(load_generator(&dir, step, &self.device.device), dir.read_config())
+                self.load(load_generator(&dir, step, &self.device.device).map(|loaded| loaded.value), dir.read_config())
             }
             Command::Evaluate { data, options } => {
                 if let Err(error) = self.evaluate(&data, &options) {
@@ -582,7 +582,7 @@ impl Worker {
     /// Loads the second model of a comparison; it must draw faces of the first one's size at
     /// its poses.
     fn load_comparison(&mut self, run: &RunDir, step: Option<u64>) -> anyhow::Result<()> {
-        let second = load_generator(run, step, &self.device.device)?;
+        let second = load_generator(run, step, &self.device.device)?.value;
         let first = self.rotator()?;
         anyhow::ensure!(
             second.image_size() == first.image_size() && second.pose_bins() == first.pose_bins(),

@@ -9,7 +9,7 @@ use crate::data::formats::OpenOptions;
 use crate::device::{self, DeviceChoice};
 use crate::eval::evaluate::{EvalOptions, EvalReport, evaluate, held_out_identities, row_fractions};
 use crate::synth::SynthSpec;
-use crate::train::run::{load_generator, open_faces};
+use crate::train::run::{Loaded, load_generator, open_faces};
 use crate::train::{DataSource, RunDir};
 
 /// Arguments of `eval`.
@@ -53,8 +53,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let chosen = device::choose(args.device)?;
     eprintln!("device: {} — {}", chosen.name, chosen.reason);
     let run = RunDir::new(&args.run);
-    let config = run.read_config().with_context(|| format!("{} is not a run folder", args.run.display()))?;
-    let rotator = load_generator(&run, args.checkpoint, &chosen.device)?;
+    let Loaded { config, value: rotator, passed_over, .. } = load_generator(&run, args.checkpoint, &chosen.device)?;
+    for note in &passed_over {
+        eprintln!("{note}");
+    }
     let source = match (&args.data, args.synthetic) {
         (Some(path), _) => DataSource::Folder(path.clone()),
         (None, Some(identities)) => DataSource::Synthetic(SynthSpec { identities, seed: args.seed, lights: args.lights as usize }),

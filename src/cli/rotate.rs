@@ -62,7 +62,11 @@ pub struct RotateArgs {
 pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
     let chosen = device::choose(args.device)?;
     eprintln!("device: {} — {}", chosen.name, chosen.reason);
-    let rotator = load_generator(&RunDir::new(&args.run), args.checkpoint, &chosen.device)?;
+    let loaded = load_generator(&RunDir::new(&args.run), args.checkpoint, &chosen.device)?;
+    for note in &loaded.passed_over {
+        eprintln!("{note}");
+    }
+    let rotator = loaded.value;
     let poses = if args.pose.is_empty() { rotator.pose_bins().yaws.clone() } else { args.pose.clone() };
     let yaws = &rotator.pose_bins().yaws;
     let (first, last) = (yaws.first().copied().unwrap_or(0.0), yaws.last().copied().unwrap_or(0.0));

@@ -24,6 +24,7 @@ use crate::data::formats::{self, OpenOptions};
 use crate::data::{FaceSet, SkipReport, Split};
 use crate::model::rotator::Rotator;
 use crate::model::exchange::{Networks, to_safetensors};
+use crate::model::finite::check_finite;
 use crate::model::{Discriminator, Generator, ModelConfig, Preset};
 
 /// Reads (or makes) the face set a run trains on.
@@ -272,40 +273,71 @@ pub fn save_progress(trainer: &mut Trainer, run: &RunDir, lock: &RunLock) -> any
     Ok(grid)
 }
 
-/// The generator of checkpoint `step` of `run` (its newest when `None`), ready for inference.
-pub fn load_generator(run: &RunDir, step: Option<u64>, device: &Device) -> anyhow::Result<Rotator> {
-    let (config, step) = run_and_step(run, step)?;
-    let path = run.checkpoint_dir(step).join(checkpoint_files::GENERATOR);
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let steps_before = config.steps_before();
-    Ok(Rotator::from_record(config.model, bytes, step, format!("{} step {step}", run.root().display()), device)?.with_steps_before(steps_before))
+/// What a reader took from a checkpoint that passed every check, with the run's configuration.
+pub struct Loaded<T> {
+    /// The run's configuration.
+    pub config: RunConfig,
+    /// The checkpoint's step.
+    pub step: u64,
+    /// What was read.
+    pub value: T,
+    /// Newer checkpoints passed over, each with the reason (`passed over: …`).
+    pub passed_over: Vec<String>,
 }
 
-/// The configuration of `run` and the step of its checkpoint `step` (its newest when `None`).
-fn run_and_step(run: &RunDir, step: Option<u64>) -> anyhow::Result<(RunConfig, u64)> {
+/// Reads checkpoint `step` of `run` with `read`, once its `state.json` belongs to its folder and
+/// every file matches its checksum. Without a step: the newest checkpoint that reads, a damaged
+/// one passed over for the one before it as a resume does. The one loader of every reader
+/// (`rotate`, `eval`, `export`, `--init-from`, the window).
+fn load_checked<T>(run: &RunDir, step: Option<u64>, mut read: impl FnMut(&RunConfig, u64) -> anyhow::Result<T>) -> anyhow::Result<Loaded<T>> {
     let config = run.read_config().with_context(|| format!("{} is not a run folder (no readable config.json)", run.root().display()))?;
-    let step = match step {
-        Some(step) => step,
-        None => *run.checkpoints().last().with_context(|| format!("{} has no checkpoint yet", run.root().display()))?,
+    let steps: Vec<u64> = match step {
+        Some(step) => vec![step],
+        None => run.checkpoints().into_iter().rev().collect(),
     };
-    Ok((config, step))
+    anyhow::ensure!(!steps.is_empty(), "{} has no checkpoint yet", run.root().display());
+    let mut failures: Vec<anyhow::Error> = Vec::new();
+    for &step in &steps {
+        match run.read_state(step).and_then(|_| read(&config, step)) {
+            Ok(value) => {
+                let passed_over = failures.iter().map(|e| format!("passed over: {e:#}")).collect();
+                return Ok(Loaded { config, step, value, passed_over });
+            }
+            Err(error) => failures.push(error),
+        }
+    }
+    let newest = failures.into_iter().next().context("no checkpoint was tried")?;
+    Err(if steps.len() > 1 { newest.context(format!("no checkpoint of {} could be loaded", run.root().display())) } else { newest })
 }
 
-/// G and D of checkpoint `step` of `run` (its newest when `None`), checked against the
-/// checkpoint's checksums, with the run's configuration and the step.
-pub fn load_networks(run: &RunDir, step: Option<u64>, device: &Device) -> anyhow::Result<(RunConfig, u64, Networks)> {
-    let (config, step) = run_and_step(run, step)?;
-    run.read_state(step)?;
-    let dir = run.checkpoint_dir(step);
-    let unreadable = |what: &str, e: burn::store::RecordError| {
-        anyhow::anyhow!("the {what} of {} does not fit a {} model ({e})", dir.display(), config.model.summary())
-    };
-    let record = |name: &str, what: &str| ModuleRecord::load(dir.join(name)).map_err(|e| unreadable(what, e));
-    let generator = Generator::new(&config.model, device).try_load_record(record(checkpoint_files::GENERATOR, "generator")?).map_err(|e| unreadable("generator", e))?;
-    let discriminator = Discriminator::new(&config.model, device)
-        .try_load_record(record(checkpoint_files::DISCRIMINATOR, "discriminator")?)
-        .map_err(|e| unreadable("discriminator", e))?;
-    Ok((config, step, Networks { generator, discriminator }))
+/// The generator of checkpoint `step` of `run` (its newest that loads when `None`), checked
+/// as [`load_checked`] says, ready for inference.
+pub fn load_generator(run: &RunDir, step: Option<u64>, device: &Device) -> anyhow::Result<Loaded<Rotator>> {
+    load_checked(run, step, |config, step| {
+        let path = run.checkpoint_dir(step).join(checkpoint_files::GENERATOR);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let origin = format!("{} step {step}", run.root().display());
+        Ok(Rotator::from_record(config.model.clone(), bytes, step, origin, device)?.with_steps_before(config.steps_before()))
+    })
+}
+
+/// G and D of checkpoint `step` of `run` (its newest that loads when `None`), checked as
+/// [`load_checked`] says, their weights all numbers.
+pub fn load_networks(run: &RunDir, step: Option<u64>, device: &Device) -> anyhow::Result<Loaded<Networks>> {
+    load_checked(run, step, |config, step| {
+        let dir = run.checkpoint_dir(step);
+        let unreadable = |what: &str, e: burn::store::RecordError| {
+            anyhow::anyhow!("the {what} of {} does not fit a {} model ({e})", dir.display(), config.model.summary())
+        };
+        let record = |name: &str, what: &str| ModuleRecord::load(dir.join(name)).map_err(|e| unreadable(what, e));
+        let generator = Generator::new(&config.model, device).try_load_record(record(checkpoint_files::GENERATOR, "generator")?).map_err(|e| unreadable("generator", e))?;
+        let discriminator = Discriminator::new(&config.model, device)
+            .try_load_record(record(checkpoint_files::DISCRIMINATOR, "discriminator")?)
+            .map_err(|e| unreadable("discriminator", e))?;
+        check_finite(&generator, &format!("generator of {}", dir.display()))?;
+        check_finite(&discriminator, &format!("discriminator of {}", dir.display()))?;
+        Ok(Networks { generator, discriminator })
+    })
 }
 
 /// Makes `run` (a folder without a run) a run of `config` whose one checkpoint, at `step`,
@@ -330,11 +362,11 @@ pub fn create_from_networks(run: &RunDir, config: &RunConfig, step: u64, network
     Ok(())
 }
 
-/// Writes checkpoint `step` of `run` (its newest when `None`) as a safetensors file at `out`
-/// (`model::exchange`), with the run's `config.json` in the same folder. A `config.json` already
+/// Writes checkpoint `step` of `run` (its newest that loads when `None`) as a safetensors file
+/// at `out` (`model::exchange`), with the run's `config.json` in the same folder. A `config.json` already
 /// there that describes another run is never overwritten. Returns what was written, for people.
 pub fn export_checkpoint(run: &RunDir, step: Option<u64>, out: &Path) -> anyhow::Result<String> {
-    let (config, step, networks) = load_networks(run, step, &Device::flex())?;
+    let Loaded { config, step, value: networks, passed_over } = load_networks(run, step, &Device::flex())?;
     let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
     let config_path = folder.join("config.json");
@@ -344,5 +376,6 @@ pub fn export_checkpoint(run: &RunDir, step: Option<u64>, out: &Path) -> anyhow:
     }
     write_atomically(out, &to_safetensors(&networks, &config.model, step)?)?;
     write_atomically(&config_path, config_text.as_bytes())?;
-    Ok(format!("wrote {} (step {step}, {}) and {}", out.display(), config.model.summary(), config_path.display()))
+    let written = format!("wrote {} (step {step}, {}) and {}", out.display(), config.model.summary(), config_path.display());
+    Ok(passed_over.into_iter().chain([written]).collect::<Vec<_>>().join("\n"))
 }

@@ -17,6 +17,7 @@ use super::run_dir::{RunConfig, RunDir, RunLock, StartedFrom, StepMetrics, Train
 use super::augment::augment;
 use super::pose_teacher::{self, PoseTeacher, teacher_loss};
 use super::recipe::{Architecture, DAugment, Recipe};
+use super::run::{Loaded, load_networks};
 use super::samples;
 use super::schedule::Balance;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::model::loss::{DTargets, DiscriminatorLoss, GeneratorLoss, classificat
 use crate::model::finite::check_finite;
 use crate::model::transfer::load_matching;
 use crate::model::rotator::Rotator;
+use crate::model::exchange::Networks;
 use crate::model::{Discriminator, Generator, Judgement, fuse};
 
 /// How many checkpoints a run keeps.
@@ -207,15 +209,8 @@ impl Trainer {
             ours.image_size(),
             ours.image_size()
         );
-        let step = *source.checkpoints().last().with_context(|| format!("--init-from: {} has no checkpoint", source.root().display()))?;
-        source.read_state(step)?;
-        let dir = source.checkpoint_dir(step);
-        let unreadable = |what: &str, e: burn::store::RecordError| anyhow::anyhow!("--init-from: the {what} of {} cannot be read: {e}", dir.display());
-        let record = |name: &str, what: &str| ModuleRecord::load(dir.join(name)).map_err(|e| unreadable(what, e));
-        let generator = Generator::new(&config.model, &self.device).try_load_record(record(checkpoint_files::GENERATOR, "generator")?).map_err(|e| unreadable("generator", e))?;
-        let discriminator = Discriminator::new(&config.model, &self.device)
-            .try_load_record(record(checkpoint_files::DISCRIMINATOR, "discriminator")?)
-            .map_err(|e| unreadable("discriminator", e))?;
+        let Loaded { step, value: source_networks, passed_over, .. } = load_networks(source, None, &self.device).context("--init-from")?;
+        let Networks { generator, discriminator } = source_networks;
         let (generator, g_loaded, g_total) = load_matching(self.generator.clone(), &generator);
         let (discriminator, d_loaded, d_total) = load_matching(self.discriminator.clone(), &discriminator);
         self.generator = generator;
@@ -227,10 +222,11 @@ impl Trainer {
             images_before: config.images_before() + step * config.training.batch_size as u64,
             recipe: Some(config.training.recipe.describe(Architecture::of(&config.model)).to_owned()),
         });
-        Ok(format!(
+        let started = format!(
             "started from {} step {step}: {g_loaded} of {g_total} tensors of G and {d_loaded} of {d_total} of D loaded; the rest start fresh",
             source.root().display()
-        ))
+        );
+        Ok(passed_over.into_iter().chain([started]).collect::<Vec<_>>().join("\n"))
     }
 
     /// What training (or reading back) the pose teacher measured, when the recipe has one.
