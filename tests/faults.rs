@@ -504,3 +504,36 @@ fn a_manifest_path_spelled_two_ways_is_one_image() {
     assert_eq!(skip_count(&report, "duplicate path"), 4, "{report}");
     assert_eq!(report["images"], 1, "{report}");
 }
+/// B15: a run whose images were all over the decode budget said they "could not be decoded" and
+/// left a run folder that blocked a retry.
+#[test]
+fn a_run_that_fails_before_its_first_step_leaves_nothing_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let faces = dir.path().join("faces");
+    Command::new(binary()).args(["synth", "--identities", "4", "--lights", "1", "--size", "32", "--out"]).arg(&faces).assert().success();
+    let run = dir.path().join("run");
+    let start = |extra: &[&str]| {
+        Command::new(binary())
+            .args(["train", "--preset", "tiny", "--batch", "4", "--steps", "2", "--device", "cpu", "--recipe", "paper", "--data"])
+            .arg(&faces)
+            .arg("--out")
+            .arg(&run)
+            .args(extra)
+            .assert()
+    };
+    start(&["--max-pixels", "0"]).code(1).stderr(contains("over the decode budget"));
+    assert!(!run.exists(), "a run that never took a step leaves no folder");
+    start(&[]).success();
+}
+/// B18: a refused `--init-from` left an empty run folder.
+#[test]
+fn a_refused_init_from_leaves_no_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(&run, &["--steps", "1", "--init-from", dir.path().join("missing").to_str().unwrap()]).code(1).stderr(contains("is not a run folder"));
+    assert!(!run.exists(), "a refused source leaves no folder");
+    let damaged = tiny_run(dir.path(), "damaged", "2", "2");
+    damage(&damaged.join("checkpoints/step-00000002/generator.bpk"));
+    train(&run, &["--steps", "1", "--init-from", damaged.to_str().unwrap()]).code(1).stderr(contains("does not match the checksum"));
+    assert!(!run.exists(), "a damaged source leaves no folder");
+}

@@ -752,14 +752,14 @@ fn duration(secs: f64) -> String {
     if secs >= 3600 { format!("{}h {:02}m", secs / 3600, secs % 3600 / 60) } else { format!("{}m {:02}s", secs / 60, secs % 60) }
 }
 
-/// `wanted`, or `wanted-2`, `wanted-3`, … : the first that holds no run.
+/// `wanted`, or `wanted-2`, `wanted-3`, … : the first a new run may start in (new or empty).
 fn free_run_dir(wanted: &Path) -> PathBuf {
-    if !RunDir::new(wanted).has_config() {
+    if RunDir::new(wanted).is_free() {
         return wanted.to_path_buf();
     }
     (2..)
         .map(|n| PathBuf::from(format!("{}-{n}", wanted.display())))
-        .find(|path| !RunDir::new(path).has_config())
+        .find(|path| RunDir::new(path).is_free())
         .unwrap_or_else(|| wanted.to_path_buf())
 }
 

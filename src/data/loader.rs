@@ -180,6 +180,7 @@ fn cut(images: &[LabelledImage], indices: &[usize], plan: &BatchPlan, rng: &mut 
     let decoded: Vec<Result<(usize, Arc<RgbImage>), String>> = indices
         .par_iter()
         .map(|&first| {
+            let mut reasons = std::collections::BTreeSet::new();
             for offset in 0..images.len() {
                 let index = (first + offset) % images.len();
                 match cache.get(images, index) {
@@ -188,10 +189,11 @@ fn cut(images: &[LabelledImage], indices: &[usize], plan: &BatchPlan, rng: &mut 
                         if let Ok(mut report) = skipped.lock() {
                             report.add_once(&error.reason(), images[index].source.describe());
                         }
+                        reasons.insert(error.reason());
                     }
                 }
             }
-            Err("none of the training images could be decoded".to_owned())
+            Err(format!("none of the training images can be used: {}", reasons.into_iter().collect::<Vec<_>>().join("; ")))
         })
         .collect();
     let mut batch = Batch { pixels: Vec::new(), inputs: None, degraded: Vec::new(), identities: Vec::new(), bins: Vec::new(), d_real: None };

@@ -80,18 +80,16 @@ pub struct Opened {
     pub notes: Vec<String>,
 }
 
-/// Starts a new run of `config` in `run` (which must not hold a run already), from fresh
-/// weights or from `init_from`'s newest checkpoint (every weight whose shape agrees). The run is
+/// Starts a new run of `config` in `run` (a new or empty folder), from fresh weights or from
+/// `init_from`'s newest checkpoint that loads (every weight whose shape agrees). The run is
 /// locked before anything is written, so of two processes starting the same run one wins and
-/// the other changes nothing; a source that cannot be read writes nothing.
+/// the other changes nothing; a run that fails before its first step leaves nothing
+/// ([`RunDir::lock_new`]).
 pub fn start(run: &RunDir, config: RunConfig, faces: &FaceSet, device: &Device, init_from: Option<&RunDir>) -> anyhow::Result<Opened> {
     config.training.validate()?;
     let architecture = Architecture::of(&config.model);
     architecture.validate(&config.training.recipe)?;
-    let lock = run.lock()?;
-    if run.has_config() {
-        bail!("{} already holds a run; add --resume to continue it, or choose another --out", run.root().display());
-    }
+    let lock = run.lock_new()?;
     let mut trainer = Trainer::new(config, faces, device, None)?;
     let mut notes: Vec<String> = trainer.teacher_note().map(str::to_owned).into_iter().collect();
     match init_from {
@@ -340,11 +338,11 @@ pub fn load_networks(run: &RunDir, step: Option<u64>, device: &Device) -> anyhow
     })
 }
 
-/// Makes `run` (a folder without a run) a run of `config` whose one checkpoint, at `step`,
-/// holds `networks`; its optimizers start fresh, so training it on continues from these weights.
+/// Makes `run` (a new or empty folder) a run of `config` whose one checkpoint, at `step`, holds
+/// `networks`; its optimizers start fresh, so training it on continues from these weights. The
+/// run is made whole or not at all: a failure (a full disk) leaves nothing.
 pub fn create_from_networks(run: &RunDir, config: &RunConfig, step: u64, networks: Networks) -> anyhow::Result<()> {
-    anyhow::ensure!(!run.has_config(), "{} already holds a run; name a new folder", run.root().display());
-    let lock = run.lock()?;
+    let lock = run.lock_new()?;
     run.create(&lock)?;
     run.write_config(&lock, config)?;
     let state = TrainerState { step, wall_secs: 0.0, rng: Pcg64::seed_from_u64(config.training.seed), last_d_accuracy: None };

@@ -401,6 +401,22 @@ impl RunDir {
         self.config_path().is_file()
     }
 
+    /// Whether a new run may start in the folder: it does not exist, or holds nothing but
+    /// perhaps a lock file (left by a killed process, or this one's own).
+    pub fn is_free(&self) -> bool {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return !self.root.exists();
+        };
+        let lock = self.lock_path();
+        entries.filter_map(Result::ok).all(|entry| entry.path() == lock)
+    }
+
+    /// Whether the folder is a run's: its `config.json` and its checkpoints folder (a folder of
+    /// exported files may hold a `config.json` written by an earlier `export`).
+    pub fn is_run(&self) -> bool {
+        self.has_config() && self.checkpoints_dir().is_dir()
+    }
+
     /// Checks that `lock` is this run's.
     fn held(&self, lock: &RunLock) -> anyhow::Result<()> {
         anyhow::ensure!(lock.path == self.lock_path(), "{} is not locked by this process (its lock is {})", self.root.display(), lock.path.display());
@@ -431,10 +447,12 @@ impl RunDir {
         Ok(config)
     }
 
-    /// Appends one line to `metrics.jsonl`.
+    /// Appends one line to `metrics.jsonl`; a new run is kept from then on ([`RunDir::lock_new`]).
     pub fn append_metrics(&self, lock: &RunLock, metrics: &StepMetrics) -> anyhow::Result<()> {
         self.held(lock)?;
-        append_line(&self.metrics_path(), metrics)
+        append_line(&self.metrics_path(), metrics)?;
+        lock.keep();
+        Ok(())
     }
 
     /// Every readable line of `metrics.jsonl`, and the numbers of those that are not (a line
@@ -499,7 +517,8 @@ impl RunDir {
 
     /// Writes a checkpoint atomically: `fill` writes the files into a temporary folder, their
     /// checksums are added, and the folder is renamed into place; a failure removes the
-    /// temporary folder. Keeps the newest `keep` checkpoints.
+    /// temporary folder. Keeps the newest `keep` checkpoints; a new run is kept from then on
+    /// ([`RunDir::lock_new`]).
     pub fn write_checkpoint(
         &self,
         lock: &RunLock,
@@ -522,6 +541,7 @@ impl RunDir {
             fs::remove_dir_all(&target)?;
         }
         fs::rename(&temp, &target).with_context(|| format!("moving the checkpoint into {}", target.display()))?;
+        lock.keep();
         let steps = self.checkpoints();
         for &old in steps.iter().take(steps.len().saturating_sub(keep)) {
             fs::remove_dir_all(self.checkpoint_dir(old)).ok();
@@ -566,9 +586,25 @@ impl RunDir {
                 let mut file = file;
                 file.set_len(0)?;
                 writeln!(file, "{}", std::process::id()).with_context(|| format!("writing {}", path.display()))?;
-                return Ok(RunLock { path, _file: file });
+                return Ok(RunLock { path, _file: file, new_run: None });
             }
         }
+    }
+
+    /// Claims a folder for a new run, as [`RunDir::lock`] does, after checking that it is new
+    /// or empty (a lone lock file left by a killed process aside): a folder that holds a run,
+    /// or anything else, is refused and left as it was. The run is then made whole or not at
+    /// all: until it writes its first metrics or checkpoint, dropping the lock (a failure, a
+    /// refused source, Ctrl-C before the first step) removes what was made, the folder itself
+    /// when the claim made it.
+    pub fn lock_new(&self) -> anyhow::Result<RunLock> {
+        let made_folder = !self.root.exists();
+        let mut lock = self.lock()?;
+        let root = self.root.display();
+        anyhow::ensure!(!self.has_config(), "{root} already holds a run; continue it with `train --resume --out {root}`, or choose another folder");
+        anyhow::ensure!(self.is_free(), "{root} is not empty and holds no run (no config.json); choose a new or empty folder");
+        lock.new_run = Some(NewRun { root: self.root.clone(), made_folder, kept: AtomicBool::new(false) });
+        Ok(lock)
     }
 }
 
@@ -595,10 +631,48 @@ fn same_file(file: &fs::File, path: &Path) -> bool {
 pub struct RunLock {
     path: PathBuf,
     _file: fs::File,
+    /// Set by [`RunDir::lock_new`].
+    new_run: Option<NewRun>,
+}
+
+/// A new run's claim: what to remove if the run never writes a step or a checkpoint.
+#[derive(Debug)]
+struct NewRun {
+    root: PathBuf,
+    /// Whether the claim made the folder (else it was there, empty).
+    made_folder: bool,
+    /// Whether the run has written metrics or a checkpoint, and stays.
+    kept: AtomicBool,
+}
+
+impl NewRun {
+    /// Removes what the run made: its folder, or everything in the folder but the lock file.
+    fn undo(&self, lock: &Path) {
+        if self.made_folder {
+            fs::remove_dir_all(&self.root).ok();
+            return;
+        }
+        for entry in fs::read_dir(&self.root).into_iter().flatten().filter_map(Result::ok).filter(|e| e.path().as_path() != lock) {
+            let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) { fs::remove_dir_all(entry.path()) } else { fs::remove_file(entry.path()) };
+            removed.ok();
+        }
+    }
+}
+
+impl RunLock {
+    /// Keeps a new run when its lock is dropped ([`RunDir::lock_new`]).
+    fn keep(&self) {
+        if let Some(new_run) = &self.new_run {
+            new_run.kept.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
+        if let Some(new_run) = self.new_run.as_ref().filter(|n| !n.kept.load(Ordering::SeqCst)) {
+            new_run.undo(&self.path);
+        }
         // Removed while still locked; the lock itself goes with the file handle, right after.
         fs::remove_file(&self.path).ok();
     }
