@@ -473,6 +473,29 @@ fn nonsense_counts_are_refused_by_the_argument_parser() {
     bench("--interactive", "18446744073709551615").code(2).stderr(contains("is not in"));
     bench("--loader", "18446744073709551615").code(2).stderr(contains("is not in"));
 }
+/// B11: Ctrl-C while the pose teacher trained waited for it, then promised a checkpoint of
+/// step 0 that was never written.
+#[test]
+fn ctrl_c_while_the_pose_teacher_trains_stops_it_and_says_what_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let live = Process::new(binary())
+        .args(["train", "--synthetic", "20", "--lights", "2", "--preset", "tiny", "--batch", "4", "--device", "cpu", "--steps", "3", "--pose-teacher-weight", "1", "--out"])
+        .arg(&run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let sent = Instant::now();
+    signal(&live, libc::SIGINT);
+    let output = live.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(sent.elapsed() < Duration::from_secs(10), "the teacher trained on for {:?} after Ctrl-C", sent.elapsed());
+    assert!(!stderr.contains("a checkpoint of that step is written") && stderr.contains("before the first step"), "{stderr}");
+    train(&run, &["--steps", "1"]).success();
+}
 /// B12: `rotate` of two inputs with the same folder and file name wrote both to one set of files.
 #[test]
 fn rotate_gives_inputs_of_the_same_name_their_own_files() {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use burn::prelude::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::shipped;
@@ -15,6 +16,7 @@ use crate::data::FaceSet;
 use crate::device::{self, DeviceChoice};
 use crate::model::{PoseBins, Preset, Upsample};
 use crate::synth::SynthSpec;
+use crate::train::interrupt::{self, StoppedBeforeFirstStep};
 use crate::train::run::{Ended, Opened, open_faces, plan, resume, start, train_to_end};
 use crate::train::{Architecture, Balance, DAugment, DHead, DataSource, MultiImage, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
@@ -252,14 +254,24 @@ impl TrainArgs {
     }
 }
 
-/// A run ended early by Ctrl-C or SIGTERM, after writing a checkpoint of the step it reached.
+/// A run ended early by Ctrl-C or SIGTERM: after writing a checkpoint of the step it reached,
+/// or before its first step, when there is nothing to keep.
 #[derive(Debug, thiserror::Error)]
-#[error("stopped at step {step} by a signal; a checkpoint of that step is written, and `train --resume --out {out}` continues it")]
+#[error("{}", self.describe())]
 pub struct Interrupted {
-    /// The step reached.
+    /// The step reached (0: the first step was never taken).
     pub step: u64,
     /// The run folder.
     pub out: String,
+}
+
+impl Interrupted {
+    fn describe(&self) -> String {
+        match self.step {
+            0 => "stopped by a signal before the first step, so no checkpoint was written; the same command starts the run again".to_owned(),
+            step => format!("stopped at step {step} by a signal; a checkpoint of that step is written, and `train --resume --out {}` continues it", self.out),
+        }
+    }
 }
 
 /// When the first Ctrl-C or SIGTERM came: finish the step, write a checkpoint, stop.
@@ -276,8 +288,9 @@ fn stop_on_signals() {
     let installed = ctrlc::set_handler(|| {
         let now = Instant::now();
         let first = *STOP.get_or_init(|| now);
+        interrupt::request();
         if first == now {
-            eprintln!("\nfinishing this step and writing a checkpoint (press Ctrl-C again to stop at once)");
+            eprintln!("\nstopping at the end of this step (press Ctrl-C again to stop at once)");
         } else if now.duration_since(first) > REPEAT_WINDOW {
             eprintln!("\nstopping now, without a checkpoint of this step");
             std::process::exit(130);
@@ -305,14 +318,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     println!("device: {} — {}", chosen.name, chosen.reason);
     let run = RunDir::new(&args.out);
     stop_on_signals();
-    let Opened { lock, mut trainer, skipped, resumed_from, notes } = if args.resume {
-        resume(&run, args.steps, &chosen.device)?
-    } else {
-        let data = data_source(args)?;
-        let options = OpenOptions { pose_bins: PoseBins::default(), cfp_two_bins: args.cfp_two_bins };
-        let faces = open_faces(&data, &options)?;
-        let config = new_config(args, data, &faces)?;
-        start(&run, config, &faces, &chosen.device, args.init_from.as_deref().map(RunDir::new).as_ref())?
+    let Opened { lock, mut trainer, skipped, resumed_from, notes } = match open(args, &run, &chosen.device) {
+        Err(error) if error.downcast_ref::<StoppedBeforeFirstStep>().is_some() => {
+            return Err(Interrupted { step: 0, out: run.root().display().to_string() }.into());
+        }
+        opened => opened?,
     };
     let config = trainer.config().clone();
     println!("recipe: {}", config.training.recipe.summary(Architecture::of(&config.model)));
@@ -355,7 +365,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             show(e.pose_control_acc)
         );
     };
-    let result = train_to_end(&mut trainer, &run, &lock, || STOP.get().is_some(), |m| progress.update(m), print_eval);
+    let result = train_to_end(&mut trainer, &run, &lock, interrupt::requested, |m| progress.update(m), print_eval);
     progress.finish();
     if let Ended::Stopped(step) = result? {
         drop(lock);
@@ -372,6 +382,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         run.root().display()
     );
     Ok(())
+}
+
+/// The run `args` ask for, resumed or started, ready for its next step.
+fn open(args: &TrainArgs, run: &RunDir, device: &Device) -> anyhow::Result<Opened> {
+    if args.resume {
+        return resume(run, args.steps, device);
+    }
+    let data = data_source(args)?;
+    let options = OpenOptions { pose_bins: PoseBins::default(), cfp_two_bins: args.cfp_two_bins };
+    let faces = open_faces(&data, &options)?;
+    let config = new_config(args, data, &faces)?;
+    start(run, config, &faces, device, args.init_from.as_deref().map(RunDir::new).as_ref())
 }
 
 fn data_source(args: &TrainArgs) -> anyhow::Result<DataSource> {

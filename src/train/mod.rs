@@ -1,6 +1,7 @@
 //! Training: the step loop, the G/D balance, sample grids and the run folder on disk.
 
 pub mod augment;
+pub mod interrupt;
 pub mod pose_teacher;
 pub mod recipe;
 pub mod run;

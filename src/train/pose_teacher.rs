@@ -25,6 +25,7 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 use super::augment::shift;
+use super::interrupt::{self, StoppedBeforeFirstStep};
 use crate::data::{LabelledImage, loader::centred_batch};
 use crate::eval::pose_classifier::predictions;
 use crate::model::codes::labels;
@@ -107,7 +108,8 @@ pub fn load(bytes: Vec<u8>, held_out: &[LabelledImage], input_size: usize, num_p
 
 /// Trains a teacher on the real `train` faces (centre-cropped at `input_size`), seeded, and
 /// reports its accuracy on the `held_out` people's faces, unaugmented. Faces that do not decode
-/// are left out. `device` is the run's autodiff device.
+/// are left out. `device` is the run's autodiff device. A stop asked for meanwhile
+/// ([`interrupt`]) ends it with [`StoppedBeforeFirstStep`].
 pub fn train(train: &[LabelledImage], held_out: &[LabelledImage], input_size: usize, num_poses: usize, seed: u64, device: &Device) -> anyhow::Result<TrainedTeacher> {
     let started = std::time::Instant::now();
     let mut rng = Pcg64::seed_from_u64(seed ^ 0x7EAC_4E55);
@@ -127,6 +129,9 @@ pub fn train(train: &[LabelledImage], held_out: &[LabelledImage], input_size: us
     let network = rayon::scope(|_| {
         let mut network = network;
         for _ in 0..STEPS {
+            if interrupt::requested() {
+                return Err(StoppedBeforeFirstStep);
+            }
             if order.len() < BATCH.min(bins.len()) {
                 order = (0..bins.len()).collect();
                 order.shuffle(&mut rng);
@@ -139,8 +144,8 @@ pub fn train(train: &[LabelledImage], held_out: &[LabelledImage], input_size: us
             let grads = GradientsParams::from_grads(value.backward(), &network);
             network = optimizer.step(LEARNING_RATE, network, grads);
         }
-        network.no_grad()
-    });
+        Ok(network.no_grad())
+    })?;
     let accuracy = held_out_accuracy(&network, held_out, input_size, device)?;
     let note = format!(
         "pose teacher: trained on {} real training faces ({STEPS} steps of {BATCH}) in {:.0} s; {}",
