@@ -50,7 +50,7 @@ fn export_names_every_tensor_by_the_spec_table_in_pytorch_layout() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("shipped.safetensors");
     export(&file);
-    assert!(dir.path().join("config.json").is_file(), "config.json is written beside the file");
+    assert!(dir.path().join("shipped.config.json").is_file(), "the configuration is written beside the file, named after it");
 
     let bytes = std::fs::read(&file).unwrap();
     let read = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");
@@ -123,7 +123,7 @@ fn a_file_of_another_configuration_is_refused_with_a_message() {
     let error = read_safetensors(&file, &tiny, &Device::flex()).expect_err("a small model's weights do not fit a tiny one").to_string();
     assert!(error.contains("do not fit"), "{error}");
 
-    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("shipped.config.json")).unwrap()).unwrap();
     config["model"]["preset"] = "tiny".into();
     let other = dir.path().join("other.json");
     std::fs::write(&other, config.to_string()).unwrap();
@@ -144,16 +144,16 @@ fn a_file_of_another_configuration_is_refused_with_a_message() {
 fn export_never_overwrites_another_runs_config() {
     let dir = tempfile::tempdir().unwrap();
     let theirs = "{\"another\": \"run\"}";
-    std::fs::write(dir.path().join("config.json"), theirs).unwrap();
+    std::fs::write(dir.path().join("shipped.config.json"), theirs).unwrap();
     studio()
         .args(["export", "--run", RUN, "--out"])
         .arg(dir.path().join("shipped.safetensors"))
         .assert()
         .failure()
         .stderr(predicates::str::contains("already holds another run's configuration"));
-    assert_eq!(std::fs::read_to_string(dir.path().join("config.json")).unwrap(), theirs, "their config.json is untouched");
+    assert_eq!(std::fs::read_to_string(dir.path().join("shipped.config.json")).unwrap(), theirs, "their configuration is untouched");
     assert!(!dir.path().join("shipped.safetensors").exists(), "nothing is written beside it");
-    // The same run's config.json is no obstacle: a second checkpoint can go into the same folder.
+    // The same run's configuration is no obstacle: the same file can be exported again.
     export(&dir.path().join("again").join("a.safetensors"));
-    export(&dir.path().join("again").join("b.safetensors"));
+    export(&dir.path().join("again").join("a.safetensors"));
 }

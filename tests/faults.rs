@@ -385,6 +385,17 @@ fn a_cpu_run_never_starts_the_gpu_driver() {
 }
 
 // Issue 38: the faults of the second hostile round (`shared/reports/qa_hostile.md`, B1–B18).
+/// `export` of `run`'s newest checkpoint to `dir/w.safetensors`; returns the file and its
+/// configuration file.
+fn exported(run: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+    let file = dir.join("w.safetensors");
+    Command::new(binary()).args(["export", "--run"]).arg(run).arg("--out").arg(&file).assert().success();
+    (file.clone(), dir.join("w.config.json"))
+}
+/// `import --from file --config config --run run`.
+fn import(file: &Path, config: &Path, run: &Path) -> assert_cmd::assert::Assert {
+    Command::new(binary()).args(["import", "--from"]).arg(file).arg("--config").arg(config).arg("--run").arg(run).assert()
+}
 /// Flips one byte near the end of `file`.
 fn damage(file: &Path) {
     let mut bytes = std::fs::read(file).unwrap();
@@ -423,6 +434,60 @@ fn rotate_and_eval_check_a_checkpoint_as_resume_does() {
     // A changed checksums.json is caught too.
     std::fs::write(run.join("checkpoints/step-00000002/checksums.json"), "garbage{").unwrap();
     rotate(&["--checkpoint", "2"]).code(1).stderr(contains("checksums.json is damaged"));
+}
+/// B4: a folder with checkpoints but no config.json counted as empty; `import` and `train`
+/// then pruned its checkpoints.
+#[test]
+fn a_folder_that_holds_files_but_no_run_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path(), "run", "2", "2");
+    let (file, config) = exported(&run, dir.path());
+    let old = tiny_run(dir.path(), "old", "6", "2");
+    std::fs::remove_file(old.join("config.json")).unwrap();
+    let checkpoints = || std::fs::read_dir(old.join("checkpoints")).unwrap().count();
+    let before = checkpoints();
+    import(&file, &config, &old).code(1).stderr(contains("is not empty and holds no run"));
+    train(&old, &["--steps", "2"]).code(1).stderr(contains("is not empty and holds no run"));
+    assert_eq!(checkpoints(), before, "the checkpoints stay");
+    // A lone lock file (left by a killed process) does not count.
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::write(locked.join("lock"), "1\n").unwrap();
+    import(&file, &config, &locked).success();
+}
+/// Runs the binary with `args` with files limited to `bytes` (a disk that fills up: writes past
+/// it fail with EFBIG; SIGXFSZ is ignored, as a full disk sends no signal).
+#[cfg(unix)]
+fn with_file_limit(bytes: u64, args: &[&std::ffi::OsStr]) -> assert_cmd::assert::Assert {
+    use std::os::unix::process::CommandExt;
+    let mut command = Process::new(binary());
+    command.args(args);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Command::from_std(command).assert()
+}
+/// B5: an `import` that failed writing its checkpoint (a full disk) left config.json without
+/// a checkpoint, which `--resume` then trained from random weights.
+#[cfg(unix)]
+#[test]
+fn an_import_that_fails_halfway_leaves_no_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path(), "run", "2", "2");
+    let (file, config) = exported(&run, dir.path());
+    let imported = dir.path().join("imported");
+    let args = ["import".as_ref(), "--from".as_ref(), file.as_os_str(), "--config".as_ref(), config.as_os_str(), "--run".as_ref(), imported.as_os_str()];
+    with_file_limit(100_000, &args).code(1).stderr(contains("File too large"));
+    assert!(!imported.exists(), "a failed import leaves nothing");
+    import(&file, &config, &imported).success();
 }
 /// B8: names in checksums.json were joined to the checkpoint folder as they were: `/dev/zero`
 /// was read without end, `../../…` outside the run.
@@ -526,6 +591,36 @@ fn a_manifest_path_spelled_two_ways_is_one_image() {
     let report = inspect_json(&set, &[]);
     assert_eq!(skip_count(&report, "duplicate path"), 4, "{report}");
     assert_eq!(report["images"], 1, "{report}");
+}
+/// B14, and window bug 10: `export --out` replaced whatever was at the path (a run's own files,
+/// a device node), and wrote a fixed-name config.json a second export overwrote.
+#[test]
+fn export_refuses_paths_it_must_not_replace_and_names_its_config_after_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path(), "run", "2", "2");
+    let export = |out: &Path| Command::new(binary()).args(["export", "--run"]).arg(&run).arg("--out").arg(out).assert();
+    let metrics = std::fs::read(run.join("metrics.jsonl")).unwrap();
+    for inside in ["metrics.jsonl", "checkpoints/step-00000002/generator.bpk", "new.safetensors"] {
+        export(&run.join(inside)).code(1).stderr(contains("inside the run folder"));
+    }
+    assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), metrics, "the run's metrics are untouched");
+    export(&dir.path().join("run/../run/x.safetensors")).code(1).stderr(contains("inside the run folder"));
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("node");
+        let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string, and a mode.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        export(&fifo).code(1).stderr(contains("is not a regular file"));
+    }
+    // Two runs exported into one folder: each file with its own configuration.
+    let other = tiny_run(dir.path(), "other", "2", "2");
+    let out = dir.path().join("out");
+    export(&out.join("a.safetensors")).success().stdout(contains("a.config.json"));
+    Command::new(binary()).args(["export", "--run"]).arg(&other).arg("--out").arg(out.join("b.safetensors")).assert().success();
+    assert!(out.join("a.config.json").is_file() && out.join("b.config.json").is_file() && !out.join("config.json").exists());
+    // `import` finds the configuration named after the file.
+    Command::new(binary()).args(["import", "--from"]).arg(out.join("b.safetensors")).arg("--run").arg(dir.path().join("b")).assert().success();
 }
 /// B15: a run whose images were all over the decode budget said they "could not be decoded" and
 /// left a run folder that blocked a retry.

@@ -457,7 +457,7 @@ fn the_shipped_run_exports_from_the_train_view_and_is_not_resumed_in_place() {
     harness.get_by_role_and_label(Role::TextInput, "path").set_text_value_accesskit(&out.display().to_string());
     harness.step();
     harness.get_by_label("OK").click();
-    wait_for(&mut harness, "the export", |app| app.status.last_error.is_some() || out.is_file() && out.with_file_name("config.json").is_file());
+    wait_for(&mut harness, "the export", |app| app.status.last_error.is_some() || out.is_file() && out.with_file_name("shipped.config.json").is_file());
     assert!(harness.state().status.last_error.is_none(), "{:?}", harness.state().status.last_error);
     let bytes = std::fs::read(&out).expect("the file");
     let read = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");

@@ -520,7 +520,7 @@ impl TrainView {
                         if ui.button("Compare").on_hover_text("Draw Explore's faces with this checkpoint too, beside the model on show").clicked() {
                             action = Some(TrainAction::CompareInExplore { run: run.path.clone(), step });
                         }
-                        if button_unless(ui, "Export…", &[(self.chooser.is_busy(), DIALOG_OPEN)]).on_hover_text("G and D as safetensors named by the SPEC table, with config.json beside it, for other tools").clicked() {
+                        if button_unless(ui, "Export…", &[(self.chooser.is_busy(), DIALOG_OPEN)]).on_hover_text("G and D as safetensors named by the SPEC table, with its configuration (NAME.config.json) beside it, for other tools").clicked() {
                             let name = run.path.file_name().map_or_else(|| "run".to_owned(), |n| n.to_string_lossy().into_owned());
                             self.chooser.open(ui.ctx(), Chosen::Export { step }, Request::Save { name: format!("{name}-step{step}.safetensors") });
                         }

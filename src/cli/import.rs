@@ -1,13 +1,13 @@
 //! `drgan-studio import`: a run folder from a safetensors file written by `export` (or by any
 //! tool that names the tensors the same way), so the studio can look at it and train it on.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use burn::prelude::Device;
 
 use crate::model::exchange::{read_metadata, read_safetensors};
-use crate::train::run::create_from_networks;
+use crate::train::run::{create_from_networks, exported_config_path};
 use crate::train::{RunConfig, RunDir};
 
 /// Arguments of `import`.
@@ -16,7 +16,8 @@ pub struct ImportArgs {
     /// The safetensors file.
     #[arg(long)]
     pub from: PathBuf,
-    /// The run's configuration (default: `config.json` beside the file).
+    /// The run's configuration (default: `<file stem>.config.json` beside the file, as `export`
+    /// writes it, else `config.json` there).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The new run folder.
@@ -31,7 +32,7 @@ pub struct ImportArgs {
 pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let config_path = match &args.config {
         Some(path) => path.clone(),
-        None => args.from.with_file_name("config.json"),
+        None => config_beside(&args.from)?,
     };
     let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {} (name the run's configuration with --config)", config_path.display()))?;
     let config: RunConfig = serde_json::from_str(&text).with_context(|| format!("{} is not a run's config.json", config_path.display()))?;
@@ -53,4 +54,12 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     create_from_networks(&run, &config, step, networks)?;
     println!("made the run {} at step {step} ({}); its optimizers start fresh", run.root().display(), config.model.summary());
     Ok(())
+}
+
+/// The configuration `export` wrote beside `file`: `<file stem>.config.json`, or the
+/// `config.json` earlier versions wrote.
+fn config_beside(file: &Path) -> anyhow::Result<PathBuf> {
+    let named = exported_config_path(file)?;
+    let shared = file.with_file_name("config.json");
+    Ok(if named.is_file() || !shared.is_file() { named } else { shared })
 }

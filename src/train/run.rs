@@ -7,7 +7,7 @@ use burn::prelude::Device;
 use image::RgbImage;
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::AdamConfig;
@@ -361,19 +361,47 @@ pub fn create_from_networks(run: &RunDir, config: &RunConfig, step: u64, network
 }
 
 /// Writes checkpoint `step` of `run` (its newest that loads when `None`) as a safetensors file
-/// at `out` (`model::exchange`), with the run's `config.json` in the same folder. A `config.json` already
-/// there that describes another run is never overwritten. Returns what was written, for people.
+/// at `out` (`model::exchange`), with the run's configuration beside it as
+/// `<file stem>.config.json` ([`exported_config_path`]). `out` must be a new or regular file
+/// outside any run folder, and a configuration already there that describes another run is
+/// never overwritten. Returns what was written, for people.
 pub fn export_checkpoint(run: &RunDir, step: Option<u64>, out: &Path) -> anyhow::Result<String> {
+    let config_path = exported_config_path(out)?;
+    for path in [out, config_path.as_path()] {
+        check_export_target(path)?;
+    }
     let Loaded { config, step, value: networks, passed_over } = load_networks(run, step, &Device::flex())?;
     let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
-    let config_path = folder.join("config.json");
     let config_text = serde_json::to_string_pretty(&config)?;
     if let Ok(existing) = std::fs::read_to_string(&config_path) {
-        anyhow::ensure!(existing == config_text, "{} already holds another run's configuration; export into another folder", config_path.display());
+        anyhow::ensure!(existing == config_text, "{} already holds another run's configuration; export into another folder or under another name", config_path.display());
     }
     write_atomically(out, &to_safetensors(&networks, &config.model, step)?)?;
     write_atomically(&config_path, config_text.as_bytes())?;
     let written = format!("wrote {} (step {step}, {}) and {}", out.display(), config.model.summary(), config_path.display());
     Ok(passed_over.into_iter().chain([written]).collect::<Vec<_>>().join("\n"))
+}
+
+/// Where `export` writes the configuration of the file `out`: `<file stem>.config.json` beside
+/// it, so that files exported into one folder each keep their own (`import` looks there first).
+pub fn exported_config_path(out: &Path) -> anyhow::Result<PathBuf> {
+    let stem = out.file_stem().with_context(|| format!("{} names no file; name the .safetensors file to write", out.display()))?;
+    let mut name = stem.to_os_string();
+    name.push(".config.json");
+    Ok(out.with_file_name(name))
+}
+
+/// Refuses an export target that is not a new or regular file (a folder, a device, a FIFO, a
+/// link), or that lies inside a run folder, whose own files an export must never replace.
+fn check_export_target(path: &Path) -> anyhow::Result<()> {
+    if let Ok(metadata) = std::fs::symlink_metadata(path) {
+        anyhow::ensure!(metadata.is_file(), "{} exists and is not a regular file; export to a new file", path.display());
+    }
+    // The folders that exist above it, links and `..` resolved.
+    let existing = path.ancestors().skip(1).map(|a| if a.as_os_str().is_empty() { Path::new(".") } else { a }).find_map(|a| a.canonicalize().ok());
+    if let Some(run) = existing.iter().flat_map(|folder| folder.ancestors()).find(|folder| RunDir::new(folder).is_run()) {
+        bail!("{} is inside the run folder {}; export outside any run", path.display(), run.display());
+    }
+    Ok(())
 }
