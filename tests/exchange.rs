@@ -8,7 +8,7 @@ use std::path::Path;
 use assert_cmd::Command;
 use burn::prelude::*;
 use burn::store::ModuleSnapshot;
-use drgan_studio::model::exchange::{DECODER_LAYERS, ENCODER_LAYERS, Networks, read_safetensors, spec_name};
+use drgan_studio::model::exchange::{DECODER_LAYERS, ENCODER_LAYERS, Exported, Networks, spec_name};
 use drgan_studio::model::rotator::pose_code;
 use drgan_studio::model::{ModelConfig, Preset};
 use drgan_studio::synth::SynthSpec;
@@ -120,7 +120,7 @@ fn a_file_of_another_configuration_is_refused_with_a_message() {
     let file = dir.path().join("shipped.safetensors");
     export(&file);
     let tiny = ModelConfig::new(Preset::Tiny, 10);
-    let error = read_safetensors(&file, &tiny, &Device::flex()).expect_err("a small model's weights do not fit a tiny one").to_string();
+    let error = Exported::read(&file).unwrap().networks(&tiny, &Device::flex()).err().expect("a small model's weights do not fit a tiny one").to_string();
     assert!(error.contains("do not fit"), "{error}");
 
     let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("shipped.config.json")).unwrap()).unwrap();

@@ -385,6 +385,14 @@ fn a_cpu_run_never_starts_the_gpu_driver() {
 }
 
 // Issue 38: the faults of the second hostile round (`shared/reports/qa_hostile.md`, B1–B18).
+
+/// A tiny run of `steps` steps with a checkpoint every `every`, in `dir/name`.
+fn tiny_run(dir: &Path, name: &str, steps: &str, every: &str) -> PathBuf {
+    let run = dir.join(name);
+    train(&run, &["--steps", steps, "--checkpoint-every", every]).success();
+    run
+}
+
 /// `export` of `run`'s newest checkpoint to `dir/w.safetensors`; returns the file and its
 /// configuration file.
 fn exported(run: &Path, dir: &Path) -> (PathBuf, PathBuf) {
@@ -392,10 +400,149 @@ fn exported(run: &Path, dir: &Path) -> (PathBuf, PathBuf) {
     Command::new(binary()).args(["export", "--run"]).arg(run).arg("--out").arg(&file).assert().success();
     (file.clone(), dir.join("w.config.json"))
 }
+
 /// `import --from file --config config --run run`.
 fn import(file: &Path, config: &Path, run: &Path) -> assert_cmd::assert::Assert {
     Command::new(binary()).args(["import", "--from"]).arg(file).arg("--config").arg(config).arg("--run").arg(run).assert()
 }
+
+/// A tensor of a safetensors file: name, dtype, shape and bytes.
+type Tensor = (String, safetensors::Dtype, Vec<usize>, Vec<u8>);
+
+/// Writes `input`'s tensors, each passed through `change` (`None` leaves it out), with its
+/// metadata, to `output`.
+fn rewrite_safetensors(input: &Path, output: &Path, change: impl Fn(Tensor) -> Option<Tensor>) {
+    let bytes = std::fs::read(input).unwrap();
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let read = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<Tensor> =
+        read.tensors().into_iter().filter_map(|(name, view)| change((name, view.dtype(), view.shape().to_vec(), view.data().to_vec()))).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(name, dtype, shape, data)| (name.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).unwrap()))
+        .collect();
+    std::fs::write(output, safetensors::serialize(views, metadata.metadata().clone()).unwrap()).unwrap();
+}
+
+fn f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Every F32 tensor of a file converted by `convert` into `dtype`.
+fn as_dtype(dtype: safetensors::Dtype, convert: fn(f32) -> Vec<u8>) -> impl Fn(Tensor) -> Option<Tensor> {
+    move |(name, _, shape, data)| Some((name, dtype, shape, f32s(&data).flat_map(convert).collect()))
+}
+
+/// B1: finite weights of 3·10³⁸ made every identity score NaN, and `roc()` then looped until
+/// the machine ran out of memory.
+#[test]
+fn an_identity_score_that_is_not_a_number_stops_eval_with_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path(), "run", "2", "2");
+    let (file, config) = exported(&run, dir.path());
+    let huge = dir.path().join("huge.safetensors");
+    rewrite_safetensors(&file, &huge, |(name, dtype, shape, data)| {
+        let data = if name == "Genc.Conv11.conv.weight" { data.chunks(4).flat_map(|_| 3e38f32.to_le_bytes()).collect() } else { data };
+        Some((name, dtype, shape, data))
+    });
+    let imported = dir.path().join("huge");
+    import(&huge, &config, &imported).success();
+    Command::new(binary())
+        .args(["eval", "--device", "cpu", "--synthetic", "4", "--classifier-images", "50", "--classifier-epochs", "1", "--run"])
+        .arg(&imported)
+        .timeout(Duration::from_secs(300))
+        .assert()
+        .code(1)
+        .stderr(contains("identity features are not numbers").and(contains("weights are broken")));
+}
+
+/// B2: F16 (PyTorch's `model.half()`), BF16 and F64 files were taken as they were, and every
+/// later command panicked on the mixed dtypes.
+#[test]
+fn import_converts_f16_bf16_and_f64_tensors_to_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path(), "run", "2", "2");
+    let (file, config) = exported(&run, dir.path());
+    let face = dir.path().join("face.png");
+    image::RgbImage::from_pixel(32, 32, image::Rgb([120, 90, 80])).save(&face).unwrap();
+    let kinds: [(&str, safetensors::Dtype, fn(f32) -> Vec<u8>); 3] = [
+        ("F16", safetensors::Dtype::F16, |v| half::f16::from_f32(v).to_le_bytes().to_vec()),
+        ("BF16", safetensors::Dtype::BF16, |v| half::bf16::from_f32(v).to_le_bytes().to_vec()),
+        ("F64", safetensors::Dtype::F64, |v| f64::from(v).to_le_bytes().to_vec()),
+    ];
+    for (name, dtype, convert) in kinds {
+        let converted = dir.path().join(format!("{name}.safetensors"));
+        rewrite_safetensors(&file, &converted, as_dtype(dtype, convert));
+        let imported = dir.path().join(name);
+        import(&converted, &config, &imported).success().stdout(contains(format!("{name} tensors to F32")));
+        Command::new(binary())
+            .args(["rotate", "--device", "cpu", "--pose", "0", "--run"])
+            .arg(&imported)
+            .arg("--image")
+            .arg(&face)
+            .arg("--out")
+            .arg(dir.path().join(format!("{name}-out")))
+            .assert()
+            .success();
+        Command::new(binary()).args(["train", "--resume", "--device", "cpu", "--steps", "3", "--out"]).arg(&imported).assert().success();
+    }
+    // PyTorch's BatchNorm counters (I64) are dropped, not refused.
+    let with_counters = dir.path().join("counters.safetensors");
+    rewrite_safetensors(&file, &with_counters, |tensor| Some(tensor));
+    let bytes = std::fs::read(&file).unwrap();
+    let read = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<Tensor> = read.tensors().into_iter().map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec())).collect();
+    tensors.push(("Genc.Conv11.bn.num_batches_tracked".to_owned(), safetensors::Dtype::I64, vec![], 7i64.to_le_bytes().to_vec()));
+    let views: Vec<(String, safetensors::tensor::TensorView)> =
+        tensors.iter().map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap())).collect();
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    std::fs::write(&with_counters, safetensors::serialize(views, metadata.metadata().clone()).unwrap()).unwrap();
+    import(&with_counters, &config, &dir.path().join("counters")).success();
+}
+
+/// B2, B16: a dtype that cannot be converted, a missing, extra or misshapen tensor, or a file of
+/// another preset is refused in one short line, never burn-store's report of every tensor
+/// (24–34 KB, or a 15-line box).
+#[test]
+fn import_refusals_are_one_short_line_naming_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path(), "run", "2", "2");
+    let (file, config) = exported(&run, dir.path());
+    let cases: Vec<(&str, Box<dyn Fn(Tensor) -> Option<Tensor>>, &str)> = vec![
+        ("i64", Box::new(as_dtype(safetensors::Dtype::I64, |v| (v as i64).to_le_bytes().to_vec())), "I64"),
+        ("bool", Box::new(|(n, _, s, d): Tensor| Some((n, safetensors::Dtype::BOOL, s, d.chunks(4).map(|_| 1u8).collect()))), "BOOL"),
+        ("missing", Box::new(|t: Tensor| (t.0 != "Gdec.FC.weight").then_some(t)), "Gdec.FC.weight"),
+        ("shape", Box::new(|(n, d, s, b): Tensor| Some(if n == "D.FC.weight" { (n, d, vec![s[0] * s[1]], b) } else { (n, d, s, b) })), "D.FC.weight"),
+        ("extra", Box::new(|(n, d, s, b): Tensor| Some(if n == "D.FC.bias" { ("Extra.thing".to_owned(), d, s, b) } else { (n, d, s, b) })), "Extra.thing"),
+    ];
+    for (name, change, says) in cases {
+        let bad = dir.path().join(format!("{name}.safetensors"));
+        rewrite_safetensors(&file, &bad, change);
+        let refused = import(&bad, &config, &dir.path().join(name)).code(1).stderr(contains(says));
+        let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+        assert!(stderr.len() < 600 && stderr.trim().lines().count() == 1, "{name}: {} bytes, {} lines: {stderr}", stderr.len(), stderr.lines().count());
+        assert!(!dir.path().join(name).exists(), "{name}: a refused file leaves no folder");
+    }
+    // Another preset's file, its metadata stripped so that only the tensors tell.
+    let small = dir.path().join("small");
+    Command::new(binary())
+        .args(["train", "--synthetic", "4", "--lights", "1", "--preset", "small", "--batch", "2", "--steps", "1", "--device", "cpu", "--recipe", "paper", "--out"])
+        .arg(&small)
+        .assert()
+        .success();
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let (small_file, _) = exported(&small, &other);
+    let stripped = dir.path().join("stripped.safetensors");
+    let bytes = std::fs::read(&small_file).unwrap();
+    let read = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = read.tensors();
+    std::fs::write(&stripped, safetensors::serialize(views, None).unwrap()).unwrap();
+    let refused = import(&stripped, &config, &dir.path().join("stripped")).code(1);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(stderr.len() < 600 && stderr.trim().lines().count() == 1, "another preset: {} bytes: {stderr}", stderr.len());
+}
+
 /// Flips one byte near the end of `file`.
 fn damage(file: &Path) {
     let mut bytes = std::fs::read(file).unwrap();
@@ -403,6 +550,7 @@ fn damage(file: &Path) {
     bytes[at] ^= 0x40;
     std::fs::write(file, bytes).unwrap();
 }
+
 /// B3: `rotate` and `eval` read a checkpoint without its checks, where `export` and `--resume`
 /// refused it.
 #[test]
@@ -435,6 +583,7 @@ fn rotate_and_eval_check_a_checkpoint_as_resume_does() {
     std::fs::write(run.join("checkpoints/step-00000002/checksums.json"), "garbage{").unwrap();
     rotate(&["--checkpoint", "2"]).code(1).stderr(contains("checksums.json is damaged"));
 }
+
 /// B4: a folder with checkpoints but no config.json counted as empty; `import` and `train`
 /// then pruned its checkpoints.
 #[test]
@@ -455,6 +604,7 @@ fn a_folder_that_holds_files_but_no_run_is_refused_and_left_alone() {
     std::fs::write(locked.join("lock"), "1\n").unwrap();
     import(&file, &config, &locked).success();
 }
+
 /// Runs the binary with `args` with files limited to `bytes` (a disk that fills up: writes past
 /// it fail with EFBIG; SIGXFSZ is ignored, as a full disk sends no signal).
 #[cfg(unix)]
@@ -475,6 +625,7 @@ fn with_file_limit(bytes: u64, args: &[&std::ffi::OsStr]) -> assert_cmd::assert:
     }
     Command::from_std(command).assert()
 }
+
 /// B5: an `import` that failed writing its checkpoint (a full disk) left config.json without
 /// a checkpoint, which `--resume` then trained from random weights.
 #[cfg(unix)]
@@ -489,6 +640,7 @@ fn an_import_that_fails_halfway_leaves_no_run() {
     assert!(!imported.exists(), "a failed import leaves nothing");
     import(&file, &config, &imported).success();
 }
+
 /// B8: names in checksums.json were joined to the checkpoint folder as they were: `/dev/zero`
 /// was read without end, `../../…` outside the run.
 #[test]
@@ -513,6 +665,30 @@ fn checksums_naming_files_outside_the_checkpoint_are_refused() {
             .stderr(contains("not a file of its checkpoint folder"));
     }
 }
+
+/// B9: `import --from` a FIFO blocked in open() with no output.
+#[cfg(unix)]
+#[test]
+fn import_from_a_fifo_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("f.safetensors");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string, and a mode.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+    Command::new(binary())
+        .args(["import", "--from"])
+        .arg(&fifo)
+        .arg("--config")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/default-run/config.json"))
+        .arg("--run")
+        .arg(dir.path().join("ff"))
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(contains("is not a regular file"));
+}
+
 /// B7, B10, B17: numbers that mean nothing (or that exhaust memory) are refused by the
 /// argument parser, where 0 used to become 1 silently.
 #[test]
@@ -538,6 +714,7 @@ fn nonsense_counts_are_refused_by_the_argument_parser() {
     bench("--interactive", "18446744073709551615").code(2).stderr(contains("is not in"));
     bench("--loader", "18446744073709551615").code(2).stderr(contains("is not in"));
 }
+
 /// B11: Ctrl-C while the pose teacher trained waited for it, then promised a checkpoint of
 /// step 0 that was never written.
 #[test]
@@ -561,6 +738,7 @@ fn ctrl_c_while_the_pose_teacher_trains_stops_it_and_says_what_is_kept() {
     assert!(!stderr.contains("a checkpoint of that step is written") && stderr.contains("before the first step"), "{stderr}");
     train(&run, &["--steps", "1"]).success();
 }
+
 /// B12: `rotate` of two inputs with the same folder and file name wrote both to one set of files.
 #[test]
 fn rotate_gives_inputs_of_the_same_name_their_own_files() {
@@ -581,6 +759,7 @@ fn rotate_gives_inputs_of_the_same_name_their_own_files() {
         .success();
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 4, "an input and a pose for each of the two");
 }
+
 /// B13: the manifest's duplicate check compared the path's text, so `./a.png` was another image.
 #[test]
 fn a_manifest_path_spelled_two_ways_is_one_image() {
@@ -592,6 +771,7 @@ fn a_manifest_path_spelled_two_ways_is_one_image() {
     assert_eq!(skip_count(&report, "duplicate path"), 4, "{report}");
     assert_eq!(report["images"], 1, "{report}");
 }
+
 /// B14, and window bug 10: `export --out` replaced whatever was at the path (a run's own files,
 /// a device node), and wrote a fixed-name config.json a second export overwrote.
 #[test]
@@ -622,6 +802,7 @@ fn export_refuses_paths_it_must_not_replace_and_names_its_config_after_the_file(
     // `import` finds the configuration named after the file.
     Command::new(binary()).args(["import", "--from"]).arg(out.join("b.safetensors")).arg("--run").arg(dir.path().join("b")).assert().success();
 }
+
 /// B15: a run whose images were all over the decode budget said they "could not be decoded" and
 /// left a run folder that blocked a retry.
 #[test]
@@ -643,6 +824,7 @@ fn a_run_that_fails_before_its_first_step_leaves_nothing_and_says_why() {
     assert!(!run.exists(), "a run that never took a step leaves no folder");
     start(&[]).success();
 }
+
 /// B18: a refused `--init-from` left an empty run folder.
 #[test]
 fn a_refused_init_from_leaves_no_folder() {

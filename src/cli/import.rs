@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use burn::prelude::Device;
 
-use crate::model::exchange::{read_metadata, read_safetensors};
+use crate::model::exchange::{Exported, Imported};
 use crate::train::run::{create_from_networks, exported_config_path};
 use crate::train::{RunConfig, RunDir};
 
@@ -37,7 +37,8 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {} (name the run's configuration with --config)", config_path.display()))?;
     let config: RunConfig = serde_json::from_str(&text).with_context(|| format!("{} is not a run's config.json", config_path.display()))?;
     config.validate().with_context(|| format!("{} holds a setting training cannot use", config_path.display()))?;
-    let (recorded_step, recorded_model) = read_metadata(&args.from)?;
+    let file = Exported::read(&args.from)?;
+    let (recorded_step, recorded_model) = file.metadata()?;
     if let Some(model) = recorded_model {
         anyhow::ensure!(
             model == config.model,
@@ -48,10 +49,13 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
             config.model.summary()
         );
     }
-    let networks = read_safetensors(&args.from, &config.model, &Device::flex())?;
+    let Imported { networks, notes } = file.networks(&config.model, &Device::flex())?;
     let step = args.step.or(recorded_step).unwrap_or(0);
     let run = RunDir::new(&args.run);
     create_from_networks(&run, &config, step, networks)?;
+    for note in notes {
+        println!("{note}");
+    }
     println!("made the run {} at step {step} ({}); its optimizers start fresh", run.root().display(), config.model.summary());
     Ok(())
 }
