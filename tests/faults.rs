@@ -409,19 +409,27 @@ fn import(file: &Path, config: &Path, run: &Path) -> assert_cmd::assert::Assert 
 /// A tensor of a safetensors file: name, dtype, shape and bytes.
 type Tensor = (String, safetensors::Dtype, Vec<usize>, Vec<u8>);
 
+/// The tensors of a safetensors file and its metadata.
+fn read_tensors(path: &Path) -> (Vec<Tensor>, Option<std::collections::HashMap<String, String>>) {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let read = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensors = read.tensors().into_iter().map(|(name, view)| (name, view.dtype(), view.shape().to_vec(), view.data().to_vec())).collect();
+    (tensors, metadata.metadata().clone())
+}
+
+/// Writes `tensors` with `metadata` as a safetensors file.
+fn write_tensors(path: &Path, tensors: &[Tensor], metadata: Option<std::collections::HashMap<String, String>>) {
+    let views: Vec<(String, safetensors::tensor::TensorView)> =
+        tensors.iter().map(|(name, dtype, shape, data)| (name.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).unwrap())).collect();
+    std::fs::write(path, safetensors::serialize(views, metadata).unwrap()).unwrap();
+}
+
 /// Writes `input`'s tensors, each passed through `change` (`None` leaves it out), with its
 /// metadata, to `output`.
 fn rewrite_safetensors(input: &Path, output: &Path, change: impl Fn(Tensor) -> Option<Tensor>) {
-    let bytes = std::fs::read(input).unwrap();
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    let read = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let tensors: Vec<Tensor> =
-        read.tensors().into_iter().filter_map(|(name, view)| change((name, view.dtype(), view.shape().to_vec(), view.data().to_vec()))).collect();
-    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
-        .iter()
-        .map(|(name, dtype, shape, data)| (name.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).unwrap()))
-        .collect();
-    std::fs::write(output, safetensors::serialize(views, metadata.metadata().clone()).unwrap()).unwrap();
+    let (tensors, metadata) = read_tensors(input);
+    write_tensors(output, &tensors.into_iter().filter_map(change).collect::<Vec<_>>(), metadata);
 }
 
 fn f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
@@ -488,15 +496,9 @@ fn import_converts_f16_bf16_and_f64_tensors_to_f32() {
     }
     // PyTorch's BatchNorm counters (I64) are dropped, not refused.
     let with_counters = dir.path().join("counters.safetensors");
-    rewrite_safetensors(&file, &with_counters, |tensor| Some(tensor));
-    let bytes = std::fs::read(&file).unwrap();
-    let read = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors: Vec<Tensor> = read.tensors().into_iter().map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec())).collect();
+    let (mut tensors, metadata) = read_tensors(&file);
     tensors.push(("Genc.Conv11.bn.num_batches_tracked".to_owned(), safetensors::Dtype::I64, vec![], 7i64.to_le_bytes().to_vec()));
-    let views: Vec<(String, safetensors::tensor::TensorView)> =
-        tensors.iter().map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap())).collect();
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    std::fs::write(&with_counters, safetensors::serialize(views, metadata.metadata().clone()).unwrap()).unwrap();
+    write_tensors(&with_counters, &tensors, metadata);
     import(&with_counters, &config, &dir.path().join("counters")).success();
 }
 
@@ -534,10 +536,7 @@ fn import_refusals_are_one_short_line_naming_the_cause() {
     std::fs::create_dir(&other).unwrap();
     let (small_file, _) = exported(&small, &other);
     let stripped = dir.path().join("stripped.safetensors");
-    let bytes = std::fs::read(&small_file).unwrap();
-    let read = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let views: Vec<(String, safetensors::tensor::TensorView)> = read.tensors();
-    std::fs::write(&stripped, safetensors::serialize(views, None).unwrap()).unwrap();
+    write_tensors(&stripped, &read_tensors(&small_file).0, None);
     let refused = import(&stripped, &config, &dir.path().join("stripped")).code(1);
     let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
     assert!(stderr.len() < 600 && stderr.trim().lines().count() == 1, "another preset: {} bytes: {stderr}", stderr.len());
@@ -666,16 +665,21 @@ fn checksums_naming_files_outside_the_checkpoint_are_refused() {
     }
 }
 
+/// Makes a FIFO (a named pipe) at `path`.
+#[cfg(unix)]
+fn make_fifo(path: &Path) {
+    let name = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string, and a mode.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+}
+
 /// B9: `import --from` a FIFO blocked in open() with no output.
 #[cfg(unix)]
 #[test]
 fn import_from_a_fifo_is_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("f.safetensors");
-    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid C string, and a mode.
-    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
-    std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+    make_fifo(&fifo);
     Command::new(binary())
         .args(["import", "--from"])
         .arg(&fifo)
@@ -788,9 +792,7 @@ fn export_refuses_paths_it_must_not_replace_and_names_its_config_after_the_file(
     #[cfg(unix)]
     {
         let fifo = dir.path().join("node");
-        let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid C string, and a mode.
-        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        make_fifo(&fifo);
         export(&fifo).code(1).stderr(contains("is not a regular file"));
     }
     // Two runs exported into one folder: each file with its own configuration.
