@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/drgan-studio-target}"
-cargo build --release --quiet
+# The same build as the tests' (one profile, one set of dependency features): no rebuild.
+cargo test --release --no-run --quiet
 for view in faces explore train; do
     xvfb-run -a -s "-screen 0 1400x900x24" \
         "$CARGO_TARGET_DIR/release/drgan-studio" window --view "$view" --run assets/default-run \
@@ -34,16 +35,29 @@ xvfb-run -a -s "-screen 0 1400x900x24" \
     --screenshot docs/images/studio-blend.png
 rm -rf "$faces"
 echo docs/images/studio-blend.png
-# With MULTI_RUN=RUN (a multi-image run, e.g. the demo of docs/MULTI-IMAGE.md) and FUSE="IMG…" (photos of one
-# person): Explore fusing them, and that run's curves in Train.
-if [ -n "${MULTI_RUN:-}" ] && [ -n "${FUSE:-}" ]; then
-    # shellcheck disable=SC2086
-    xvfb-run -a -s "-screen 0 1400x900x24" \
-        "$CARGO_TARGET_DIR/release/drgan-studio" window --view explore --explore-run "$MULTI_RUN" --fuse $FUSE \
-        --screenshot docs/images/studio-fuse.png
+# Explore in a small window (it scrolls) and a large one (larger faces).
+for size in 1024x700 2560x1440; do
+    xvfb-run -a -s "-screen 0 2600x1500x24" \
+        "$CARGO_TARGET_DIR/release/drgan-studio" window --view explore --size "$size" \
+        --screenshot "docs/images/studio-explore-$size.png"
+    echo "docs/images/studio-explore-$size.png"
+done
+# Six photos of a held-out person fused by the built-in multi-image model (no run needed), one
+# blurred and one with a box over the eyes (made by scripts/fuse_photos.py).
+fuse=$(mktemp -d)
+"$CARGO_TARGET_DIR/release/drgan-studio" synth --out "$fuse/set" --identities 3 --seed 7 --size 96 >/dev/null
+python3 scripts/fuse_photos.py "$fuse/set/id0002" "$fuse"
+# shellcheck disable=SC2046
+xvfb-run -a -s "-screen 0 1400x900x24" \
+    "$CARGO_TARGET_DIR/release/drgan-studio" window --view explore --fuse $(ls "$fuse"/*.png) \
+    --screenshot docs/images/studio-fuse.png
+rm -rf "$fuse"
+echo docs/images/studio-fuse.png
+# With MULTI_RUN=RUN (a multi-image run): that run's curves in Train.
+if [ -n "${MULTI_RUN:-}" ]; then
     xvfb-run -a -s "-screen 0 1400x900x24" \
         "$CARGO_TARGET_DIR/release/drgan-studio" window --view train --run "$MULTI_RUN" --screenshot docs/images/multi-train.png
-    echo docs/images/studio-fuse.png docs/images/multi-train.png
+    echo docs/images/multi-train.png
 fi
 # With COMPARE_RUN=RUN (a `small` run, e.g. the GPU run of docs/SHIPPED-MODEL.md): Explore drawing each face with
 # the built-in model and that run side by side.

@@ -9,7 +9,14 @@ use drgan_studio::cli::{Cli, Command};
 fn main() -> ExitCode {
     keep_freed_memory();
     cpu_as_burns_default_device();
-    let cli = Cli::parse();
+    let args = match drgan_studio::cli::recipe_file::expand(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     drgan_studio::data::prepare::set_pixel_budget(cli.max_pixels);
     let result = match cli.command {
         Some(Command::Synth(args)) => drgan_studio::cli::synth::run(&args),
@@ -20,6 +27,7 @@ fn main() -> ExitCode {
         Some(Command::Rotate(args)) => drgan_studio::cli::rotate::run(&args),
         Some(Command::Export(args)) => drgan_studio::cli::export::run(&args),
         Some(Command::Import(args)) => drgan_studio::cli::import::run(&args),
+        Some(Command::Judge(args)) => drgan_studio::cli::judge::run(&args),
         Some(Command::Window(args)) => drgan_studio::cli::window::run(args),
         None => drgan_studio::cli::window::run(Default::default()),
     };

@@ -115,8 +115,11 @@ fn tiny() -> &'static (ModelConfig, Vec<u8>) {
     TINY.get_or_init(|| {
         let config = ModelConfig::new(Preset::Tiny, 4);
         let device = Device::flex();
-        let networks = Networks { generator: Generator::new(&config, &device), discriminator: Discriminator::new(&config, &device) };
-        let bytes = to_safetensors(&networks, &config, 0).unwrap();
+        let networks = Networks {
+            generator: Generator::new(&config, &device),
+            discriminator: Discriminator::new(&config, &device),
+        };
+        let bytes = to_safetensors(&networks, &config, 0, &[]).unwrap();
         (config, bytes)
     })
 }

@@ -18,6 +18,8 @@ pub const SHOWN_PHOTO: u32 = 1024;
 const CLICK_SIDE: f32 = 420.0;
 /// Side at which the aligned crop is drawn.
 const CROP_SIDE: f32 = 192.0;
+/// The most the photo is enlarged for clicking.
+const MAX_ZOOM: f32 = 6.0;
 
 /// The photo as shown: a texture, and its full size (clicks are kept in full-size pixels).
 struct Photo {
@@ -45,13 +47,24 @@ pub struct AlignView {
     /// The crop for the three points, once the model thread has made it.
     preview: Option<(Landmarks, Arc<RgbImage>, egui::TextureHandle)>,
     problem: Option<String>,
+    /// How much the photo is enlarged (1: it fits the square).
+    pub zoom: f32,
 }
 
 impl AlignView {
     /// Opens the view for `source` and asks the model thread for the photo.
     pub fn open(source: ImageSource, worker: &WorkerHandle) -> Self {
-        worker.send(Command::LoadPhoto { source: source.clone() });
-        Self { source, photo: None, points: Vec::new(), preview: None, problem: None }
+        worker.send(Command::LoadPhoto {
+            source: source.clone(),
+        });
+        Self {
+            source,
+            photo: None,
+            points: Vec::new(),
+            preview: None,
+            problem: None,
+            zoom: 1.0,
+        }
     }
 
     /// Opens the view for `source` with the three points already placed (`window --landmarks`).
@@ -193,20 +206,60 @@ impl AlignView {
             return;
         };
         let [w, h] = photo.full.map(|v| v as f32);
-        let fit = CLICK_SIDE / w.max(h);
-        let response = ui.add(egui::Image::new((photo.texture.id(), egui::vec2(w * fit, h * fit))).sense(egui::Sense::click()));
-        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, "photo to align"));
-        let rect = response.rect;
-        let painter = ui.painter_at(rect);
-        for (index, point) in self.points.iter().enumerate() {
-            let at = rect.min + egui::vec2(point[0] * fit, point[1] * fit);
-            painter.circle_stroke(at, 6.0, egui::Stroke::new(2.0, egui::Color32::from_rgb(255, 220, 0)));
-            painter.text(at + egui::vec2(8.0, -8.0), egui::Align2::LEFT_BOTTOM, (index + 1).to_string(), egui::FontId::proportional(14.0), egui::Color32::from_rgb(255, 220, 0));
-        }
-        if response.clicked()
-            && let Some(pos) = response.interact_pointer_pos()
-        {
-            let point = [(pos.x - rect.min.x) / fit, (pos.y - rect.min.y) / fit];
+        // The whole photo fits the square at 1×; zoomed in, it scrolls within it, so that an eye
+        // a few pixels wide can be clicked on its centre.
+        let scale = CLICK_SIDE / w.max(h) * self.zoom;
+        let texture = photo.texture.id();
+        let points = self.points.clone();
+        let clicked = egui::ScrollArea::both()
+            .id_salt("align-photo")
+            .max_width(CLICK_SIDE)
+            .max_height(CLICK_SIDE)
+            .show(ui, |ui| {
+                let response = ui.add(
+                    egui::Image::new((texture, egui::vec2(w * scale, h * scale)))
+                        .sense(egui::Sense::click()),
+                );
+                response.widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::Button, true, "photo to align")
+                });
+                let rect = response.rect;
+                let painter = ui.painter_at(rect);
+                for (index, point) in points.iter().enumerate() {
+                    let at = rect.min + egui::vec2(point[0] * scale, point[1] * scale);
+                    painter.circle_stroke(
+                        at,
+                        6.0,
+                        egui::Stroke::new(2.0, egui::Color32::from_rgb(255, 220, 0)),
+                    );
+                    painter.text(
+                        at + egui::vec2(8.0, -8.0),
+                        egui::Align2::LEFT_BOTTOM,
+                        (index + 1).to_string(),
+                        egui::FontId::proportional(14.0),
+                        egui::Color32::from_rgb(255, 220, 0),
+                    );
+                }
+                response
+                    .clicked()
+                    .then(|| response.interact_pointer_pos())
+                    .flatten()
+                    .map(|pos| [(pos.x - rect.min.x) / scale, (pos.y - rect.min.y) / scale])
+            })
+            .inner;
+        ui.horizontal(|ui| {
+            let label = ui.label("zoom");
+            ui.add(
+                egui::Slider::new(&mut self.zoom, 1.0..=MAX_ZOOM)
+                    .fixed_decimals(1)
+                    .suffix("×"),
+            )
+            .labelled_by(label.id)
+            .on_hover_text(
+                "Zoomed in, the photo scrolls; click the centre of each eye and of the mouth",
+            );
+        });
+        if let Some(point) = clicked {
             self.click(point, worker);
         }
     }

@@ -92,9 +92,14 @@ impl DifferenceView {
             }
             if let Some(own) = input_yaw.filter(|own| against == Against::Input && (own - output_yaw).abs() > 0.01) {
                 ui.allocate_ui(egui::vec2(side, side), |ui| {
-                    ui.label(format!("No true face at {output_yaw:+.0}° to compare with. The input can only be compared with the output at its own pose, {own:+.0}°."));
+                    ui.label(format!(
+                        "The input shows the face at {own:+.0}°, and the output is drawn at {output_yaw:+.0}°: pixel by pixel, the input can only be compared with the output at the input's own pose."
+                    ));
                     if ui.button(format!("Turn to {own:+.0}°")).clicked() {
                         turn_to = Some(own);
+                    }
+                    if truth.is_some() && ui.button(format!("Compare with the true rendering at {output_yaw:+.0}°")).clicked() {
+                        self.against = Against::Truth;
                     }
                 });
                 return;
@@ -131,7 +136,7 @@ impl DifferenceView {
             });
             ui.horizontal(|ui| {
                 ui.spacing_mut().slider_width = side - 90.0;
-                ui.add(egui::Slider::new(&mut self.blend, 0.0..=1.0).text("map opacity")).on_hover_text("0: the face alone; 1: the map alone");
+                ui.add(egui::Slider::new(&mut self.blend, 0.0..=1.0).fixed_decimals(2).text("map opacity")).on_hover_text("0: the face alone; 1: the map alone");
             });
         });
         turn_to

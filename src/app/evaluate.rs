@@ -10,7 +10,8 @@ use image::RgbImage;
 
 use super::{DIALOG_OPEN, button_unless};
 use super::dialogs::{FileChooser, Request};
-use super::worker::{Command, ModelInfo, WorkerHandle};
+use super::kept::Keeper;
+use super::worker::{Command, JudgeInfo, ModelInfo, WorkerHandle};
 use crate::data::FaceSet;
 use crate::eval::evaluate::{EvalOptions, EvalReport, Evaluation, row_fractions};
 use crate::synth::SynthSpec;
@@ -29,6 +30,8 @@ pub struct Entry {
     worst: Vec<(String, f64, [Option<egui::TextureHandle>; 3])>,
     /// The report's ROC with `log10` of the false accept rate, computed once for the plot.
     roc_log: Option<Vec<[f64; 2]>>,
+    /// When a kept evaluation was made (seconds since 1970); `None`: made since the window opened.
+    made_at: Option<u64>,
 }
 
 /// The Evaluate view's state.
@@ -47,6 +50,11 @@ pub struct EvaluateView {
     message: Arc<Mutex<Option<String>>>,
     /// The save dialog in use, and what it saves.
     chooser: FileChooser<Save>,
+    /// The identity judge for the model in Explore's faces.
+    judge: Option<JudgeInfo>,
+    /// The studio's data folder, where evaluations of the built-in model are kept (`None`: a
+    /// window that keeps nothing, as in tests).
+    data_dir: Option<std::path::PathBuf>,
 }
 
 /// What a path chosen in the Evaluate view's save dialog is for.
@@ -69,19 +77,86 @@ impl Default for EvaluateView {
             figures: None,
             message: Arc::new(Mutex::new(None)),
             chooser: FileChooser::default(),
+            judge: None,
+            data_dir: None,
         }
     }
 }
 
 impl EvaluateView {
+    /// A view that keeps the built-in model's evaluations in `data_dir` (runs keep their own).
+    pub fn keeping_in(data_dir: Option<std::path::PathBuf>) -> Self {
+        Self {
+            data_dir,
+            ..Self::default()
+        }
+    }
+
     /// The model thread reports progress.
     pub fn progress(&mut self, what: String, fraction: f32) {
         self.progress = Some((what, fraction));
     }
 
-    /// An evaluation finished.
-    pub fn finished(&mut self, label: String, evaluation: Evaluation, ctx: &egui::Context) {
+    /// A model (of `run`; `None`: the built-in one) was loaded into Explore: its kept
+    /// evaluations are shown again, after those on show.
+    pub fn model_loaded(&mut self, run: Option<&std::path::Path>) {
+        for kept in Keeper::new(run, self.data_dir.as_deref()).read() {
+            let shown = self
+                .entries
+                .iter()
+                .any(|e| e.label == kept.label && e.made_at == Some(kept.made_at));
+            if !shown {
+                self.push(kept.label, kept.report, Vec::new(), Some(kept.made_at));
+            }
+        }
+    }
+
+    fn push(
+        &mut self,
+        label: String,
+        report: EvalReport,
+        worst: Vec<(String, f64, [Option<egui::TextureHandle>; 3])>,
+        made_at: Option<u64>,
+    ) {
+        let roc_log = report.roc.as_deref().map(roc_on_log_axis);
+        self.entries.push(Entry {
+            label,
+            report,
+            worst,
+            roc_log,
+            made_at,
+        });
+        self.selected = self.entries.len() - 1;
+    }
+
+    /// An evaluation of the model of `run` (`None`: the built-in one) finished: shown, and kept
+    /// with its model in the background.
+    pub fn finished(
+        &mut self,
+        label: String,
+        evaluation: Evaluation,
+        run: Option<&std::path::Path>,
+        ctx: &egui::Context,
+    ) {
         self.progress = None;
+        let made_at = super::kept::now();
+        let keeper = Keeper::new(run, self.data_dir.as_deref());
+        let (report, kept_label, message, repaint) = (
+            evaluation.report.clone(),
+            label.clone(),
+            self.message.clone(),
+            ctx.clone(),
+        );
+        std::thread::spawn(move || {
+            let said = match keeper.keep(&kept_label, &report, made_at) {
+                Ok(path) => format!("kept in {}", path.display()),
+                Err(error) => format!("not kept: {error:#}"),
+            };
+            if let Ok(mut slot) = message.lock() {
+                *slot = Some(said);
+            }
+            repaint.request_repaint();
+        });
         let n = self.entries.len();
         let texture = |image: &RgbImage, name: String| super::texture(ctx, name, image, egui::TextureOptions::NEAREST);
         let worst = evaluation
@@ -97,20 +172,33 @@ impl EvaluateView {
                 (e.identity.clone(), e.cosine, images)
             })
             .collect();
-        let roc_log = evaluation.report.roc.as_deref().map(roc_on_log_axis);
-        self.entries.push(Entry { label, report: evaluation.report, worst, roc_log });
-        self.selected = self.entries.len() - 1;
+        self.push(label, evaluation.report, worst, Some(made_at));
     }
 
     /// Asks the model thread to evaluate the model in Explore on `data`.
     pub fn start(&mut self, data: DataSource, worker: &WorkerHandle) {
         self.progress = Some(("starting".to_owned(), 0.0));
-        worker.send(Command::Evaluate { data, options: self.options.clone() });
+        self.options.cancel = crate::eval::evaluate::Cancel::default();
+        worker.send(Command::Evaluate {
+            data,
+            options: self.options.clone(),
+        });
+    }
+
+    /// The running evaluation stopped at the view's Cancel.
+    pub fn cancelled(&mut self) {
+        self.progress = None;
+        self.set_message("the evaluation was cancelled".to_owned());
     }
 
     /// Evaluates on the view's synthetic set.
     pub fn start_synthetic(&mut self, worker: &WorkerHandle) {
         self.start(DataSource::Synthetic(self.synthetic.clone()), worker);
+    }
+
+    /// The identity judge for the model in Explore was chosen.
+    pub fn judge_chosen(&mut self, judge: Option<JudgeInfo>) {
+        self.judge = judge;
     }
 
     /// An evaluation failed (the error itself goes to the status bar).
@@ -123,15 +211,15 @@ impl EvaluateView {
         self.controls_ui(ui, worker, faces, model);
         match self.chooser.ui(ui) {
             Some((Save::Report(json), paths)) => {
-                if let Some(path) = paths.first() {
-                    self.set_message(match std::fs::write(path, json) {
+                if let Some(path) = paths.first().map(|p| super::save_target(p)) {
+                    self.set_message(match std::fs::write(&path, json) {
                         Ok(()) => format!("saved {}", path.display()),
                         Err(e) => format!("could not save {}: {e}", path.display()),
                     });
                 }
             }
             Some((Save::Figures, paths)) => {
-                if let Some(path) = paths.into_iter().next() {
+                if let Some(path) = paths.first().map(|p| super::save_target(p)) {
                     self.save_figures(ui.ctx(), path);
                 }
             }
@@ -176,8 +264,18 @@ impl EvaluateView {
                 self.start(data, worker);
             }
         });
+        match &self.judge {
+            Some(judge) => ui.small(format!("Identity figures by the identity judge for {}: {}", judge.knows, judge.summary)),
+            None => ui.small("No identity judge applies to the model's faces: identity is measured by G's own encoder only"),
+        };
         if let Some((what, fraction)) = &self.progress {
-            ui.add(egui::ProgressBar::new(*fraction).text(what.as_str()).animate(true));
+            let cancelling = self.options.cancel.is_cancelled();
+            ui.horizontal(|ui| {
+                ui.add(egui::ProgressBar::new(*fraction).text(what.as_str()).animate(true).desired_width((ui.available_width() - 120.0).max(200.0)));
+                if button_unless(ui, "Cancel", &[(cancelling, "cancelling: the evaluation stops at its next check (a chunk of faces or an epoch)")]).clicked() {
+                    self.options.cancel.cancel();
+                }
+            });
         }
         if self.entries.is_empty() {
             return;
@@ -199,12 +297,26 @@ impl EvaluateView {
                 && let Some(entry) = self.entries.get(self.selected)
             {
                 match serde_json::to_string_pretty(&entry.report) {
-                    Ok(json) => self.chooser.open(ui.ctx(), Save::Report(json), Request::Save { name: "eval.json".to_owned() }),
+                    Ok(json) => self.chooser.open(
+                        ui.ctx(),
+                        Save::Report(json),
+                        Request::Save {
+                            name: "eval.json".to_owned(),
+                            folder: super::pictures_folder(),
+                        },
+                    ),
                     Err(e) => self.set_message(format!("could not write the report: {e}")),
                 }
             }
             if button_unless(ui, "Save figures PNG…", &[(busy, DIALOG_OPEN)]).clicked() {
-                self.chooser.open(ui.ctx(), Save::Figures, Request::Save { name: "eval-figures.png".to_owned() });
+                self.chooser.open(
+                    ui.ctx(),
+                    Save::Figures,
+                    Request::Save {
+                        name: "eval-figures.png".to_owned(),
+                        folder: super::pictures_folder(),
+                    },
+                );
             }
             if ui.button("Clear").clicked() {
                 self.entries.clear();
@@ -217,8 +329,20 @@ impl EvaluateView {
         let Some(entry) = self.entries.get(self.selected) else { return };
         let report = &entry.report;
         summary_ui(ui, report);
+        judge_summary_ui(ui, report);
+        if report.judge.is_some() {
+            ui.columns(2, |columns| {
+                columns[0].strong(
+                    "The identity judge: G(x, c) called x's person, per requested pose (%)",
+                );
+                judge_kept_ui(&mut columns[0], &self.entries);
+                columns[1]
+                    .strong("The identity judge: rank-1 per probe pose, raw and frontalized (%)");
+                judge_rank1_ui(&mut columns[1], report);
+            });
+        }
         ui.columns(2, |columns| {
-            columns[0].strong("Rank-1 identification per pose (%)");
+            columns[0].strong("Rank-1 identification per pose, by G's own encoder (%)");
             rank1_ui(&mut columns[0], &self.entries);
             columns[1].strong("Verification ROC, frontal vs non-frontal");
             roc_ui(&mut columns[1], &self.entries);
@@ -235,9 +359,16 @@ impl EvaluateView {
             confusion_ui(&mut columns[1], "eval-pose-fake", report.pose_confusion.as_deref(), &report.pose_yaws);
         });
         ui.columns(2, |columns| {
-            columns[0].strong("The pose classifier on real test faces (rows: true pose, columns: seen, %)");
-            confusion_ui(&mut columns[0], "eval-pose-real", report.pose_classifier_confusion.as_deref(), &report.pose_yaws);
-            columns[1].strong("Worst-kept identities: input, frontalized, truth");
+            columns[0].strong(
+                "The pose classifier on real test faces (rows: true pose, columns: seen, %)",
+            );
+            confusion_ui(
+                &mut columns[0],
+                "eval-pose-real",
+                report.pose_classifier_confusion.as_deref(),
+                &report.pose_yaws,
+            );
+            columns[1].strong("Worst-kept identities by G's own cosine: input, frontalized, truth");
             for (name, cosine, images) in &entry.worst {
                 columns[1].horizontal(|ui| {
                     for texture in images.iter().flatten() {
@@ -301,16 +432,107 @@ fn summary_ui(ui: &mut egui::Ui, report: &EvalReport) {
     if let Some(group) = report.fused_group {
         let number = |value: Option<f64>| value.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"));
         ui.label(format!(
-            "{group} photos fused: rank-1 {} (the same photos singly {}) · frontal SSIM {} (singly {})",
+            "{group} photos fused: rank-1 {} (the same photos singly {}) · frontal SSIM {} (singly {}) · the judge's rank-1 of the fused frontal face {} (of the same photos' singly {})",
             percent(report.rank1_fused_avg),
             percent(report.rank1_single_same_photos),
             number(report.ssim_frontal_fused_avg),
-            number(report.ssim_frontal_single_same_photos)
+            number(report.ssim_frontal_single_same_photos),
+            percent(report.judge_rank1_fused_frontal),
+            percent(report.judge_rank1_single_frontal_same_photos)
         ));
     }
     for note in &report.notes {
         ui.small(note);
     }
+}
+
+/// The identity judge's figures in a line, and what the judge is.
+fn judge_summary_ui(ui: &mut egui::Ui, report: &EvalReport) {
+    let Some(judge) = &report.judge else {
+        ui.label("No identity judge applies to this face set (its people are not synthetic and the run has no judge of its own: `drgan-studio judge train --run RUN` makes one); the figures below are G's own encoder's, which cannot judge G.");
+        return;
+    };
+    let weak = if report.judge_weak == Some(true) {
+        " — a weak judge: read its figures with care"
+    } else {
+        ""
+    };
+    ui.horizontal_wrapped(|ui| {
+        ui.strong("The identity judge");
+        ui.label(format!(
+            "(a face recogniser trained apart from every model{weak}): G's faces called the input's person {} · frontalized rank-1 {} (raw {}) · TAR@FAR 1 % frontalized {} (raw {}) · test faces it finds unfamiliar {}",
+            percent(report.judge_identity_kept),
+            percent(report.judge_rank1_frontalized_avg),
+            percent(report.judge_rank1_avg),
+            percent(report.judge_tar_at_far_1pct_frontalized),
+            percent(report.judge_tar_at_far_1pct),
+            percent(report.judge_unfamiliar_share)
+        ))
+        .on_hover_text(judge.as_str());
+    });
+}
+
+/// The share of G's faces the judge calls the input's person, per requested pose, one series
+/// per evaluation.
+fn judge_kept_ui(ui: &mut egui::Ui, entries: &[Entry]) {
+    let judged: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.report.judge.is_some())
+        .collect();
+    let count = judged.len().max(1) as f64;
+    let width = 12.0 / count;
+    Plot::new("eval-judge-kept")
+        .height(200.0)
+        .legend(Legend::default())
+        .include_y(0.0)
+        .include_y(125.0)
+        .x_grid_spacer(super::yaw_marks)
+        .x_axis_label("requested yaw (°)")
+        .show(ui, |plot| {
+            for (k, entry) in judged.iter().enumerate() {
+                let offset = (k as f64 - (count - 1.0) / 2.0) * width;
+                let bars: Vec<Bar> = entry
+                    .report
+                    .judge_identity_kept_per_bin
+                    .iter()
+                    .zip(&entry.report.pose_yaws)
+                    .filter_map(|(v, &yaw)| {
+                        v.map(|v| Bar::new(yaw as f64 + offset, v * 100.0).width(width * 0.9))
+                    })
+                    .collect();
+                plot.bar_chart(BarChart::new(entry.label.clone(), bars));
+            }
+        });
+}
+
+/// The judge's rank-1 per probe pose for the raw and the frontalized probes.
+fn judge_rank1_ui(ui: &mut egui::Ui, report: &EvalReport) {
+    Plot::new("eval-judge-rank1")
+        .height(200.0)
+        .legend(Legend::default())
+        .include_y(0.0)
+        .include_y(125.0)
+        .x_grid_spacer(super::yaw_marks)
+        .x_axis_label("probe yaw (°); the gallery is the real frontal faces")
+        .show(ui, |plot| {
+            for (name, values, offset) in [
+                ("raw probes", &report.judge_rank1_per_bin, -2.5),
+                (
+                    "frontalized by G",
+                    &report.judge_rank1_frontalized_per_bin,
+                    2.5,
+                ),
+            ] {
+                let bars: Vec<Bar> = values
+                    .iter()
+                    .zip(&report.pose_yaws)
+                    .filter_map(|(v, &yaw)| {
+                        v.map(|v| Bar::new(yaw as f64 + offset, v * 100.0).width(4.5))
+                    })
+                    .collect();
+                plot.bar_chart(BarChart::new(name, bars));
+            }
+        });
 }
 
 fn rank1_ui(ui: &mut egui::Ui, entries: &[Entry]) {
@@ -360,7 +582,13 @@ fn roc_ui(ui: &mut egui::Ui, entries: &[Entry]) {
         .show(ui, |plot| {
             for entry in entries {
                 if let Some(points) = &entry.roc_log {
-                    plot.line(Line::new(entry.label.clone(), PlotPoints::from(points.clone())));
+                    // Drawn as a curve, not egui_plot's band of many points per pixel: the ROC's
+                    // first points share one false-accept rate on the log axis (all below its
+                    // end), and the band filled them as a wedge that looked like data.
+                    plot.line(
+                        Line::new(entry.label.clone(), PlotPoints::from(points.clone()))
+                            .allow_band(false),
+                    );
                 }
             }
         });

@@ -6,22 +6,34 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Plot, PlotPoint, Text};
+use egui_plot::{Bar, BarChart, HLine, Legend, Plot, PlotPoint, PlotPoints, Points, Text};
 use image::{GenericImage, RgbImage};
 
 use super::align::{AlignView, Decision};
 use super::dialogs::{FileChooser, Request};
 use super::difference::{DifferenceView, Faces};
-use super::worker::{Blend, Command, Fused, ModelInfo, Rendered, WorkerHandle};
 use super::shipped;
+use super::worker::{
+    Blend, Command, Fused, JudgeInfo, ModelInfo, Rendered, StripVerdict, Verdict, WorkerHandle,
+};
 use super::{DIALOG_OPEN, button_unless};
 use crate::data::ImageSource;
 use crate::data::align::Landmarks;
 
 /// How close (degrees) the slider must come to a bin to snap onto it.
 const DETENT: f32 = 2.5;
-/// Side at which the input, output and truth are drawn.
+/// Side at which the fused face is drawn.
 const SHOWN: f32 = 192.0;
+/// The smallest side the input, output and truth are drawn at (a small window scrolls).
+const MIN_SHOWN: f32 = 160.0;
+/// The largest side they are drawn at (a 64×64 face at six times its size).
+const MAX_SHOWN: f32 = 384.0;
+/// The height the faces' captions, the strip of every pose and the identity chart take below
+/// the faces.
+const BELOW_FACES: f32 = 430.0;
+/// The height the difference map's legend and controls take below it, more than the other
+/// faces' captions.
+const BELOW_DIFFERENCE: f32 = 100.0;
 
 /// The Explore view's state.
 pub struct ExploreView {
@@ -36,8 +48,14 @@ pub struct ExploreView {
     pub output: Option<(RgbImage, f32)>,
     /// SSIM of the output against the true rendering (synthetic faces only).
     pub ssim: Option<f64>,
-    /// Identity cosine of the input and its redrawing at each bin.
+    /// G's own identity cosine of the input and its redrawing at each bin.
     pub cosines: Vec<f32>,
+    /// The identity judge for the model's faces (`None`: none applies).
+    pub judge: Option<JudgeInfo>,
+    /// The judge's verdict on the output on show.
+    pub verdict: Option<Verdict>,
+    /// The judge's verdicts on the strip on show.
+    pub strip_verdict: Option<StripVerdict>,
     /// Whether the strip and cosines on show were drawn from the input on show.
     strip_current: bool,
     /// The input for `source` was asked for and has not arrived (nor failed) yet.
@@ -53,6 +71,8 @@ pub struct ExploreView {
     /// change.
     requested: Option<(f32, u64, f32)>,
     message: Option<String>,
+    /// The file saved last, shown with a button that opens its folder.
+    saved: Option<std::path::PathBuf>,
     /// Several photos of one person being fused (multi-image models).
     group: Option<Group>,
     /// The file dialog in use, and what its path is for.
@@ -135,6 +155,9 @@ impl Default for ExploreView {
             output: None,
             ssim: None,
             cosines: Vec::new(),
+            judge: None,
+            verdict: None,
+            strip_verdict: None,
             strip_current: false,
             preparing: false,
             latency_ms: None,
@@ -144,6 +167,7 @@ impl Default for ExploreView {
             animate: None,
             requested: None,
             message: None,
+            saved: None,
             group: None,
             chooser: FileChooser::default(),
             second: None,
@@ -191,8 +215,13 @@ impl ExploreView {
                 let blended = self.second.as_ref().is_none_or(|second| second.input.is_some() && second.alpha == self.output_alpha);
                 let compared = !self.comparison_pending && self.comparison.as_ref().is_none_or(|c| c.drawn.is_some());
                 let aligned = self.aligner.as_ref().is_none_or(AlignView::settled);
-                let drawn = !self.preparing && self.output.is_some() && self.strip_current && !self.cosines.is_empty();
-                drawn && blended && compared && aligned
+                let drawn = !self.preparing
+                    && self.output.is_some()
+                    && self.strip_current
+                    && !self.cosines.is_empty();
+                let judged = self.judge.is_none()
+                    || (self.verdict.is_some() && self.strip_verdict.is_some());
+                drawn && blended && compared && aligned && judged
             }
         }
     }
@@ -330,6 +359,8 @@ impl ExploreView {
     fn set_input(&mut self, input: Arc<RgbImage>, ctx: &egui::Context) {
         self.textures.input = Some(texture(ctx, "explore-input", &input));
         self.input = Some(input);
+        self.verdict = None;
+        self.strip_verdict = None;
         self.output = None;
         self.strip_current = false;
         self.compared_faces = None;
@@ -364,6 +395,7 @@ impl ExploreView {
             return;
         }
         self.latency_ms = Some(rendered.sent.elapsed().as_secs_f64() * 1e3);
+        self.verdict = None;
         self.textures.output = Some(texture(ctx, "explore-output", &rendered.image));
         let truth = match rendered.truth {
             Some((truth, ssim)) => {
@@ -407,14 +439,58 @@ impl ExploreView {
     }
 
     /// The strip of all bins arrived.
-    pub fn strip(&mut self, input: &Arc<RgbImage>, images: Vec<RgbImage>, cosines: Vec<f32>, ctx: &egui::Context) {
-        if !self.input.as_ref().is_some_and(|current| Arc::ptr_eq(current, input)) {
+    pub fn strip(
+        &mut self,
+        input: &Arc<RgbImage>,
+        images: Vec<RgbImage>,
+        cosines: Vec<f32>,
+        judged: Option<StripVerdict>,
+        ctx: &egui::Context,
+    ) {
+        if !self
+            .input
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, input))
+        {
             return;
         }
         self.textures.strip = images.iter().enumerate().map(|(i, image)| texture(ctx, &format!("explore-strip-{i}"), image)).collect();
         self.strip = images;
         self.cosines = cosines;
+        self.strip_verdict = judged;
         self.strip_current = true;
+    }
+
+    /// The identity judge for the model's faces was chosen.
+    pub fn judge_chosen(&mut self, judge: Option<JudgeInfo>) {
+        self.judge = judge;
+        self.verdict = None;
+        self.strip_verdict = None;
+    }
+
+    /// The judge's verdict on a face drawn at one pose arrived; kept if it is the one on show.
+    pub fn judged(&mut self, verdict: Verdict) {
+        let current = self
+            .input
+            .as_ref()
+            .is_some_and(|input| Arc::ptr_eq(input, &verdict.input));
+        let shown = self
+            .output
+            .as_ref()
+            .is_some_and(|(_, yaw)| *yaw == verdict.yaw)
+            && self.output_alpha == verdict.alpha;
+        if current && shown {
+            self.verdict = Some(verdict);
+        }
+    }
+
+    /// Whether the judge flags the input as unlike the faces it (and the model) learned from.
+    pub fn input_unfamiliar(&self) -> bool {
+        self.strip_verdict
+            .as_ref()
+            .map(|v| v.familiarity.1)
+            .or_else(|| self.verdict.as_ref().map(|v| v.familiarity.1))
+            .unwrap_or(false)
     }
 
     fn request_render(&mut self, worker: &WorkerHandle) {
@@ -438,7 +514,12 @@ impl ExploreView {
 
     fn request_strip(&self, worker: &WorkerHandle) {
         if let Some(input) = &self.input {
-            worker.send(Command::Strip { input: input.clone(), blend: self.blend(), seed: self.seed });
+            worker.send(Command::Strip {
+                input: input.clone(),
+                blend: self.blend(),
+                source: self.source.clone(),
+                seed: self.seed,
+            });
         }
     }
 
@@ -496,23 +577,53 @@ impl ExploreView {
             self.blend_ui(ui, worker);
         }
         ui.add_space(6.0);
-        if self.group.is_some() {
-            self.group_ui(ui);
-        } else {
-            self.images_ui(ui);
-            ui.separator();
-            self.strip_ui(ui);
-        }
-        if let Some(message) = &self.message {
-            ui.label(message);
-        }
+        // A small window scrolls; a large one draws larger faces (see `face_side`).
+        egui::ScrollArea::vertical()
+            .auto_shrink(false)
+            .show(ui, |ui| {
+                if self.group.is_some() {
+                    self.group_ui(ui);
+                } else {
+                    self.unfamiliar_ui(ui);
+                    self.images_ui(ui);
+                    ui.separator();
+                    self.strip_ui(ui);
+                }
+                if let Some(message) = &self.message {
+                    ui.label(message);
+                }
+                if let Some(path) = &self.saved {
+                    super::saved_ui(ui, path);
+                }
+            });
+    }
+
+    /// The side at which the faces are drawn: as large as the row of faces lets them be in the
+    /// window's width, between [`MIN_SHOWN`] and [`MAX_SHOWN`].
+    fn face_side(&self, ui: &egui::Ui) -> f32 {
+        let columns = 2
+            + usize::from(self.comparison.is_some())
+            + usize::from(self.textures.truth.is_some())
+            + usize::from(self.show_difference);
+        let spacing = ui.spacing().item_spacing.x;
+        let across =
+            (ui.available_width() - 16.0 - spacing * (columns as f32 - 1.0)) / columns as f32;
+        // Room below the faces for their captions, the strip and the identity chart.
+        let below = BELOW_FACES
+            + if self.show_difference {
+                BELOW_DIFFERENCE
+            } else {
+                0.0
+            };
+        let down = ui.available_height() - below;
+        across.min(down).clamp(MIN_SHOWN, MAX_SHOWN).floor()
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle) {
         let busy = self.chooser.is_busy();
         let fused = self.group.is_some();
         const FUSED: &str = "not while several photos are fused: open a single face first";
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             if button_unless(ui, "Open image…", &[(busy, DIALOG_OPEN)]).on_hover_text("One face to turn, or several photos of one person to fuse (a multi-image model)").clicked() {
                 self.chooser.open(ui.ctx(), Chosen::Open, Request::Images);
             }
@@ -558,7 +669,7 @@ impl ExploreView {
             if button_unless(ui, "Save output…", &[(busy, DIALOG_OPEN), (output.is_none(), "nothing has been drawn yet")]).clicked()
                 && let Some((image, yaw, kind)) = output
             {
-                self.chooser.open(ui.ctx(), Chosen::Save(image.clone()), Request::Save { name: format!("{kind}_{yaw:+.0}deg.png") });
+                self.chooser.open(ui.ctx(), Chosen::Save(image.clone()), Request::Save { name: format!("{kind}_{yaw:+.0}deg.png"), folder: super::pictures_folder() });
             }
             // The strip kept from an earlier face is not this face's: it waits for the new one.
             let no_strip = [
@@ -568,7 +679,7 @@ impl ExploreView {
             ];
             if button_unless(ui, "Save strip…", &no_strip).clicked() {
                 match self.strip_sheet() {
-                    Ok(sheet) => self.chooser.open(ui.ctx(), Chosen::Save(sheet), Request::Save { name: "strip_input_then_all_poses.png".to_owned() }),
+                    Ok(sheet) => self.chooser.open(ui.ctx(), Chosen::Save(sheet), Request::Save { name: "strip_input_then_all_poses.png".to_owned(), folder: super::pictures_folder() }),
                     Err(e) => self.message = Some(format!("could not assemble the strip: {e}")),
                 }
             }
@@ -585,11 +696,16 @@ impl ExploreView {
                 _ => self.open_group(paths.into_iter().map(ImageSource::File).collect(), worker),
             },
             Some((Chosen::Save(image), paths)) => {
-                if let Some(path) = paths.first() {
-                    self.message = Some(match image.save(path) {
-                        Ok(()) => format!("saved {}", path.display()),
-                        Err(e) => format!("could not save {}: {e}", path.display()),
-                    });
+                if let Some(path) = paths.first().map(|p| super::save_target(p)) {
+                    match image.save(&path) {
+                        Ok(()) => {
+                            self.message = None;
+                            self.saved = Some(path);
+                        }
+                        Err(e) => {
+                            self.message = Some(format!("could not save {}: {e}", path.display()))
+                        }
+                    }
                 }
             }
             _ => {}
@@ -600,14 +716,16 @@ impl ExploreView {
         let yaws = self.yaws();
         let (Some(&first), Some(&last)) = (yaws.first(), yaws.last()) else { return };
         if let Some(started) = self.animate {
-            // A full sweep first → last → first every six seconds.
+            // A full sweep first → last → first every six seconds, in whole degrees: the slider
+            // shows whole degrees, and a value it would round counts as a move of its own, which
+            // stops the sweep.
             let phase = (started.elapsed().as_secs_f32() / 6.0 * std::f32::consts::TAU).sin();
-            self.yaw = (first + last) / 2.0 + phase * (last - first) / 2.0;
+            self.yaw = ((first + last) / 2.0 + phase * (last - first) / 2.0).round();
             ui.ctx().request_repaint();
         }
         ui.horizontal(|ui| {
             ui.label("pose");
-            let width = (ui.available_width() - 80.0).max(200.0);
+            let width = (ui.available_width() - 150.0).max(200.0);
             ui.spacing_mut().slider_width = width;
             let response = ui.add(egui::Slider::new(&mut self.yaw, first..=last).suffix("°").fixed_decimals(0).text("yaw"));
             if response.changed() {
@@ -630,7 +748,8 @@ impl ExploreView {
     }
 
     fn images_ui(&mut self, ui: &mut egui::Ui) {
-        let size = egui::vec2(SHOWN, SHOWN);
+        let side = self.face_side(ui);
+        let size = egui::vec2(side, side);
         ui.horizontal(|ui| {
             let column = |ui: &mut egui::Ui, title: &str, texture: Option<&egui::TextureHandle>, caption: String| {
                 ui.vertical(|ui| {
@@ -639,7 +758,15 @@ impl ExploreView {
                     ui.add(egui::Label::new(egui::RichText::new(title).strong()).truncate());
                     match texture {
                         Some(texture) => {
-                            ui.add(egui::Image::new((texture.id(), size)));
+                            // Named for screen readers (and tests): "Input face", "True rendering face"…
+                            ui.add(egui::Image::new((texture.id(), size)))
+                                .widget_info(|| {
+                                    egui::WidgetInfo::labeled(
+                                        egui::Role::Image,
+                                        true,
+                                        format!("{title} face"),
+                                    )
+                                });
                         }
                         None => {
                             ui.allocate_ui(size, |ui| ui.spinner());
@@ -650,32 +777,68 @@ impl ExploreView {
             };
             let source = self.source.as_ref().map_or_else(String::new, ImageSource::describe);
             column(ui, "Input", self.textures.input.as_ref(), source);
-            let mut output_caption = match (&self.output, self.latency_ms.filter(|_| self.show_latency)) {
-                (Some((_, yaw)), Some(ms)) => format!("at {yaw:+.1}° · {ms:.0} ms"),
-                (Some((_, yaw)), None) => format!("at {yaw:+.1}°"),
-                _ => String::new(),
-            };
+            let mut output_caption =
+                match (&self.output, self.latency_ms.filter(|_| self.show_latency)) {
+                    (Some((_, yaw)), Some(ms)) => format!("at {yaw:+.1}° · {ms:.0} ms"),
+                    (Some((_, yaw)), None) => format!("at {yaw:+.1}°"),
+                    _ => String::new(),
+                };
+            let judged = self.verdict.as_ref().zip(self.judge.as_ref());
+            if let Some((verdict, judge)) = judged {
+                output_caption.push_str(&format!(
+                    "\njudge: {}",
+                    judge_words(verdict.similarity, judge.threshold, self.input_unfamiliar())
+                ));
+                if let Some(second) = verdict.second {
+                    output_caption.push_str(&format!("\njudge, to the second face: {second:.2}"));
+                }
+            }
             match &self.comparison {
                 Some(comparison) => {
                     let model = self.model.as_ref().map_or_else(String::new, model_label);
                     if let Some(cosine) = self.output_cosine {
-                        output_caption.push_str(&format!(" · cosine {cosine:.3}"));
+                        output_caption.push_str(&format!("\nG's own cosine {cosine:.3}"));
                     }
                     if let Some(ssim) = self.ssim {
                         output_caption.push_str(&format!(" · SSIM {ssim:.3}"));
                     }
-                    column(ui, &format!("A: {model}"), self.textures.output.as_ref(), output_caption);
-                    let caption = comparison.drawn.as_ref().map_or_else(String::new, |(_, ssim, cosine)| match ssim {
-                        Some(ssim) => format!("cosine {cosine:.3} · SSIM {ssim:.3}"),
-                        None => format!("cosine {cosine:.3}"),
-                    });
+                    column(
+                        ui,
+                        &format!("A: {model}"),
+                        self.textures.output.as_ref(),
+                        output_caption,
+                    );
+                    let mut caption =
+                        comparison
+                            .drawn
+                            .as_ref()
+                            .map_or_else(String::new, |(_, ssim, cosine)| match ssim {
+                                Some(ssim) => format!("SSIM {ssim:.3}\nits own cosine {cosine:.3}"),
+                                None => format!("its own cosine {cosine:.3}"),
+                            });
+                    if let Some((similarity, judge)) = self
+                        .verdict
+                        .as_ref()
+                        .and_then(|v| v.compared)
+                        .zip(self.judge.as_ref())
+                    {
+                        caption = format!(
+                            "judge: {}\n{caption}",
+                            judge_words(similarity, judge.threshold, self.input_unfamiliar())
+                        );
+                    }
                     let title = format!("B: {}", model_label(&comparison.info));
                     column(ui, &title, comparison.drawn.as_ref().map(|(texture, _, _)| texture), caption);
                 }
                 None => column(ui, "Redrawn by G", self.textures.output.as_ref(), output_caption),
             }
             if let Some(truth) = &self.textures.truth {
-                let caption = self.ssim.map_or_else(String::new, |s| format!("SSIM {s:.3}"));
+                let mut caption = self
+                    .ssim
+                    .map_or_else(String::new, |s| format!("SSIM {s:.3}"));
+                if let Some(similarity) = self.verdict.as_ref().and_then(|v| v.truth) {
+                    caption.push_str(&format!("\njudge, output vs truth: {similarity:.2}"));
+                }
                 column(ui, "True rendering", Some(truth), caption);
             }
             if self.show_difference
@@ -685,8 +848,14 @@ impl ExploreView {
                     Some(ImageSource::Synthetic { yaw, .. }) if self.alignment.is_none() => Some(*yaw),
                     _ => None,
                 };
-                let faces = Faces { output, output_yaw: *output_yaw, truth: truth.as_ref().map(|t| (t, self.ssim)), input, input_yaw };
-                if let Some(yaw) = self.difference.ui(ui, faces, SHOWN) {
+                let faces = Faces {
+                    output,
+                    output_yaw: *output_yaw,
+                    truth: truth.as_ref().map(|t| (t, self.ssim)),
+                    input,
+                    input_yaw,
+                };
+                if let Some(yaw) = self.difference.ui(ui, faces, side) {
                     self.yaw = yaw;
                     self.animate = None;
                 }
@@ -712,16 +881,36 @@ impl ExploreView {
         if self.cosines.is_empty() {
             return;
         }
-        ui.label(if self.second.is_some() {
-            "Identity kept: cosine of f(input) and f(output) at each pose, against the input's own identity, which blending moves away from (the pose on show highlighted)"
+        let shown = yaws
+            .iter()
+            .copied()
+            .min_by(|a, b| (a - self.yaw).abs().total_cmp(&(b - self.yaw).abs()));
+        let judged = self.strip_verdict.as_ref().zip(self.judge.as_ref());
+        let blended = if self.second.is_some() {
+            ", against the input's own identity, which blending moves away from"
         } else {
-            "Identity kept: cosine of f(input) and f(output) at each pose (1: the same feature; the pose on show highlighted)"
-        });
-        let shown = yaws.iter().copied().min_by(|a, b| (a - self.yaw).abs().total_cmp(&(b - self.yaw).abs()));
+            ""
+        };
+        match judged {
+            Some((_, judge)) => {
+                ui.label(format!(
+                    "Identity kept, by the identity judge (a face recogniser trained apart from G, on {}): its similarity of the input and the output at each pose{blended}. \
+                     Above the dashed line ({:.2}) it calls them one person; 1 % of different people's pairs reach it. Dots: G's own encoder's cosine, which cannot judge G (a flat grey face scores 0.99 there).",
+                    judge.knows, judge.threshold
+                ))
+                .on_hover_text(&judge.summary);
+            }
+            None => {
+                ui.label(format!("Identity: G's own encoder's cosine of f(input) and f(output) at each pose{blended}. No identity judge applies to this model's faces, and G's own encoder cannot judge G (a flat grey face scores 0.99)."));
+            }
+        }
+        let bar_values: Vec<f32> = judged.map_or_else(
+            || self.cosines.clone(),
+            |(verdict, _)| verdict.similarities.clone(),
+        );
         let highlight = ui.visuals().selection.bg_fill;
         let text_color = ui.visuals().strong_text_color();
-        let bars: Vec<Bar> = self
-            .cosines
+        let bars: Vec<Bar> = bar_values
             .iter()
             .zip(&yaws)
             .map(|(&c, &yaw)| {
@@ -729,31 +918,106 @@ impl ExploreView {
                 if shown == Some(yaw) { bar.fill(highlight) } else { bar }
             })
             .collect();
-        let values: Vec<Text> = self
-            .cosines
+        let values: Vec<Text> = bar_values
             .iter()
             .zip(&yaws)
             .map(|(&c, &yaw)| {
                 // Inside the top of a tall bar, above a short one.
-                let anchor = if c > 0.3 { egui::Align2::CENTER_TOP } else { egui::Align2::CENTER_BOTTOM };
-                Text::new(format!("cosine at {yaw:+.0}°"), PlotPoint::new(yaw as f64, c as f64), egui::RichText::new(format!("{c:.3}")).size(13.0)).anchor(anchor).color(text_color).allow_hover(false)
+                let anchor = if c > 0.3 {
+                    egui::Align2::CENTER_TOP
+                } else {
+                    egui::Align2::CENTER_BOTTOM
+                };
+                // Unnamed, so that the legend lists the series and not each figure.
+                Text::new(
+                    "",
+                    PlotPoint::new(yaw as f64, c as f64),
+                    egui::RichText::new(format!("{c:.2}")).size(13.0),
+                )
+                .anchor(anchor)
+                .color(text_color)
+                .allow_hover(false)
             })
             .collect();
-        Plot::new("explore-cosines")
-            .height(120.0)
+        let own: PlotPoints = self
+            .cosines
+            .iter()
+            .zip(&yaws)
+            .map(|(&c, &yaw)| [yaw as f64, c as f64])
+            .collect();
+        let truth: Option<PlotPoints> =
+            judged
+                .and_then(|(verdict, _)| verdict.truth.as_ref())
+                .map(|t| {
+                    t.iter()
+                        .zip(&yaws)
+                        .map(|(&c, &yaw)| [yaw as f64, c as f64])
+                        .collect()
+                });
+        let bars_name = if judged.is_some() {
+            "identity judge: input vs output"
+        } else {
+            "G's own cosine"
+        };
+        Plot::new("explore-identity")
+            .height(150.0)
             .include_y(0.0)
-            .include_y(1.0)
+            // Headroom above 1 for the legend, clear of G's own cosines near 1.
+            .include_y(1.45)
             .allow_zoom(false)
             .allow_drag(false)
             .allow_scroll(false)
+            .legend(
+                Legend::default()
+                    .position(egui_plot::Corner::RightTop)
+                    .text_style(egui::TextStyle::Small),
+            )
             .x_grid_spacer(super::yaw_marks)
             .x_axis_label("requested yaw (°)")
             .show(ui, |plot| {
-                plot.bar_chart(BarChart::new("cosine", bars));
+                plot.bar_chart(BarChart::new(bars_name, bars));
                 for value in values {
                     plot.text(value);
                 }
+                if let Some((_, judge)) = judged {
+                    plot.hline(
+                        HLine::new(
+                            "judge's threshold (1 % false accepts)",
+                            judge.threshold as f64,
+                        )
+                        .style(egui_plot::LineStyle::dashed_loose()),
+                    );
+                    plot.points(
+                        Points::new("G's own encoder's cosine (not a judge)", own).radius(3.0),
+                    );
+                    if let Some(truth) = truth {
+                        plot.points(
+                            Points::new("identity judge: output vs true rendering", truth)
+                                .radius(3.0)
+                                .shape(egui_plot::MarkerShape::Diamond),
+                        );
+                    }
+                }
             });
+    }
+
+    /// A warning over the faces when the judge finds the input unlike every face it (and the
+    /// model) learned from: the output is a synthetic head, and identity figures do not apply.
+    fn unfamiliar_ui(&self, ui: &mut egui::Ui) {
+        let Some(judge) = self.judge.as_ref().filter(|_| self.input_unfamiliar()) else {
+            return;
+        };
+        let score = self
+            .strip_verdict
+            .as_ref()
+            .map(|v| v.familiarity.0)
+            .or_else(|| self.verdict.as_ref().map(|v| v.familiarity.0))
+            .unwrap_or(f32::NAN);
+        egui::Frame::group(ui.style()).fill(ui.visuals().warn_fg_color.gamma_multiply(0.15)).show(ui, |ui| {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("{}. The model and its identity judge learned from {}.", capitalised(crate::eval::judge::UNFAMILIAR), judge.knows))
+                .on_hover_text(format!("The identity judge's familiarity score of the input is {score:.1}, above its threshold, which it set on faces of the kind it learned from (0.5 % of those are above it)."));
+            ui.label(crate::eval::judge::WAY_FORWARD);
+        });
     }
 
     /// The photos with their confidence bars, the fused face, and each photo drawn alone.
@@ -781,7 +1045,11 @@ impl ExploreView {
                     if let Some(single) = self.textures.strip.get(i) {
                         ui.add(egui::Image::new((single.id(), egui::vec2(96.0, 96.0))));
                         if let Some((_, cosine)) = fused.and_then(|f| f.singles.get(i)) {
-                            ui.label(format!("alone: cosine {cosine:.3}"));
+                            let judged = fused.and_then(|f| f.judged.as_ref()).and_then(|(_, singles)| singles.get(i));
+                            match judged {
+                                Some(similarity) => ui.label(format!("alone: judge {similarity:.2}\nG's own cosine {cosine:.3}")),
+                                None => ui.label(format!("alone: cosine {cosine:.3}")),
+                            };
                         }
                     }
                 });
@@ -795,6 +1063,9 @@ impl ExploreView {
                     (Some(texture), Some(fused)) => {
                         ui.add(egui::Image::new((texture.id(), egui::vec2(SHOWN, SHOWN))));
                         ui.label(format!("at {:+.1}° · cosine of the fused feature and f(output) {:.3}", fused.yaw, fused.fused_cosine));
+                        if let Some((to_photos, _)) = &fused.judged {
+                            ui.label(format!("identity judge: the fused face against the photos, {to_photos:.2} on average"));
+                        }
                     }
                     _ => {
                         ui.allocate_ui(egui::vec2(SHOWN, SHOWN), |ui| ui.spinner());
@@ -848,6 +1119,26 @@ fn clip_label(text: &str) -> String {
 /// The face shown on first launch: a person the shipped model never saw, turned 45° right.
 fn default_face() -> ImageSource {
     ImageSource::Synthetic { spec: Arc::new(shipped::default_faces()), person: 0, yaw: 45.0, light: 0 }
+}
+
+/// `text` with its first letter a capital.
+fn capitalised(text: &str) -> String {
+    let mut letters = text.chars();
+    letters.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(letters).collect()
+    })
+}
+
+/// A judge's similarity in words: the number, and whether it calls the faces one person (which
+/// it cannot say of an input unlike the faces it learned from).
+fn judge_words(similarity: f32, threshold: f32, unfamiliar: bool) -> String {
+    if unfamiliar {
+        format!("{similarity:.2} (does not apply: an unfamiliar face)")
+    } else if similarity > threshold {
+        format!("{similarity:.2}, the same person")
+    } else {
+        format!("{similarity:.2}, not the same person")
+    }
 }
 
 fn texture(ctx: &egui::Context, name: &str, image: &RgbImage) -> egui::TextureHandle {

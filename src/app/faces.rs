@@ -270,17 +270,19 @@ impl FacesView {
             return None;
         };
         let mut action = None;
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("Click a face to explore it; Ctrl-click several photos of one person to fuse them, or two people to blend them.");
             if !self.picked.is_empty() {
                 ui.separator();
                 ui.label(format!("{} picked", self.picked.len()));
                 let single_image = model.is_some_and(|m| !m.fuses);
-                let reasons = [
-                    (self.picked.len() < 2, "Ctrl-click at least two photos of one person"),
-                    (single_image, "the model in Explore is a single-image one, with no confidences to fuse photos by: open a multi-image run (trained with --multi) in the Train view"),
-                ];
-                if button_unless(ui, "Fuse in Explore", &reasons).clicked() {
+                let reasons = [(self.picked.len() < 2, "Ctrl-click at least two photos of one person")];
+                let hint = if single_image {
+                    "The model in Explore is a single-image one: Explore switches to the built-in multi-image model, which fuses the photos by their confidences"
+                } else {
+                    "The photos' features fused by the model's confidences, drawn at any pose"
+                };
+                if button_unless(ui, "Fuse in Explore", &reasons).on_hover_text(hint).clicked() {
                     action = Some(FacesAction::Fuse(self.picked.iter().filter_map(|&i| faces.samples.get(i)).map(|s| s.image.clone()).collect()));
                 }
                 if let [first, second] = self.picked[..]
@@ -294,29 +296,55 @@ impl FacesView {
                 }
             }
         });
-        let cell = THUMBNAIL_SIZE as f32 + 8.0;
-        let columns = ((ui.available_width() / cell).floor() as usize).max(1);
+        // Every cell is a button around a thumbnail: the thumbnail, the button's padding on both
+        // sides, then the spacing to the next cell.
+        let padding = ui.spacing().button_padding;
+        let cell = egui::vec2(THUMBNAIL_SIZE as f32, THUMBNAIL_SIZE as f32)
+            + 2.0 * padding
+            + egui::vec2(2.0, 2.0);
+        let spacing = ui.spacing().item_spacing;
+        // The scroll bar takes its width off the right.
+        let width = ui.available_width()
+            - ui.spacing().scroll.bar_width
+            - ui.spacing().scroll.bar_outer_margin;
+        let columns = (((width + spacing.x) / (cell.x + spacing.x)).floor() as usize).max(1);
         let rows = self.shown.len().div_ceil(columns);
         let mut visible = Vec::new();
-        egui::ScrollArea::vertical().auto_shrink(false).show_rows(ui, cell, rows, |ui, row_range| {
-            for row in row_range {
-                ui.horizontal(|ui| {
-                    for &index in self.shown.iter().skip(row * columns).take(columns) {
-                        let sample = &faces.samples[index];
-                        visible.push((index, sample.image.clone()));
-                        let size = egui::vec2(THUMBNAIL_SIZE as f32, THUMBNAIL_SIZE as f32);
-                        let picked = self.picked.contains(&index);
-                        let response = match thumbnails.texture(index) {
-                            Some(texture) => ui.add(egui::Button::image(egui::Image::new((texture.id(), size))).selected(picked)),
-                            None => {
-                                let text = if thumbnails.failure(index).is_some() { "unreadable" } else { "..." };
-                                ui.add_sized(size + egui::vec2(4.0, 4.0), egui::Button::new(text))
+        egui::ScrollArea::vertical().auto_shrink(false).show_rows(
+            ui,
+            cell.y,
+            rows,
+            |ui, row_range| {
+                for row in row_range {
+                    ui.horizontal(|ui| {
+                        for &index in self.shown.iter().skip(row * columns).take(columns) {
+                            let sample = &faces.samples[index];
+                            visible.push((index, sample.image.clone()));
+                            let size = egui::vec2(THUMBNAIL_SIZE as f32, THUMBNAIL_SIZE as f32);
+                            let picked = self.picked.contains(&index);
+                            let response = match thumbnails.texture(index) {
+                                Some(texture) => ui.add_sized(
+                                    cell,
+                                    egui::Button::image(egui::Image::new((texture.id(), size)))
+                                        .selected(picked),
+                                ),
+                                None => {
+                                    let text = if thumbnails.failure(index).is_some() {
+                                        "unreadable"
+                                    } else {
+                                        "..."
+                                    };
+                                    ui.add_sized(cell, egui::Button::new(text))
+                                }
+                            };
+                            let name = describe(sample, &faces);
+                            response.widget_info(|| {
+                                egui::WidgetInfo::labeled(egui::Role::Button, true, &name)
+                            });
+                            let mut hover = name;
+                            if let Some(reason) = thumbnails.failure(index) {
+                                hover.push_str(&format!("\ncannot be read: {reason}"));
                             }
-                        };
-                        let mut hover = describe(sample, &faces);
-                        if let Some(reason) = thumbnails.failure(index) {
-                            hover.push_str(&format!("\ncannot be read: {reason}"));
-                        }
                         let response = response.on_hover_text(hover);
                         if response.clicked() {
                             if ui.input(|input| input.modifiers.command || input.modifiers.shift) {

@@ -11,6 +11,8 @@ pub mod evaluate;
 pub mod explore;
 pub mod faces;
 pub mod heatmap;
+pub mod kept;
+pub mod models;
 pub mod plots;
 pub mod shipped;
 pub mod status_bar;
@@ -32,7 +34,7 @@ use explore::ExploreView;
 use faces::{FacesAction, FacesView};
 use status_bar::StatusBar;
 use train::{TrainAction, TrainView};
-use worker::{Command, Event, WorkerHandle};
+use worker::{Command, Event, Topic, WorkerHandle};
 
 /// The views, in tab order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -48,6 +50,8 @@ pub enum View {
 }
 
 const VIEW_KEY: &str = "view";
+/// The window's application id (its settings and data folders are named after it).
+const APP_ID: &str = "drgan-studio";
 
 /// How the window starts (the `window` subcommand's options).
 #[derive(Clone, Debug, Default)]
@@ -75,6 +79,8 @@ pub struct WindowOptions {
     pub image: Option<PathBuf>,
     /// Its eyes and mouth: the alignment window opens with them placed.
     pub landmarks: Option<crate::data::align::Landmarks>,
+    /// The window's size in points (otherwise 1280×820, or the size it last had).
+    pub size: Option<[f32; 2]>,
 }
 
 /// A screenshot to take once the view has settled.
@@ -102,6 +108,10 @@ pub struct StudioApp {
     pub evaluate: EvaluateView,
     /// The status bar.
     pub status: StatusBar,
+    /// The model picker atop Explore and Evaluate.
+    pub models: models::ModelPicker,
+    /// The Train view's run the picker last heard of.
+    remembered_train_run: Option<PathBuf>,
     worker: WorkerHandle,
     screenshot: Option<PendingScreenshot>,
 }
@@ -122,8 +132,10 @@ impl StudioApp {
             faces,
             explore: ExploreView::default(),
             train: TrainView::restore(restore(train::SETTINGS_KEY).as_deref()),
-            evaluate: EvaluateView::default(),
+            evaluate: EvaluateView::keeping_in(storage.and_then(|_| eframe::storage_dir(APP_ID))),
             status: StatusBar::new(window_adapter),
+            models: models::ModelPicker::restore(restore(models::SETTINGS_KEY).as_deref()),
+            remembered_train_run: None,
             worker,
             screenshot: None,
         })
@@ -184,26 +196,59 @@ impl StudioApp {
         match event {
             Event::DeviceReady { name, reason, software } => self.status.device_ready(name, reason, software),
             Event::ModelLoaded(info) => {
+                self.status.succeeded(Topic::Model);
+                if let Some(run) = &info.run {
+                    self.models.remember(run);
+                }
+                self.evaluate.model_loaded(info.run.as_deref());
                 self.status.model_loaded(&info);
                 self.explore.model_loaded(info, &self.worker);
             }
-            Event::ComparisonLoaded(info) => self.explore.comparison_loaded(info, &self.worker),
+            Event::ComparisonLoaded(info) => {
+                self.status.succeeded(Topic::Model);
+                self.explore.comparison_loaded(info, &self.worker);
+            }
             Event::ComparisonEnded => self.explore.comparison_ended(),
             Event::Prepared { source, landmarks, input } => self.explore.prepared(source, landmarks, input, ctx, &self.worker),
             Event::Photo { source, shown, full } => self.explore.photo_loaded(&source, &shown, full, ctx, &self.worker),
             Event::PrepareFailed { source, landmarks } => self.explore.prepare_failed(&source, landmarks),
             Event::AlignFailed { source, reason } => self.explore.align_failed(&source, reason),
             Event::Rendered(rendered) => self.explore.rendered(rendered, ctx),
-            Event::Strip { input, images, cosines } => self.explore.strip(&input, images, cosines, ctx),
-            Event::GroupPrepared { sources, inputs, unreadable } => self.explore.group_prepared(sources, inputs, unreadable, ctx, &self.worker),
+            Event::Strip {
+                input,
+                images,
+                cosines,
+                judged,
+            } => self.explore.strip(&input, images, cosines, judged, ctx),
+            Event::JudgeChosen(judge) => {
+                self.evaluate.judge_chosen(judge.clone());
+                self.explore.judge_chosen(judge);
+            }
+            Event::Judged(verdict) => self.explore.judged(verdict),
+            Event::GroupPrepared {
+                sources,
+                inputs,
+                unreadable,
+            } => self
+                .explore
+                .group_prepared(sources, inputs, unreadable, ctx, &self.worker),
             Event::Fused(fused) => self.explore.fused(fused, ctx),
             Event::EvalProgress { what, fraction } => self.evaluate.progress(what, fraction),
-            Event::Evaluated { label, evaluation } => self.evaluate.finished(label, *evaluation, ctx),
+            Event::Evaluated {
+                label,
+                evaluation,
+                run,
+            } => {
+                self.status.succeeded(Topic::Evaluation);
+                self.evaluate
+                    .finished(label, *evaluation, run.as_deref(), ctx);
+            }
+            Event::EvalCancelled => self.evaluate.cancelled(),
             Event::EvalFailed(message) => {
                 self.evaluate.failed();
-                self.status.error(message);
+                self.status.error_about(Topic::Evaluation, message);
             }
-            Event::Error(message) => self.status.error(message),
+            Event::Error { about, message } => self.status.error_about(about, message),
             Event::ModelThreadStopped => {
                 self.status.error("the model thread stopped; restart the studio (runs on disk are intact)".to_owned());
                 self.train.model_thread_stopped();
@@ -221,6 +266,24 @@ impl StudioApp {
                 ui.selectable_value(&mut self.view, view, label);
             }
         });
+    }
+
+    /// Loads into Explore checkpoint `step` of `run` (its newest when `None`), or the built-in
+    /// model when `run` is `None`: what the model picker and "Load into Explore" do.
+    pub fn load_model(&mut self, run: Option<PathBuf>, step: Option<u64>) {
+        self.worker.send(match run {
+            Some(run) => Command::LoadRun { run, step },
+            None => Command::LoadShipped,
+        });
+    }
+
+    /// Fuses photos of one person in Explore: with the model on show when `model_fuses`,
+    /// otherwise with the built-in multi-image model, loaded first.
+    pub fn fuse_in_explore(&mut self, sources: Vec<crate::data::ImageSource>, model_fuses: bool) {
+        if !model_fuses {
+            self.worker.send(Command::LoadShippedMulti);
+        }
+        self.explore.open_group(sources, &self.worker);
     }
 
     /// Shows the image file at `path` in Explore.
@@ -241,6 +304,17 @@ impl StudioApp {
     pub fn blend_with_image(&mut self, path: PathBuf) {
         self.explore.blend_with(crate::data::ImageSource::File(path), &self.worker);
         self.view = View::Explore;
+    }
+
+    /// A run opened, started or resumed in the Train view joins the model picker.
+    fn remember_train_run(&mut self) {
+        let Some(run) = self.train.run.as_ref().map(|run| &run.path) else {
+            return;
+        };
+        if self.remembered_train_run.as_ref() != Some(run) && !shipped::is_shipped_run(run) {
+            self.models.remember(run);
+            self.remembered_train_run = Some(run.clone());
+        }
     }
 
     /// Files dropped on the window: an image opens in Explore, anything else as a face set.
@@ -270,26 +344,29 @@ impl eframe::App for StudioApp {
         egui::Panel::top("tabs").show(ui, |ui| self.tabs_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status.ui(ui));
         egui::CentralPanel::default_margins().show(ui, |ui| match self.view {
-            View::Faces => {
-                match self.faces.ui(ui, self.status.model.as_ref()) {
-                    Some(FacesAction::Explore(source)) => {
-                        self.explore.open(source, &self.worker);
-                        self.view = View::Explore;
-                    }
-                    Some(FacesAction::Fuse(sources)) => {
-                        self.explore.open_group(sources, &self.worker);
-                        self.view = View::Explore;
-                    }
-                    Some(FacesAction::Blend(first, second)) => {
-                        self.explore.open(first, &self.worker);
-                        self.explore.blend_with(second, &self.worker);
-                        self.view = View::Explore;
-                    }
-                    None => {}
+            View::Faces => match self.faces.ui(ui, self.status.model.as_ref()) {
+                Some(FacesAction::Explore(source)) => {
+                    self.explore.open(source, &self.worker);
+                    self.view = View::Explore;
                 }
+                Some(FacesAction::Fuse(sources)) => {
+                    let fuses = self.status.model.as_ref().is_some_and(|m| m.fuses);
+                    self.fuse_in_explore(sources, fuses);
+                    self.view = View::Explore;
+                }
+                Some(FacesAction::Blend(first, second)) => {
+                    self.explore.open(first, &self.worker);
+                    self.explore.blend_with(second, &self.worker);
+                    self.view = View::Explore;
+                }
+                None => {}
+            },
+            View::Explore => {
+                self.models.ui(ui, &self.worker, self.status.model.as_ref());
+                self.explore.ui(ui, &self.worker);
             }
-            View::Explore => self.explore.ui(ui, &self.worker),
             View::Evaluate => {
+                self.models.ui(ui, &self.worker, self.status.model.as_ref());
                 let faces = self.faces.current();
                 self.evaluate.ui(ui, &self.worker, faces, self.status.model.as_ref());
             }
@@ -308,6 +385,7 @@ impl eframe::App for StudioApp {
                 }
             }
         });
+        self.remember_train_run();
         self.status.frame_finished(started.elapsed());
         self.screenshot_when_settled(&ctx);
     }
@@ -329,6 +407,7 @@ impl eframe::App for StudioApp {
         }
         storage.set_string(faces::SETTINGS_KEY, self.faces.settings_json());
         storage.set_string(train::SETTINGS_KEY, self.train.settings_json());
+        storage.set_string(models::SETTINGS_KEY, self.models.settings_json());
     }
 
     /// A run still training when the window closes finishes its step and writes a checkpoint
@@ -364,6 +443,53 @@ pub fn button_unless(ui: &mut egui::Ui, text: &str, reasons: &[(bool, &str)]) ->
     }
 }
 
+/// `path` made absolute (against the working folder), so that a message names where a file went.
+pub fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Where a file the person asked to save goes: `path` made absolute, its folder made if it is
+/// not there yet (a typed path may name a new one; if it cannot be made, the write says why).
+pub fn save_target(path: &std::path::Path) -> PathBuf {
+    let path = absolute(path);
+    if let Some(folder) = path.parent() {
+        let _ = std::fs::create_dir_all(folder);
+    }
+    path
+}
+
+/// The folder saved pictures go to unless the person picks another: the user's pictures folder
+/// (its `DR-GAN Studio` folder, made when first needed), or the home folder.
+pub fn pictures_folder() -> PathBuf {
+    match dirs::picture_dir() {
+        Some(pictures) => {
+            let ours = pictures.join("DR-GAN Studio");
+            if std::fs::create_dir_all(&ours).is_ok() {
+                ours
+            } else {
+                pictures
+            }
+        }
+        None => dirs::home_dir().unwrap_or_else(|| absolute(std::path::Path::new("."))),
+    }
+}
+
+/// "saved PATH" and a button that opens the folder it is in (the desktop's file manager).
+pub fn saved_ui(ui: &mut egui::Ui, path: &std::path::Path) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(format!("saved {}", path.display()));
+        if let Some(folder) = path.parent()
+            && ui
+                .small_button("Open folder")
+                .on_hover_text(folder.display().to_string())
+                .clicked()
+            && let Err(error) = open::that_detached(folder)
+        {
+            ui.label(format!("(no file manager opened: {error})"));
+        }
+    });
+}
+
 /// Why a button that opens a file dialog is greyed out while another one is open.
 pub const DIALOG_OPEN: &str = "a file dialog is open: finish with it first";
 
@@ -382,18 +508,24 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("DR-GAN Studio")
-            .with_inner_size([1280.0, 820.0])
+            .with_inner_size(options.size.unwrap_or([1280.0, 820.0]))
             // A restored size is never smaller than this, whatever the settings file says.
             .with_min_inner_size([720.0, 480.0])
             .with_drag_and_drop(true),
         renderer: eframe::Renderer::Wgpu,
         wgpu_options: wgpu_configuration(),
+        // A size asked for wins over the size the window last had: eframe restores that size
+        // before this hook runs, whatever `persist_window` says.
+        persist_window: options.size.is_none(),
+        window_builder: options.size.map(|size| -> eframe::WindowBuilderHook {
+            Box::new(move |builder| builder.with_inner_size(size))
+        }),
         ..Default::default()
     };
     let result = Arc::new(std::sync::Mutex::new(None));
     let screenshot_result = result.clone();
     eframe::run_native(
-        "drgan-studio",
+        APP_ID,
         native,
         Box::new(move |cc| {
             let (device, adapter) = model_device(cc.wgpu_render_state.as_ref());
@@ -409,8 +541,11 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
             if let Some(run) = options.run {
                 app.train.open_run(run, &cc.egui_ctx)?;
             }
-            if let Some(run) = options.explore_run {
-                app.worker.send(Command::LoadRun { run, step: None });
+            if let Some(run) = &options.explore_run {
+                app.worker.send(Command::LoadRun {
+                    run: run.clone(),
+                    step: None,
+                });
             }
             if let Some(path) = options.image {
                 app.open_image(path);
@@ -429,7 +564,14 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
                 app.compare_with(run, None);
             }
             if !options.fuse.is_empty() {
-                app.explore.open_group(options.fuse.into_iter().map(crate::data::ImageSource::File).collect(), &app.worker);
+                app.fuse_in_explore(
+                    options
+                        .fuse
+                        .into_iter()
+                        .map(crate::data::ImageSource::File)
+                        .collect(),
+                    options.explore_run.is_some(),
+                );
             }
             app.screenshot = options.screenshot.map(|path| PendingScreenshot { path, settled_frames: 0, requested: false, result: screenshot_result });
             Ok(Box::new(app))

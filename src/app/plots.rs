@@ -2,7 +2,7 @@
 //! exponential moving average with the raw series drawn faintly behind, against steps or time.
 
 use eframe::egui;
-use egui_plot::{Corner, Legend, Line, Plot, PlotPoints};
+use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points};
 
 use crate::train::{StepEval, StepMetrics};
 
@@ -13,11 +13,71 @@ pub struct CurveSettings {
     pub smoothing: f64,
     /// X axis in seconds of training rather than steps.
     pub by_time: bool,
+    /// Where the plots' legends go.
+    #[serde(default)]
+    pub legend: LegendPlace,
 }
 
 impl Default for CurveSettings {
     fn default() -> Self {
-        Self { smoothing: 0.9, by_time: false }
+        Self {
+            smoothing: 0.9,
+            by_time: false,
+            legend: LegendPlace::Auto,
+        }
+    }
+}
+
+/// Where a plot's legend goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum LegendPlace {
+    /// Each plot's own choice: the corner its curves leave free.
+    #[default]
+    Auto,
+    /// A corner, for every plot.
+    Corner(LegendCorner),
+    /// No legend (hovering a curve still names it).
+    Hidden,
+}
+
+/// A plot's corner (egui_plot's `Corner`, which cannot be saved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum LegendCorner {
+    /// Top left.
+    LeftTop,
+    /// Top right.
+    RightTop,
+    /// Bottom left.
+    LeftBottom,
+    /// Bottom right.
+    RightBottom,
+}
+
+impl LegendPlace {
+    /// Every choice, with its name in the menu.
+    const CHOICES: [(LegendPlace, &'static str); 6] = [
+        (LegendPlace::Auto, "where the curves leave room"),
+        (LegendPlace::Corner(LegendCorner::LeftTop), "top left"),
+        (LegendPlace::Corner(LegendCorner::RightTop), "top right"),
+        (LegendPlace::Corner(LegendCorner::LeftBottom), "bottom left"),
+        (
+            LegendPlace::Corner(LegendCorner::RightBottom),
+            "bottom right",
+        ),
+        (LegendPlace::Hidden, "hidden"),
+    ];
+
+    /// The legend of a plot whose own choice is `auto` (`None`: no legend).
+    fn legend(self, auto: Corner) -> Option<Legend> {
+        let corner = match self {
+            LegendPlace::Auto => auto,
+            LegendPlace::Corner(LegendCorner::LeftTop) => Corner::LeftTop,
+            LegendPlace::Corner(LegendCorner::RightTop) => Corner::RightTop,
+            LegendPlace::Corner(LegendCorner::LeftBottom) => Corner::LeftBottom,
+            LegendPlace::Corner(LegendCorner::RightBottom) => Corner::RightBottom,
+            LegendPlace::Hidden => return None,
+        };
+        Some(legend(corner))
     }
 }
 
@@ -44,7 +104,8 @@ type Series = (&'static str, egui::Color32, fn(&StepMetrics) -> Option<f32>);
 
 /// Every series of the three plots has a colour of its own, so a colour means one thing across
 /// the Train view: D's in reds and oranges, G's in blues and purples (its pose terms in blues,
-/// its identity terms in purples), the held-out evaluation's in greens, olives and pink.
+/// its identity terms in purples), the held-out evaluation's in greens, olives and pink, the
+/// identity judge's in browns.
 mod colors {
     use eframe::egui::Color32;
     pub const D_LOSS: Color32 = Color32::from_rgb(214, 39, 40);
@@ -62,6 +123,8 @@ mod colors {
     pub const SSIM_FRONTAL: Color32 = Color32::from_rgb(188, 189, 34);
     pub const SSIM_ALL: Color32 = Color32::from_rgb(219, 219, 141);
     pub const POSE_CONTROL: Color32 = Color32::from_rgb(227, 119, 194);
+    pub const JUDGE_KEPT: Color32 = Color32::from_rgb(140, 86, 75);
+    pub const JUDGE_RANK1: Color32 = Color32::from_rgb(196, 156, 148);
 }
 
 const LOSSES: [Series; 3] = [
@@ -78,9 +141,25 @@ const ACCURACIES: [Series; 7] = [
     ("G identity cosine f(x)·f(G(x))", colors::G_IDENTITY_COSINE, |m| m.g_identity_cos),
     ("G pose obeyed (as the teacher reads it)", colors::G_POSE_TEACHER, |m| m.g_teacher_pose_acc),
 ];
-const EVALUATIONS: [EvalSeries; 5] = [
-    ("rank-1 average", colors::RANK1, |e| e.rank1_avg),
-    ("rank-1, frontalized", colors::RANK1_FRONTALIZED, |e| e.rank1_frontalized_avg),
+const EVALUATIONS: [EvalSeries; 7] = [
+    (
+        "identity judge: G's faces called the input's person",
+        colors::JUDGE_KEPT,
+        |e| e.judge_identity_kept,
+    ),
+    (
+        "identity judge: rank-1, frontalized",
+        colors::JUDGE_RANK1,
+        |e| e.judge_rank1_frontalized_avg,
+    ),
+    ("rank-1 average (G's own encoder)", colors::RANK1, |e| {
+        e.rank1_avg
+    }),
+    (
+        "rank-1, frontalized (G's own encoder)",
+        colors::RANK1_FRONTALIZED,
+        |e| e.rank1_frontalized_avg,
+    ),
     ("frontal SSIM", colors::SSIM_FRONTAL, |e| e.ssim_frontal_avg),
     ("SSIM, every pose pair", colors::SSIM_ALL, |e| e.ssim_mean),
     ("pose control (independent classifier)", colors::POSE_CONTROL, |e| e.pose_control_acc),
@@ -94,6 +173,21 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut CurveSettings) {
         ui.label("x axis");
         ui.selectable_value(&mut settings.by_time, false, "step");
         ui.selectable_value(&mut settings.by_time, true, "time");
+        ui.separator();
+        let label = ui.label("legends");
+        let shown = LegendPlace::CHOICES
+            .iter()
+            .find(|(place, _)| *place == settings.legend)
+            .map_or("", |(_, name)| name);
+        egui::ComboBox::from_id_salt("curves-legend")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                for (place, name) in LegendPlace::CHOICES {
+                    ui.selectable_value(&mut settings.legend, place, name);
+                }
+            })
+            .response
+            .labelled_by(label.id);
     });
 }
 
@@ -113,15 +207,18 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
         let mut plot = Plot::new(format!("curves-{title}"))
             .y_axis_label(title)
             .height(height)
-            .legend(legend(corner))
             .link_axis(group, [true, false])
             .link_cursor(group, [true, false])
             .x_axis_label(x_label)
+            .x_grid_spacer(step_marks)
             .include_x(0.0)
             .include_x(x_last)
             .include_y(0.0);
         if let Some(max) = y_max {
             plot = plot.include_y(max);
+        }
+        if let Some(legend) = settings.legend.legend(corner) {
+            plot = plot.legend(legend);
         }
         plot.show(ui, |plot| {
             for &(name, color, value) in series {
@@ -147,12 +244,18 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
     let time_of = |step: u64| metrics.iter().find(|m| m.step == step).map_or(step as f64, |m| m.wall_secs);
     let x = |step: u64| if settings.by_time { time_of(step) } else { step as f64 };
     let identities = evals.last().map_or(0, |e| e.identities);
-    Plot::new("curves-eval")
-        .height(height)
-        .legend(legend(Corner::RightBottom))
+    // The evaluations rise from low at the left: the top left corner stays free longest.
+    let mut plot = Plot::new("curves-eval");
+    if let Some(legend) = settings.legend.legend(Corner::LeftTop) {
+        plot = plot.legend(legend);
+    }
+    plot.height(height)
         .link_axis(group, [true, false])
         .link_cursor(group, [true, false])
-        .x_axis_label(format!("{x_label} · evaluated on {identities} held-out identities"))
+        .x_axis_label(format!(
+            "{x_label} · evaluated on {identities} held-out identities"
+        ))
+        .x_grid_spacer(step_marks)
         .y_axis_label("held-out evaluation")
         .include_x(0.0)
         .include_x(x_last)
@@ -160,8 +263,25 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
         .include_y(1.0)
         .show(ui, |plot| {
             for (name, color, value) in EVALUATIONS {
-                let points: PlotPoints = evals.iter().filter_map(|e| value(e).map(|v| [x(e.step), v])).collect();
-                plot.line(Line::new(name, points).color(color).width(1.8));
+                let values: Vec<[f64; 2]> = evals
+                    .iter()
+                    .filter_map(|e| value(e).map(|v| [x(e.step), v]))
+                    .collect();
+                if values.is_empty() {
+                    continue;
+                }
+                // Each evaluation is a marker too: a single one is otherwise a dot a pixel wide.
+                plot.points(
+                    Points::new("", PlotPoints::from(values.clone()))
+                        .color(color)
+                        .radius(3.5)
+                        .allow_hover(false),
+                );
+                plot.line(
+                    Line::new(name, PlotPoints::from(values))
+                        .color(color)
+                        .width(1.8),
+                );
             }
         });
 }
@@ -170,6 +290,42 @@ pub fn curves_ui(ui: &mut egui::Ui, metrics: &[StepMetrics], evals: &[StepEval],
 /// corner), so that it hides as little of the curves' late (right-hand) end as it can.
 fn legend(corner: Corner) -> Legend {
     Legend::default().position(corner).text_style(egui::TextStyle::Small).follow_insertion_order(true)
+}
+
+/// Grid lines along a run's steps (or seconds) at 1-2-5 spacings, about five labelled ones
+/// across: egui_plot's powers of ten leave only 0 labelled once a narrow plot has no room for a
+/// label every 100 steps of 800.
+fn step_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    let (low, high) = input.bounds;
+    let span = (high - low).abs().max(f64::EPSILON);
+    let target = (span / 5.0).max(input.base_step_size);
+    let power = 10f64.powf(target.log10().floor());
+    let major = power
+        * [1.0, 2.0, 5.0, 10.0]
+            .into_iter()
+            .find(|&m| m * power >= target)
+            .unwrap_or(10.0);
+    let mut marks = Vec::new();
+    for step in [major, major / 2.0, major / 10.0] {
+        if step < input.base_step_size {
+            continue;
+        }
+        let mut value = (low / step).ceil() * step;
+        while value <= high {
+            // Each value once, with the largest step it lies on (its line's thickness).
+            if !marks
+                .iter()
+                .any(|m: &egui_plot::GridMark| (m.value - value).abs() < step * 1e-6)
+            {
+                marks.push(egui_plot::GridMark {
+                    value,
+                    step_size: step,
+                });
+            }
+            value += step;
+        }
+    }
+    marks
 }
 
 #[cfg(test)]
@@ -190,5 +346,25 @@ mod tests {
                 assert_ne!(a, b, "two series share a colour");
             }
         }
+    }
+
+    #[test]
+    fn the_step_axis_is_marked_at_round_numbers_about_five_times_across() {
+        let marks = super::step_marks(egui_plot::GridInput {
+            bounds: (-20.0, 820.0),
+            base_step_size: 8.0,
+        });
+        let major: Vec<f64> = marks
+            .iter()
+            .filter(|m| m.step_size == 200.0)
+            .map(|m| m.value)
+            .collect();
+        assert_eq!(major, [0.0, 200.0, 400.0, 600.0, 800.0]);
+        assert!(
+            marks
+                .iter()
+                .any(|m| m.value == 100.0 && m.step_size == 100.0)
+        );
+        assert!(marks.iter().all(|m| m.step_size >= 8.0));
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use eframe::egui;
 
-use super::worker::ModelInfo;
+use super::worker::{ModelInfo, Topic};
 
 /// Frames over which the frame time is summarised.
 const FRAME_WINDOW: usize = 120;
@@ -22,8 +22,10 @@ pub struct StatusBar {
     pub software: bool,
     /// The model shown in Explore.
     pub model: Option<ModelInfo>,
-    /// The last error, until dismissed.
+    /// The last error, until dismissed (or cleared by a later success of its kind).
     pub last_error: Option<String>,
+    /// What the last error is about.
+    error_about: Topic,
     /// Whether the frame time is shown (snapshot tests hide it: it differs every run).
     pub show_frame_time: bool,
     frame_times: VecDeque<Duration>,
@@ -39,6 +41,7 @@ impl StatusBar {
             window_adapter,
             model: None,
             last_error: None,
+            error_about: Topic::Other,
             show_frame_time: true,
             frame_times: VecDeque::new(),
         }
@@ -58,7 +61,23 @@ impl StatusBar {
 
     /// Shows `message` until dismissed.
     pub fn error(&mut self, message: String) {
+        self.error_about(Topic::Other, message);
+    }
+
+    /// Shows `message`, about `topic`, until dismissed or until a later request of that kind
+    /// succeeds ([`Self::succeeded`]).
+    pub fn error_about(&mut self, topic: Topic, message: String) {
         self.last_error = Some(message);
+        self.error_about = topic;
+    }
+
+    /// A request about `topic` worked (a model or a comparison loaded, an export written, an
+    /// evaluation made, a run started): an older error of that kind no longer describes the
+    /// window, and goes; an error about something else stays.
+    pub fn succeeded(&mut self, topic: Topic) {
+        if self.error_about == topic {
+            self.last_error = None;
+        }
     }
 
     /// Records how long the last frame's UI code took.

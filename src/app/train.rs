@@ -6,17 +6,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context;
 use eframe::egui;
 
 use super::{DIALOG_OPEN, button_unless};
 use super::dialogs::{FileChooser, Request};
 use super::plots::{self, CurveSettings};
 use super::status_bar::StatusBar;
-use super::worker::{Command, Event, WorkerHandle};
+use super::worker::{Command, Event, Topic, WorkerHandle};
 use crate::data::FaceSet;
 use crate::device::DeviceChoice;
 use crate::model::{Preset, Upsample};
 use crate::train::recipe::MAX_D_BLUR;
+use crate::train::recipe_file::RecipeFile;
 use crate::train::run::plan;
 use crate::train::{Architecture, Balance, DAugment, DHead, DataSource, MultiImage, Recipe, RecipeName, RunConfig, RunDir, StepEval, StepMetrics, TrainSettings};
 
@@ -31,6 +33,10 @@ enum Chosen {
     Run,
     /// Where to export this checkpoint of the run on show.
     Export { step: u64 },
+    /// Where to save this recipe file's text.
+    SaveRecipe(String),
+    /// A recipe file to fill the form from.
+    LoadRecipe,
 }
 
 /// What the Train view asks the window to do.
@@ -39,6 +45,17 @@ pub enum TrainAction {
     LoadIntoExplore { run: PathBuf, step: u64 },
     /// Draw Explore's faces with this checkpoint's generator too, beside the model on show.
     CompareInExplore { run: PathBuf, step: u64 },
+}
+
+/// Where recipe files are saved unless the person picks another folder: the folder new runs
+/// go in (`runs/` in the working folder, made when first needed), or the working folder.
+fn recipes_folder() -> PathBuf {
+    let runs = super::absolute(Path::new("runs"));
+    if std::fs::create_dir_all(&runs).is_ok() {
+        runs
+    } else {
+        super::absolute(Path::new("."))
+    }
 }
 
 /// The form: every setting of `drgan-studio train`.
@@ -142,6 +159,32 @@ impl Default for TrainForm {
 }
 
 impl TrainForm {
+    /// Shows `settings` (with `preset` and the network choices `architecture`) on the form.
+    pub fn apply(&mut self, preset: Preset, settings: &TrainSettings, architecture: Architecture) {
+        self.preset = preset;
+        self.batch = settings.batch_size;
+        self.learning_rate = settings.learning_rate;
+        self.beta1 = settings.beta1;
+        self.beta2 = settings.beta2;
+        self.steps = settings.steps;
+        self.seed = settings.seed;
+        self.checkpoint_every = settings.checkpoint_every;
+        self.balance = settings.balance.clone();
+        self.flip = settings.flip;
+        self.test_fraction = settings.test_fraction;
+        self.device = settings.device;
+        self.eval_every = settings.eval_every;
+        self.recipe = settings.recipe.clone();
+        self.architecture = architecture;
+        self.multi = settings.multi.is_some();
+        if let Some(multi) = &settings.multi {
+            self.images_per_id = multi.images_per_id;
+            self.degrade_fraction = multi.degrade_fraction;
+            self.groups_per_batch = multi.groups_per_batch.unwrap_or(0);
+            self.d_real_apart = multi.d_real_apart;
+        }
+    }
+
     /// The training settings the form describes.
     pub fn settings(&self) -> TrainSettings {
         TrainSettings {
@@ -230,6 +273,8 @@ pub struct TrainView {
     pub start_from_open_run: bool,
     /// The run asked for and not begun yet.
     starting: Option<Starting>,
+    /// What the last recipe file saved or loaded did.
+    recipe_message: Option<String>,
 }
 
 impl TrainView {
@@ -272,7 +317,11 @@ impl TrainView {
         match event {
             Event::TrainingStarted { run, config, history, evals, resumed_from, notes } => {
                 self.starting = None;
-                let mut message: Vec<String> = resumed_from.map(|s| format!("resumed from step {s}")).into_iter().collect();
+                status.succeeded(Topic::Training);
+                let mut message: Vec<String> = resumed_from
+                    .map(|s| format!("resumed from step {s}"))
+                    .into_iter()
+                    .collect();
                 message.extend(notes);
                 self.run = Some(RunView {
                     checkpoints: RunDir::new(&run).checkpoints(),
@@ -290,7 +339,7 @@ impl TrainView {
             }
             Event::TrainingNotStarted(message) => {
                 self.starting = None;
-                status.error(format!("the run did not start: {message}"));
+                status.error_about(Topic::Training, format!("the run did not start: {message}"));
             }
             Event::Step(metrics) => {
                 if let Some(run) = &mut self.run {
@@ -328,6 +377,7 @@ impl TrainView {
                 }
             }
             Event::Exported(message) => {
+                status.succeeded(Topic::Export);
                 if let Some(run) = &mut self.run {
                     run.message = Some(message);
                 }
@@ -383,6 +433,36 @@ impl TrainView {
         Ok(())
     }
 
+    /// Fills the form from the recipe file at `path` (the settings it leaves out stay); says what
+    /// it did, and whether the file names another face set than the `open` one.
+    pub fn load_recipe(
+        &mut self,
+        path: &Path,
+        open: Option<&DataSource>,
+    ) -> anyhow::Result<String> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file = RecipeFile::parse(&text)?;
+        let form = &mut self.settings.form;
+        let (preset, settings, architecture) =
+            file.over(form.preset, &form.settings(), form.architecture)?;
+        form.apply(preset, &settings, architecture);
+        let mut said = format!("recipe loaded from {}", path.display());
+        if let Some(data) = file.data_source().filter(|data| Some(data) != open) {
+            let named = match &data {
+                DataSource::Folder(path) => path.display().to_string(),
+                DataSource::Synthetic(spec) => format!(
+                    "a synthetic set of {} people (seed {}, {} lights)",
+                    spec.identities, spec.seed, spec.lights
+                ),
+            };
+            said.push_str(&format!(
+                "; it was made on {named}: open that face set in the Faces view to train on it"
+            ));
+        }
+        Ok(said)
+    }
+
     /// Draws the view; returns what the window should do.
     pub fn ui(&mut self, ui: &mut egui::Ui, worker: &WorkerHandle, faces: Option<(DataSource, Arc<FaceSet>)>, status: &mut StatusBar) -> Option<TrainAction> {
         egui::Panel::left("train-form").default_size(290.0).resizable(true).show(ui, |ui| {
@@ -399,6 +479,7 @@ impl TrainView {
         let training = self.run.as_ref().is_some_and(|r| r.going);
         let starting = self.starting.is_some();
         let going = training || starting;
+        let open_data = faces.as_ref().map(|(source, _)| source.clone());
         ui.heading("New run");
         match &faces {
             Some((_, set)) => ui.label(format!("on {} ({} images)", set.origin, set.samples.len())),
@@ -419,11 +500,46 @@ impl TrainView {
             Ok::<(), anyhow::Error>(())
         })
         .inner?;
+        ui.horizontal(|ui| {
+            if button_unless(ui, "Save recipe…", &[(self.chooser.is_busy(), DIALOG_OPEN)]).on_hover_text("Every setting of the form (and the open face set) as a TOML file: `drgan-studio train --config FILE` runs it").clicked() {
+                let form = &self.settings.form;
+                match RecipeFile::of(form.preset, &form.settings(), form.architecture, open_data.as_ref()).to_toml() {
+                    Ok(text) => self.chooser.open(ui.ctx(), Chosen::SaveRecipe(text), Request::Save { name: "recipe.toml".to_owned(), folder: recipes_folder() }),
+                    Err(error) => self.recipe_message = Some(format!("{error:#}")),
+                }
+            }
+            if button_unless(ui, "Load recipe…", &[(going, "a run is going"), (self.chooser.is_busy(), DIALOG_OPEN)]).on_hover_text("Fill the form from a recipe file; the settings it leaves out stay as they are").clicked() {
+                self.chooser.open(ui.ctx(), Chosen::LoadRecipe, Request::File);
+            }
+        });
+        if let Some(message) = &self.recipe_message {
+            ui.label(message);
+        }
         match self.chooser.ui(ui) {
-            Some((Chosen::Run, mut paths)) if !paths.is_empty() => self.open_run(paths.remove(0), ui.ctx())?,
+            Some((Chosen::Run, mut paths)) if !paths.is_empty() => {
+                self.open_run(paths.remove(0), ui.ctx())?
+            }
+            Some((Chosen::SaveRecipe(text), mut paths)) if !paths.is_empty() => {
+                let path = super::save_target(&paths.remove(0));
+                self.recipe_message = Some(match std::fs::write(&path, text) {
+                    Ok(()) => format!("recipe saved to {}", path.display()),
+                    Err(error) => format!("could not save {}: {error}", path.display()),
+                });
+            }
+            Some((Chosen::LoadRecipe, mut paths)) if !paths.is_empty() => {
+                let path = super::absolute(&paths.remove(0));
+                self.recipe_message = Some(match self.load_recipe(&path, open_data.as_ref()) {
+                    Ok(said) => said,
+                    Err(error) => format!("{} not loaded: {error:#}", path.display()),
+                });
+            }
             Some((Chosen::Export { step }, mut paths)) if !paths.is_empty() => {
                 if let Some(run) = &self.run {
-                    worker.send(Command::Export { run: run.path.clone(), step, out: paths.remove(0) });
+                    worker.send(Command::Export {
+                        run: run.path.clone(),
+                        step,
+                        out: super::absolute(&paths.remove(0)),
+                    });
                 }
             }
             _ => {}
@@ -522,7 +638,9 @@ impl TrainView {
                         }
                         if button_unless(ui, "Export…", &[(self.chooser.is_busy(), DIALOG_OPEN)]).on_hover_text("G and D as safetensors named by the SPEC table, with its configuration (NAME.config.json) beside it, for other tools").clicked() {
                             let name = run.path.file_name().map_or_else(|| "run".to_owned(), |n| n.to_string_lossy().into_owned());
-                            self.chooser.open(ui.ctx(), Chosen::Export { step }, Request::Save { name: format!("{name}-step{step}.safetensors") });
+                            // Beside the run folder: an export never goes inside one.
+                            let folder = super::absolute(&run.path).parent().map_or_else(|| super::absolute(Path::new(".")), Path::to_path_buf);
+                            self.chooser.open(ui.ctx(), Chosen::Export { step }, Request::Save { name: format!("{name}-step{step}.safetensors"), folder });
                         }
                     });
                 }

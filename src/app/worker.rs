@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -14,10 +14,11 @@ use image::RgbImage;
 use super::align::SHOWN_PHOTO;
 use super::shipped;
 use crate::device::{ChosenDevice, DeviceChoice};
+use crate::eval::evaluate::{EvalOptions, Evaluation, Instruments, evaluate, held_out_identities};
 use crate::eval::image_quality::ssim;
+use crate::eval::judge::{self, Judge};
 use crate::model::rotator::{Encoded, Rotator, cosine, one_hot, pose_code};
 use crate::data::ImageSource;
-use crate::eval::evaluate::{EvalOptions, Evaluation, evaluate, held_out_identities};
 use crate::data::align::{Landmarks, align, aligned_input};
 use crate::data::prepare::{centred_input, decode};
 use crate::train::run::{Opened, QuickEval, export_checkpoint, load_generator, resume, save_progress, start};
@@ -28,6 +29,8 @@ use crate::train::{DataSource, RunConfig, RunDir, StepEval, StepMetrics, Trainer
 pub enum Command {
     /// Show the model that ships with the studio in Explore.
     LoadShipped,
+    /// Show the multi-image model that ships with the studio in Explore.
+    LoadShippedMulti,
     /// Show the generator of a run's checkpoint (its newest when `step` is `None`) in Explore.
     LoadRun { run: PathBuf, step: Option<u64> },
     /// Read `source` as the loaded model's input (decoded, resized and centre-cropped here, off
@@ -40,10 +43,23 @@ pub enum Command {
     /// Redraw `input` (already at the model's size) at `yaw` degrees with the noise of `seed`,
     /// its identity blended into a second face's when `blend` says so. When `source` is a
     /// synthetic face (and no blend moves it), its true rendering at `yaw` is drawn beside it.
-    Render { input: Arc<RgbImage>, blend: Option<Blend>, source: Option<ImageSource>, yaw: f32, seed: u64, sent: Instant },
-    /// Redraw `input` (blended as `blend` says) at every pose bin and measure identity cosine
-    /// with the input at each.
-    Strip { input: Arc<RgbImage>, blend: Option<Blend>, seed: u64 },
+    Render {
+        input: Arc<RgbImage>,
+        blend: Option<Blend>,
+        source: Option<ImageSource>,
+        yaw: f32,
+        seed: u64,
+        sent: Instant,
+    },
+    /// Redraw `input` (blended as `blend` says) at every pose bin and measure identity at each:
+    /// G's own cosine, and the identity judge's similarity (to the true rendering too, when
+    /// `source` is a synthetic face).
+    Strip {
+        input: Arc<RgbImage>,
+        blend: Option<Blend>,
+        source: Option<ImageSource>,
+        seed: u64,
+    },
     /// Read several photos of one person for the multi-image model.
     PrepareGroup { sources: Vec<ImageSource> },
     /// Fuse `inputs` (photos of one person) by the model's confidences and draw the fused face
@@ -73,6 +89,46 @@ pub enum Command {
     StopComparing,
 }
 
+/// What an error is about: a later success of the same kind clears it from the status bar, and
+/// nothing else does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// Loading a model into Explore, or a second one to compare with.
+    Model,
+    /// Writing a checkpoint as safetensors.
+    Export,
+    /// Evaluating a model.
+    Evaluation,
+    /// Starting, resuming, stepping or saving a run.
+    Training,
+    /// The identity judge.
+    Judge,
+    /// Anything else (a face, a photo, a dialog).
+    Other,
+}
+
+impl Topic {
+    /// What `command` is about.
+    fn of(command: &Command) -> Self {
+        match command {
+            Command::LoadShipped
+            | Command::LoadShippedMulti
+            | Command::LoadRun { .. }
+            | Command::Compare { .. }
+            | Command::StopComparing => Topic::Model,
+            Command::Export { .. } => Topic::Export,
+            Command::Evaluate { .. } => Topic::Evaluation,
+            Command::StartTraining { .. }
+            | Command::ResumeTraining { .. }
+            | Command::Pause
+            | Command::Continue
+            | Command::StepOnce
+            | Command::Stop => Topic::Training,
+            _ => Topic::Other,
+        }
+    }
+}
+
 /// A second face and how far the first one's identity moves into its: `(1 − alpha)·f(input)
 /// + alpha·f(other)`.
 #[derive(Clone)]
@@ -100,8 +156,17 @@ pub enum Event {
     Photo { source: ImageSource, shown: Arc<RgbImage>, full: [u32; 2] },
     /// A face redrawn at one pose.
     Rendered(Rendered),
-    /// A face redrawn at every pose bin.
-    Strip { input: Arc<RgbImage>, images: Vec<RgbImage>, cosines: Vec<f32> },
+    /// A face redrawn at every pose bin, with G's own cosine at each and the judge's verdicts.
+    Strip {
+        input: Arc<RgbImage>,
+        images: Vec<RgbImage>,
+        cosines: Vec<f32>,
+        judged: Option<StripVerdict>,
+    },
+    /// The identity judge for the model in Explore (`None`: none applies to its faces).
+    JudgeChosen(Option<JudgeInfo>),
+    /// The identity judge's verdict on the face drawn last, once the slider rests.
+    Judged(Verdict),
     /// Photos of one person ready for the model (those that could be read).
     GroupPrepared { sources: Vec<ImageSource>, inputs: Arc<Vec<RgbImage>>, unreadable: Vec<String> },
     /// A group of photos fused and drawn.
@@ -118,10 +183,16 @@ pub enum Event {
     Checkpoint { grid: Option<RgbImage> },
     /// How far an evaluation has come.
     EvalProgress { what: String, fraction: f32 },
-    /// An evaluation finished.
-    Evaluated { label: String, evaluation: Box<Evaluation> },
+    /// An evaluation of the model of `run` (`None`: the built-in one) finished.
+    Evaluated {
+        label: String,
+        evaluation: Box<Evaluation>,
+        run: Option<PathBuf>,
+    },
     /// An evaluation could not be made; the message says why.
     EvalFailed(String),
+    /// An evaluation was cancelled (the view's Cancel).
+    EvalCancelled,
     /// The run is paused (true) or going (false).
     Paused(bool),
     /// The run ended; the message says how and what was kept.
@@ -132,8 +203,8 @@ pub enum Event {
     AlignFailed { source: ImageSource, reason: String },
     /// A checkpoint was exported; the message says what was written.
     Exported(String),
-    /// Something went wrong; the message says what to do.
-    Error(String),
+    /// Something went wrong (`about` what); the message says what to do.
+    Error { about: Topic, message: String },
     /// The model thread ended (it panicked): nothing asked of it will be answered.
     ModelThreadStopped,
 }
@@ -154,6 +225,8 @@ pub struct ModelInfo {
     /// Whether the model gives each photo a confidence, so that several photos of one person
     /// can be fused (a multi-image model).
     pub fuses: bool,
+    /// The run folder the weights come from (`None`: the built-in model).
+    pub run: Option<PathBuf>,
 }
 
 impl ModelInfo {
@@ -166,8 +239,8 @@ impl ModelInfo {
         }
     }
 
-    /// What the window shows of `rotator`.
-    fn of(rotator: &Rotator) -> Self {
+    /// What the window shows of `rotator`, a checkpoint of `run` (`None`: the built-in model).
+    fn of(rotator: &Rotator, run: Option<&std::path::Path>) -> Self {
         Self {
             summary: rotator.config.summary(),
             step: rotator.step,
@@ -175,8 +248,104 @@ impl ModelInfo {
             origin: rotator.origin.clone(),
             yaws: rotator.pose_bins().yaws.clone(),
             fuses: rotator.config.confidence,
+            run: run.map(|r| r.canonicalize().unwrap_or_else(|_| r.to_path_buf())),
         }
     }
+}
+
+/// The identity judge the window shows figures of.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgeInfo {
+    /// One line: what it learned from and how well it tells unseen people apart.
+    pub summary: String,
+    /// Similarities above this call two faces one person (1 % false accepts).
+    pub threshold: f32,
+    /// Whether its own figures on unseen people are weak.
+    pub weak: bool,
+    /// What it knows, in a few words ("synthetic faces", or the face set's origin).
+    pub knows: String,
+}
+
+impl JudgeInfo {
+    fn of(judge: &Judge) -> Self {
+        let knows = match &judge.card.data {
+            Some(DataSource::Folder(path)) => format!("the faces of {}", path.display()),
+            _ => "synthetic faces".to_owned(),
+        };
+        Self {
+            summary: judge.summary(),
+            threshold: judge.card.threshold,
+            weak: judge.is_weak(),
+            knows,
+        }
+    }
+}
+
+/// The judge on a face drawn at one pose.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// The input it was drawn from.
+    pub input: Arc<RgbImage>,
+    /// The pose asked for.
+    pub yaw: f32,
+    /// The blend weight it was drawn with.
+    pub alpha: f32,
+    /// The judge's similarity of the input and the output.
+    pub similarity: f32,
+    /// Of the output and its true rendering (synthetic faces).
+    pub truth: Option<f32>,
+    /// Of the input and the second model's output (while comparing).
+    pub compared: Option<f32>,
+    /// Of the output and the second face of a blend.
+    pub second: Option<f32>,
+    /// The input's familiarity score, and whether the judge flags it as unlike its faces.
+    pub familiarity: (f32, bool),
+}
+
+/// The judge on a face drawn at every pose bin.
+#[derive(Clone, Debug)]
+pub struct StripVerdict {
+    /// Its similarity of the input and the output at each bin.
+    pub similarities: Vec<f32>,
+    /// Of each output and its true rendering (synthetic faces).
+    pub truth: Option<Vec<f32>>,
+    /// The input's familiarity score, and whether the judge flags it.
+    pub familiarity: (f32, bool),
+}
+
+/// The true rendering of a synthetic `source` at `yaw`, at the model's `size`; `None` for a
+/// face of any other kind.
+fn true_face(source: &ImageSource, yaw: f32, size: usize) -> anyhow::Result<Option<RgbImage>> {
+    match source {
+        ImageSource::Synthetic {
+            spec,
+            person,
+            light,
+            ..
+        } => centred_input(
+            &ImageSource::Synthetic {
+                spec: spec.clone(),
+                person: *person,
+                yaw,
+                light: *light,
+            },
+            size,
+        )
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("rendering the true face: {}", e.reason())),
+        _ => Ok(None),
+    }
+}
+
+/// A render whose verdict the model thread owes, given once no newer command waits.
+struct PendingVerdict {
+    input: Arc<RgbImage>,
+    yaw: f32,
+    alpha: f32,
+    output: RgbImage,
+    truth: Option<RgbImage>,
+    compared: Option<RgbImage>,
+    second: Option<Arc<RgbImage>>,
 }
 
 /// A face redrawn at one pose.
@@ -223,6 +392,9 @@ pub struct Fused {
     pub fused_cosine: f32,
     /// Each photo alone at `yaw`, and the cosine of its f(input) and f(output).
     pub singles: Vec<(RgbImage, f32)>,
+    /// The identity judge's similarity of the fused face and each photo (their mean), and of
+    /// each photo and its own output; `None` without a judge.
+    pub judged: Option<(f32, Vec<f32>)>,
 }
 
 /// The window's end of the model thread.
@@ -240,7 +412,25 @@ impl WorkerHandle {
         let (outbox, events) = channel();
         std::thread::Builder::new()
             .name("model".to_owned())
-            .spawn(move || Worker { device, rotator: None, compare: None, encoded: Vec::new(), photo: None, rotator_config: None, job: None, outbox, repaint: Box::new(repaint) }.run(&inbox))
+            .spawn(move || {
+                Worker {
+                    device,
+                    rotator: None,
+                    compare: None,
+                    encoded: Vec::new(),
+                    photo: None,
+                    rotator_config: None,
+                    model_run: None,
+                    judge: None,
+                    built_in_judge: None,
+                    pending_verdict: None,
+                    assessed: None,
+                    job: None,
+                    outbox,
+                    repaint: Box::new(repaint),
+                }
+                .run(&inbox)
+            })
             .context("starting the model thread")?;
         Ok(Self { commands, events, stop_reported: std::cell::Cell::new(false) })
     }
@@ -287,6 +477,9 @@ impl WorkerHandle {
 
 /// Encodings the model thread keeps: the face on show and the second face of a blend.
 const ENCODINGS_KEPT: usize = 2;
+/// How long no command must come before the judge's verdict on the last face is given: a
+/// slider drag's renders come faster, so the judge never slows a drag.
+const VERDICT_AFTER: Duration = Duration::from_millis(40);
 
 /// A training run in progress.
 struct Job {
@@ -311,6 +504,16 @@ struct Worker {
     /// crop the window asks for is cut from it without decoding it again.
     photo: Option<(String, Arc<RgbImage>)>,
     rotator_config: Option<RunConfig>,
+    /// The run folder of the model in Explore (`None`: the built-in model).
+    model_run: Option<PathBuf>,
+    /// The identity judge for the faces of the model in Explore.
+    judge: Option<Arc<Judge>>,
+    /// The built-in judge, once read.
+    built_in_judge: Option<Arc<Judge>>,
+    /// The verdict owed on the face drawn last.
+    pending_verdict: Option<PendingVerdict>,
+    /// The judge's view of the input drawn last (its embedding and familiarity).
+    assessed: Option<(Arc<RgbImage>, judge::Assessment)>,
     job: Option<Job>,
     outbox: Sender<Event>,
     repaint: Box<dyn Fn() + Send>,
@@ -327,9 +530,18 @@ impl Worker {
             let busy = self.job.as_ref().is_some_and(|job| !job.paused || job.steps_to_take > 0);
             let mut commands = Vec::new();
             if !busy {
-                match inbox.recv() {
+                // A verdict is owed once the slider rests: a drag's renders come faster than this.
+                let next = match self.pending_verdict {
+                    Some(_) => inbox.recv_timeout(VERDICT_AFTER),
+                    None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match next {
                     Ok(command) => commands.push(command),
-                    Err(_) => break,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.give_verdict();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
             loop {
@@ -345,6 +557,11 @@ impl Worker {
             self.handle(commands);
             if self.job.is_some() {
                 self.train_one_step();
+                // While a run trains, the verdict comes between steps; paused, it waits for the
+                // slider to rest as it does without a run.
+                if busy {
+                    self.give_verdict();
+                }
             }
         }
         self.stop_training("the window closed");
@@ -363,8 +580,11 @@ impl Worker {
         }
     }
 
-    fn error(&self, error: &anyhow::Error) {
-        self.send(Event::Error(format!("{error:#}")));
+    fn error(&self, about: Topic, error: &anyhow::Error) {
+        self.send(Event::Error {
+            about,
+            message: format!("{error:#}"),
+        });
     }
 
     /// Runs a batch of commands: renders and strips only the newest of each, after the rest.
@@ -384,15 +604,35 @@ impl Worker {
     }
 
     fn handle_one(&mut self, command: Command) {
+        let about = Topic::of(&command);
         let result = match command {
-            Command::LoadShipped => self.load(shipped::rotator(&self.device.device), shipped::config()),
+            Command::LoadShipped => self.load(
+                shipped::rotator(&self.device.device),
+                shipped::config(),
+                None,
+            ),
+            Command::LoadShippedMulti => self.load(
+                shipped::multi_rotator(&self.device.device),
+                shipped::multi_config(),
+                None,
+            ),
             Command::LoadRun { run, step } => {
-                let dir = RunDir::new(run);
-                self.load(load_generator(&dir, step, &self.device.device).map(|loaded| loaded.value), dir.read_config())
+                let dir = RunDir::new(&run);
+                self.load(
+                    load_generator(&dir, step, &self.device.device).map(|loaded| loaded.value),
+                    dir.read_config(),
+                    Some(run),
+                )
             }
             Command::Evaluate { data, options } => {
-                if let Err(error) = self.evaluate(&data, &options) {
-                    self.send(Event::EvalFailed(format!("the evaluation failed: {error:#}")));
+                match self.evaluate(&data, &options) {
+                    Err(error) if error.is::<crate::eval::evaluate::Cancelled>() => {
+                        self.send(Event::EvalCancelled)
+                    }
+                    Err(error) => self.send(Event::EvalFailed(format!(
+                        "the evaluation failed: {error:#}"
+                    ))),
+                    Ok(()) => {}
                 }
                 Ok(())
             }
@@ -414,8 +654,20 @@ impl Worker {
                 result
             }
             Command::Export { run, step, out } => self.export(&run, step, &out),
-            Command::Render { input, blend, source, yaw, seed, sent } => self.render(input, blend, source, yaw, seed, sent),
-            Command::Strip { input, blend, seed } => self.strip(input, blend, seed),
+            Command::Render {
+                input,
+                blend,
+                source,
+                yaw,
+                seed,
+                sent,
+            } => self.render(input, blend, source, yaw, seed, sent),
+            Command::Strip {
+                input,
+                blend,
+                source,
+                seed,
+            } => self.strip(input, blend, source, seed),
             Command::PrepareGroup { sources } => self.prepare_group(sources),
             Command::Fuse { inputs, yaw, seed } => self.fuse(inputs, yaw, seed),
             Command::StartTraining { run, config, init_from } => {
@@ -454,20 +706,127 @@ impl Worker {
             }
         };
         if let Err(error) = result {
-            self.error(&error);
+            self.error(about, &error);
         }
     }
 
-    fn load(&mut self, rotator: anyhow::Result<Rotator>, config: anyhow::Result<RunConfig>) -> anyhow::Result<()> {
+    fn load(
+        &mut self,
+        rotator: anyhow::Result<Rotator>,
+        config: anyhow::Result<RunConfig>,
+        run: Option<PathBuf>,
+    ) -> anyhow::Result<()> {
         let (rotator, config) = (rotator?, config?);
+        // One spelling of the run's folder for everything that names it (kept evaluations, the
+        // model picker).
+        self.model_run = run.map(|run| run.canonicalize().unwrap_or(run));
+        let judge = self.judge_for(&config.data);
         self.rotator_config = Some(config);
-        self.send(Event::ModelLoaded(ModelInfo::of(&rotator)));
-        if self.compare.as_ref().is_some_and(|second| second.image_size() != rotator.image_size() || second.pose_bins() != rotator.pose_bins()) {
+        self.send(Event::ModelLoaded(ModelInfo::of(
+            &rotator,
+            self.model_run.as_deref(),
+        )));
+        self.judge = judge.as_ref().ok().cloned().flatten();
+        self.send(Event::JudgeChosen(self.judge.as_deref().map(JudgeInfo::of)));
+        if let Err(error) = judge {
+            self.error(Topic::Judge, &error);
+        }
+        if self.compare.as_ref().is_some_and(|second| {
+            second.image_size() != rotator.image_size() || second.pose_bins() != rotator.pose_bins()
+        }) {
             self.compare = None;
             self.send(Event::ComparisonEnded);
         }
         self.rotator = Some(rotator);
         self.encoded.clear();
+        self.pending_verdict = None;
+        self.assessed = None;
+        Ok(())
+    }
+
+    /// The identity judge for faces of `data`: the model's run's own judge made for that face
+    /// set, the built-in one for synthetic faces, none otherwise; an error when the judge that
+    /// applies cannot be read (damaged, or of a newer studio).
+    fn judge_for(&mut self, data: &DataSource) -> anyhow::Result<Option<Arc<Judge>>> {
+        let own = self
+            .model_run
+            .as_deref()
+            .is_some_and(|run| run.join(judge::RUN_FOLDER).exists());
+        if matches!(data, DataSource::Synthetic(_)) && !own {
+            if self.built_in_judge.is_none() {
+                let read = Judge::built_in(&self.device.device)
+                    .context("reading the built-in identity judge")?;
+                self.built_in_judge = Some(Arc::new(read));
+            }
+            return Ok(self.built_in_judge.clone());
+        }
+        let judge = judge::for_data(self.model_run.as_deref(), data, &self.device.device)
+            .context("reading the run's identity judge; its figures are left out")?;
+        Ok(judge.map(Arc::new))
+    }
+
+    /// The judge's view of `input`, from the cache when it is the input assessed last.
+    fn assessment(
+        &mut self,
+        judge: &Judge,
+        input: &Arc<RgbImage>,
+    ) -> anyhow::Result<judge::Assessment> {
+        if let Some((cached, assessment)) = &self.assessed
+            && (Arc::ptr_eq(cached, input) || cached.as_ref() == input.as_ref())
+        {
+            return Ok(assessment.clone());
+        }
+        let assessment = judge
+            .assess(&[input.as_ref()])?
+            .pop()
+            .context("the judge returned nothing")?;
+        self.assessed = Some((input.clone(), assessment.clone()));
+        Ok(assessment)
+    }
+
+    /// The verdict owed on the face drawn last, if any.
+    fn give_verdict(&mut self) {
+        let (Some(pending), Some(judge)) = (self.pending_verdict.take(), self.judge.clone()) else {
+            return;
+        };
+        if let Err(error) = self.verdict(&judge, pending) {
+            self.error(Topic::Judge, &error.context("the identity judge"));
+        }
+    }
+
+    fn verdict(&mut self, judge: &Judge, pending: PendingVerdict) -> anyhow::Result<()> {
+        let input = self.assessment(judge, &pending.input)?;
+        let mut faces: Vec<&RgbImage> = vec![&pending.output];
+        faces.extend(pending.truth.iter());
+        faces.extend(pending.compared.iter());
+        faces.extend(pending.second.as_deref());
+        let seen = judge.embeddings(&faces)?;
+        let mut rest = seen[1..].iter();
+        let truth = pending
+            .truth
+            .as_ref()
+            .and_then(|_| rest.next())
+            .map(|t| cosine(&seen[0], t));
+        let compared = pending
+            .compared
+            .as_ref()
+            .and_then(|_| rest.next())
+            .map(|c| cosine(&input.embedding, c));
+        let second = pending
+            .second
+            .as_ref()
+            .and_then(|_| rest.next())
+            .map(|s| cosine(&seen[0], s));
+        self.send(Event::Judged(Verdict {
+            input: pending.input,
+            yaw: pending.yaw,
+            alpha: pending.alpha,
+            similarity: cosine(&input.embedding, &seen[0]),
+            truth,
+            compared,
+            second,
+            familiarity: (input.familiarity, judge.unfamiliar(input.familiarity)),
+        }));
         Ok(())
     }
 
@@ -487,8 +846,22 @@ impl Worker {
     }
 
     fn evaluate(&mut self, data: &DataSource, eval_options: &EvalOptions) -> anyhow::Result<()> {
-        let (rotator, config) = (self.rotator()?, self.rotator_config.as_ref().context("the loaded model has no run configuration")?);
-        let options = crate::data::formats::OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
+        let judge = self.judge_for(data);
+        let judge_problem = judge
+            .as_ref()
+            .err()
+            .map(|error| format!("no identity judge figures: {error:#}"));
+        let judge = judge.ok().flatten();
+        let (rotator, config) = (
+            self.rotator()?,
+            self.rotator_config
+                .as_ref()
+                .context("the loaded model has no run configuration")?,
+        );
+        let options = crate::data::formats::OpenOptions {
+            pose_bins: config.model.pose_bins.clone(),
+            cfp_two_bins: config.training.cfp_two_bins,
+        };
         let faces = crate::train::run::open_faces(data, &options)?;
         let only = held_out_identities(config, data);
         let (outbox, repaint) = (self.outbox.clone(), &self.repaint);
@@ -496,10 +869,28 @@ impl Worker {
             let _ = outbox.send(Event::EvalProgress { what: what.to_owned(), fraction });
             repaint();
         };
-        let mut evaluation = evaluate(rotator, config, &faces, only.as_ref(), eval_options, &self.device.device, &mut progress)?;
+        let instruments = Instruments {
+            pose: None,
+            judge: judge.as_deref(),
+        };
+        let mut evaluation = evaluate(
+            rotator,
+            config,
+            &faces,
+            only.as_ref(),
+            eval_options,
+            instruments,
+            &self.device.device,
+            &mut progress,
+        )?;
         evaluation.report.run = rotator.origin.clone();
+        evaluation.report.notes.extend(judge_problem);
         let label = format!("{} on {}", rotator.origin, faces.origin);
-        self.send(Event::Evaluated { label, evaluation: Box::new(evaluation) });
+        self.send(Event::Evaluated {
+            label,
+            evaluation: Box::new(evaluation),
+            run: self.model_run.clone(),
+        });
         Ok(())
     }
 
@@ -565,8 +956,32 @@ impl Worker {
         let n = photos.len();
         let fused_feature = rotator.feature_of(&encoded)?;
         let fused_cosine = cosine(&fused_feature, &features[n]);
-        let singles = singles.into_iter().enumerate().map(|(i, image)| (image, cosine(&features[i], &features[n + 1 + i]))).collect();
-        self.send(Event::Fused(Fused { inputs, yaw, confidences, fused, fused_cosine, singles }));
+        let judged = match &self.judge {
+            Some(judge) => {
+                let seen = judge.embeddings(&all)?;
+                let to_photos =
+                    (0..n).map(|i| cosine(&seen[i], &seen[n])).sum::<f32>() / n.max(1) as f32;
+                Some((
+                    to_photos,
+                    (0..n).map(|i| cosine(&seen[i], &seen[n + 1 + i])).collect(),
+                ))
+            }
+            None => None,
+        };
+        let singles = singles
+            .into_iter()
+            .enumerate()
+            .map(|(i, image)| (image, cosine(&features[i], &features[n + 1 + i])))
+            .collect();
+        self.send(Event::Fused(Fused {
+            inputs,
+            yaw,
+            confidences,
+            fused,
+            fused_cosine,
+            singles,
+            judged,
+        }));
         Ok(())
     }
 
@@ -595,7 +1010,10 @@ impl Worker {
             first.image_size(),
             first.pose_bins().yaws.len()
         );
-        self.send(Event::ComparisonLoaded(ModelInfo::of(&second)));
+        self.send(Event::ComparisonLoaded(ModelInfo::of(
+            &second,
+            Some(run.root()),
+        )));
         self.compare = Some(second);
         Ok(())
     }
@@ -625,22 +1043,50 @@ impl Worker {
             None => None,
         };
         let alpha = blend.as_ref().map_or(0.0, |b| b.alpha);
-        let moved = alpha > 0.0;
-        let truth = match source.filter(|_| !moved) {
-            Some(ImageSource::Synthetic { spec, person, light, .. }) => {
-                let real = centred_input(&ImageSource::Synthetic { spec, person, yaw, light }, rotator.image_size())
-                    .map_err(|e| anyhow::anyhow!("rendering the true face: {}", e.reason()))?;
+        // The true renderings stand for the input's person only while no blend moves it.
+        let truth = match source.filter(|_| alpha == 0.0) {
+            Some(source) => true_face(&source, yaw, rotator.image_size())?.map(|real| {
                 let score = ssim(&image, &real);
-                Some((real, score))
-            }
-            _ => None,
+                (real, score)
+            }),
+            None => None,
         };
-        let compared = self.compared(&input, blend.as_ref(), code, seed, truth.as_ref().map(|(t, _)| t))?;
-        self.send(Event::Rendered(Rendered { input, yaw, alpha, image, cosine: own_cosine, compared, truth, sent }));
+        let compared = self.compared(
+            &input,
+            blend.as_ref(),
+            code,
+            seed,
+            truth.as_ref().map(|(t, _)| t),
+        )?;
+        self.pending_verdict = self.judge.is_some().then(|| PendingVerdict {
+            input: input.clone(),
+            yaw,
+            alpha,
+            output: image.clone(),
+            truth: truth.as_ref().map(|(t, _)| t.clone()),
+            compared: compared.as_ref().map(|c| c.image.clone()),
+            second: blend.as_ref().map(|b| b.other.clone()),
+        });
+        self.send(Event::Rendered(Rendered {
+            input,
+            yaw,
+            alpha,
+            image,
+            cosine: own_cosine,
+            compared,
+            truth,
+            sent,
+        }));
         Ok(())
     }
 
-    fn strip(&mut self, input: Arc<RgbImage>, blend: Option<Blend>, seed: u64) -> anyhow::Result<()> {
+    fn strip(
+        &mut self,
+        input: Arc<RgbImage>,
+        blend: Option<Blend>,
+        source: Option<ImageSource>,
+        seed: u64,
+    ) -> anyhow::Result<()> {
         let encoded = self.identity(&input, blend.as_ref())?;
         let rotator = self.rotator()?;
         let num_poses = rotator.config.num_poses();
@@ -649,9 +1095,79 @@ impl Worker {
         let mut all: Vec<&RgbImage> = vec![&input];
         all.extend(images.iter());
         let features = rotator.features(&all)?;
-        let cosines = features[1..].iter().map(|f| cosine(&features[0], f)).collect();
-        self.send(Event::Strip { input, images, cosines });
+        let cosines = features[1..]
+            .iter()
+            .map(|f| cosine(&features[0], f))
+            .collect();
+        // The true renderings stand for the input's person only while no blend moves it.
+        let truth_of = source.filter(|_| blend.as_ref().is_none_or(|b| b.alpha == 0.0));
+        let judged = match self
+            .judge
+            .clone()
+            .map(|judge| self.strip_verdict(&judge, &input, &images, truth_of))
+        {
+            Some(Ok(verdict)) => Some(verdict),
+            Some(Err(error)) => {
+                self.error(
+                    Topic::Judge,
+                    &error.context("the identity judge on the strip"),
+                );
+                None
+            }
+            None => None,
+        };
+        self.send(Event::Strip {
+            input,
+            images,
+            cosines,
+            judged,
+        });
         Ok(())
+    }
+
+    /// The judge on every bin's output: against the input, and against the true rendering
+    /// at that bin when `source` is a synthetic face.
+    fn strip_verdict(
+        &mut self,
+        judge: &Judge,
+        input: &Arc<RgbImage>,
+        images: &[RgbImage],
+        source: Option<ImageSource>,
+    ) -> anyhow::Result<StripVerdict> {
+        let assessed = self.assessment(judge, input)?;
+        let outputs = judge.embeddings(&images.iter().collect::<Vec<_>>())?;
+        let similarities = outputs
+            .iter()
+            .map(|o| cosine(&assessed.embedding, o))
+            .collect();
+        let rotator = self.rotator()?;
+        let truths = match &source {
+            Some(source) => rotator
+                .pose_bins()
+                .yaws
+                .iter()
+                .map(|&yaw| true_face(source, yaw, rotator.image_size()))
+                .collect::<anyhow::Result<Option<Vec<_>>>>()?,
+            None => None,
+        };
+        let truth = match truths {
+            Some(truths) => {
+                let seen = judge.embeddings(&truths.iter().collect::<Vec<_>>())?;
+                Some(
+                    outputs
+                        .iter()
+                        .zip(&seen)
+                        .map(|(o, t)| cosine(o, t))
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        Ok(StripVerdict {
+            similarities,
+            truth,
+            familiarity: (assessed.familiarity, judge.unfamiliar(assessed.familiarity)),
+        })
     }
 
     /// The device a run asks for: the window's own GPU device, or the CPU backend.
@@ -733,12 +1249,16 @@ impl Worker {
                 if let Some(metrics) = metrics {
                     self.send(Event::Step(metrics));
                 }
+                // The evaluation due at the last step too, as `train` makes it.
                 if step >= total {
+                    self.quick_eval();
                     self.stop_training("finished");
-                } else if step % every == 0 {
-                    self.checkpoint();
+                } else {
+                    if step % every == 0 {
+                        self.checkpoint();
+                    }
+                    self.quick_eval();
                 }
-                self.quick_eval();
             }
             Err(error) => {
                 // A diverged or failed step: the last good checkpoint stays the newest.
@@ -754,7 +1274,10 @@ impl Worker {
         match job.quick.if_due(&job.trainer, &job.run, &job.lock) {
             Ok(Some(eval)) => self.send(Event::StepEval(eval)),
             Ok(None) => {}
-            Err(error) => self.send(Event::Error(format!("the evaluation during training failed: {error:#}"))),
+            Err(error) => self.send(Event::Error {
+                about: Topic::Training,
+                message: format!("the evaluation during training failed: {error:#}"),
+            }),
         }
     }
 
@@ -777,7 +1300,7 @@ impl Worker {
                 }
                 self.send(Event::Checkpoint { grid });
             }
-            Err(error) => self.send(Event::Error(format!("writing the checkpoint of step {step} failed: {error:#}; the previous checkpoint is kept"))),
+            Err(error) => self.send(Event::Error { about: Topic::Training, message: format!("writing the checkpoint of step {step} failed: {error:#}; the previous checkpoint is kept") }),
         }
     }
 

@@ -17,7 +17,7 @@ use crate::data::loader::{DecodeCache, batch_for_step};
 use crate::data::prepare::{centred_input, load_size};
 use crate::data::{BatchPlan, FaceSet, ImageSource, LabelledImage, SkipReport, Split};
 use crate::device::{self, ChosenDevice, DeviceChoice};
-use crate::eval::evaluate::{EvalOptions, evaluate};
+use crate::eval::evaluate::{EvalOptions, Instruments, evaluate};
 use crate::model::rotator::{Rotator, one_hot};
 use crate::model::{Generator, ModelConfig, PoseBins, Preset, Upsample};
 use crate::synth::SynthSpec;
@@ -343,11 +343,27 @@ fn eval_timing(device: &burn::prelude::Device) -> anyhow::Result<EvalTiming> {
     let rotator = crate::app::shipped::rotator(device)?;
     let spec = SynthSpec { identities: 10, seed: 7, lights: 1 };
     let faces = FaceSet::synthetic(spec.clone(), config.model.pose_bins.clone())?;
-    let options = EvalOptions { classifier_images: 0, ..EvalOptions::default() };
+    let options = EvalOptions {
+        classifier_images: 0,
+        ..EvalOptions::default()
+    };
+    let judge = crate::eval::judge::Judge::built_in(device)?;
     let started = Instant::now();
-    evaluate(&rotator, &config, &faces, None, &options, device, &mut |_, _| {})?;
+    evaluate(
+        &rotator,
+        &config,
+        &faces,
+        None,
+        &options,
+        Instruments {
+            pose: None,
+            judge: Some(&judge),
+        },
+        device,
+        &mut |_, _| {},
+    )?;
     let what = format!(
-        "built-in {} model on {} unseen synthetic people × {} poses, no pose classifier",
+        "built-in {} model on {} unseen synthetic people × {} poses, no pose classifier, the identity judge",
         config.model.preset.name(),
         spec.identities,
         config.model.num_poses()

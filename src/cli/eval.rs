@@ -7,7 +7,10 @@ use anyhow::Context;
 
 use crate::data::formats::OpenOptions;
 use crate::device::{self, DeviceChoice};
-use crate::eval::evaluate::{EvalOptions, EvalReport, evaluate, held_out_identities, row_fractions};
+use crate::eval::evaluate::{
+    EvalOptions, EvalReport, Instruments, evaluate, held_out_identities, row_fractions,
+};
+use crate::eval::judge::{self, Judge};
 use crate::synth::SynthSpec;
 use crate::train::run::{Loaded, load_generator, open_faces};
 use crate::train::{DataSource, RunDir};
@@ -46,6 +49,10 @@ pub struct EvalArgs {
     /// Also write the report as one JSON object to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The identity judge's folder (default: the run's own judge for its face set, the
+    /// built-in one for synthetic faces).
+    #[arg(long)]
+    pub judge: Option<PathBuf>,
 }
 
 /// Runs the evaluation and prints it.
@@ -65,15 +72,93 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let options = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
     let faces = open_faces(&source, &options)?;
     let only = held_out_identities(&config, &source);
-    let eval_options = EvalOptions { classifier_images: args.classifier_images, classifier_epochs: args.classifier_epochs as usize, ..EvalOptions::default() };
-    let mut report = evaluate(&rotator, &config, &faces, only.as_ref(), &eval_options, &chosen.device, &mut |what, _| eprintln!("… {what}"))?.report;
+    let eval_options = EvalOptions {
+        classifier_images: args.classifier_images,
+        classifier_epochs: args.classifier_epochs as usize,
+        ..EvalOptions::default()
+    };
+    let identity_judge = match &args.judge {
+        Some(dir) => Some(Judge::read(dir, &chosen.device)?),
+        None => judge::for_data(Some(&args.run), &source, &chosen.device)?,
+    };
+    match &identity_judge {
+        Some(judge) => eprintln!("identity judge: {}", judge.summary()),
+        None => eprintln!(
+            "identity judge: none for {} (make one with `drgan-studio judge train --run {}`)",
+            faces.origin,
+            args.run.display()
+        ),
+    }
+    let instruments = Instruments {
+        pose: None,
+        judge: identity_judge.as_ref(),
+    };
+    let mut progress = stage_printer();
+    let mut report = evaluate(
+        &rotator,
+        &config,
+        &faces,
+        only.as_ref(),
+        &eval_options,
+        instruments,
+        &chosen.device,
+        &mut progress,
+    )?
+    .report;
     report.run = args.run.display().to_string();
+    if let Some(judge) = &identity_judge {
+        report
+            .notes
+            .extend(judge_caveats(judge, &source, &faces, only.as_ref()));
+    }
     print!("{}", table(&report));
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
         println!("report written to {}", path.display());
     }
     Ok(())
+}
+
+/// Prints each stage of an evaluation once, with the seconds since the evaluation began (the
+/// stages' own progress within them, "rotating to every pose: 41 %", is left out).
+fn stage_printer() -> impl FnMut(&str, f32) {
+    let started = std::time::Instant::now();
+    let mut last = String::new();
+    move |what: &str, _| {
+        let stage = what.split(':').next().unwrap_or(what);
+        if stage != last {
+            eprintln!("… {stage} ({:.1} s)", started.elapsed().as_secs_f64());
+            last = stage.to_owned();
+        }
+    }
+}
+
+/// What makes a judge's figures on this evaluation less than independent: a judge made for
+/// another face set, or one that learned from people evaluated here.
+fn judge_caveats(
+    judge: &Judge,
+    source: &DataSource,
+    faces: &crate::data::FaceSet,
+    only: Option<&std::collections::HashSet<String>>,
+) -> Vec<String> {
+    let mut caveats = Vec::new();
+    if let Some(made_for) = judge.card.data.as_ref().filter(|data| *data != source) {
+        caveats.push(format!("the identity judge was made for another face set ({made_for:?}); its figures may not hold here"));
+    }
+    let evaluated: std::collections::HashSet<&str> = match only {
+        Some(only) => only.iter().map(String::as_str).collect(),
+        None => faces.identity_names.iter().map(String::as_str).collect(),
+    };
+    let known = judge
+        .card
+        .training_identities
+        .iter()
+        .filter(|name| evaluated.contains(name.as_str()))
+        .count();
+    if known > 0 {
+        caveats.push(format!("the identity judge learned from {known} of the people evaluated here, so its figures flatter the model"));
+    }
+    caveats
 }
 
 fn cell(value: Option<f64>, percent: bool) -> String {
@@ -100,7 +185,33 @@ pub fn table(report: &EvalReport) -> String {
     out.push_str(&row("rank-1 % (f(x))", &report.rank1_per_bin, true));
     out.push_str(&row("rank-1 % (f(G(x, 0°)))", &report.rank1_frontalized_per_bin, true));
     out.push_str(&row("pose control %", &report.pose_control_per_bin, true));
-    out.push_str(&row("identity cosine", &report.identity_cosine_per_bin, false));
+    out.push_str(&row(
+        "identity cosine (G's f)",
+        &report.identity_cosine_per_bin,
+        false,
+    ));
+    if report.judge.is_some() {
+        out.push_str(&row(
+            "judge: rank-1 % raw",
+            &report.judge_rank1_per_bin,
+            true,
+        ));
+        out.push_str(&row(
+            "judge: rank-1 % frontal.",
+            &report.judge_rank1_frontalized_per_bin,
+            true,
+        ));
+        out.push_str(&row(
+            "judge: similarity x, G(x,c)",
+            &report.judge_identity_per_bin,
+            false,
+        ));
+        out.push_str(&row(
+            "judge: same person %",
+            &report.judge_identity_kept_per_bin,
+            true,
+        ));
+    }
     if let Some(table) = &report.ssim_table {
         out.push_str("\nSSIM of G(x, c) vs the true rendering (rows: input pose, columns: requested c)\n");
         for (yaw, values) in report.pose_yaws.iter().zip(table) {
@@ -141,12 +252,66 @@ pub fn table(report: &EvalReport) -> String {
     }
     if let Some(group) = report.fused_group {
         let fused = [
-            (format!("rank-1, {group} photos fused"), cell(report.rank1_fused_avg, true) + " %"),
-            ("rank-1, the same photos singly".to_owned(), cell(report.rank1_single_same_photos, true) + " %"),
-            (format!("frontal SSIM, {group} fused"), cell(report.ssim_frontal_fused_avg, false)),
-            ("frontal SSIM, the same singly".to_owned(), cell(report.ssim_frontal_single_same_photos, false)),
+            (
+                format!("rank-1, {group} photos fused"),
+                cell(report.rank1_fused_avg, true) + " %",
+            ),
+            (
+                "rank-1, the same photos singly".to_owned(),
+                cell(report.rank1_single_same_photos, true) + " %",
+            ),
+            (
+                format!("frontal SSIM, {group} fused"),
+                cell(report.ssim_frontal_fused_avg, false),
+            ),
+            (
+                "frontal SSIM, the same singly".to_owned(),
+                cell(report.ssim_frontal_single_same_photos, false),
+            ),
+            (
+                format!("judge: rank-1, {group} fused"),
+                cell(report.judge_rank1_fused_frontal, true) + " %",
+            ),
+            (
+                "judge: rank-1, the same singly".to_owned(),
+                cell(report.judge_rank1_single_frontal_same_photos, true) + " %",
+            ),
         ];
         for (name, value) in fused {
+            out.push_str(&format!("{name:<30}{value}\n"));
+        }
+    }
+    if let Some(judge) = &report.judge {
+        out.push_str(&format!(
+            "\nthe identity judge (a face recogniser trained apart from every model): {judge}\n"
+        ));
+        let judged = [
+            (
+                "judge: rank-1, raw probes",
+                cell(report.judge_rank1_avg, true) + " %",
+            ),
+            (
+                "judge: rank-1, frontalized",
+                cell(report.judge_rank1_frontalized_avg, true) + " %",
+            ),
+            (
+                "judge: TAR at FAR 1 %, raw",
+                cell(report.judge_tar_at_far_1pct, true) + " %",
+            ),
+            (
+                "judge: TAR at FAR 1 %, front.",
+                cell(report.judge_tar_at_far_1pct_frontalized, true) + " %",
+            ),
+            (
+                "judge: G's faces, same person",
+                cell(report.judge_identity_kept, true) + " %",
+            ),
+            (
+                "judge: test faces unfamiliar",
+                cell(report.judge_unfamiliar_share, true) + " %",
+            ),
+        ];
+        for (name, value) in judged {
             out.push_str(&format!("{name:<30}{value}\n"));
         }
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use burn::prelude::Device;
 
-use crate::model::exchange::{Exported, Imported};
+use crate::model::exchange::{Exported, Imported, RUN_KEY};
 use crate::train::run::{create_from_networks, exported_config_path};
 use crate::train::{RunConfig, RunDir};
 
@@ -30,14 +30,11 @@ pub struct ImportArgs {
 
 /// Makes the run.
 pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
-    let config_path = match &args.config {
-        Some(path) => path.clone(),
-        None => config_beside(&args.from)?,
-    };
-    let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {} (name the run's configuration with --config)", config_path.display()))?;
-    let config: RunConfig = serde_json::from_str(&text).with_context(|| format!("{} is not a run's config.json", config_path.display()))?;
-    config.validate().with_context(|| format!("{} holds a setting training cannot use", config_path.display()))?;
     let file = Exported::read(&args.from)?;
+    let (config, config_path) = configuration(args, &file)?;
+    config
+        .validate()
+        .with_context(|| format!("{config_path} holds a setting training cannot use"))?;
     let (recorded_step, recorded_model) = file.metadata()?;
     if let Some(model) = recorded_model {
         anyhow::ensure!(
@@ -45,7 +42,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
             "{} was exported from a {} model but {} describes a {} one",
             args.from.display(),
             model.summary(),
-            config_path.display(),
+            config_path,
             config.model.summary()
         );
     }
@@ -58,6 +55,41 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     }
     println!("made the run {} at step {step} ({}); its optimizers start fresh", run.root().display(), config.model.summary());
     Ok(())
+}
+
+/// The run's configuration and where it came from, in this order: `--config`, the file
+/// `export` wrote beside the weights, or the copy in the file's own metadata (`drgan.run`,
+/// which the PyTorch reference loader keeps when it saves a model trained there).
+fn configuration(args: &ImportArgs, file: &Exported) -> anyhow::Result<(RunConfig, String)> {
+    let path = match &args.config {
+        Some(path) => Some(path.clone()),
+        None => Some(config_beside(&args.from)?).filter(|path| path.is_file()),
+    };
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {} (name the run's configuration with --config)",
+                path.display()
+            )
+        })?;
+        let config = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a run's config.json", path.display()))?;
+        return Ok((config, path.display().to_string()));
+    }
+    let Some(text) = file.field(RUN_KEY)? else {
+        anyhow::bail!(
+            "{} has no configuration beside it ({}) nor in its metadata; name the run's config.json with --config",
+            args.from.display(),
+            config_beside(&args.from)?.display()
+        );
+    };
+    let config = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "the configuration in {}'s metadata is not a run's config.json",
+            args.from.display()
+        )
+    })?;
+    Ok((config, format!("the metadata of {}", args.from.display())))
 }
 
 /// The configuration `export` wrote beside `file`: `<file stem>.config.json`, or the

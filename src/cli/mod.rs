@@ -5,6 +5,8 @@ pub mod eval;
 pub mod export;
 pub mod import;
 pub mod inspect;
+pub mod judge;
+pub mod recipe_file;
 pub mod rotate;
 pub mod synth;
 pub mod train;
@@ -31,6 +33,7 @@ pub enum Command {
     /// Write a synthetic face set (PNG files and manifest.csv).
     Synth(synth::SynthArgs),
     /// Train a DR-GAN, headless, into a run folder.
+    #[command(args_override_self = true)]
     Train(train::TrainArgs),
     /// Report what a face set holds and what was skipped.
     Inspect(inspect::InspectArgs),
@@ -45,6 +48,9 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Make a run folder from a safetensors file written by `export`.
     Import(import::ImportArgs),
+    /// Make the identity judge (a face recogniser trained apart from every model) or print
+    /// its own figures.
+    Judge(judge::JudgeArgs),
     /// Open the studio window (the default without a subcommand).
     Window(window::WindowArgs),
 }

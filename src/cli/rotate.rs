@@ -11,6 +11,7 @@ use crate::data::align::{Landmarks, aligned_input};
 use crate::data::formats::{self, OpenOptions};
 use crate::data::prepare::centred_input;
 use crate::device::{self, DeviceChoice};
+use crate::eval::judge::{self, Judge};
 use crate::model::rotator::{cosine, pose_code};
 use crate::train::RunDir;
 use crate::train::run::load_generator;
@@ -33,6 +34,14 @@ pub struct RotateArgs {
     /// Seed of the noise `z`.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The noise `z` itself instead of `--seed`'s: `zero`, or a `.npy` file of `Nz` float32 or
+    /// float64 values (what another implementation drew), so that outputs can be compared.
+    #[arg(long)]
+    pub noise: Option<NoiseChoice>,
+    /// Also write the identity feature `f(x)` of every input as one `.npy` array (one row per
+    /// input that could be read, in order).
+    #[arg(long, conflicts_with_all = ["fuse", "blend"])]
+    pub features: Option<PathBuf>,
     /// Folder for the PNGs.
     #[arg(long)]
     pub out: PathBuf,
@@ -58,6 +67,51 @@ pub struct RotateArgs {
     pub alpha: Vec<f32>,
 }
 
+/// The noise `z` a `rotate` draws with, when not `--seed`'s.
+#[derive(Clone, Debug)]
+pub enum NoiseChoice {
+    /// All zeros.
+    Zero,
+    /// The values of a `.npy` file.
+    File(PathBuf),
+}
+
+impl std::str::FromStr for NoiseChoice {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(if text == "zero" {
+            NoiseChoice::Zero
+        } else {
+            NoiseChoice::File(PathBuf::from(text))
+        })
+    }
+}
+
+impl NoiseChoice {
+    /// The `dim` values of `z`.
+    fn values(&self, dim: usize) -> anyhow::Result<Vec<f32>> {
+        match self {
+            NoiseChoice::Zero => Ok(vec![0.0; dim]),
+            NoiseChoice::File(path) => {
+                let (shape, values) = formats::numpy::read_floats(path)?;
+                anyhow::ensure!(
+                    values.len() == dim,
+                    "{} holds {} values (shape {shape:?}); this model's z has {dim}",
+                    path.display(),
+                    values.len()
+                );
+                anyhow::ensure!(
+                    values.iter().all(|v| v.is_finite()),
+                    "{} holds values that are not numbers",
+                    path.display()
+                );
+                Ok(values)
+            }
+        }
+    }
+}
+
 /// Redraws every input at every requested pose.
 pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
     let chosen = device::choose(args.device)?;
@@ -66,8 +120,21 @@ pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
     for note in &loaded.passed_over {
         eprintln!("{note}");
     }
+    let judge = judge::for_data(Some(&args.run), &loaded.config.data, &chosen.device)
+        .unwrap_or_else(|error| {
+            eprintln!("note: no identity judge figures: {error:#}");
+            None
+        });
     let rotator = loaded.value;
-    let poses = if args.pose.is_empty() { rotator.pose_bins().yaws.clone() } else { args.pose.clone() };
+    let z = match &args.noise {
+        Some(choice) => choice.values(rotator.config.noise_dim)?,
+        None => rotator.noise(args.seed),
+    };
+    let poses = if args.pose.is_empty() {
+        rotator.pose_bins().yaws.clone()
+    } else {
+        args.pose.clone()
+    };
     let yaws = &rotator.pose_bins().yaws;
     let (first, last) = (yaws.first().copied().unwrap_or(0.0), yaws.last().copied().unwrap_or(0.0));
     if let Some(bad) = poses.iter().find(|yaw| !(first..=last).contains(*yaw)) {
@@ -79,12 +146,13 @@ pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
     let frontal = pose_code(0.0, rotator.pose_bins());
     let codes: Vec<Vec<f32>> = poses.iter().map(|&yaw| pose_code(yaw, rotator.pose_bins())).collect();
     if args.fuse {
-        return fused(args, &rotator, &inputs, &poses, &codes);
+        return fused(args, &rotator, &inputs, &poses, &codes, &z);
     }
     if let Some(other) = &args.blend {
-        return blended(args, &rotator, &inputs, other, &poses, &codes);
+        return blended(args, &rotator, &inputs, other, &poses, &codes, &z);
     }
     let mut failed = 0;
+    let mut features = Vec::new();
     for (name, source) in &inputs {
         let input = match face(source, rotator.image_size(), args.landmarks.as_ref()) {
             Ok(input) => input,
@@ -99,20 +167,94 @@ pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
             image.save(&path).with_context(|| format!("writing {}", path.display()))
         };
         written(format!("{name}_input.png"), &input)?;
-        for (yaw, image) in poses.iter().zip(rotator.rotate(&input, &codes, args.seed)?) {
-            written(format!("{name}_yaw{yaw:+03.0}.png"), &image)?;
+        let encoded = rotator.encode(&input)?;
+        let drawn = rotator.draw_with(&encoded, &codes, &z)?;
+        for (yaw, image) in poses.iter().zip(&drawn) {
+            written(format!("{name}_yaw{yaw:+03.0}.png"), image)?;
         }
-        let front = rotator.rotate(&input, std::slice::from_ref(&frontal), args.seed)?;
-        let features = rotator.features(&[&input, &front[0]])?;
-        println!("{name}: identity cosine of input and frontal view {:.3}", cosine(&features[0], &features[1]));
+        let front = rotator.draw_with(&encoded, std::slice::from_ref(&frontal), &z)?;
+        let own = rotator.features(&[&input, &front[0]])?;
+        features.extend(rotator.feature_of(&encoded)?);
+        println!(
+            "{name}: G's own identity cosine of input and frontal view {:.3}",
+            cosine(&own[0], &own[1])
+        );
+        if let Some(judge) = &judge {
+            println!("{name}: {}", judged(judge, &input, &poses, &drawn)?);
+        }
     }
-    println!("{} inputs × {} poses written to {}", inputs.len() - failed, poses.len(), args.out.display());
-    anyhow::ensure!(failed < inputs.len(), "no input could be read");
+    let written_inputs = inputs.len() - failed;
+    println!(
+        "{written_inputs} inputs × {} poses written to {}",
+        poses.len(),
+        args.out.display()
+    );
+    anyhow::ensure!(written_inputs > 0, "no input could be read");
+    if let Some(path) = &args.features {
+        formats::numpy::write_floats(
+            path,
+            &[written_inputs, features.len() / written_inputs],
+            &features,
+        )?;
+        println!(
+            "f(x) of the {written_inputs} inputs written to {}",
+            path.display()
+        );
+    }
     Ok(())
 }
 
+/// The identity judge's word on one input and its outputs: how alike it finds them, pose by
+/// pose, or that the input is unlike the faces it (and the model) learned from.
+fn judged(
+    judge: &Judge,
+    input: &image::RgbImage,
+    poses: &[f32],
+    drawn: &[image::RgbImage],
+) -> anyhow::Result<String> {
+    let mut faces: Vec<&image::RgbImage> = vec![input];
+    faces.extend(drawn.iter());
+    let seen = judge.assess(&faces)?;
+    if judge.unfamiliar(seen[0].familiarity) {
+        return Ok(format!(
+            "{} (the identity judge's familiarity score {:.1}, above {:.1}). {}",
+            judge::UNFAMILIAR,
+            seen[0].familiarity,
+            judge.card.familiarity_threshold,
+            judge::WAY_FORWARD
+        ));
+    }
+    let kept: Vec<String> = poses
+        .iter()
+        .zip(&seen[1..])
+        .map(|(yaw, output)| {
+            format!(
+                "{yaw:+.0}° {:.2}",
+                cosine(&seen[0].embedding, &output.embedding)
+            )
+        })
+        .collect();
+    let weak = if judge.is_weak() {
+        "; a weak judge, read with care"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "identity judge, input against each output (above {:.2}: the same person{weak}): {}",
+        judge.card.threshold,
+        kept.join(", ")
+    ))
+}
+
 /// `rotate --fuse`: every input encoded, fused by confidence, drawn at every pose.
-fn fused(args: &RotateArgs, rotator: &crate::model::rotator::Rotator, inputs: &[(String, ImageSource)], poses: &[f32], codes: &[Vec<f32>]) -> anyhow::Result<()> {
+fn fused(
+    args: &RotateArgs,
+    rotator: &crate::model::rotator::Rotator,
+    inputs: &[(String, ImageSource)],
+    poses: &[f32],
+    codes: &[Vec<f32>],
+    z: &[f32],
+) -> anyhow::Result<()> {
     let mut faces = Vec::new();
     for (name, source) in inputs {
         match centred_input(source, rotator.image_size()) {
@@ -126,7 +268,7 @@ fn fused(args: &RotateArgs, rotator: &crate::model::rotator::Rotator, inputs: &[
     for ((name, _), confidence) in faces.iter().zip(&confidences) {
         println!("{name}: confidence σ(ω) {confidence:.3}");
     }
-    for (yaw, image) in poses.iter().zip(rotator.draw(&encoded, codes, args.seed)?) {
+    for (yaw, image) in poses.iter().zip(rotator.draw_with(&encoded, codes, z)?) {
         let path = args.out.join(format!("fused_yaw{yaw:+03.0}.png"));
         image.save(&path).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -147,6 +289,7 @@ fn blended(
     other: &Path,
     poses: &[f32],
     codes: &[Vec<f32>],
+    z: &[f32],
 ) -> anyhow::Result<()> {
     if let Some(bad) = args.alpha.iter().find(|a| !(0.0..=1.0).contains(*a)) {
         anyhow::bail!("--alpha {bad}: a blend weight lies between 0 and 1");
@@ -168,11 +311,15 @@ fn blended(
         let own = rotator.feature_of(&encoded)?;
         for &alpha in &args.alpha {
             let blend = encoded.blend(&second_encoded, alpha);
-            for (yaw, image) in poses.iter().zip(rotator.draw(&blend, codes, args.seed)?) {
-                let path = args.out.join(format!("{name}_alpha{alpha:.2}_yaw{yaw:+03.0}.png"));
-                image.save(&path).with_context(|| format!("writing {}", path.display()))?;
+            for (yaw, image) in poses.iter().zip(rotator.draw_with(&blend, codes, z)?) {
+                let path = args
+                    .out
+                    .join(format!("{name}_alpha{alpha:.2}_yaw{yaw:+03.0}.png"));
+                image
+                    .save(&path)
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
-            let front = rotator.draw(&blend, &[pose_code(0.0, rotator.pose_bins())], args.seed)?;
+            let front = rotator.draw_with(&blend, &[pose_code(0.0, rotator.pose_bins())], z)?;
             let drawn = rotator.features(&[&front[0]])?;
             println!(
                 "{name} α {alpha:.2}: frontal view's identity cosine with the input {:.3}, with the second face {:.3}",

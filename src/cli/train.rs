@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use burn::prelude::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -23,6 +23,10 @@ use crate::train::{Architecture, Balance, DAugment, DHead, DataSource, MultiImag
 /// Arguments of `train`.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
+    /// A recipe file: TOML, each key a flag below without its dashes (`batch = 64`); flags
+    /// typed as well override it, and the run folder keeps a copy (`recipe.toml`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Face set folder (holding manifest.csv) or manifest file.
     #[arg(long, conflicts_with = "synthetic")]
     pub data: Option<PathBuf>,
@@ -324,6 +328,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
         opened => opened?,
     };
+    if let Some(file) = &args.config {
+        let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        run.keep_recipe(&lock, &text)?;
+        println!(
+            "recipe: {} (a copy kept in {})",
+            file.display(),
+            run.root()
+                .join(crate::train::recipe_file::RUN_FILE)
+                .display()
+        );
+    }
     let config = trainer.config().clone();
     println!("recipe: {}", config.training.recipe.summary(Architecture::of(&config.model)));
     println!(
@@ -405,6 +420,15 @@ fn data_source(args: &TrainArgs) -> anyhow::Result<DataSource> {
 }
 
 fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Result<RunConfig> {
+    let (settings, architecture) = settings(args)?;
+    let mut config = plan(args.preset, settings, data, faces)?;
+    architecture.apply(&mut config.model);
+    config.model.confidence = args.multi;
+    Ok(config)
+}
+
+/// The training settings (with the recipe) and the network choices `args` ask for.
+pub fn settings(args: &TrainArgs) -> anyhow::Result<(TrainSettings, Architecture)> {
     let (recipe, architecture) = args.recipe()?;
     let settings = TrainSettings {
         steps: args.steps.unwrap_or(DEFAULT_STEPS),
@@ -432,10 +456,7 @@ fn new_config(args: &TrainArgs, data: DataSource, faces: &FaceSet) -> anyhow::Re
             d_real_apart: args.d_real_apart,
         }),
     };
-    let mut config = plan(args.preset, settings, data, faces)?;
-    architecture.apply(&mut config.model);
-    config.model.confidence = args.multi;
-    Ok(config)
+    Ok((settings, architecture))
 }
 
 /// A progress bar on a terminal; a plain line every few seconds elsewhere.

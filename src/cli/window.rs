@@ -25,7 +25,8 @@ pub struct WindowArgs {
     /// Show this run's newest generator in Explore instead of the built-in model.
     #[arg(long)]
     pub explore_run: Option<PathBuf>,
-    /// Photos of one person to fuse in Explore (needs a multi-image model, e.g. --explore-run).
+    /// Photos of one person to fuse in Explore (with --explore-run's model when it is a
+    /// multi-image one, otherwise the built-in multi-image model).
     #[arg(long, num_args = 2..)]
     pub fuse: Vec<PathBuf>,
     /// A second face: Explore's face is shown half way to its identity, with the identity slider.
@@ -44,9 +45,42 @@ pub struct WindowArgs {
     /// alignment window opens with them placed and shows the crop.
     #[arg(long, requires = "image", allow_hyphen_values = true)]
     pub landmarks: Option<Landmarks>,
+    /// The window's size, `WIDTHxHEIGHT` in points (default 1280x820, or the size it last had).
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<[f32; 2]>,
+}
+
+/// `WIDTHxHEIGHT`, each at least the window's minimum (720×480).
+fn parse_size(text: &str) -> Result<[f32; 2], String> {
+    let (width, height) = text
+        .split_once('x')
+        .ok_or_else(|| format!("{text:?}: write WIDTHxHEIGHT, e.g. 1024x700"))?;
+    let number = |part: &str| {
+        part.trim()
+            .parse::<f32>()
+            .map_err(|e| format!("{part:?}: {e}"))
+    };
+    let size = [number(width)?, number(height)?];
+    if size[0] < 720.0 || size[1] < 480.0 || size.iter().any(|v| !v.is_finite() || *v > 16384.0) {
+        return Err(format!("{text}: the window is 720x480 to 16384x16384"));
+    }
+    Ok(size)
 }
 
 /// Opens the window; returns when it is closed.
 pub fn run(args: WindowArgs) -> anyhow::Result<()> {
-    run_window(WindowOptions { view: args.view, run: args.run, evaluate: args.evaluate, screenshot: args.screenshot, explore_run: args.explore_run, fuse: args.fuse, blend: args.blend, compare: args.compare, map: args.map, image: args.image, landmarks: args.landmarks })
+    run_window(WindowOptions {
+        view: args.view,
+        run: args.run,
+        evaluate: args.evaluate,
+        screenshot: args.screenshot,
+        explore_run: args.explore_run,
+        fuse: args.fuse,
+        blend: args.blend,
+        compare: args.compare,
+        map: args.map,
+        image: args.image,
+        landmarks: args.landmarks,
+        size: args.size,
+    })
 }

@@ -12,8 +12,9 @@ use rand::seq::SliceRandom;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
-use super::identification::{Labelled, Roc, mean_over, rank1_per_bin, roc};
+use super::identification::{Labelled, Roc, genuine_and_impostor, mean_over, rank1_per_bin, roc};
 use super::image_quality::{psnr, ssim};
+use super::judge::Judge;
 use super::pose_classifier;
 use super::sharpness;
 use crate::data::formats::OpenOptions;
@@ -26,6 +27,37 @@ use crate::train::{DataSource, RunConfig};
 /// Images the model sees at once.
 const CHUNK: usize = 128;
 
+/// Asks a running evaluation to stop: it is checked between stages, between chunks of faces and
+/// between the pose classifier's epochs.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// Asks the evaluation to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether it was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `Err(Cancelled)` once asked to stop.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.is_cancelled() {
+            Err(Cancelled.into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The error of an evaluation stopped by its [`Cancel`].
+#[derive(Debug, thiserror::Error)]
+#[error("the evaluation was cancelled")]
+pub struct Cancelled;
+
 /// Knobs of an evaluation.
 #[derive(Clone, Debug)]
 pub struct EvalOptions {
@@ -36,11 +68,18 @@ pub struct EvalOptions {
     pub classifier_images: usize,
     /// Passes over them.
     pub classifier_epochs: usize,
+    /// Stops the evaluation when asked.
+    pub cancel: Cancel,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { seed: 0, classifier_images: 6000, classifier_epochs: 15 }
+        Self {
+            seed: 0,
+            classifier_images: 6000,
+            classifier_epochs: 15,
+            cancel: Cancel::default(),
+        }
     }
 }
 
@@ -101,6 +140,13 @@ pub struct EvalReport {
     /// Photos per fused group.
     #[serde(default)]
     pub fused_group: Option<usize>,
+    /// Multi-image models, by the identity judge: rank-1 of each group's fused face drawn
+    /// frontal against the real frontal gallery (the judge's embeddings).
+    #[serde(default)]
+    pub judge_rank1_fused_frontal: Option<f64>,
+    /// The same photos one at a time, each frontalized, by the judge, for comparison.
+    #[serde(default)]
+    pub judge_rank1_single_frontal_same_photos: Option<f64>,
     /// Fraction of `G(x, c)` the independent pose classifier puts in bin `c`, per `c`.
     pub pose_control_per_bin: Vec<Option<f64>>,
     /// That, over all requested bins.
@@ -139,6 +185,52 @@ pub struct EvalReport {
     pub identity_cosine_per_bin: Vec<Option<f64>>,
     /// Worst-preserved identities: (identity name, mean identity cosine), lowest first.
     pub worst_identities: Vec<(String, f64)>,
+    /// The identity judge that measured the `judge_…` figures, in one line (what it learned
+    /// from and how well it tells unseen people apart); `None` when no judge applies to the
+    /// face set, and then every `judge_…` figure is `null`.
+    #[serde(default)]
+    pub judge: Option<String>,
+    /// Whether that judge's own figures on unseen people are weak (read its figures with care).
+    #[serde(default)]
+    pub judge_weak: Option<bool>,
+    /// The judge's threshold: the similarity 1 % of different-person pairs exceed, on its own
+    /// test people.
+    #[serde(default)]
+    pub judge_threshold: Option<f64>,
+    /// Rank-1 per probe bin by the judge's embeddings, the raw probes against the real
+    /// frontal gallery (how well the judge knows the people unturned).
+    #[serde(default)]
+    pub judge_rank1_per_bin: Vec<Option<f64>>,
+    /// That, averaged over the non-frontal bins.
+    #[serde(default)]
+    pub judge_rank1_avg: Option<f64>,
+    /// Rank-1 per probe bin by the judge of the frontalized probes `G(x, 0°)` against the real
+    /// frontal gallery: does frontalizing keep the person, as someone else sees it.
+    #[serde(default)]
+    pub judge_rank1_frontalized_per_bin: Vec<Option<f64>>,
+    /// That, averaged over the non-frontal bins.
+    #[serde(default)]
+    pub judge_rank1_frontalized_avg: Option<f64>,
+    /// Verification by the judge of the raw non-frontal probes against the frontal gallery:
+    /// the true-accept rate at 1 % false accepts.
+    #[serde(default)]
+    pub judge_tar_at_far_1pct: Option<f64>,
+    /// The same with the probes frontalized.
+    #[serde(default)]
+    pub judge_tar_at_far_1pct_frontalized: Option<f64>,
+    /// The judge's mean similarity of `x` and `G(x, c)` per requested bin `c`.
+    #[serde(default)]
+    pub judge_identity_per_bin: Vec<Option<f64>>,
+    /// The share of `G(x, c)` the judge calls the same person as `x` (above its threshold), per
+    /// requested bin `c`.
+    #[serde(default)]
+    pub judge_identity_kept_per_bin: Vec<Option<f64>>,
+    /// That share over every requested bin.
+    #[serde(default)]
+    pub judge_identity_kept: Option<f64>,
+    /// The share of the test faces the judge finds unlike the faces it learned from.
+    #[serde(default)]
+    pub judge_unfamiliar_share: Option<f64>,
     /// Things the reader should know (skipped images, a classifier that could not be trained).
     pub notes: Vec<String>,
     /// Wall-clock seconds of the evaluation.
@@ -184,34 +276,35 @@ pub fn held_out_identities(config: &RunConfig, source: &DataSource) -> Option<Ha
     (source == &config.data).then(|| config.split.test.iter().cloned().collect())
 }
 
-/// Evaluates `rotator` on the identities of `faces` allowed by `only` (all when `None`);
-/// `progress` hears what is being done and the fraction done.
+/// The instruments an evaluation measures with besides the model, each trained apart from it.
+#[derive(Clone, Copy, Default)]
+pub struct Instruments<'a> {
+    /// A pose classifier trained before ([`pose_judge`]); `None`: one is trained for this
+    /// evaluation (the evaluations during a run train it once and share it).
+    pub pose: Option<&'a pose_classifier::TrainedPoseClassifier>,
+    /// The identity judge for this face set; `None`: no `judge_…` figures.
+    pub judge: Option<&'a Judge>,
+}
+
+/// Evaluates `rotator` on the identities of `faces` allowed by `only` (all when `None`), with
+/// `instruments`; `progress` hears what is being done and the fraction done.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     rotator: &Rotator,
     config: &RunConfig,
     faces: &FaceSet,
     only: Option<&HashSet<String>>,
     options: &EvalOptions,
-    device: &Device,
-    progress: &mut dyn FnMut(&str, f32),
-) -> anyhow::Result<Evaluation> {
-    evaluate_with_judge(rotator, config, faces, only, options, None, device, progress)
-}
-
-/// [`evaluate`], with a pose classifier trained before ([`pose_judge`]) instead of a new one:
-/// the evaluations during a run train it once.
-#[allow(clippy::too_many_arguments)]
-pub fn evaluate_with_judge(
-    rotator: &Rotator,
-    config: &RunConfig,
-    faces: &FaceSet,
-    only: Option<&HashSet<String>>,
-    options: &EvalOptions,
-    judge: Option<&pose_classifier::TrainedPoseClassifier>,
+    instruments: Instruments,
     device: &Device,
     progress: &mut dyn FnMut(&str, f32),
 ) -> anyhow::Result<Evaluation> {
     let started = Instant::now();
+    let cancel = options.cancel.clone();
+    let mut step = |what: &str, fraction: f32| -> anyhow::Result<()> {
+        progress(what, fraction);
+        cancel.check()
+    };
     let size = rotator.image_size();
     let num_poses = rotator.config.num_poses();
     let yaws = rotator.pose_bins().yaws.clone();
@@ -219,15 +312,18 @@ pub fn evaluate_with_judge(
     let frontal = frontal_bin(&yaws);
     let mut notes = Vec::new();
 
-    progress("reading test images", 0.0);
+    step("reading test images", 0.0)?;
     let (images, unreadable) = test_images(faces, only, size);
     if unreadable > 0 {
         notes.push(format!("{unreadable} test images could not be read and were left out"));
     }
     anyhow::ensure!(!images.is_empty(), "{} holds no labelled test images (identities the run never trained on)", faces.origin);
 
-    progress("encoding", 0.1);
-    let features = features_of(rotator, &images.iter().map(|i| &i.pixels).collect::<Vec<_>>())?;
+    step("encoding", 0.1)?;
+    let features = features_of(
+        rotator,
+        &images.iter().map(|i| &i.pixels).collect::<Vec<_>>(),
+    )?;
     let protocol = Protocol::of(&images, &features, frontal);
     if protocol.without_frontal > 0 {
         notes.push(format!("{} test identities have no frontal image and are not in the identification protocol", protocol.without_frontal));
@@ -235,21 +331,65 @@ pub fn evaluate_with_judge(
     let non_frontal = || (0..num_poses).filter(move |&b| b != frontal);
     let rank1 = rank1_per_bin(&protocol.gallery, &protocol.probes, num_poses);
 
-    progress("rotating to every pose", 0.25);
-    let rotations = Rotations::of(rotator, &images, num_poses, options.seed)?;
+    step("rotating to every pose", 0.25)?;
+    let rotations = Rotations::of(rotator, &images, num_poses, options.seed, &mut |done| {
+        step(
+            &format!("rotating to every pose: {:.0} %", 100.0 * done),
+            0.25 + 0.25 * done,
+        )
+    })?;
 
-    progress("frontalizing probes", 0.5);
-    let frontalized_probes = frontalized_probes(rotator, &images, &protocol, &rotations, frontal, options.seed)?;
+    step("frontalizing probes", 0.5)?;
+    let frontalized = frontalized_probes(
+        rotator,
+        &images,
+        &protocol,
+        &rotations,
+        frontal,
+        options.seed,
+    )?;
+    let frontalized_probes: Vec<Labelled> = frontalized
+        .iter()
+        .map(|f| labelled(&images[f.probe], &f.feature))
+        .collect();
     let rank1_frontalized = rank1_per_bin(&protocol.gallery, &frontalized_probes, num_poses);
     let curve = verification(&protocol, frontal);
 
-    progress("identity of the rotated faces", 0.6);
+    step("identity of the rotated faces", 0.6)?;
     let kept = IdentityKept::of(faces, &images, &features, &rotations, frontal, &yaws, size);
+    let judged = match instruments.judge {
+        Some(judge) => {
+            step("the identity judge", 0.62)?;
+            Some(JudgeFigures::of(
+                judge,
+                &images,
+                &protocol,
+                &rotations,
+                &frontalized,
+                num_poses,
+                frontal,
+            )?)
+        }
+        None => None,
+    };
 
     let fused = if rotator.fuses() {
-        progress("fusing groups of photos", 0.65);
-        let group = config.training.multi.as_ref().map_or(DEFAULT_GROUP, |m| m.images_per_id);
-        match fused_measures(rotator, &images, &features, &protocol.gallery_of, frontal, group, options.seed) {
+        step("fusing groups of photos", 0.65)?;
+        let group = config
+            .training
+            .multi
+            .as_ref()
+            .map_or(DEFAULT_GROUP, |m| m.images_per_id);
+        match fused_measures(
+            rotator,
+            instruments.judge,
+            &images,
+            &features,
+            &protocol.gallery_of,
+            frontal,
+            group,
+            options.seed,
+        ) {
             Ok(fused) => Some(fused),
             // A set too small to fuse still gets every other measure.
             Err(reason) => {
@@ -261,7 +401,7 @@ pub fn evaluate_with_judge(
         None
     };
 
-    progress("rotation fidelity against the renderer", 0.7);
+    step("rotation fidelity against the renderer", 0.7)?;
     let truth_tables = truth_tables(&rotations.pairs, &images, &rotations.rotated, &yaws, size)?;
     let ssim_frontal_avg = truth_tables.as_ref().and_then(|(ssim_table, _)| {
         let column: Vec<Option<f64>> = ssim_table.iter().map(|row| row.get(frontal).copied()).collect();
@@ -272,10 +412,29 @@ pub fn evaluate_with_judge(
         cells.iter().sum::<f64>() / cells.len().max(1) as f64
     });
 
-    progress("training the independent pose classifier", 0.8);
-    let softness = sharpness::equivalent_blur(&images.iter().map(|image| &image.pixels).collect::<Vec<_>>(), &rotations.rotated.iter().collect::<Vec<_>>());
-    let trained = (judge.is_none() && options.classifier_images > 0).then(|| pose_judge(config, size, options, device));
-    let classifier = match (judge, &trained) {
+    step("training the independent pose classifier", 0.8)?;
+    let softness = sharpness::equivalent_blur(
+        &images.iter().map(|image| &image.pixels).collect::<Vec<_>>(),
+        &rotations.rotated.iter().collect::<Vec<_>>(),
+    );
+    let epochs = options.classifier_epochs;
+    let mut on_epoch = |epoch: usize| {
+        step(
+            &format!(
+                "training the independent pose classifier: epoch {} of {epochs}",
+                epoch + 1
+            ),
+            0.8 + 0.18 * (epoch + 1) as f32 / epochs.max(1) as f32,
+        )
+    };
+    let trained = (instruments.pose.is_none() && options.classifier_images > 0)
+        .then(|| pose_judge(config, size, options, device, &mut on_epoch));
+    if let Some(Err(error)) = &trained
+        && error.is::<Cancelled>()
+    {
+        return Err(Cancelled.into());
+    }
+    let classifier = match (instruments.pose, &trained) {
         (Some(judge), _) => Ok(judge),
         (None, Some(Ok(trained))) => Ok(trained),
         (None, Some(Err(error))) => Err(format!("{error:#}")),
@@ -289,7 +448,7 @@ pub fn evaluate_with_judge(
         }
     };
     let pose_control_acc = mean_over(&pose.per_bin, 0..num_poses);
-    progress("done", 1.0);
+    step("done", 1.0)?;
 
     let report = EvalReport {
         run: String::new(),
@@ -312,6 +471,8 @@ pub fn evaluate_with_judge(
         ssim_frontal_fused_avg: fused.as_ref().and_then(|f| f.ssim),
         ssim_frontal_single_same_photos: fused.as_ref().and_then(|f| f.ssim_single),
         fused_group: fused.as_ref().map(|f| f.group),
+        judge_rank1_fused_frontal: fused.as_ref().and_then(|f| f.judge_rank1),
+        judge_rank1_single_frontal_same_photos: fused.as_ref().and_then(|f| f.judge_rank1_single),
         ssim_table: truth_tables.as_ref().map(|t| t.0.clone()),
         psnr_table: truth_tables.map(|t| t.1),
         pose_control_per_bin: pose.per_bin,
@@ -326,6 +487,31 @@ pub fn evaluate_with_judge(
         pose_far_off: pose.far_off,
         identity_cosine_per_bin: kept.cosine_per_bin,
         worst_identities: kept.worst,
+        judge: instruments.judge.map(Judge::summary),
+        judge_weak: instruments.judge.map(Judge::is_weak),
+        judge_threshold: instruments.judge.map(|j| f64::from(j.card.threshold)),
+        judge_rank1_avg: judged
+            .as_ref()
+            .and_then(|j| mean_over(&j.rank1_per_bin, non_frontal())),
+        judge_rank1_per_bin: judged
+            .as_ref()
+            .map_or_else(Vec::new, |j| j.rank1_per_bin.clone()),
+        judge_rank1_frontalized_avg: judged
+            .as_ref()
+            .and_then(|j| mean_over(&j.rank1_frontalized_per_bin, non_frontal())),
+        judge_rank1_frontalized_per_bin: judged
+            .as_ref()
+            .map_or_else(Vec::new, |j| j.rank1_frontalized_per_bin.clone()),
+        judge_tar_at_far_1pct: judged.as_ref().and_then(|j| j.tar_raw),
+        judge_tar_at_far_1pct_frontalized: judged.as_ref().and_then(|j| j.tar_frontalized),
+        judge_identity_kept: judged.as_ref().and_then(|j| j.kept),
+        judge_identity_per_bin: judged
+            .as_ref()
+            .map_or_else(Vec::new, |j| j.similarity_per_bin.clone()),
+        judge_identity_kept_per_bin: judged
+            .as_ref()
+            .map_or_else(Vec::new, |j| j.kept_per_bin.clone()),
+        judge_unfamiliar_share: judged.as_ref().and_then(|j| j.unfamiliar_share),
         notes,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -374,7 +560,13 @@ struct Rotations {
 }
 
 impl Rotations {
-    fn of(rotator: &Rotator, images: &[TestImage], num_poses: usize, seed: u64) -> anyhow::Result<Self> {
+    fn of(
+        rotator: &Rotator,
+        images: &[TestImage],
+        num_poses: usize,
+        seed: u64,
+        done: &mut dyn FnMut(f32) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
         let mut input_of: HashMap<(usize, usize), usize> = HashMap::new();
         for (index, image) in images.iter().enumerate() {
             let better = input_of.get(&(image.identity, image.bin)).is_none_or(|&g| image.light < images[g].light);
@@ -387,41 +579,161 @@ impl Rotations {
         let pairs: Vec<(usize, usize)> = inputs.iter().flat_map(|&i| (0..num_poses).map(move |c| (i, c))).collect();
         let pair_pixels: Vec<&RgbImage> = pairs.iter().map(|&(i, _)| &images[i].pixels).collect();
         let codes: Vec<Vec<f32>> = pairs.iter().map(|&(_, c)| one_hot(c, num_poses)).collect();
-        let rotated = generate(rotator, &pair_pixels, &codes, seed)?;
+        let rotated = generate(rotator, &pair_pixels, &codes, seed, done)?;
         let features = features_of(rotator, &rotated.iter().collect::<Vec<_>>())?;
         Ok(Self { pairs, rotated, features })
     }
 }
 
-/// Every probe as `f(G(x, 0°))`. A probe that is also a rotation input was frontalized there
-/// (same code, same noise); only the others are generated here.
-fn frontalized_probes(rotator: &Rotator, images: &[TestImage], protocol: &Protocol, rotations: &Rotations, frontal: usize, seed: u64) -> anyhow::Result<Vec<Labelled>> {
+/// A probe frontalized: `G(x, 0°)` and its feature `f(G(x, 0°))`.
+struct FrontalizedProbe {
+    /// The probe's index into the test images.
+    probe: usize,
+    /// `G(x, 0°)`.
+    image: RgbImage,
+    /// `f(G(x, 0°))`.
+    feature: Vec<f32>,
+}
+
+/// Every probe frontalized. A probe that is also a rotation input was frontalized there (same
+/// code, same noise); only the others are generated here.
+fn frontalized_probes(
+    rotator: &Rotator,
+    images: &[TestImage],
+    protocol: &Protocol,
+    rotations: &Rotations,
+    frontal: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<FrontalizedProbe>> {
     let num_poses = rotator.config.num_poses();
     let at_frontal: HashMap<usize, usize> = rotations.pairs.iter().enumerate().filter(|(_, (_, c))| *c == frontal).map(|(k, &(i, _))| (i, k)).collect();
     let missing: Vec<usize> = protocol.probe_indices.iter().copied().filter(|i| !at_frontal.contains_key(i)).collect();
     let missing_pixels: Vec<&RgbImage> = missing.iter().map(|&i| &images[i].pixels).collect();
-    let extra = generate(rotator, &missing_pixels, &vec![one_hot(frontal, num_poses); missing.len()], seed)?;
+    let extra = generate(
+        rotator,
+        &missing_pixels,
+        &vec![one_hot(frontal, num_poses); missing.len()],
+        seed,
+        &mut |_| Ok(()),
+    )?;
     let extra_features = features_of(rotator, &extra.iter().collect::<Vec<_>>())?;
-    let extra_of: HashMap<usize, &Vec<f32>> = missing.iter().copied().zip(&extra_features).collect();
+    let extra_of: HashMap<usize, usize> =
+        missing.iter().enumerate().map(|(k, &i)| (i, k)).collect();
     Ok(protocol
         .probe_indices
         .iter()
         .filter_map(|&i| {
-            let feature = at_frontal.get(&i).map(|&k| &rotations.features[k]).or_else(|| extra_of.get(&i).copied())?;
-            Some(labelled(&images[i], feature))
+            let (image, feature) = match at_frontal.get(&i) {
+                Some(&k) => (&rotations.rotated[k], &rotations.features[k]),
+                None => extra_of.get(&i).map(|&k| (&extra[k], &extra_features[k]))?,
+            };
+            Some(FrontalizedProbe {
+                probe: i,
+                image: image.clone(),
+                feature: feature.clone(),
+            })
         })
         .collect())
 }
 
+/// The identity judge's figures: the same protocol as G's own, with the judge's embeddings of
+/// the real faces and of G's.
+struct JudgeFigures {
+    rank1_per_bin: Vec<Option<f64>>,
+    rank1_frontalized_per_bin: Vec<Option<f64>>,
+    tar_raw: Option<f64>,
+    tar_frontalized: Option<f64>,
+    similarity_per_bin: Vec<Option<f64>>,
+    kept_per_bin: Vec<Option<f64>>,
+    kept: Option<f64>,
+    unfamiliar_share: Option<f64>,
+}
+
+impl JudgeFigures {
+    fn of(
+        judge: &Judge,
+        images: &[TestImage],
+        protocol: &Protocol,
+        rotations: &Rotations,
+        frontalized: &[FrontalizedProbe],
+        num_poses: usize,
+        frontal: usize,
+    ) -> anyhow::Result<Self> {
+        let real = judge.assess(&images.iter().map(|i| &i.pixels).collect::<Vec<_>>())?;
+        let as_labelled = |index: usize, embedding: &[f32]| labelled(&images[index], embedding);
+        let gallery: Vec<Labelled> = protocol
+            .gallery_of
+            .values()
+            .map(|&i| as_labelled(i, &real[i].embedding))
+            .collect();
+        let probes: Vec<Labelled> = protocol
+            .probe_indices
+            .iter()
+            .map(|&i| as_labelled(i, &real[i].embedding))
+            .collect();
+        let turned = judge.embeddings(&frontalized.iter().map(|f| &f.image).collect::<Vec<_>>())?;
+        let frontalized: Vec<Labelled> = frontalized
+            .iter()
+            .zip(&turned)
+            .map(|(f, embedding)| as_labelled(f.probe, embedding))
+            .collect();
+        let drawn = judge.embeddings(&rotations.rotated.iter().collect::<Vec<_>>())?;
+        let threshold = judge.card.threshold;
+        let (mut sums, mut kept, mut counts) = (
+            vec![0.0f64; num_poses],
+            vec![0usize; num_poses],
+            vec![0usize; num_poses],
+        );
+        for (&(i, c), embedding) in rotations.pairs.iter().zip(&drawn) {
+            let similarity = cosine(&real[i].embedding, embedding);
+            anyhow::ensure!(
+                similarity.is_finite(),
+                "the identity judge gives similarities that are not numbers for this model's faces"
+            );
+            sums[c] += f64::from(similarity);
+            kept[c] += usize::from(similarity > threshold);
+            counts[c] += 1;
+        }
+        let per_bin = |values: &[f64]| -> Vec<Option<f64>> {
+            values
+                .iter()
+                .zip(&counts)
+                .map(|(&v, &n)| (n > 0).then(|| v / n as f64))
+                .collect()
+        };
+        let kept_share: Vec<f64> = kept.iter().map(|&k| k as f64).collect();
+        let total: usize = counts.iter().sum();
+        let unfamiliar = real
+            .iter()
+            .filter(|a| judge.unfamiliar(a.familiarity))
+            .count();
+        Ok(Self {
+            rank1_per_bin: rank1_per_bin(&gallery, &probes, num_poses),
+            rank1_frontalized_per_bin: rank1_per_bin(&gallery, &frontalized, num_poses),
+            tar_raw: verification_of(&gallery, &probes, frontal).map(|c| c.tar_at_far_1pct),
+            tar_frontalized: verification_of(&gallery, &frontalized, frontal)
+                .map(|c| c.tar_at_far_1pct),
+            similarity_per_bin: per_bin(&sums),
+            kept_per_bin: per_bin(&kept_share),
+            kept: (total > 0).then(|| kept.iter().sum::<usize>() as f64 / total as f64),
+            unfamiliar_share: (!real.is_empty()).then(|| unfamiliar as f64 / real.len() as f64),
+        })
+    }
+}
+
 /// Verification: every gallery image against every non-frontal probe.
 fn verification(protocol: &Protocol, frontal: usize) -> Option<Roc> {
-    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
-    for probe in protocol.probes.iter().filter(|p| p.bin != frontal) {
-        for g in &protocol.gallery {
-            let score = cosine(&g.feature, &probe.feature);
-            if g.identity == probe.identity { genuine.push(score) } else { impostor.push(score) }
-        }
-    }
+    verification_of(&protocol.gallery, &protocol.probes, frontal)
+}
+
+/// Verification of `probes` (the non-frontal ones) against every `gallery` face.
+fn verification_of(gallery: &[Labelled], probes: &[Labelled], frontal: usize) -> Option<Roc> {
+    let turned: Vec<Labelled> = probes
+        .iter()
+        .filter(|p| p.bin != frontal)
+        .cloned()
+        .collect();
+    let (genuine, impostor) = genuine_and_impostor(gallery, &turned);
     roc(&genuine, &impostor)
 }
 
@@ -631,10 +943,19 @@ fn features_of(rotator: &Rotator, images: &[&RgbImage]) -> anyhow::Result<Vec<Ve
     Ok(out)
 }
 
-fn generate(rotator: &Rotator, images: &[&RgbImage], codes: &[Vec<f32>], seed: u64) -> anyhow::Result<Vec<RgbImage>> {
+/// `images[i]` drawn at `codes[i]`, a chunk at a time; `done` hears the fraction drawn after each
+/// chunk (and may stop the work by failing).
+fn generate(
+    rotator: &Rotator,
+    images: &[&RgbImage],
+    codes: &[Vec<f32>],
+    seed: u64,
+    done: &mut dyn FnMut(f32) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<RgbImage>> {
     let mut out = Vec::with_capacity(images.len());
     for (chunk, chunk_codes) in images.chunks(CHUNK).zip(codes.chunks(CHUNK)) {
         out.extend(rotator.rotate_each(chunk, chunk_codes, seed)?);
+        done(out.len() as f32 / images.len().max(1) as f32)?;
     }
     Ok(out)
 }
@@ -649,13 +970,19 @@ struct Fused {
     rank1_single: f64,
     ssim: Option<f64>,
     ssim_single: Option<f64>,
+    /// By the judge: the fused frontal faces' rank-1, and the same photos' frontalized singly.
+    judge_rank1: Option<f64>,
+    judge_rank1_single: Option<f64>,
 }
 
 /// Each identity's non-frontal test photos (one light at a time, gallery photos left out) cut
 /// into groups of `group`; each group fused, identified against the gallery and, on synthetic
-/// sets, drawn frontal and compared with the truth; the same photos one at a time beside it.
+/// sets, drawn frontal and compared with the truth; with a judge, the fused face drawn frontal
+/// identified by it against the real frontal gallery; the same photos one at a time beside it.
+#[allow(clippy::too_many_arguments)]
 fn fused_measures(
     rotator: &Rotator,
+    judge: Option<&Judge>,
     images: &[TestImage],
     features: &[Vec<f32>],
     gallery_of: &HashMap<usize, usize>,
@@ -683,6 +1010,8 @@ fn fused_measures(
     };
     let (mut hits, mut single_hits, mut singles) = (0usize, 0usize, 0usize);
     let (mut ssims, mut single_ssims) = (Vec::new(), Vec::new());
+    // The judge's reading: each group's fused frontal face, and its photos' own frontal faces.
+    let (mut fused_frontal, mut single_frontal) = (Vec::new(), Vec::new());
     for members in &groups {
         let photos: Vec<&RgbImage> = members.iter().map(|&i| &images[i].pixels).collect();
         let (encoded, _) = rotator.encode_fused(&photos)?;
@@ -696,20 +1025,65 @@ fn fused_measures(
                 single_hits += 1;
             }
         }
-        if let Some(truth) = truth_of(members[0]) {
-            let drawn = rotator.draw(&encoded, std::slice::from_ref(&frontal_code), seed)?;
+        let truth = truth_of(members[0]);
+        if truth.is_none() && judge.is_none() {
+            continue;
+        }
+        let mut drawn = rotator.draw(&encoded, std::slice::from_ref(&frontal_code), seed)?;
+        let frontalized = generate(
+            rotator,
+            &photos,
+            &vec![frontal_code.clone(); photos.len()],
+            seed,
+            &mut |_| Ok(()),
+        )?;
+        if let Some(truth) = truth {
             ssims.push(ssim(&drawn[0], &truth));
-            let frontalized = generate(rotator, &photos, &vec![frontal_code.clone(); photos.len()], seed)?;
             single_ssims.extend(frontalized.iter().map(|f| ssim(f, &truth)));
         }
+        if judge.is_some() {
+            fused_frontal.push((identity, drawn.swap_remove(0)));
+            single_frontal.extend(frontalized.into_iter().map(|f| (identity, f)));
+        }
     }
-    let mean = |values: &[f64]| (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
+    let (judge_rank1, judge_rank1_single) = match judge {
+        Some(judge) => {
+            let real: Vec<(usize, &RgbImage)> = gallery_of
+                .iter()
+                .map(|(&id, &i)| (id, &images[i].pixels))
+                .collect();
+            let gallery = judge.embeddings(&real.iter().map(|r| r.1).collect::<Vec<_>>())?;
+            let gallery: Vec<(usize, Vec<f32>)> = real.iter().map(|r| r.0).zip(gallery).collect();
+            let rank1 = |faces: &[(usize, RgbImage)]| -> anyhow::Result<Option<f64>> {
+                let embedded = judge.embeddings(&faces.iter().map(|f| &f.1).collect::<Vec<_>>())?;
+                let hits = faces
+                    .iter()
+                    .zip(&embedded)
+                    .filter(|((identity, _), e)| {
+                        gallery
+                            .iter()
+                            .max_by(|a, b| cosine(&a.1, e).total_cmp(&cosine(&b.1, e)))
+                            .map(|g| g.0)
+                            == Some(*identity)
+                    })
+                    .count();
+                Ok((!faces.is_empty()).then(|| hits as f64 / faces.len() as f64))
+            };
+            (rank1(&fused_frontal)?, rank1(&single_frontal)?)
+        }
+        None => (None, None),
+    };
+    let mean = |values: &[f64]| {
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
     Ok(Fused {
         group,
         rank1: hits as f64 / groups.len() as f64,
         rank1_single: single_hits as f64 / singles.max(1) as f64,
         ssim: mean(&ssims),
         ssim_single: mean(&single_ssims),
+        judge_rank1,
+        judge_rank1_single,
     })
 }
 
@@ -753,7 +1127,13 @@ fn truth_tables(pairs: &[(usize, usize)], images: &[TestImage], rotated: &[RgbIm
 
 /// The pose classifier, trained on a seeded sample of real images of the run's training
 /// identities (never generated images, never test identities).
-pub fn pose_judge(config: &RunConfig, size: usize, options: &EvalOptions, device: &Device) -> anyhow::Result<pose_classifier::TrainedPoseClassifier> {
+pub fn pose_judge(
+    config: &RunConfig,
+    size: usize,
+    options: &EvalOptions,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(usize) -> anyhow::Result<()>,
+) -> anyhow::Result<pose_classifier::TrainedPoseClassifier> {
     use rayon::prelude::*;
     let opened = OpenOptions { pose_bins: config.model.pose_bins.clone(), cfp_two_bins: config.training.cfp_two_bins };
     let faces = open_faces(&config.data, &opened)?;
@@ -771,7 +1151,15 @@ pub fn pose_judge(config: &RunConfig, size: usize, options: &EvalOptions, device
     let read: Vec<(RgbImage, usize)> = candidates.par_iter().filter_map(|&(source, bin)| centred_input(source, size).ok().map(|i| (i, bin))).collect();
     anyhow::ensure!(!read.is_empty(), "no training image of the run could be read");
     let (images, bins): (Vec<RgbImage>, Vec<usize>) = read.into_iter().unzip();
-    pose_classifier::train(&images, &bins, config.model.num_poses(), options.classifier_epochs, options.seed, device)
+    pose_classifier::train(
+        &images,
+        &bins,
+        config.model.num_poses(),
+        options.classifier_epochs,
+        options.seed,
+        device,
+        on_epoch,
+    )
 }
 
 #[cfg(test)]

@@ -43,6 +43,23 @@ pub fn mean_over(values: &[Option<f64>], bins: impl IntoIterator<Item = usize>) 
     (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64)
 }
 
+/// The similarities of every probe with every gallery feature, split into same-identity
+/// (genuine) and different-identity (impostor) pairs.
+pub fn genuine_and_impostor(gallery: &[Labelled], probes: &[Labelled]) -> (Vec<f32>, Vec<f32>) {
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    for probe in probes {
+        for g in gallery {
+            let score = cosine(&g.feature, &probe.feature);
+            if g.identity == probe.identity {
+                genuine.push(score)
+            } else {
+                impostor.push(score)
+            }
+        }
+    }
+    (genuine, impostor)
+}
+
 /// A verification ROC: true-accept rate against false-accept rate as the threshold falls.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Roc {

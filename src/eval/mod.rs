@@ -4,5 +4,6 @@
 pub mod evaluate;
 pub mod identification;
 pub mod image_quality;
+pub mod judge;
 pub mod pose_classifier;
 pub mod sharpness;

@@ -76,9 +76,23 @@ fn tensor(images: &[&RgbImage], device: &Device) -> anyhow::Result<Tensor<4>> {
     Ok(Tensor::from_data(TensorData::new(pixels, [images.len(), 3, h, w]), device))
 }
 
-/// Trains a classifier on `images` labelled with pose `bins` for `epochs` passes, seeded.
-pub fn train(images: &[RgbImage], bins: &[usize], num_poses: usize, epochs: usize, seed: u64, device: &Device) -> anyhow::Result<TrainedPoseClassifier> {
-    anyhow::ensure!(!images.is_empty() && images.len() == bins.len(), "the pose classifier needs labelled images ({} images, {} labels)", images.len(), bins.len());
+/// Trains a classifier on `images` labelled with pose `bins` for `epochs` passes, seeded;
+/// `on_epoch` hears each finished epoch (and stops the training by failing).
+pub fn train(
+    images: &[RgbImage],
+    bins: &[usize],
+    num_poses: usize,
+    epochs: usize,
+    seed: u64,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(usize) -> anyhow::Result<()>,
+) -> anyhow::Result<TrainedPoseClassifier> {
+    anyhow::ensure!(
+        !images.is_empty() && images.len() == bins.len(),
+        "the pose classifier needs labelled images ({} images, {} labels)",
+        images.len(),
+        bins.len()
+    );
     let train_device = device.clone().autodiff();
     train_device.seed(seed);
     let mut model = PoseClassifier::new(num_poses, &train_device);
@@ -101,6 +115,7 @@ pub fn train(images: &[RgbImage], bins: &[usize], num_poses: usize, epochs: usiz
             let grads = GradientsParams::from_grads(value.backward(), &model);
             model = optimizer.step(LEARNING_RATE, model, grads);
         }
+        on_epoch(epoch)?;
     }
     Ok(TrainedPoseClassifier { model: model.valid(), device: device.clone(), train_accuracy: correct as f32 / images.len() as f32 })
 }
@@ -146,7 +161,8 @@ mod tests {
                 bins.push(position);
             }
         }
-        let classifier = train(&images, &bins, 3, 30, 1, &device).expect("training runs");
+        let classifier =
+            train(&images, &bins, 3, 30, 1, &device, &mut |_| Ok(())).expect("training runs");
         let held_out = [bar(0, 3), bar(1, 101), bar(2, 203)];
         let predicted = classifier.predict(&held_out.iter().collect::<Vec<_>>()).expect("prediction runs");
         assert_eq!(predicted, vec![0, 1, 2]);

@@ -13,11 +13,24 @@ pub fn pose_one_hot(bins: &[usize], num_poses: usize, device: &Device) -> Tensor
 }
 
 /// Noise `[B, Nz]` uniform in [−1, 1], drawn from `rng` so that a run can be replayed.
-pub fn uniform_noise(rng: &mut impl Rng, batch: usize, noise_dim: usize, device: &Device) -> Tensor<2> {
-    let values: Vec<f32> = (0..batch * noise_dim)
+pub fn uniform_noise(
+    rng: &mut impl Rng,
+    batch: usize,
+    noise_dim: usize,
+    device: &Device,
+) -> Tensor<2> {
+    Tensor::from_data(
+        TensorData::new(uniform_values(rng, batch * noise_dim), [batch, noise_dim]),
+        device,
+    )
+}
+
+/// `count` draws of U[−1, 1] from `rng` (each from one `next_u64`; `model::architecture` says
+/// how, for ports).
+pub fn uniform_values(rng: &mut impl Rng, count: usize) -> Vec<f32> {
+    (0..count)
         .map(|_| rng.random_range(-1.0f32..=1.0))
-        .collect();
-    Tensor::from_data(TensorData::new(values, [batch, noise_dim]), device)
+        .collect()
 }
 
 /// Class labels as an integer tensor `[B]`.

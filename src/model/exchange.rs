@@ -40,6 +40,11 @@ pub const DECODER_LAYERS: [&str; 13] =
 pub const CONFIG_KEY: &str = "drgan.model";
 /// Metadata key holding the training step of the exported weights.
 pub const STEP_KEY: &str = "drgan.step";
+/// Metadata key holding what a port needs to rebuild the networks ([`super::architecture`]).
+pub const ARCHITECTURE_KEY: &str = "drgan.architecture";
+/// Metadata key holding the whole run configuration (`config.json`), so that `import` needs no
+/// file beside the weights.
+pub const RUN_KEY: &str = "drgan.run";
 
 /// G and D together: the two networks of one checkpoint.
 #[derive(Module, Debug)]
@@ -72,6 +77,7 @@ fn prefixes() -> Vec<(String, String)> {
             ("generator.decoder.output.", "Gdec.FConv11.conv."),
             ("discriminator.head.", "D.FC."),
             ("discriminator.projection.", "D.PoseProjection."),
+            ("discriminator.patch.", "D.Patch."),
         ]
         .map(|(burn, spec)| (burn.to_owned(), spec.to_owned())),
     );
@@ -96,16 +102,28 @@ pub fn spec_name(path: &str) -> Option<String> {
 }
 
 /// `networks` (a model of `config`, trained `step` steps) as the bytes of a safetensors file,
-/// with the configuration and step in its metadata.
-pub fn to_safetensors(networks: &Networks, config: &ModelConfig, step: u64) -> anyhow::Result<Vec<u8>> {
+/// with the configuration, the step and the `extra` fields in its metadata.
+pub fn to_safetensors(
+    networks: &Networks,
+    config: &ModelConfig,
+    step: u64,
+    extra: &[(&str, String)],
+) -> anyhow::Result<Vec<u8>> {
     let mut store = SafetensorsStore::from_bytes(None)
         .skip_enum_variants(true)
         .with_to_adapter(BurnToPyTorchAdapter)
         .remap(remapper(prefixes().into_iter())?)
         .metadata(CONFIG_KEY, serde_json::to_string(config)?)
         .metadata(STEP_KEY, step.to_string());
-    networks.save_into(&mut store).map_err(|e| anyhow::anyhow!("writing the weights as safetensors: {e}"))?;
-    store.get_bytes().map_err(|e| anyhow::anyhow!("writing the weights as safetensors: {e}"))
+    for (key, value) in extra {
+        store = store.metadata(*key, value.clone());
+    }
+    networks
+        .save_into(&mut store)
+        .map_err(|e| anyhow::anyhow!("writing the weights as safetensors: {e}"))?;
+    store
+        .get_bytes()
+        .map_err(|e| anyhow::anyhow!("writing the weights as safetensors: {e}"))
 }
 
 /// The most characters of a reason or a name a refusal of an imported file quotes.
@@ -150,12 +168,28 @@ impl Exported {
     /// The step recorded in the file's metadata, and its model configuration (each `None` when
     /// absent or unreadable).
     pub fn metadata(&self) -> anyhow::Result<(Option<u64>, Option<ModelConfig>)> {
-        let (_, header) = SafeTensors::read_metadata(&self.bytes)
-            .map_err(|e| anyhow::anyhow!("{} is not a safetensors file: {}", self.path.display(), clip(&e.to_string(), QUOTED_CHARS)))?;
-        let fields = header.metadata().clone().unwrap_or_default();
+        let fields = self.fields()?;
         let step = fields.get(STEP_KEY).and_then(|s| s.parse().ok());
-        let config = fields.get(CONFIG_KEY).and_then(|s| serde_json::from_str(s).ok());
+        let config = fields
+            .get(CONFIG_KEY)
+            .and_then(|s| serde_json::from_str(s).ok());
         Ok((step, config))
+    }
+
+    /// The metadata field `key`, when the file has it.
+    pub fn field(&self, key: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.fields()?.get(key).cloned())
+    }
+
+    fn fields(&self) -> anyhow::Result<std::collections::HashMap<String, String>> {
+        let (_, header) = SafeTensors::read_metadata(&self.bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a safetensors file: {}",
+                self.path.display(),
+                clip(&e.to_string(), QUOTED_CHARS)
+            )
+        })?;
+        Ok(header.metadata().clone().unwrap_or_default())
     }
 
     /// G and D of a `config` model. Every tensor of both networks must be there with its shape
@@ -165,9 +199,14 @@ impl Exported {
         let file = self.tensors()?;
         let mut networks = Networks { generator: Generator::new(config, device), discriminator: Discriminator::new(config, device) };
         // What `export` writes for this configuration: every name and shape an import needs.
-        let template = to_safetensors(&networks, config, 0)?;
-        let expected = SafeTensors::deserialize(&template).map_err(|e| anyhow::anyhow!("reading back the expected tensors: {e}"))?;
-        let given: BTreeMap<String, TensorView> = file.tensors().into_iter().filter(|(name, _)| !name.ends_with(".num_batches_tracked")).collect();
+        let template = to_safetensors(&networks, config, 0, &[])?;
+        let expected = SafeTensors::deserialize(&template)
+            .map_err(|e| anyhow::anyhow!("reading back the expected tensors: {e}"))?;
+        let given: BTreeMap<String, TensorView> = file
+            .tensors()
+            .into_iter()
+            .filter(|(name, _)| !name.ends_with(".num_batches_tracked"))
+            .collect();
         self.check_fit(&expected, &given, config)?;
         let (tensors, notes) = self.as_f32(&given)?;
         let views = tensors.iter().map(|(name, shape, data)| TensorView::new(Dtype::F32, shape.clone(), data).map(|view| (name.as_str(), view)));

@@ -1,6 +1,7 @@
 //! The DR-GAN networks and losses of `SPEC.md`, on burn tensors only (no files, no threads).
 
-mod blocks;
+pub mod architecture;
+pub mod blocks;
 pub mod codes;
 pub mod config;
 pub mod decoder;

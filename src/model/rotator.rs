@@ -8,7 +8,6 @@ use image::RgbImage;
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
-use super::codes::uniform_noise;
 use super::{Generator, ModelConfig, PoseBins};
 use crate::data::prepare::{from_chw, to_chw};
 
@@ -132,13 +131,34 @@ impl Rotator {
     }
 
     /// The encoded face redrawn once for each pose code in `codes`, all with the noise of `seed`.
-    pub fn draw(&self, encoded: &Encoded, codes: &[Vec<f32>], seed: u64) -> anyhow::Result<Vec<RgbImage>> {
+    pub fn draw(
+        &self,
+        encoded: &Encoded,
+        codes: &[Vec<f32>],
+        seed: u64,
+    ) -> anyhow::Result<Vec<RgbImage>> {
+        self.draw_with(encoded, codes, &self.noise(seed))
+    }
+
+    /// The encoded face redrawn once for each pose code in `codes`, all with the noise `z`.
+    pub fn draw_with(
+        &self,
+        encoded: &Encoded,
+        codes: &[Vec<f32>],
+        z: &[f32],
+    ) -> anyhow::Result<Vec<RgbImage>> {
         if codes.is_empty() {
             return Ok(Vec::new());
         }
         let features = encoded.features.clone().repeat_dim(0, codes.len());
         // On a rayon thread, as the training step (see `Trainer::train_step`).
-        rayon::scope(|_| self.decode(features, codes, seed))
+        rayon::scope(|_| self.decode(features, codes, z))
+    }
+
+    /// The noise `z` of `seed`: `Nz` draws of U[−1, 1] from PCG64 seeded with `seed` (what a
+    /// port reproduces; see `model::architecture`).
+    pub fn noise(&self, seed: u64) -> Vec<f32> {
+        super::codes::uniform_values(&mut Pcg64::seed_from_u64(seed), self.config.noise_dim)
     }
 
     /// `inputs[i]` redrawn at `codes[i]`, each with the same noise of `seed`.
@@ -148,19 +168,34 @@ impl Rotator {
             return Ok(Vec::new());
         }
         let features = self.generator.encode(self.tensor(inputs)?);
-        self.decode(features, codes, seed)
+        self.decode(features, codes, &self.noise(seed))
     }
 
-    /// `features[i]` drawn at `codes[i]`, each with the noise of `seed`.
-    fn decode(&self, features: Tensor<2>, codes: &[Vec<f32>], seed: u64) -> anyhow::Result<Vec<RgbImage>> {
+    /// `features[i]` drawn at `codes[i]`, each with the noise `z`.
+    fn decode(
+        &self,
+        features: Tensor<2>,
+        codes: &[Vec<f32>],
+        z: &[f32],
+    ) -> anyhow::Result<Vec<RgbImage>> {
+        anyhow::ensure!(
+            z.len() == self.config.noise_dim,
+            "a noise z of {} values for a model of Nz = {}",
+            z.len(),
+            self.config.noise_dim
+        );
         let num_poses = self.config.num_poses();
         let mut values = Vec::with_capacity(codes.len() * num_poses);
         for code in codes {
             anyhow::ensure!(code.len() == num_poses, "a pose code of {} values for a model of {num_poses} poses", code.len());
             values.extend_from_slice(code);
         }
-        let pose = Tensor::from_data(TensorData::new(values, [codes.len(), num_poses]), &self.device);
-        let noise = uniform_noise(&mut Pcg64::seed_from_u64(seed), 1, self.config.noise_dim, &self.device).repeat_dim(0, codes.len());
+        let pose = Tensor::from_data(
+            TensorData::new(values, [codes.len(), num_poses]),
+            &self.device,
+        );
+        let noise = Tensor::<2>::from_data(TensorData::new(z.to_vec(), [1, z.len()]), &self.device)
+            .repeat_dim(0, codes.len());
         let images = self.generator.decoder.forward(features, pose, noise);
         let size = self.image_size();
         let pixels = read_back(images)?;

@@ -4,6 +4,7 @@ pub mod augment;
 pub mod interrupt;
 pub mod pose_teacher;
 pub mod recipe;
+pub mod recipe_file;
 pub mod run;
 pub mod run_dir;
 pub mod samples;

@@ -16,14 +16,15 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
 use super::run_dir::{DataSource, RunConfig, RunDir, RunLock, StepEval, StepMetrics, TrainSettings, TrainerState, checkpoint_files, write_atomically};
-use crate::eval::evaluate::{EvalOptions, evaluate_with_judge, pose_judge};
 use crate::eval::pose_classifier::TrainedPoseClassifier;
 use super::recipe::{Architecture, RecipeName};
 use super::trainer::Trainer;
 use crate::data::formats::{self, OpenOptions};
 use crate::data::{FaceSet, SkipReport, Split};
+use crate::eval::evaluate::{EvalOptions, Instruments, evaluate, pose_judge};
+use crate::eval::judge::{self, Judge};
+use crate::model::exchange::{ARCHITECTURE_KEY, Networks, RUN_KEY, to_safetensors};
 use crate::model::rotator::Rotator;
-use crate::model::exchange::{Networks, to_safetensors};
 use crate::model::finite::check_finite;
 use crate::model::{Discriminator, Generator, ModelConfig, Preset};
 
@@ -220,11 +221,15 @@ pub fn train_to_end(
 /// Held-out identities of the quick evaluation during training.
 const QUICK_EVAL_IDENTITIES: usize = 10;
 
-/// The evaluations during a run (`eval_every`), with the independent pose classifier they share:
-/// it is trained once, at the first of them, on the run's training identities.
+/// The evaluations during a run (`eval_every`), with the instruments they share: the
+/// independent pose classifier, trained once, at the first of them, on the run's training
+/// identities, and the identity judge for the run's face set, read once. Neither takes part in
+/// training: they only measure the generator between steps.
 #[derive(Default)]
 pub struct QuickEval {
-    judge: Option<TrainedPoseClassifier>,
+    pose: Option<TrainedPoseClassifier>,
+    /// The identity judge, once looked for (`Some(None)`: none applies to the face set).
+    judge: Option<Option<Judge>>,
 }
 
 impl QuickEval {
@@ -240,11 +245,44 @@ impl QuickEval {
         let faces = open_faces(&config.data, &options)?;
         let only: HashSet<String> = config.split.test.iter().take(QUICK_EVAL_IDENTITIES).cloned().collect();
         let rotator = trainer.rotator();
-        if self.judge.is_none() {
-            self.judge = Some(pose_judge(config, rotator.image_size(), &EvalOptions::default(), &Device::flex())?);
+        if self.pose.is_none() {
+            self.pose = Some(pose_judge(
+                config,
+                rotator.image_size(),
+                &EvalOptions::default(),
+                &Device::flex(),
+                &mut |_| Ok(()),
+            )?);
         }
-        let quick = EvalOptions { classifier_images: 0, ..EvalOptions::default() };
-        let report = evaluate_with_judge(&rotator, config, &faces, Some(&only), &quick, self.judge.as_ref(), &Device::flex(), &mut |_, _| {})?.report;
+        if self.judge.is_none() {
+            // A judge that cannot be read leaves its figures out; the run goes on.
+            let read = judge::for_data(Some(run.root()), &config.data, &Device::flex());
+            if let Err(error) = &read {
+                eprintln!(
+                    "note: the evaluations during this run have no identity judge figures: {error:#}"
+                );
+            }
+            self.judge = Some(read.ok().flatten());
+        }
+        let quick = EvalOptions {
+            classifier_images: 0,
+            ..EvalOptions::default()
+        };
+        let instruments = Instruments {
+            pose: self.pose.as_ref(),
+            judge: self.judge.as_ref().and_then(Option::as_ref),
+        };
+        let report = evaluate(
+            &rotator,
+            config,
+            &faces,
+            Some(&only),
+            &quick,
+            instruments,
+            &Device::flex(),
+            &mut |_, _| {},
+        )?
+        .report;
         let eval = StepEval {
             step: trainer.step_count(),
             identities: report.identities,
@@ -253,6 +291,8 @@ impl QuickEval {
             ssim_frontal_avg: report.ssim_frontal_avg,
             ssim_mean: report.ssim_mean,
             pose_control_acc: report.pose_control_acc,
+            judge_rank1_frontalized_avg: report.judge_rank1_frontalized_avg,
+            judge_identity_kept: report.judge_identity_kept,
         };
         run.append_eval(lock, &eval)?;
         Ok(Some(eval))
@@ -377,7 +417,18 @@ pub fn export_checkpoint(run: &RunDir, step: Option<u64>, out: &Path) -> anyhow:
     if let Ok(existing) = std::fs::read_to_string(&config_path) {
         anyhow::ensure!(existing == config_text, "{} already holds another run's configuration; export into another folder or under another name", config_path.display());
     }
-    write_atomically(out, &to_safetensors(&networks, &config.model, step)?)?;
+    let described = [
+        (
+            ARCHITECTURE_KEY,
+            crate::model::architecture::describe(&config.model, config.training.recipe.d_head)
+                .to_string(),
+        ),
+        (RUN_KEY, serde_json::to_string(&config)?),
+    ];
+    write_atomically(
+        out,
+        &to_safetensors(&networks, &config.model, step, &described)?,
+    )?;
     write_atomically(&config_path, config_text.as_bytes())?;
     let written = format!("wrote {} (step {step}, {}) and {}", out.display(), config.model.summary(), config_path.display());
     Ok(passed_over.into_iter().chain([written]).collect::<Vec<_>>().join("\n"))

@@ -291,6 +291,12 @@ pub struct StepEval {
     /// Fraction of outputs the independent pose classifier puts in the requested bin.
     #[serde(default)]
     pub pose_control_acc: Option<f64>,
+    /// Rank-1 of the frontalized probes by the identity judge (`None` where no judge applies).
+    #[serde(default)]
+    pub judge_rank1_frontalized_avg: Option<f64>,
+    /// The share of G's faces the identity judge calls the input's person.
+    #[serde(default)]
+    pub judge_identity_kept: Option<f64>,
 }
 
 /// `state.json` inside a checkpoint: what besides the weights a resume needs.
@@ -345,6 +351,12 @@ impl RunDir {
         self.root.join("metrics.jsonl")
     }
 
+    /// Keeps a copy of the recipe file a run was started with (`recipe.toml`).
+    pub fn keep_recipe(&self, lock: &RunLock, text: &[u8]) -> anyhow::Result<()> {
+        self.held(lock)?;
+        write_atomically(&self.root.join(super::recipe_file::RUN_FILE), text)
+    }
+
     /// The lock file ([`RunDir::lock`]).
     pub fn lock_path(&self) -> PathBuf {
         self.root.join("lock")
@@ -384,7 +396,10 @@ impl RunDir {
         };
         let expected = fs::read_to_string(self.pose_teacher_checksum_path()).ok();
         Some(bytes.and_then(|bytes| match expected {
-            Some(expected) if expected.trim() != sha256_of(&bytes) => bail!("{} does not match the checksum written with it: the file is damaged", path.display()),
+            Some(expected) if expected.trim() != sha256_hex(&bytes) => bail!(
+                "{} does not match the checksum written with it: the file is damaged",
+                path.display()
+            ),
             _ => Ok(bytes),
         }))
     }
@@ -392,8 +407,13 @@ impl RunDir {
     /// Keeps the run's pose teacher (`pose-teacher.bpk`) and its checksum, each atomically.
     pub fn write_pose_teacher(&self, lock: &RunLock, bytes: &[u8]) -> anyhow::Result<()> {
         self.held(lock)?;
-        write_atomically(&self.pose_teacher_path(), bytes).context("keeping the pose teacher in the run folder")?;
-        write_atomically(&self.pose_teacher_checksum_path(), sha256_of(bytes).as_bytes()).context("keeping the pose teacher's checksum in the run folder")
+        write_atomically(&self.pose_teacher_path(), bytes)
+            .context("keeping the pose teacher in the run folder")?;
+        write_atomically(
+            &self.pose_teacher_checksum_path(),
+            sha256_hex(bytes).as_bytes(),
+        )
+        .context("keeping the pose teacher's checksum in the run folder")
     }
 
     /// Whether the folder already holds a run.
@@ -791,8 +811,8 @@ fn file_in(dir: &Path, name: &str) -> Option<PathBuf> {
     (plain && fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_file())).then_some(file)
 }
 
-/// The SHA-256 of `bytes`, in hexadecimal.
-fn sha256_of(bytes: &[u8]) -> String {
+/// The SHA-256 of `bytes`, in lowercase hex (as `checksums.json` holds them).
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     format!("{:x}", sha2::Sha256::digest(bytes))
 }

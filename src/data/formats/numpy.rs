@@ -126,6 +126,70 @@ pub fn read_integers(path: &Path) -> anyhow::Result<Vec<i64>> {
         .collect()
 }
 
+/// Reads a float array (`<f4` or `<f8`, C order): its shape, and its values as `f32`.
+pub fn read_floats(path: &Path) -> anyhow::Result<(Vec<usize>, Vec<f32>)> {
+    let header = read_header(path)?;
+    let count = element_count(&header.shape, path)?;
+    let size = match header.descr.as_str() {
+        "<f4" | "=f4" => 4,
+        "<f8" | "=f8" => 8,
+        other => bail!(
+            "{}: dtype {other} is not a little-endian float32 or float64 array",
+            path.display()
+        ),
+    };
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let data = bytes.get(header.data_start as usize..).unwrap_or(&[]);
+    if count
+        .checked_mul(size)
+        .is_none_or(|needed| data.len() < needed)
+    {
+        bail!(
+            "{} is truncated: {} values announced, {} bytes present",
+            path.display(),
+            count,
+            data.len()
+        );
+    }
+    let values = data
+        .chunks_exact(size)
+        .take(count)
+        .map(|chunk| match chunk {
+            [a, b, c, d] => f32::from_le_bytes([*a, *b, *c, *d]),
+            _ => f64::from_le_bytes(std::array::from_fn(|i| chunk[i])) as f32,
+        })
+        .collect();
+    Ok((header.shape, values))
+}
+
+/// Writes `values` (C order) as a little-endian float32 `.npy` array of `shape`.
+pub fn write_floats(path: &Path, shape: &[usize], values: &[f32]) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        shape.iter().product::<usize>() == values.len(),
+        "{} values do not fill the shape {shape:?}",
+        values.len()
+    );
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for value in values {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Reads the trio in `folder`.
 pub fn read(folder: &Path, pose_bins: &PoseBins) -> anyhow::Result<FaceSet> {
     let images_path = folder.join(IMAGES);
@@ -198,4 +262,26 @@ pub fn read_image(image: &NpyImage) -> anyhow::Result<image::RgbImage> {
         // BGR planes → RGB pixel.
         image::Rgb([to_byte(value(2 * plane + at)), to_byte(value(plane + at)), to_byte(value(at))])
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_written_read_back_with_their_shape() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        for (shape, values) in [
+            (vec![3], vec![1.0, -2.5, 3.25]),
+            (vec![2, 2], vec![0.0, 1.0, 2.0, 3.0]),
+        ] {
+            let path = dir.path().join("a.npy");
+            write_floats(&path, &shape, &values).expect("written");
+            assert_eq!(read_floats(&path).expect("read"), (shape, values));
+        }
+        assert!(
+            write_floats(&dir.path().join("b.npy"), &[3], &[1.0]).is_err(),
+            "the shape must hold the values"
+        );
+    }
 }
