@@ -310,7 +310,8 @@ fn step_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
         if step < input.base_step_size {
             continue;
         }
-        let mut value = (low / step).ceil() * step;
+        // `+ 0.0` turns -0.0 (a bound just below zero) into 0.0, which egui labels "0", not "-0".
+        let mut value = (low / step).ceil() * step + 0.0;
         while value <= high {
             // Each value once, with the largest step it lies on (its line's thickness).
             if !marks
@@ -360,6 +361,7 @@ mod tests {
             .map(|m| m.value)
             .collect();
         assert_eq!(major, [0.0, 200.0, 400.0, 600.0, 800.0]);
+        assert!(major[0].is_sign_positive(), "the first mark would be labelled -0");
         assert!(
             marks
                 .iter()
