@@ -1,8 +1,14 @@
 //! Choosing the burn device: burn-wgpu on a real GPU adapter, burn's flex backend on the CPU.
 //! The choice is always explained, so a person knows why training is fast or slow.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use burn::tensor::wgpu::wgpu;
 use burn::tensor::{Device, DeviceKind};
+use cubecl_runtime::config::cache::CacheConfig;
+use cubecl_runtime::config::{CubeClRuntimeConfig, RuntimeConfig, TypeNameFormatLevel, type_name_format};
+use cubecl_runtime::logging::{LaunchObservation, LaunchObserver};
 
 /// What the person asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -98,4 +104,97 @@ fn init_wgpu(kind: DeviceKind) -> anyhow::Result<Device> {
         .device_kind(kind)
         .init()
         .map_err(|error| anyhow::anyhow!("the wgpu device failed to start: {error}"))
+}
+
+/// GPU kernel launches, by kernel.
+#[derive(Debug, Default)]
+pub struct KernelLaunches {
+    /// Launches of each kernel, by its short name (cubecl's, without module path or generics).
+    pub by_kernel: std::collections::BTreeMap<String, usize>,
+}
+
+impl KernelLaunches {
+    /// All launches.
+    pub fn total(&self) -> usize {
+        self.by_kernel.values().sum()
+    }
+
+    /// The `n` kernels launched most, most first.
+    pub fn commonest(&self, n: usize) -> Vec<(&str, usize)> {
+        let mut kernels: Vec<(&str, usize)> = self.by_kernel.iter().map(|(name, &count)| (name.as_str(), count)).collect();
+        kernels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        kernels.truncate(n);
+        kernels
+    }
+}
+
+/// Counts the GPU kernels that `work` launches: every cubecl dispatch the process issues while it
+/// runs, on whatever adapter (a software one included), so the kernels per training step can be
+/// tracked on a machine without a GPU. The CPU backend (flex) launches none.
+pub fn count_gpu_kernels<T>(work: impl FnOnce() -> T) -> (T, KernelLaunches) {
+    let counter = Arc::new(LaunchCounter::default());
+    let observation = LaunchObservation::new(counter.clone());
+    let result = work();
+    drop(observation);
+    let raw = std::mem::take(&mut *counter.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let mut launches = KernelLaunches::default();
+    for (name, count) in raw {
+        *launches.by_kernel.entry(type_name_format(name, TypeNameFormatLevel::Short)).or_default() += count;
+    }
+    (result, launches)
+}
+
+/// Launches seen while installed, by the kernel's full name.
+#[derive(Default)]
+struct LaunchCounter(Mutex<HashMap<&'static str, usize>>);
+
+impl LaunchObserver for LaunchCounter {
+    fn launched(&self, kernel: &'static str) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(kernel).or_default() += 1;
+    }
+}
+
+/// Where the GPU backend keeps what it measured and compiled (its autotune results), so that a
+/// second launch does not tune again: `$DRGAN_STUDIO_CACHE/gpu-tuning`, else the user's cache
+/// folder (`~/.cache/drgan-studio/gpu-tuning` on Linux). cubecl's own default depends on the
+/// working folder (`target/environment` of the outermost Cargo project above it, else
+/// `~/.cache/cubecl`); a `cubecl.toml` that names a path still wins. Call before any GPU work.
+pub fn keep_gpu_tuning() {
+    let root = std::env::var_os("DRGAN_STUDIO_CACHE").map(std::path::PathBuf::from).or_else(|| dirs::cache_dir().map(|dir| dir.join("drgan-studio")));
+    let Some(root) = root else { return };
+    let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
+    if matches!(config.environment.path, CacheConfig::Target) {
+        config.environment.path = CacheConfig::Directory(root.join("gpu-tuning"));
+    }
+    // `false` when something read the configuration first: cubecl's own default then stays.
+    let _ = CubeClRuntimeConfig::try_set(config);
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Tensor};
+
+    use super::{DeviceChoice, KernelLaunches, choose, count_gpu_kernels};
+
+    #[test]
+    fn kernels_are_counted_on_a_gpu_adapter_and_the_cpu_backend_launches_none() {
+        let add_one = |device: &Device| (Tensor::<1>::ones([8], device) + 1.0).into_data();
+        let (_, on_cpu) = count_gpu_kernels(|| add_one(&Device::flex()));
+        assert_eq!(on_cpu.total(), 0);
+        // CI has Mesa's lavapipe; a machine with no Vulkan driver at all has nothing to count on.
+        let Ok(gpu) = choose(DeviceChoice::Gpu) else {
+            eprintln!("no wgpu adapter: the GPU half of this test did not run");
+            return;
+        };
+        let (data, on_gpu) = count_gpu_kernels(|| add_one(&gpu.device));
+        assert_eq!(data.try_to_vec::<f32>().ok(), Some(vec![2.0; 8]));
+        assert!(on_gpu.total() >= 1, "no launch seen: {on_gpu:?}");
+    }
+
+    #[test]
+    fn the_commonest_kernels_come_most_first_then_by_name() {
+        let launches = KernelLaunches { by_kernel: [("b", 2), ("a", 2), ("c", 5), ("d", 1)].map(|(n, c)| (n.to_owned(), c)).into() };
+        assert_eq!(launches.total(), 10);
+        assert_eq!(launches.commonest(3), [("c", 5), ("a", 2), ("b", 2)]);
+    }
 }

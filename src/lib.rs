@@ -2,6 +2,7 @@
 //! redraws a face at any head pose.
 
 pub mod app;
+pub mod assets;
 pub mod cli;
 pub mod data;
 pub mod device;

@@ -9,6 +9,7 @@ use drgan_studio::cli::{Cli, Command};
 fn main() -> ExitCode {
     keep_freed_memory();
     cpu_as_burns_default_device();
+    drgan_studio::device::keep_gpu_tuning();
     let args = match drgan_studio::cli::recipe_file::expand(std::env::args_os().collect()) {
         Ok(args) => args,
         Err(error) => {

@@ -255,6 +255,17 @@ fn resuming_the_built_in_run_in_place_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn a_copy_of_the_built_in_run_resumes_with_fresh_optimizers_and_says_so() {
+    // The built-in run ships G and D without Adam's states (the repository has to stay small).
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy");
+    copy_run(&Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/default-run"), &copy);
+    assert!(!copy.join("checkpoints/step-00000800/optim_g.bpk").exists());
+    resume(&copy, Some("801")).success().stdout(contains("holds no optimizer state").and(contains("Adam starts fresh")));
+    assert!(copy.join("checkpoints/step-00000801/optim_g.bpk").exists(), "the next checkpoint has them again");
+}
+
+#[test]
 fn a_checkpoint_from_another_configuration_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

@@ -9,16 +9,14 @@ use std::path::Path;
 use anyhow::Context;
 use burn::prelude::Device;
 
+use crate::assets::asset_bytes;
 use crate::model::rotator::Rotator;
 use crate::synth::SynthSpec;
 use crate::train::RunConfig;
 
 const CONFIG: &str = include_str!("../../assets/default-run/config.json");
-const GENERATOR: &[u8] = include_bytes!("../../assets/default-run/checkpoints/step-00000800/generator.bpk");
 const STEP: u64 = 800;
 const MULTI_CONFIG: &str = include_str!("../../assets/multi-run/config.json");
-const MULTI_GENERATOR: &[u8] =
-    include_bytes!("../../assets/multi-run/checkpoints/step-00000800/generator.bpk");
 const MULTI_STEP: u64 = 800;
 /// The built-in model's name in the window.
 pub const ORIGIN: &str = "built-in model (assets/default-run)";
@@ -36,7 +34,7 @@ pub fn rotator(device: &Device) -> anyhow::Result<Rotator> {
     let steps_before = config.steps_before();
     Ok(Rotator::from_record(
         config.model,
-        GENERATOR.to_vec(),
+        asset_bytes!("default-run/checkpoints/step-00000800/generator.bpk")?,
         STEP,
         ORIGIN.to_owned(),
         device,
@@ -56,7 +54,7 @@ pub fn multi_rotator(device: &Device) -> anyhow::Result<Rotator> {
     let steps_before = config.steps_before();
     Ok(Rotator::from_record(
         config.model,
-        MULTI_GENERATOR.to_vec(),
+        asset_bytes!("multi-run/checkpoints/step-00000800/generator.bpk")?,
         MULTI_STEP,
         MULTI_ORIGIN.to_owned(),
         device,

@@ -120,6 +120,10 @@ struct Report {
     train_gflop_per_image: BTreeMap<String, f64>,
     train_gflops: BTreeMap<String, BTreeMap<String, f64>>,
     first_step_secs: BTreeMap<String, BTreeMap<String, f64>>,
+    /// GPU kernels launched by one training step (0 on the CPU backend, which launches none).
+    gpu_kernels_per_step: BTreeMap<String, BTreeMap<String, usize>>,
+    /// The kernels one training step launches most, with their launches per step.
+    gpu_commonest_kernels: BTreeMap<String, BTreeMap<String, Vec<(String, usize)>>>,
     /// G encoder, G decoder, D (Nd = 10), in millions, BatchNorm statistics included.
     parameters_millions: BTreeMap<String, [f64; 3]>,
     sweep_ms: BTreeMap<String, Percentiles>,
@@ -147,6 +151,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         train_gflop_per_image: BTreeMap::new(),
         train_gflops: BTreeMap::new(),
         first_step_secs: BTreeMap::new(),
+        gpu_kernels_per_step: BTreeMap::new(),
+        gpu_commonest_kernels: BTreeMap::new(),
         parameters_millions: BTreeMap::new(),
         sweep_ms: BTreeMap::new(),
         redraw_ms: BTreeMap::new(),
@@ -174,6 +180,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 flops / 1e9,
                 first_step
             );
+            if rate.kernels_per_step > 0 {
+                let commonest: Vec<String> = rate.commonest_kernels.iter().map(|(kernel, count)| format!("{count} {kernel}")).collect();
+                println!("{:<6} batch {:>3}: {} GPU kernels per step; most launched: {}", preset.name(), batch, rate.kernels_per_step, commonest.join(", "));
+            }
+            report.gpu_kernels_per_step.entry(name.clone()).or_default().insert(batch.to_string(), rate.kernels_per_step);
+            report.gpu_commonest_kernels.entry(name.clone()).or_default().insert(batch.to_string(), rate.commonest_kernels);
             report.first_step_secs.entry(name.clone()).or_default().insert(batch.to_string(), first_step);
             let [encoder, decoder, discriminator] = rate.parameters.map(|p| p as f64 / 1e6);
             report.parameters_millions.insert(name.clone(), [encoder, decoder, discriminator]);
@@ -244,9 +256,19 @@ fn machine() -> Machine {
 struct Rate {
     img_per_s: f64,
     first_step_secs: f64,
+    /// GPU kernels one step launches, counted on steps after the timed ones.
+    kernels_per_step: usize,
+    /// The kernels launched most in a step, and how often.
+    commonest_kernels: Vec<(String, usize)>,
     /// Parameters of G's encoder, G's decoder and D.
     parameters: [usize; 3],
 }
+
+/// Training steps whose GPU kernels `bench` counts (after the timed ones).
+const COUNTED_STEPS: u64 = 3;
+
+/// How many of the kernels launched most `bench` names.
+const COMMONEST_KERNELS: usize = 8;
 
 /// Images per second through the paper recipe's full step for `preset` at `batch`.
 fn train_rate(preset: Preset, batch: usize, steps: u64, upsample: Upsample, chosen: &ChosenDevice) -> anyhow::Result<(Rate, ModelConfig)> {
@@ -256,7 +278,8 @@ fn train_rate(preset: Preset, batch: usize, steps: u64, upsample: Upsample, chos
     let config = RunConfig {
         model: ModelConfig { upsample, ..ModelConfig::new(preset, split.train.len()) },
         training: TrainSettings {
-            steps: steps + 1,
+            // The warm-up step, the timed ones and those whose kernels are counted.
+            steps: steps + 1 + COUNTED_STEPS,
             batch_size: batch,
             learning_rate: 2e-4,
             beta1: 0.5,
@@ -290,7 +313,21 @@ fn train_rate(preset: Preset, batch: usize, steps: u64, upsample: Upsample, chos
     }
     trainer.flush()?;
     let img_per_s = (steps as usize * batch) as f64 / started.elapsed().as_secs_f64();
-    Ok((Rate { img_per_s, first_step_secs, parameters }, model))
+    // Apart from the timed steps, so that counting costs them nothing; over several steps, so
+    // that work a step leaves queued for the next one (burn's fusion runs kernels lazily) counts
+    // once on average.
+    let (counted, kernels) = device::count_gpu_kernels(|| -> anyhow::Result<()> {
+        for _ in 0..COUNTED_STEPS {
+            trainer.train_step()?;
+        }
+        trainer.flush()?;
+        Ok(())
+    });
+    counted?;
+    let per_step = |count: usize| count.div_ceil(COUNTED_STEPS as usize);
+    let kernels_per_step = per_step(kernels.total());
+    let commonest_kernels = kernels.commonest(COMMONEST_KERNELS).into_iter().map(|(name, count)| (name.to_owned(), per_step(count))).collect();
+    Ok((Rate { img_per_s, first_step_secs, kernels_per_step, commonest_kernels, parameters }, model))
 }
 
 fn chosen_choice(chosen: &ChosenDevice) -> DeviceChoice {

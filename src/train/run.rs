@@ -137,6 +137,9 @@ pub fn resume(run: &RunDir, steps: Option<u64>, device: &Device) -> anyhow::Resu
                 run.write_config(&lock, &config)?;
                 trainer.save_pose_teacher(run, &lock)?;
                 notes.extend(failures.iter().map(|e: &anyhow::Error| format!("passed over: {e:#}")));
+                if Trainer::lacks_optimizer_state(&run.checkpoint_dir(step)) {
+                    notes.push(format!("checkpoint {step} holds no optimizer state (the built-in models ship without it): Adam starts fresh"));
+                }
                 notes.extend(trainer.teacher_note().map(str::to_owned));
                 return Ok(Opened { lock, trainer, skipped: faces.skipped, resumed_from: Some(step), notes });
             }

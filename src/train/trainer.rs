@@ -157,8 +157,13 @@ impl Trainer {
         })
     }
 
+    /// Whether the checkpoint folder `dir` holds no optimizer state at all.
+    pub fn lacks_optimizer_state(dir: &Path) -> bool {
+        [checkpoint_files::OPTIM_G, checkpoint_files::OPTIM_D].iter().all(|name| !dir.join(name).exists())
+    }
+
     /// Loads the checkpoint at `step` of `run` into a trainer made by [`Trainer::new`] with the
-    /// run's configuration.
+    /// run's configuration (fresh optimizers when it holds none).
     pub fn load_checkpoint(mut self, run: &RunDir, step: u64) -> anyhow::Result<Self> {
         let dir = run.checkpoint_dir(step);
         let state = run.read_state(step)?;
@@ -176,8 +181,12 @@ impl Trainer {
             .discriminator
             .try_load_record(ModuleRecord::load(dir.join(checkpoint_files::DISCRIMINATOR)).map_err(|e| incompatible("discriminator", e))?)
             .map_err(|e| incompatible("discriminator", e))?;
-        self.optim_g = self.optim_g.load(dir.join(checkpoint_files::OPTIM_G)).map_err(|e| incompatible("G optimizer", e))?;
-        self.optim_d = self.optim_d.load(dir.join(checkpoint_files::OPTIM_D)).map_err(|e| incompatible("D optimizer", e))?;
+        // A checkpoint with neither optimizer file (the built-in models ship without them, to
+        // keep the repository small) resumes with fresh ones; one with only one is damaged.
+        if !Self::lacks_optimizer_state(&dir) {
+            self.optim_g = self.optim_g.load(dir.join(checkpoint_files::OPTIM_G)).map_err(|e| incompatible("G optimizer", e))?;
+            self.optim_d = self.optim_d.load(dir.join(checkpoint_files::OPTIM_D)).map_err(|e| incompatible("D optimizer", e))?;
+        }
         let refused = |e: anyhow::Error| e.context(format!("the checkpoint {} cannot be used", dir.display()));
         check_finite(&self.generator, "generator").map_err(refused)?;
         check_finite(&self.discriminator, "discriminator").map_err(refused)?;

@@ -28,6 +28,7 @@ use burn::store::ModuleRecord;
 use image::{RgbImage, imageops::FilterType};
 use serde::{Deserialize, Serialize};
 
+use crate::assets::asset_bytes;
 use crate::data::prepare::to_chw;
 use crate::model::rotator::cosine;
 use crate::train::DataSource;
@@ -63,7 +64,6 @@ pub fn times_read() -> usize {
 }
 
 const BUILT_IN_CARD: &str = include_str!("../../../assets/judge/judge.json");
-const BUILT_IN_WEIGHTS: &[u8] = include_bytes!("../../../assets/judge/judge.bpk");
 
 /// What a judge is, what it learned from and how good it is (`judge.json`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -143,7 +143,7 @@ impl Judge {
             .context("the built-in judge's judge.json does not parse")?;
         Self::from_parts(
             card,
-            BUILT_IN_WEIGHTS.to_vec(),
+            asset_bytes!("judge/judge.bpk")?,
             "built-in judge (assets/judge)".to_owned(),
             device,
         )

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Every GPU figure BENCHMARKS.md asks for, in one call of at most 9 minutes on a lent GPU machine
+# (the `device` tool of this workplace, /work/.library/device/README.md), which has PyTorch with
+# CUDA in its python3 but no Rust toolchain:
+#   1. the first training step of a fresh process, cold (no autotune results on disk) and warm
+#      (a second process: cubecl keeps its autotune results, here in a folder of our choosing);
+#   2. the full D + G step of `small` and `paper` at batch 64 and 256 with GPU kernels per step
+#      and the Explore sweep and redraw (`bench --json`), each then in PyTorch (cuDNN,
+#      cudnn.benchmark on) on the same card: the side-by-side table;
+#   3. the opt-in GPU tests (tests/gpu.rs: the window's device shared with the model).
+#
+# The device call carries the working tree and the carried folders within 64 MiB, and the tree
+# alone is about 42 MB, so the binaries travel without their embedded weights (the
+# `external-weights` build reads them from the tree's assets/) and in two calls:
+#
+# Here, on the development machine:   bash scripts/gpu_bench.sh pack
+#   puts the release binary (stripped, xz) and PyTorch's reference step into .gpu/ and the Vulkan
+#   loader as a Debian package into .gl/ (both ignored by git), and says whether it all fits.
+# There (carry .gpu and .gl):          bash scripts/gpu_bench.sh run          (steps 1 and 2)
+# Then here:                          bash scripts/gpu_bench.sh pack-tests   (.gpu/ holds the
+#   gpu test binary instead), and there: bash scripts/gpu_bench.sh run        (step 3)
+# Everything printed is also kept in $OUT.
+set -u -o pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/drgan-studio-target}"
+# The size in bytes of what a device call would carry: the tree git sees, .gpu and .gl.
+carried() {
+  { git ls-files -z --cached --others --exclude-standard; find .gpu .gl -type f -print0; } |
+    xargs -0 stat -c %s 2>/dev/null | awk '{ total += $1 } END { printf "%.1f MiB of 64 MiB\n", total / 1048576 }'
+}
+# The executable cargo built for `cargo test --release --no-run ARGS…` (the last one listed).
+built() {
+  cargo test --release --no-run --message-format=json "$@" | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["executable"])' | tail -n 1
+}
+case "${1:-}" in
+pack)
+  rm -rf .gpu && mkdir -p .gpu
+  cargo test --release --no-run --quiet --features external-weights
+  strip -o .gpu/drgan-studio "$CARGO_TARGET_DIR/release/drgan-studio" && xz -9e -T0 -f .gpu/drgan-studio
+  # Back to the normal build, weights embedded (only this crate relinks).
+  cargo test --release --no-run --quiet
+  cp ../shared/bench/torch_drgan_ref.py .gpu/
+  if ! ls .gl/*.deb >/dev/null 2>&1; then
+    mkdir -p .gl /tmp/amd64/partial
+    o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+    # shellcheck disable=SC2086
+    apt-get $o update -qq && (cd .gl && apt-get $o download libvulkan1)
+  fi
+  ls -la .gpu .gl
+  echo "a device call would carry $(carried)"
+  ;;
+pack-tests)
+  rm -rf .gpu && mkdir -p .gpu
+  binary=$(built --features external-weights --test gpu)
+  [ -x "$binary" ] || { echo "no built binary for tests/gpu.rs"; exit 1; }
+  strip -o .gpu/gpu "$binary" && xz -9e -T0 -f .gpu/gpu
+  cargo test --release --no-run --quiet
+  ls -la .gpu
+  echo "a device call would carry $(carried)"
+  ;;
+run)
+  OUT=${OUT:-/tmp/gpu-bench}; mkdir -p "$OUT"
+  . scripts/gpu_vulkan.sh
+  export DRGAN_STUDIO_ASSETS="$PWD/assets"
+  if [ -f .gpu/gpu.xz ]; then
+    step() { echo "== $1 ($(date +%T))"; }
+    step "the GPU tests"
+    [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
+    xz -d -c .gpu/gpu.xz > /tmp/gpu-tests && chmod +x /tmp/gpu-tests
+    timeout 300 /tmp/gpu-tests --ignored --nocapture --test-threads 1 2>&1 | grep -v XDG_RUNTIME_DIR | tee "$OUT/gpu-tests.log"
+    step "done"
+    exit 0
+  fi
+  BIN=/tmp/drgan-studio
+  xz -d -c .gpu/drgan-studio.xz > "$BIN" && chmod +x "$BIN"
+  # A working folder with no Cargo.toml above it, and the autotune results in a folder of our
+  # own, as an installed studio keeps them (cubecl's default is <project>/target/environment or
+  # ~/.cache/cubecl).
+  mkdir -p /tmp/work && cd /tmp/work || exit 1
+  export DRGAN_STUDIO_CACHE=/tmp/work/cache
+  quiet() { grep -v XDG_RUNTIME_DIR; }
+  step() { echo "== $1 ($(date +%T))"; }
+
+  step "first step, cold"
+  timeout 150 "$BIN" bench --device gpu --presets small --batch 64 --steps 2 --interactive 0 --no-eval \
+    --json "$OUT/cold.json" 2>&1 | quiet | tee "$OUT/first-step.log"
+  ls -laR "$DRGAN_STUDIO_CACHE" 2>&1 | tee -a "$OUT/first-step.log"
+  step "first step, warm (a second process)"
+  timeout 60 "$BIN" bench --device gpu --presets small --batch 64 --steps 2 --interactive 0 --no-eval \
+    --json "$OUT/warm.json" 2>&1 | quiet | tee -a "$OUT/first-step.log"
+
+  step "the step, kernels per step and Explore: small and paper at batch 64 and 256"
+  timeout 200 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 10 --interactive 20 \
+    --no-eval --json "$OUT/bench.json" 2>&1 | quiet | tee "$OUT/bench.log"
+
+  step "PyTorch on the same card"
+  for preset in small paper; do
+    for batch in 64 256; do
+      timeout 30 python3 "$OLDPWD/.gpu/torch_drgan_ref.py" "$preset" "$batch" 10 cuda 2>&1 |
+        grep img_per_s | sed "s/^/$preset $batch: /" | tee -a "$OUT/torch.log"
+    done
+  done
+  python3 - "$OUT/bench.json" "$OUT/torch.log" <<'PY' | tee "$OUT/side-by-side.txt"
+import json, re, sys
+ours = json.load(open(sys.argv[1]))
+theirs = {}
+for line in open(sys.argv[2]):
+    m = re.match(r'(\w+) (\d+): .*"img_per_s": ([0-9.]+)', line)
+    if m:
+        theirs[(m[1], m[2])] = float(m[3])
+print(f"card: {ours['device']}")
+print(f"{'preset':<7}{'batch':>6}{'studio img/s':>14}{'PyTorch img/s':>15}{'ratio':>8}{'kernels/step':>14}")
+for preset, rates in ours["train_img_per_s"].items():
+    for batch, rate in sorted(rates.items(), key=lambda kv: int(kv[0])):
+        torch = theirs.get((preset, batch))
+        ratio = f"{rate / torch:.2f}x" if torch else "-"
+        kernels = ours["gpu_kernels_per_step"].get(preset, {}).get(batch, "-")
+        print(f"{preset:<7}{batch:>6}{rate:>14.1f}{torch or float('nan'):>15.1f}{ratio:>8}{kernels:>14}")
+PY
+
+  step "done"
+  ;;
+*)
+  echo "usage: gpu_bench.sh pack | pack-tests | run"; exit 2 ;;
+esac
