@@ -53,6 +53,18 @@ fn python(python: &str, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// Runs `python/check_golden.py` on the golden vectors in `folder` with `python_exe` (numpy, or the
+/// PyTorch loader with `--torch`): whether the faces agree, and what it printed.
+fn check_golden(python_exe: &str, folder: &Path, torch: bool) -> (bool, String) {
+    let script = python_dir().join("check_golden.py").display().to_string();
+    let folder = folder.display().to_string();
+    let mut args = vec![script.as_str(), folder.as_str()];
+    if torch {
+        args.push("--torch");
+    }
+    python(python_exe, &args)
+}
+
 /// A `tiny` model trained two steps with `extra` settings, exported with golden vectors.
 fn golden(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let run = dir.join(format!("run-{name}"));
@@ -117,13 +129,7 @@ fn the_reference_loader_draws_what_rotate_draws_for_every_kind_of_model() {
     ];
     for (name, extra) in kinds {
         let golden = golden(dir.path(), name, extra);
-        let (ok, text) = python(
-            "python3",
-            &[
-                &python_dir().join("check_golden.py").display().to_string(),
-                &golden.display().to_string(),
-            ],
-        );
+        let (ok, text) = check_golden("python3", &golden, false);
         println!("{name}:\n{text}");
         assert!(
             ok,
@@ -167,13 +173,7 @@ fn a_model_saved_by_the_reference_writer_imports_and_draws_its_own_faces() {
         "--golden",
         &again.display().to_string(),
     ]);
-    let (ok, text) = python(
-        "python3",
-        &[
-            &python_dir().join("check_golden.py").display().to_string(),
-            &again.display().to_string(),
-        ],
-    );
+    let (ok, text) = check_golden("python3", &again, false);
     assert!(
         ok,
         "the imported model's faces are the reference writer's:\n{text}"
@@ -192,14 +192,7 @@ fn a_model_fine_tuned_in_pytorch_comes_back_into_the_studio() {
     let torch = std::env::var("TORCH_PY").expect("TORCH_PY names a Python with torch");
     let dir = tempfile::tempdir().expect("a temp dir");
     let golden = golden(dir.path(), "source", &["--recipe", "studio"]);
-    let (ok, text) = python(
-        &torch,
-        &[
-            &python_dir().join("check_golden.py").display().to_string(),
-            &golden.display().to_string(),
-            "--torch",
-        ],
-    );
+    let (ok, text) = check_golden(&torch, &golden, true);
     println!("PyTorch loader:\n{text}");
     assert!(ok, "{text}");
     let tuned = dir.path().join("tuned.safetensors");
@@ -234,14 +227,7 @@ fn a_model_fine_tuned_in_pytorch_comes_back_into_the_studio() {
         "--golden",
         &again.display().to_string(),
     ]);
-    let (ok, text) = python(
-        &torch,
-        &[
-            &python_dir().join("check_golden.py").display().to_string(),
-            &again.display().to_string(),
-            "--torch",
-        ],
-    );
+    let (ok, text) = check_golden(&torch, &again, true);
     println!("the tuned model, back from the studio:\n{text}");
     assert!(ok, "{text}");
 }
