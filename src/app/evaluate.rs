@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, uniform_grid_spacer};
+use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoint, PlotPoints, uniform_grid_spacer};
 use image::RgbImage;
 
 use super::{DIALOG_OPEN, button_unless};
@@ -28,8 +28,9 @@ pub struct Entry {
     /// Its numbers.
     pub report: EvalReport,
     worst: Vec<(String, f64, [Option<egui::TextureHandle>; 3])>,
-    /// The report's ROC with `log10` of the false accept rate, computed once for the plot.
-    roc_log: Option<Vec<[f64; 2]>>,
+    /// The report's ROC with `log10` of the false accept rate, computed once and lent to the
+    /// plot every frame (it has a point per distinct pair score: tens of thousands).
+    roc_log: Option<Vec<PlotPoint>>,
     /// When a kept evaluation was made (seconds since 1970); `None`: made since the window opened.
     made_at: Option<u64>,
 }
@@ -586,7 +587,7 @@ fn roc_ui(ui: &mut egui::Ui, entries: &[Entry]) {
                     // first points share one false-accept rate on the log axis (all below its
                     // end), and the band filled them as a wedge that looked like data.
                     plot.line(
-                        Line::new(entry.label.clone(), PlotPoints::from(points.clone()))
+                        Line::new(entry.label.clone(), PlotPoints::Borrowed(points))
                             .allow_band(false),
                     );
                 }
@@ -595,9 +596,9 @@ fn roc_ui(ui: &mut egui::Ui, entries: &[Entry]) {
 }
 
 /// `[far, tar]` points as `[log10 far, tar]`, rates below the axis's lowest placed on it.
-fn roc_on_log_axis(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+fn roc_on_log_axis(points: &[[f64; 2]]) -> Vec<PlotPoint> {
     let lowest = 10f64.powf(MIN_FAR_LOG10);
-    points.iter().map(|&[far, tar]| [far.max(lowest).log10(), tar]).collect()
+    points.iter().map(|&[far, tar]| PlotPoint::new(far.max(lowest).log10(), tar)).collect()
 }
 
 /// The false accept rate at `log10` on the ROC's axis: "0.001" at −3, nothing between powers of ten.
@@ -661,6 +662,7 @@ mod tests {
 
     #[test]
     fn the_roc_goes_on_the_log_axis_with_zero_rates_at_its_end() {
-        assert_eq!(roc_on_log_axis(&[[0.0, 0.5], [0.01, 0.9], [1.0, 1.0]]), vec![[MIN_FAR_LOG10, 0.5], [-2.0, 0.9], [0.0, 1.0]]);
+        let points: Vec<[f64; 2]> = roc_on_log_axis(&[[0.0, 0.5], [0.01, 0.9], [1.0, 1.0]]).iter().map(|p| [p.x, p.y]).collect();
+        assert_eq!(points, vec![[MIN_FAR_LOG10, 0.5], [-2.0, 0.9], [0.0, 1.0]]);
     }
 }

@@ -221,10 +221,15 @@ impl StudioApp {
                 judged,
             } => self.explore.strip(&input, images, cosines, judged, ctx),
             Event::JudgeChosen(judge) => {
+                // Sent before any error of choosing it, so an older judge error is stale now.
+                self.status.succeeded(Topic::Judge);
                 self.evaluate.judge_chosen(judge.clone());
                 self.explore.judge_chosen(judge);
             }
-            Event::Judged(verdict) => self.explore.judged(verdict),
+            Event::Judged(verdict) => {
+                self.status.succeeded(Topic::Judge);
+                self.explore.judged(verdict);
+            }
             Event::GroupPrepared {
                 sources,
                 inputs,
@@ -308,12 +313,15 @@ impl StudioApp {
 
     /// A run opened, started or resumed in the Train view joins the model picker.
     fn remember_train_run(&mut self) {
-        let Some(run) = self.train.run.as_ref().map(|run| &run.path) else {
+        let Some(run) = self.train.run.as_ref() else {
             return;
         };
-        if self.remembered_train_run.as_ref() != Some(run) && !shipped::is_shipped_run(run) {
-            self.models.remember(run);
-            self.remembered_train_run = Some(run.clone());
+        // Once per run (this runs every frame): the shipped runs are in the picker already.
+        if self.remembered_train_run.as_ref() != Some(&run.path) {
+            if !run.shipped {
+                self.models.remember(&run.path);
+            }
+            self.remembered_train_run = Some(run.path.clone());
         }
     }
 
