@@ -20,7 +20,7 @@ pub(crate) use asset_bytes;
 #[cfg(feature = "external-weights")]
 pub fn read(path: &str) -> anyhow::Result<Vec<u8>> {
     use anyhow::Context;
-    let root = std::env::var_os("DRGAN_STUDIO_ASSETS").map_or_else(|| std::path::PathBuf::from("assets"), std::path::PathBuf::from);
+    let root = std::env::var_os("DRGAN_STUDIO_ASSETS").filter(|dir| !dir.is_empty()).map_or_else(|| std::path::PathBuf::from("assets"), std::path::PathBuf::from);
     let file = root.join(path);
     std::fs::read(&file).with_context(|| format!("this build reads its weights from the repository's assets folder, and {} cannot be read (set DRGAN_STUDIO_ASSETS to that folder)", file.display()))
 }

@@ -160,11 +160,16 @@ impl LaunchObserver for LaunchCounter {
 /// working folder (`target/environment` of the outermost Cargo project above it, else
 /// `~/.cache/cubecl`); a `cubecl.toml` that names a path still wins. Call before any GPU work.
 pub fn keep_gpu_tuning() {
-    let root = std::env::var_os("DRGAN_STUDIO_CACHE").map(std::path::PathBuf::from).or_else(|| dirs::cache_dir().map(|dir| dir.join("drgan-studio")));
+    let root = std::env::var_os("DRGAN_STUDIO_CACHE").filter(|dir| !dir.is_empty()).map(std::path::PathBuf::from).or_else(|| dirs::cache_dir().map(|dir| dir.join("drgan-studio")));
     let Some(root) = root else { return };
     let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
     if matches!(config.environment.path, CacheConfig::Target) {
-        config.environment.path = CacheConfig::Directory(root.join("gpu-tuning"));
+        let dir = root.join("gpu-tuning");
+        // cubecl would keep the results in memory only, silently; say so once.
+        if let Err(error) = std::fs::create_dir_all(&dir) {
+            eprintln!("note: the GPU's tuning results cannot be kept in {} ({error}), so each launch tunes its kernels again", dir.display());
+        }
+        config.environment.path = CacheConfig::Directory(dir);
     }
     // `false` when something read the configuration first: cubecl's own default then stays.
     let _ = CubeClRuntimeConfig::try_set(config);

@@ -839,3 +839,19 @@ fn a_refused_init_from_leaves_no_folder() {
     train(&run, &["--steps", "1", "--init-from", damaged.to_str().unwrap()]).code(1).stderr(contains("does not match the checksum"));
     assert!(!run.exists(), "a damaged source leaves no folder");
 }
+
+#[test]
+fn a_gpu_tuning_folder_that_cannot_be_made_is_named_and_the_command_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the folder would go: nothing can be made below it.
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, "not a folder").unwrap();
+    Command::new(binary())
+        .env("DRGAN_STUDIO_CACHE", &blocked)
+        .args(["synth", "--out"])
+        .arg(dir.path().join("faces"))
+        .args(["--identities", "1", "--size", "32"])
+        .assert()
+        .success()
+        .stderr(contains("tuning results cannot be kept").and(contains("a-file")));
+}
