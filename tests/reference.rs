@@ -65,6 +65,16 @@ fn check_golden(python_exe: &str, folder: &Path, torch: bool) -> (bool, String) 
     python(python_exe, &args)
 }
 
+/// Imports the safetensors file `from` as the run `dir/NAME-run` and exports that run's golden
+/// vectors to `dir/golden-NAME`: what `import` said, and the vectors' folder.
+fn import_and_export_golden(dir: &Path, from: &Path, name: &str) -> (String, PathBuf) {
+    let run = dir.join(format!("{name}-run"));
+    let said = studio(&["import", "--from", &from.display().to_string(), "--run", &run.display().to_string()]);
+    let golden = dir.join(format!("golden-{name}"));
+    studio(&["export", "--run", &run.display().to_string(), "--golden", &golden.display().to_string()]);
+    (said, golden)
+}
+
 /// A `tiny` model trained two steps with `extra` settings, exported with golden vectors.
 fn golden(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let run = dir.join(format!("run-{name}"));
@@ -156,23 +166,8 @@ fn a_model_saved_by_the_reference_writer_imports_and_draws_its_own_faces() {
     );
     let (ok, text) = python("python3", &["-c", &script]);
     assert!(ok, "{text}");
-    let imported = dir.path().join("imported");
-    let said = studio(&[
-        "import",
-        "--from",
-        &changed.display().to_string(),
-        "--run",
-        &imported.display().to_string(),
-    ]);
+    let (said, again) = import_and_export_golden(dir.path(), &changed, "imported");
     assert!(said.contains("made the run"), "{said}");
-    let again = dir.path().join("golden-imported");
-    studio(&[
-        "export",
-        "--run",
-        &imported.display().to_string(),
-        "--golden",
-        &again.display().to_string(),
-    ]);
     let (ok, text) = check_golden("python3", &again, false);
     assert!(
         ok,
@@ -211,22 +206,7 @@ fn a_model_fine_tuned_in_pytorch_comes_back_into_the_studio() {
     );
     println!("{text}");
     assert!(ok, "{text}");
-    let imported = dir.path().join("tuned-run");
-    studio(&[
-        "import",
-        "--from",
-        &tuned.display().to_string(),
-        "--run",
-        &imported.display().to_string(),
-    ]);
-    let again = dir.path().join("golden-tuned");
-    studio(&[
-        "export",
-        "--run",
-        &imported.display().to_string(),
-        "--golden",
-        &again.display().to_string(),
-    ]);
+    let (_, again) = import_and_export_golden(dir.path(), &tuned, "tuned");
     let (ok, text) = check_golden(&torch, &again, true);
     println!("the tuned model, back from the studio:\n{text}");
     assert!(ok, "{text}");
