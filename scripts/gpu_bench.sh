@@ -5,8 +5,10 @@
 #   1. the first training step of a fresh process, cold (no autotune results on disk) and warm
 #      (a second process: cubecl keeps its autotune results, here in a folder of our choosing);
 #   2. the full D + G step of `small` and `paper` at batch 64 and 256 with GPU kernels per step
-#      and the Explore sweep and redraw (`bench --json`), each then in PyTorch (cuDNN,
-#      cudnn.benchmark on) on the same card: the side-by-side table;
+#      and the Explore sweep and redraw (`bench --json`), again with burn's own modules for the
+#      block instead of the fused one (DRGAN_STUDIO_GPU_BLOCK=burn: the before and after of
+#      src/kernels/cube), and each in PyTorch (cuDNN, cudnn.benchmark on) on the same card:
+#      the side-by-side table;
 #   3. the opt-in GPU tests (tests/gpu.rs: the window's device shared with the model).
 #
 # The device call carries the working tree and the carried folders within 64 MiB, and the tree
@@ -86,40 +88,51 @@ run)
   step() { echo "== $1 ($(date +%T))"; }
 
   step "first step, cold"
-  timeout 150 "$BIN" bench --device gpu --presets small --batch 64 --steps 2 --interactive 0 --no-eval \
+  timeout 120 "$BIN" bench --device gpu --presets small --batch 64 --steps 2 --interactive 0 --no-eval \
     --json "$OUT/cold.json" 2>&1 | quiet | tee "$OUT/first-step.log"
   ls -laR "$DRGAN_STUDIO_CACHE" 2>&1 | tee -a "$OUT/first-step.log"
   step "first step, warm (a second process)"
-  timeout 60 "$BIN" bench --device gpu --presets small --batch 64 --steps 2 --interactive 0 --no-eval \
+  timeout 45 "$BIN" bench --device gpu --presets small --batch 64 --steps 2 --interactive 0 --no-eval \
     --json "$OUT/warm.json" 2>&1 | quiet | tee -a "$OUT/first-step.log"
 
   step "the step, kernels per step and Explore: small and paper at batch 64 and 256"
   timeout 200 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 10 --interactive 20 \
     --no-eval --json "$OUT/bench.json" 2>&1 | quiet | tee "$OUT/bench.log"
+  step "the same step with burn's modules for the block (before src/kernels/cube)"
+  DRGAN_STUDIO_GPU_BLOCK=burn timeout 100 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 5 \
+    --interactive 0 --no-eval --json "$OUT/bench-burn.json" 2>&1 | quiet | tee "$OUT/bench-burn.log"
 
   step "PyTorch on the same card"
   for preset in small paper; do
     for batch in 64 256; do
-      timeout 30 python3 "$OLDPWD/.gpu/torch_drgan_ref.py" "$preset" "$batch" 10 cuda 2>&1 |
+      timeout 25 python3 "$OLDPWD/.gpu/torch_drgan_ref.py" "$preset" "$batch" 10 cuda 2>&1 |
         grep img_per_s | sed "s/^/$preset $batch: /" | tee -a "$OUT/torch.log"
     done
   done
-  python3 - "$OUT/bench.json" "$OUT/torch.log" <<'PY' | tee "$OUT/side-by-side.txt"
+  python3 - "$OUT/bench.json" "$OUT/torch.log" "$OUT/bench-burn.json" <<'PY' | tee "$OUT/side-by-side.txt"
 import json, re, sys
 ours = json.load(open(sys.argv[1]))
+try:
+    before = json.load(open(sys.argv[3]))
+except (OSError, ValueError):
+    before = {"train_img_per_s": {}, "gpu_kernels_per_step": {}}
 theirs = {}
 for line in open(sys.argv[2]):
     m = re.match(r'(\w+) (\d+): .*"img_per_s": ([0-9.]+)', line)
     if m:
         theirs[(m[1], m[2])] = float(m[3])
 print(f"card: {ours['device']}")
-print(f"{'preset':<7}{'batch':>6}{'studio img/s':>14}{'PyTorch img/s':>15}{'ratio':>8}{'kernels/step':>14}")
+print(f"{'preset':<7}{'batch':>6}{'studio img/s':>14}{'PyTorch img/s':>15}{'ratio':>8}{'kernels/step':>14}"
+      f"{'burn block img/s':>18}{'its kernels':>13}")
 for preset, rates in ours["train_img_per_s"].items():
     for batch, rate in sorted(rates.items(), key=lambda kv: int(kv[0])):
         torch = theirs.get((preset, batch))
         ratio = f"{rate / torch:.2f}x" if torch else "-"
         kernels = ours["gpu_kernels_per_step"].get(preset, {}).get(batch, "-")
-        print(f"{preset:<7}{batch:>6}{rate:>14.1f}{torch or float('nan'):>15.1f}{ratio:>8}{kernels:>14}")
+        burn_rate = before["train_img_per_s"].get(preset, {}).get(batch, float("nan"))
+        burn_kernels = before["gpu_kernels_per_step"].get(preset, {}).get(batch, "-")
+        print(f"{preset:<7}{batch:>6}{rate:>14.1f}{torch or float('nan'):>15.1f}{ratio:>8}{kernels:>14}"
+              f"{burn_rate:>18.1f}{burn_kernels:>13}")
 PY
 
   step "done"

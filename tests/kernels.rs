@@ -1,5 +1,7 @@
-//! The fused CPU block (`src/kernels`) computes what burn's own operations compute: outputs,
-//! batch statistics and every gradient, for each of the four samplings, on random inputs.
+//! The fused block (`src/kernels`) computes what burn's own operations compute: outputs,
+//! batch statistics and every gradient, for each of the four samplings, on random inputs — on
+//! the CPU backend (flex), and on a wgpu adapter (Mesa's lavapipe in CI: the GPU kernels run on
+//! the CPU there) against burn's own GPU operations on the same adapter.
 
 use burn::prelude::*;
 use burn::tensor::activation::elu;
@@ -46,7 +48,12 @@ fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
 }
 
 fn check(case: Case) {
-    let device = Device::flex().autodiff();
+    check_on(case, &Device::flex());
+}
+
+/// [`check`] on `device` (autodiff is added).
+fn check_on(case: Case, device: &Device) {
+    let device = device.clone().autodiff();
     device.seed(7);
     let Case { sampling, batch, in_channels: ci, out_channels: co, size } = case;
     let weight_shape = match sampling {
@@ -137,7 +144,12 @@ fn one_image_uses_threads_inside_the_products_and_still_matches() {
 /// The block at inference (running statistics, no autodiff), and the bare convolution with its
 /// bias, against burn's operations, for one batch shape.
 fn check_inference(batch: usize, ci: usize, co: usize, size: usize) {
-    let device = Device::flex();
+    check_inference_on(batch, ci, co, size, &Device::flex());
+}
+
+/// [`check_inference`] on `device`.
+fn check_inference_on(batch: usize, ci: usize, co: usize, size: usize, device: &Device) {
+    let device = device.clone();
     device.seed(11);
     for sampling in [Sampling::Same, Sampling::Down, Sampling::TransposedUp, Sampling::ResizeUp] {
         let weight_shape = match sampling {
@@ -204,4 +216,45 @@ fn large_images_cut_into_several_tiles_match_burn() {
     // their forward pass (many outputs).
     check(Case { sampling: Sampling::TransposedUp, batch: 2, in_channels: 64, out_channels: 8, size: 64 });
     check(Case { sampling: Sampling::TransposedUp, batch: 2, in_channels: 8, out_channels: 64, size: 32 });
+}
+
+/// The GPU kernels (`src/kernels/cube`) against burn's own GPU operations, on whatever adapter
+/// wgpu finds: Mesa's lavapipe in CI, which `.ci/run` installs.
+mod on_a_gpu_adapter {
+    use super::*;
+    use drgan_studio::device::{DeviceChoice, choose};
+
+    /// The wgpu device, or `None` (and a line saying so) on a machine without any Vulkan driver.
+    fn gpu() -> Option<Device> {
+        match choose(DeviceChoice::Gpu) {
+            Ok(chosen) => Some(chosen.device),
+            Err(error) => {
+                eprintln!("{error:#}: the GPU kernels were not checked");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn every_sampling_matches_burn_outputs_statistics_and_gradients() {
+        let Some(device) = gpu() else { return };
+        check_on(Case { sampling: Sampling::Same, batch: 3, in_channels: 5, out_channels: 7, size: 9 }, &device);
+        check_on(Case { sampling: Sampling::Down, batch: 3, in_channels: 4, out_channels: 6, size: 10 }, &device);
+        check_on(Case { sampling: Sampling::TransposedUp, batch: 3, in_channels: 6, out_channels: 4, size: 5 }, &device);
+        check_on(Case { sampling: Sampling::ResizeUp, batch: 3, in_channels: 6, out_channels: 4, size: 5 }, &device);
+    }
+
+    /// More elements per channel than a reduction cube has threads (2 × 48 × 48 against 256),
+    /// and a channel count that is not a power of two.
+    #[test]
+    fn channels_longer_than_a_reduction_cube_match_burn() {
+        let Some(device) = gpu() else { return };
+        check_on(Case { sampling: Sampling::Same, batch: 2, in_channels: 3, out_channels: 5, size: 48 }, &device);
+    }
+
+    #[test]
+    fn inference_matches_burn_for_every_sampling() {
+        let Some(device) = gpu() else { return };
+        check_inference_on(2, 5, 6, 8, &device);
+    }
 }

@@ -113,6 +113,8 @@ struct Report {
     machine: Machine,
     device: String,
     device_reason: String,
+    /// The block the GPU runs: the fused one (`src/kernels/cube`) or burn's modules.
+    gpu_block: &'static str,
     step: &'static str,
     /// The decoder's upsampling the figures are for.
     upsample: &'static str,
@@ -137,6 +139,9 @@ struct Report {
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let chosen = device::choose(args.device)?;
     println!("device: {} — {}", chosen.name, chosen.reason);
+    if !chosen.name.starts_with("cpu") {
+        println!("GPU block: {} (set {}=burn for burn's modules)", crate::kernels::gpu_block(), crate::kernels::GPU_BLOCK_VARIABLE);
+    }
     if let Some(rows) = args.loader {
         loader_throughput()?;
         return time_to_first_step(rows, &chosen.device);
@@ -145,6 +150,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         machine: machine(),
         device: chosen.name.clone(),
         device_reason: chosen.reason.clone(),
+        gpu_block: crate::kernels::gpu_block(),
         upsample: args.upsample.name(),
         step: "the paper recipe's step (D on real and fake, then G), as the PyTorch reference takes it",
         train_img_per_s: BTreeMap::new(),

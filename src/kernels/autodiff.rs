@@ -41,11 +41,11 @@ impl<B: BlockKernels + BlockBackward> Backward<B, 5> for ConvBnEluBackward {
             node_input.is_some(),
             node_weight.is_some(),
         );
-        if let (Some(node), Some(grad)) = (node_input, d_input) {
-            grads.register::<B>(node.id, grad);
+        if let Some(node) = node_input {
+            grads.register::<B>(node.id, d_input);
         }
-        if let (Some(node), Some(grad)) = (node_weight, d_weight) {
-            grads.register::<B>(node.id, grad);
+        if let Some(node) = node_weight {
+            grads.register::<B>(node.id, d_weight);
         }
         if let Some(node) = node_bias {
             // BatchNorm's batch mean cancels the bias: its gradient is exactly zero.

@@ -113,9 +113,10 @@ impl BlockBackward for Flex {
         };
         let grads = cpu::backward(&saved, values(&grad), need_input, need_weight);
         let channels = grads.gamma.len();
+        let unused = || tensor(vec![0.0], vec![1]);
         (
-            grads.input.map(|dx| tensor(dx, input.shape().to_vec())),
-            grads.weight.map(|dw| tensor(dw, weight_shape.to_vec())),
+            grads.input.map_or_else(unused, |dx| tensor(dx, input.shape().to_vec())),
+            grads.weight.map_or_else(unused, |dw| tensor(dw, weight_shape.to_vec())),
             tensor(grads.gamma, vec![channels]),
             tensor(grads.beta, vec![channels]),
         )

@@ -1,15 +1,19 @@
 //! The DR-GAN block — a 3×3 convolution, BatchNorm with the batch's statistics, ELU — as one
-//! operation with its own backward pass, for burn's CPU backend (flex).
+//! operation with its own backward pass, on burn's CPU backend (flex) and its cubecl backend
+//! (the GPU through wgpu).
 //!
-//! burn computes a convolution's weight gradient on the CPU as a convolution whose kernel is the
-//! whole output gradient, and BatchNorm as about ten passes over memory. Here the convolution
-//! and both halves of its backward pass are matrix products (the `gemm` crate that burn itself
-//! uses) over shifted copies of the input's rows ([`same`], [`down`], [`resize`]; the transposed
-//! convolution is the stride-2 one run backwards), and BatchNorm and ELU are one pass forward and
-//! two back. It is a burn backend extension: the flex backend runs [`cpu`], the autodiff
-//! backend records one node for the whole block, and other devices (wgpu) never reach it:
-//! [`fused_available`] says when to use it, and the model falls back to burn's own modules
-//! elsewhere. `tests/kernels.rs` checks outputs and gradients against burn's modules.
+//! On the CPU, burn computes a convolution's weight gradient as a convolution whose kernel is
+//! the whole output gradient, and BatchNorm as about ten passes over memory. Here the
+//! convolution and both halves of its backward pass are matrix products (the `gemm` crate that
+//! burn itself uses) over shifted copies of the input's rows ([`same`], [`down`], [`resize`]; the
+//! transposed convolution is the stride-2 one run backwards), and BatchNorm and ELU are one pass
+//! forward and two back ([`cpu`]). On the GPU the convolutions stay burn's autotuned kernels and
+//! BatchNorm and ELU become two cubecl kernels each way instead of burn's composition of layout
+//! copies, reductions and elementwise passes ([`cube`]). It is a burn backend extension: flex
+//! and cubecl compute it, fusion queues it as one opaque operation, and the autodiff backend
+//! records one node for the whole block. [`fused_available`] says where it runs; the model falls
+//! back to burn's own modules elsewhere. `tests/kernels.rs` checks outputs and gradients against
+//! burn's modules, on the CPU and on a wgpu adapter (Mesa's lavapipe in CI).
 //!
 //! A convolution bias in front of BatchNorm cancels exactly in training (the batch mean absorbs
 //! it), so the fused block leaves the bias out of the arithmetic and gives it its true gradient,
@@ -18,14 +22,17 @@
 
 mod autodiff;
 pub mod cpu;
+mod cube;
 mod down;
 mod flex;
 mod resize;
 mod same;
 
+use burn::backend::fusion::custom::TensorSpec;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
 use burn::prelude::*;
+use burn::tensor::Shape;
 
 /// How a block's 3×3 convolution samples its input (padding 1 in every case).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,13 +67,47 @@ impl Sampling {
     }
 }
 
-/// The block as a backend operation: flex computes it, autodiff records its backward pass.
-#[backend_extension(Flex, Autodiff)]
+/// The shape of a block's output for an input of shape `input` and a weight of shape `weight`.
+fn output_shape(input: &Shape, weight: &Shape, sampling: &Sampling) -> Shape {
+    let side = |d: usize| sampling.output_size(input[d]);
+    Shape::new([input[0], sampling.out_channels([weight[0], weight[1], weight[2], weight[3]]), side(2), side(3)])
+}
+
+/// What [`BlockKernels::conv_bn_elu_train`] returns, described before it runs (for fusion).
+fn train_outputs(input: &TensorSpec, weight: &TensorSpec, _: &TensorSpec, gamma: &TensorSpec, _: &TensorSpec, sampling: &Sampling, _: &f64) -> (TensorSpec, TensorSpec, TensorSpec, TensorSpec) {
+    let output = TensorSpec::new(output_shape(&input.shape, &weight.shape, sampling), input.dtype);
+    (output.clone(), output, gamma.clone(), gamma.clone())
+}
+
+/// What [`BlockBackward::conv_bn_elu_train_backward`] returns, described before it runs (for
+/// fusion): a gradient nobody asked for is a one-element stand-in.
+#[allow(clippy::too_many_arguments)]
+fn backward_outputs(
+    input: &TensorSpec,
+    weight: &TensorSpec,
+    gamma: &TensorSpec,
+    _: &TensorSpec,
+    _: &TensorSpec,
+    _: &TensorSpec,
+    _: &TensorSpec,
+    _: &Sampling,
+    _: &f64,
+    need_input: &bool,
+    need_weight: &bool,
+) -> (TensorSpec, TensorSpec, TensorSpec, TensorSpec) {
+    let asked = |spec: &TensorSpec, asked: bool| if asked { spec.clone() } else { TensorSpec::new(Shape::new([1]), spec.dtype) };
+    (asked(input, *need_input), asked(weight, *need_weight), gamma.clone(), gamma.clone())
+}
+
+/// The block as a backend operation: flex and cubecl compute it, fusion queues it, autodiff
+/// records its backward pass.
+#[backend_extension(Flex, Cube, Fusion, Autodiff)]
 pub trait BlockKernels: Backend {
     /// Conv → BatchNorm with the batch's statistics → ELU. Returns the output, the normalised
-    /// convolution output x̂, and the per-channel batch mean (of the convolution without its
-    /// bias) and biased variance. The bias cancels in BatchNorm; it is an input so that its
+    /// convolution output x̂, and the per-channel batch mean of the convolution (its bias
+    /// included) and biased variance. The bias cancels in BatchNorm; it is an input so that its
     /// gradient, exactly zero, is recorded like every other parameter's.
+    #[fusion(meta = train_outputs)]
     fn conv_bn_elu_train(
         input: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -80,6 +121,7 @@ pub trait BlockKernels: Backend {
     /// Conv (with bias) → BatchNorm with running statistics → ELU: the block at inference. It
     /// records no gradient, and the model calls it only on devices without autodiff.
     #[allow(clippy::too_many_arguments)]
+    #[fusion(dtype = input, shape = output_shape(input, weight, sampling))]
     fn conv_bn_elu_infer(
         input: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -95,15 +137,18 @@ pub trait BlockKernels: Backend {
     /// A 3×3 convolution with its bias and nothing after it (the decoder's output layer) at
     /// inference: it records no gradient, and the model calls it only on devices without
     /// autodiff.
+    #[fusion(dtype = input, shape = output_shape(input, weight, sampling))]
     fn conv_infer(input: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, sampling: Sampling) -> FloatTensor<Self>;
 }
 
 /// The block's backward pass, on the backends that compute the block (the autodiff backend calls
-/// it; nothing dispatches to it).
+/// it on the backend under it, fusion's included; nothing calls it through `Dispatch`).
+#[backend_extension(Flex, Cube, Fusion)]
 pub trait BlockBackward: Backend {
     /// Gradients of the input (when `need_input`), the weight (when `need_weight`), γ and β,
     /// given the output's gradient `grad` and what the forward pass returned.
     #[allow(clippy::too_many_arguments)]
+    #[fusion(meta = backward_outputs)]
     fn conv_bn_elu_train_backward(
         input: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -116,11 +161,13 @@ pub trait BlockBackward: Backend {
         epsilon: f64,
         need_input: bool,
         need_weight: bool,
-    ) -> BlockGradients<Self>;
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
-/// The gradients of a block's input (when asked for), weight (when asked for), γ and β.
-pub type BlockGradients<B> = (Option<FloatTensor<B>>, Option<FloatTensor<B>>, FloatTensor<B>, FloatTensor<B>);
+/// What [`BlockBackward::conv_bn_elu_train_backward`] returns: the gradients of a block's
+/// input, weight, γ and β; an input or weight gradient that was not asked for is a one-element
+/// stand-in, never read.
+pub type BlockGradients<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
 
 /// The fused block's output and the batch statistics its running averages need.
 pub struct Normalized {
@@ -132,10 +179,22 @@ pub struct Normalized {
     pub variance: Tensor<1>,
 }
 
-/// Whether tensors on `device` can take the fused block (burn's flex CPU backend, with or
-/// without autodiff).
+/// The environment variable that sends the GPU back to burn's own modules for the block
+/// (`DRGAN_STUDIO_GPU_BLOCK=burn`; unset or anything else: the fused block), so that `bench`
+/// can measure both on one card.
+pub const GPU_BLOCK_VARIABLE: &str = "DRGAN_STUDIO_GPU_BLOCK";
+
+/// The block the GPU runs, by name: `fused` or `burn` (see [`GPU_BLOCK_VARIABLE`]).
+pub fn gpu_block() -> &'static str {
+    static BLOCK: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    BLOCK.get_or_init(|| if std::env::var(GPU_BLOCK_VARIABLE).is_ok_and(|v| v == "burn") { "burn" } else { "fused" })
+}
+
+/// Whether tensors on `device` take the fused block (burn's flex CPU backend, and its cubecl
+/// GPU backend unless [`gpu_block`] is `burn`; with or without autodiff).
 pub fn fused_available(device: &Device) -> bool {
-    device.clone().without_autodiff() == Device::flex()
+    let device = device.clone().without_autodiff();
+    device == Device::flex() || (matches!(device.as_dispatch(), DispatchDevice::Cube(_)) && gpu_block() == "fused")
 }
 
 /// The block's inference parameters (BatchNorm's running statistics among them).

@@ -123,7 +123,7 @@ impl Trainer {
     /// (saying why, when the kept one was damaged).
     pub fn new(config: RunConfig, faces: &FaceSet, device: &Device, saved_teacher: Option<anyhow::Result<Vec<u8>>>) -> anyhow::Result<Self> {
         let device = device.clone().autodiff();
-        let pipelined = !crate::kernels::fused_available(&device);
+        let pipelined = device.clone().without_autodiff() != Device::flex();
         device.seed(config.training.seed);
         let generator = Generator::new(&config.model, &device);
         let discriminator = Discriminator::new(&config.model, &device);

@@ -1,0 +1,128 @@
+//! [`BlockKernels`] on burn's cubecl backend (the GPU through wgpu, and any other cubecl
+//! runtime): the convolution and its two backward halves are burn's own, autotuned kernels,
+//! run without the bias that BatchNorm cancels; BatchNorm and ELU around them are the four
+//! kernels of [`norm`], and the resize block's upsampling is [`upsample`]'s.
+
+mod norm;
+mod upsample;
+
+use burn::backend::ops::ModuleOps;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::Shape;
+use burn_cubecl::ops::numeric::empty_device_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::CubeBackend;
+use cubecl::calculate_cube_count_elemwise;
+use cubecl::prelude::{CubeCount, CubeDim};
+
+use super::{BlockBackward, BlockGradients, BlockKernels, Sampling};
+
+/// Launch sizes for one thread per element of `tensor`.
+fn elementwise(tensor: &CubeTensor) -> (CubeCount, CubeDim) {
+    let elements = tensor.meta.shape().num_elements();
+    let cube_dim = CubeDim::new(&tensor.client, elements);
+    (calculate_cube_count_elemwise(&tensor.client, elements, cube_dim), cube_dim)
+}
+
+/// Padding 1, stride 1.
+fn same() -> ConvOptions<2> {
+    ConvOptions::new([1, 1], [1, 1], [1, 1], 1)
+}
+
+/// Padding 1, stride 2.
+fn down() -> ConvOptions<2> {
+    ConvOptions::new([2, 2], [1, 1], [1, 1], 1)
+}
+
+/// Stride 2, padding 1, output padding 1.
+fn transposed() -> ConvTransposeOptions<2> {
+    ConvTransposeOptions::new([2, 2], [1, 1], [1, 1], [1, 1], 1)
+}
+
+/// The block's convolution of `input`, with `bias` when given.
+fn convolve(input: CubeTensor, weight: CubeTensor, bias: Option<CubeTensor>, sampling: Sampling) -> CubeTensor {
+    match sampling {
+        Sampling::Same => CubeBackend::conv2d(input, weight, bias, same()),
+        Sampling::Down => CubeBackend::conv2d(input, weight, bias, down()),
+        Sampling::ResizeUp => CubeBackend::conv2d(upsample::upsample(input), weight, bias, same()),
+        Sampling::TransposedUp => CubeBackend::conv_transpose2d(input, weight, bias, transposed()),
+    }
+}
+
+/// A stand-in for a gradient nobody asked for: one element, never written.
+fn unused(like: &CubeTensor) -> CubeTensor {
+    empty_device_dtype(like.client.clone(), like.device.clone(), Shape::new([1]), like.dtype)
+}
+
+impl BlockKernels for CubeBackend {
+    fn conv_bn_elu_train(
+        input: CubeTensor,
+        weight: CubeTensor,
+        bias: CubeTensor,
+        gamma: CubeTensor,
+        beta: CubeTensor,
+        sampling: Sampling,
+        epsilon: f64,
+    ) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
+        norm::batch_norm_elu(convolve(input, weight, None, sampling), bias, gamma, beta, epsilon)
+    }
+
+    fn conv_bn_elu_infer(
+        input: CubeTensor,
+        weight: CubeTensor,
+        bias: CubeTensor,
+        gamma: CubeTensor,
+        beta: CubeTensor,
+        mean: CubeTensor,
+        variance: CubeTensor,
+        sampling: Sampling,
+        epsilon: f64,
+    ) -> CubeTensor {
+        norm::running_batch_norm_elu(convolve(input, weight, Some(bias), sampling), mean, variance, gamma, beta, epsilon)
+    }
+
+    fn conv_infer(input: CubeTensor, weight: CubeTensor, bias: CubeTensor, sampling: Sampling) -> CubeTensor {
+        convolve(input, weight, Some(bias), sampling)
+    }
+}
+
+impl BlockBackward for CubeBackend {
+    fn conv_bn_elu_train_backward(
+        input: CubeTensor,
+        weight: CubeTensor,
+        gamma: CubeTensor,
+        normalized: CubeTensor,
+        output: CubeTensor,
+        variance: CubeTensor,
+        grad: CubeTensor,
+        sampling: Sampling,
+        epsilon: f64,
+        need_input: bool,
+        need_weight: bool,
+    ) -> BlockGradients<Self> {
+        let saved = norm::Saved { gamma, normalized, output, variance, epsilon };
+        let (d_conv, d_gamma, d_beta) = norm::batch_norm_elu_backward(saved, grad);
+        let placeholder = unused(&d_gamma);
+        let (d_input, d_weight) = match sampling {
+            Sampling::Same | Sampling::Down => {
+                let options = if sampling == Sampling::Same { same() } else { down() };
+                let d_input = need_input.then(|| CubeBackend::conv2d_x_backward(input.clone(), weight.clone(), d_conv.clone(), options.clone()));
+                let d_weight = need_weight.then(|| CubeBackend::conv2d_weight_backward(input, weight, d_conv, options));
+                (d_input, d_weight)
+            }
+            Sampling::ResizeUp => {
+                let upsampled = upsample::upsample(input);
+                let d_input = need_input
+                    .then(|| upsample::upsample_backward(CubeBackend::conv2d_x_backward(upsampled.clone(), weight.clone(), d_conv.clone(), same())));
+                let d_weight = need_weight.then(|| CubeBackend::conv2d_weight_backward(upsampled, weight, d_conv, same()));
+                (d_input, d_weight)
+            }
+            Sampling::TransposedUp => {
+                let d_input = need_input.then(|| CubeBackend::conv_transpose2d_x_backward(weight.clone(), d_conv.clone(), transposed()));
+                let d_weight = need_weight.then(|| CubeBackend::conv_transpose2d_weight_backward(input, weight, d_conv, transposed()));
+                (d_input, d_weight)
+            }
+        };
+        (d_input.unwrap_or_else(|| placeholder.clone()), d_weight.unwrap_or(placeholder), d_gamma, d_beta)
+    }
+}
