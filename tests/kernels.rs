@@ -244,12 +244,47 @@ mod on_a_gpu_adapter {
         check_on(Case { sampling: Sampling::ResizeUp, batch: 3, in_channels: 6, out_channels: 4, size: 5 }, &device);
     }
 
-    /// More elements per channel than a reduction cube has threads (2 × 48 × 48 against 256),
-    /// and a channel count that is not a power of two.
+    /// Per-channel reductions cut into several slices of pixels (2 × 48 × 48 pixels, slices of
+    /// 4,096) and several blocks of 32 channels (40, not a multiple of 32), with the input and
+    /// the upstream gradient in either memory layout (a fresh tensor is channels-first, the
+    /// block's own output channels-last).
     #[test]
-    fn channels_longer_than_a_reduction_cube_match_burn() {
+    fn reductions_over_several_slices_and_channel_blocks_match_burn() {
         let Some(device) = gpu() else { return };
-        check_on(Case { sampling: Sampling::Same, batch: 2, in_channels: 3, out_channels: 5, size: 48 }, &device);
+        check_on(Case { sampling: Sampling::Same, batch: 2, in_channels: 3, out_channels: 40, size: 48 }, &device);
+        check_on(Case { sampling: Sampling::ResizeUp, batch: 2, in_channels: 6, out_channels: 36, size: 24 }, &device);
+        check_on(Case { sampling: Sampling::TransposedUp, batch: 2, in_channels: 33, out_channels: 5, size: 24 }, &device);
+    }
+
+    /// Two blocks in a row, the second reading the first's channels-last output, against the
+    /// same two layers of burn's operations.
+    #[test]
+    fn a_chain_of_blocks_matches_burn() {
+        let Some(device) = gpu() else { return };
+        let device = device.autodiff();
+        device.seed(3);
+        let x = random([2, 3, 16, 16], &device);
+        let layer = |ci: usize, co: usize| (random([co, ci, 3, 3], &device).mul_scalar(0.2), random([co], &device), random([co], &device).add_scalar(1.0), random([co], &device));
+        let (first, second) = (layer(3, 8), layer(8, 12));
+        let run = |fused: bool| {
+            let x = x.clone().require_grad();
+            let block = |input: Tensor<4>, (w, b, g, beta): &(Tensor<4>, Tensor<1>, Tensor<1>, Tensor<1>), sampling| {
+                if fused {
+                    conv_bn_elu_train(input, w.clone(), b.clone(), g.clone(), beta.clone(), sampling, 1e-5).output
+                } else {
+                    reference(input, w.clone(), b.clone(), g.clone(), beta.clone(), sampling).0
+                }
+            };
+            let y = block(block(x.clone(), &first, Sampling::Down), &second, Sampling::ResizeUp);
+            let grads = (y.clone() * y.clone()).sum().backward();
+            (y.into_data().try_to_vec::<f32>().unwrap(), x.grad(&grads).expect("a gradient").into_data().try_to_vec::<f32>().unwrap())
+        };
+        let (fused, reference) = (run(true), run(false));
+        for (name, a, b) in [("output", &fused.0, &reference.0), ("grad of input", &fused.1, &reference.1)] {
+            let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1.0);
+            let worst = a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(worst <= 1e-4 * scale, "two blocks: {name} differs from burn's by {worst} (largest value {scale})");
+        }
     }
 
     #[test]

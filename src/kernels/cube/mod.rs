@@ -1,7 +1,12 @@
 //! [`BlockKernels`] on burn's cubecl backend (the GPU through wgpu, and any other cubecl
 //! runtime): the convolution and its two backward halves are burn's own, autotuned kernels,
-//! run without the bias that BatchNorm cancels; BatchNorm and ELU around them are the four
-//! kernels of [`norm`], and the resize block's upsampling is [`upsample`]'s.
+//! run without the bias that BatchNorm cancels; BatchNorm and ELU around them are [`norm`]'s
+//! kernels, and the resize block's upsampling is [`upsample`]'s.
+//!
+//! burn's convolutions work on channels-last (NHWC) memory and turn any other layout into it
+//! with a copy first. So every map the block makes is channels-last in memory, presented as the
+//! usual `[N, C, H, W]` tensor (a permuted view): a chain of blocks runs with no layout copies
+//! between its convolutions.
 
 mod norm;
 mod upsample;
@@ -9,7 +14,9 @@ mod upsample;
 use burn::backend::ops::ModuleOps;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::Shape;
+use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
+use burn_cubecl::ops::{permute_nchw_to_nhwc, permute_nhwc_to_nchw};
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeBackend;
 use cubecl::calculate_cube_count_elemwise;
@@ -17,11 +24,32 @@ use cubecl::prelude::{CubeCount, CubeDim};
 
 use super::{BlockBackward, BlockGradients, BlockKernels, Sampling};
 
-/// Launch sizes for one thread per element of `tensor`.
-fn elementwise(tensor: &CubeTensor) -> (CubeCount, CubeDim) {
-    let elements = tensor.meta.shape().num_elements();
-    let cube_dim = CubeDim::new(&tensor.client, elements);
-    (calculate_cube_count_elemwise(&tensor.client, elements, cube_dim), cube_dim)
+/// Launch sizes for one thread per element of `elements`, on `like`'s device.
+fn elementwise(like: &CubeTensor, elements: usize) -> (CubeCount, CubeDim) {
+    let cube_dim = CubeDim::new(&like.client, elements);
+    (calculate_cube_count_elemwise(&like.client, elements, cube_dim), cube_dim)
+}
+
+/// `[N, C, H, W]` `map` with its memory channels-last and contiguous: itself when it already
+/// is (a convolution's output), a copy otherwise.
+fn channels_last(map: CubeTensor) -> CubeTensor {
+    nchw_view(into_contiguous(nhwc(map)))
+}
+
+/// The `[N, H, W, C]` view of an `[N, C, H, W]` map (no copy): contiguous exactly when the
+/// map is channels-last.
+fn nhwc(map: CubeTensor) -> CubeTensor {
+    permute_nchw_to_nhwc(map)
+}
+
+/// The `[N, C, H, W]` view of an `[N, H, W, C]` map (no copy).
+fn nchw_view(map: CubeTensor) -> CubeTensor {
+    permute_nhwc_to_nchw(map)
+}
+
+/// A per-channel vector as a contiguous buffer (a copy only if it is a strided view).
+fn vector(values: CubeTensor) -> CubeTensor {
+    into_contiguous(values)
 }
 
 /// Padding 1, stride 1.

@@ -1,41 +1,32 @@
-//! BatchNorm and ELU at the edges of a convolution, as cubecl kernels: per-channel statistics in
-//! one kernel and normalisation with ELU in one more going forward; the per-channel gradient sums
-//! in one kernel and the convolution output's gradient in one more going back. burn composes the
-//! same arithmetic out of layout copies, reductions and elementwise passes (about ten kernels
-//! each way, see `burn-backend`'s `batch_norm_train`).
+//! BatchNorm and ELU at the edges of a convolution, as cubecl kernels: per-channel statistics
+//! in two kernels and normalisation with ELU in one more going forward; the per-channel gradient
+//! sums in two kernels and the convolution output's gradient in one more going back. burn
+//! composes the same arithmetic out of layout copies, reductions and elementwise passes (about
+//! ten kernels each way, see `burn-backend`'s `batch_norm_train`).
 //!
-//! Tensors are `[N, C, H, W]` and contiguous; the per-channel ones are `[C]`. ELU has α = 1.
+//! Every map here is channels-last in memory (see [`super::channels_last`]): that is how
+//! burn's convolutions read and write them, so no layout copy stands between a convolution and
+//! these kernels. A per-channel reduction runs in cubes of 32 channels × 8 pixel lanes over one
+//! slice of the pixels each (enough slices to fill a GPU), which write partial results that a
+//! second kernel, one thread per channel, merges. Statistics use Welford's update and Chan's
+//! merge, so a large mean does not cancel the variance away. ELU has α = 1.
 
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::tensor::Shape;
-use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
-use super::elementwise;
+use super::{channels_last, elementwise, nchw_view, nhwc, vector};
 
-/// Threads in each cube of the per-channel reductions (one cube per channel); WebGPU's smallest
-/// guaranteed workgroup size.
-const REDUCE_THREADS: u32 = 256;
-
-/// The sum of `value` over the cube's threads, returned to every thread.
-#[cube]
-fn cube_sum<F: Float>(value: F, #[comptime] threads: usize) -> F {
-    let mut partial = Shared::<[F]>::new_slice(threads);
-    let unit = UNIT_POS_X as usize;
-    partial[unit] = value;
-    sync_cube();
-    let mut stride = (CUBE_DIM_X / 2) as usize;
-    while stride > 0 {
-        if unit < stride {
-            partial[unit] = partial[unit] + partial[unit + stride];
-        }
-        sync_cube();
-        stride /= 2;
-    }
-    partial[0]
-}
+/// Channel lanes of a reduction cube (adjacent channels: adjacent addresses).
+const CHANNEL_LANES: u32 = 32;
+/// Pixel lanes of a reduction cube.
+const PIXEL_LANES: u32 = 8;
+/// Pixels a reduction cube takes at least, before the pixels are cut into more slices.
+const PIXELS_PER_SLICE: usize = 4096;
+/// At most this many slices of the pixels.
+const MAX_SLICES: usize = 256;
 
 /// ELU with α = 1.
 #[cube]
@@ -58,49 +49,127 @@ fn elu_input_grad<F: Float>(grad: F, out: F) -> F {
     grad * slope
 }
 
-/// One cube per channel: the channel's mean (plus `bias`, the convolution's bias left out of
-/// `conv`) and biased variance, in two passes for accuracy.
+/// Pixels in each slice of `pixels` (the cubes along y take one slice each).
+#[cube]
+fn slice_length(pixels: usize) -> usize {
+    let slices = CUBE_COUNT_Y as usize;
+    (pixels + slices - 1) / slices
+}
+
+/// One past the last pixel of this cube's slice of `pixels`.
+#[cube]
+fn slice_end(pixels: usize) -> usize {
+    let mut end = (CUBE_POS_Y as usize + 1) * slice_length(pixels);
+    if end > pixels {
+        end = pixels;
+    }
+    end
+}
+
+/// Welford's running (count, mean, M2) of each channel over one slice of the pixels, merged
+/// over the cube's pixel lanes: one partial result per slice and channel.
 #[cube(launch)]
-fn channel_statistics<F: Float>(
-    conv: &Tensor<F>,
+fn statistics_partials<F: Float>(
+    map: &Tensor<F>,
+    counts: &mut Tensor<F>,
+    means: &mut Tensor<F>,
+    squares: &mut Tensor<F>,
+    channels: usize,
+    #[comptime] lanes: usize,
+    #[define(F)] _dtype: ElemType,
+) {
+    let channel = (CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X) as usize;
+    let start = CUBE_POS_Y as usize * slice_length(map.len() / channels);
+    let end = slice_end(map.len() / channels);
+    let mut count = F::new(0.0);
+    let mut mean = F::new(0.0);
+    let mut m2 = F::new(0.0);
+    if channel < channels {
+        let mut pixel = start + UNIT_POS_Y as usize;
+        while pixel < end {
+            let value = map[pixel * channels + channel];
+            count += F::new(1.0);
+            let delta = value - mean;
+            mean += delta / count;
+            m2 += delta * (value - mean);
+            pixel += CUBE_DIM_Y as usize;
+        }
+    }
+    let mut shared_count = Shared::<[F]>::new_slice(lanes);
+    let mut shared_mean = Shared::<[F]>::new_slice(lanes);
+    let mut shared_m2 = Shared::<[F]>::new_slice(lanes);
+    let unit = UNIT_POS as usize;
+    shared_count[unit] = count;
+    shared_mean[unit] = mean;
+    shared_m2[unit] = m2;
+    sync_cube();
+    let mut stride = (CUBE_DIM_Y / 2) as usize;
+    while stride > 0 {
+        if (UNIT_POS_Y as usize) < stride {
+            let other = unit + stride * CUBE_DIM_X as usize;
+            let (na, nb) = (shared_count[unit], shared_count[other]);
+            let n = na + nb;
+            if n > F::new(0.0) {
+                let delta = shared_mean[other] - shared_mean[unit];
+                shared_mean[unit] = shared_mean[unit] + delta * nb / n;
+                shared_m2[unit] = shared_m2[unit] + shared_m2[other] + delta * delta * na * nb / n;
+                shared_count[unit] = n;
+            }
+        }
+        sync_cube();
+        stride /= 2;
+    }
+    if UNIT_POS_Y == 0 && channel < channels {
+        let at = CUBE_POS_Y as usize * channels + channel;
+        counts[at] = shared_count[unit];
+        means[at] = shared_mean[unit];
+        squares[at] = shared_m2[unit];
+    }
+}
+
+/// One thread per channel: the slices' partial statistics merged into the channel's mean (plus
+/// `bias`, the convolution's bias left out of the map) and biased variance.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn statistics_merge<F: Float>(
+    counts: &Tensor<F>,
+    means: &Tensor<F>,
+    squares: &Tensor<F>,
     bias: &Tensor<F>,
     mean: &mut Tensor<F>,
     variance: &mut Tensor<F>,
     channels: usize,
-    plane: usize,
-    #[comptime] threads: usize,
     #[define(F)] _dtype: ElemType,
 ) {
-    let channel = CUBE_POS_X as usize;
-    let count = conv.len() / channels;
-    let step = CUBE_DIM_X as usize;
-    let mut sum = F::new(0.0);
-    let mut i = UNIT_POS_X as usize;
-    while i < count {
-        sum += conv[((i / plane) * channels + channel) * plane + i % plane];
-        i += step;
+    let channel = ABSOLUTE_POS;
+    if channel >= channels {
+        terminate!();
     }
-    let mu = cube_sum::<F>(sum, threads) / F::cast_from(count as u32);
-    let mut squares = F::new(0.0);
-    let mut i = UNIT_POS_X as usize;
-    while i < count {
-        let d = conv[((i / plane) * channels + channel) * plane + i % plane] - mu;
-        squares += d * d;
-        i += step;
+    let mut n = F::new(0.0);
+    let mut mu = F::new(0.0);
+    let mut m2 = F::new(0.0);
+    let mut at = channel;
+    while at < counts.len() {
+        let nb = counts[at];
+        let total = n + nb;
+        if total > F::new(0.0) {
+            let delta = means[at] - mu;
+            mu += delta * nb / total;
+            m2 += squares[at] + delta * delta * n * nb / total;
+            n = total;
+        }
+        at += channels;
     }
-    let var = cube_sum::<F>(squares, threads) / F::cast_from(count as u32);
-    if UNIT_POS_X == 0 {
-        mean[channel] = mu + bias[channel];
-        variance[channel] = var;
-    }
+    mean[channel] = mu + bias[channel];
+    variance[channel] = m2 / n;
 }
 
-/// x̂ = (conv − mean) / √(variance + ε) and ELU(γ·x̂ + β), one element per thread. `mean` is the
-/// statistics kernel's (bias included) and `bias` is taken off it again.
+/// x̂ = (map + bias − mean) / √(variance + ε) and ELU(γ·x̂ + β), one element per thread (`mean`
+/// has the bias in it, the map not).
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 fn normalize_elu<F: Float>(
-    conv: &Tensor<F>,
+    map: &Tensor<F>,
     bias: &Tensor<F>,
     mean: &Tensor<F>,
     variance: &Tensor<F>,
@@ -109,77 +178,111 @@ fn normalize_elu<F: Float>(
     output: &mut Tensor<F>,
     normalized: &mut Tensor<F>,
     channels: usize,
-    plane: usize,
     epsilon: f32,
     #[define(F)] _dtype: ElemType,
 ) {
     let i = ABSOLUTE_POS;
-    if i >= conv.len() {
+    if i >= map.len() {
         terminate!();
     }
-    let c = (i / plane) % channels;
-    let x_hat = (conv[i] + bias[c] - mean[c]) / (variance[c] + F::cast_from(epsilon)).sqrt();
+    let c = i % channels;
+    let x_hat = (map[i] + bias[c] - mean[c]) / (variance[c] + F::cast_from(epsilon)).sqrt();
     normalized[i] = x_hat;
     output[i] = elu::<F>(gamma[c] * x_hat + beta[c]);
 }
 
-/// ELU(γ·(conv − mean)/√(variance + ε) + β) with running statistics: the block at inference.
+/// ELU(γ·(map − mean)/√(variance + ε) + β) with running statistics: the block at inference.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 fn running_normalize_elu<F: Float>(
-    conv: &Tensor<F>,
+    map: &Tensor<F>,
     mean: &Tensor<F>,
     variance: &Tensor<F>,
     gamma: &Tensor<F>,
     beta: &Tensor<F>,
     output: &mut Tensor<F>,
     channels: usize,
-    plane: usize,
     epsilon: f32,
     #[define(F)] _dtype: ElemType,
 ) {
     let i = ABSOLUTE_POS;
-    if i >= conv.len() {
+    if i >= map.len() {
         terminate!();
     }
-    let c = (i / plane) % channels;
-    let x_hat = (conv[i] - mean[c]) / (variance[c] + F::cast_from(epsilon)).sqrt();
+    let c = i % channels;
+    let x_hat = (map[i] - mean[c]) / (variance[c] + F::cast_from(epsilon)).sqrt();
     output[i] = elu::<F>(gamma[c] * x_hat + beta[c]);
 }
 
-/// One cube per channel: ∂L/∂γ = Σ ∂L/∂z·x̂ and ∂L/∂β = Σ ∂L/∂z, where z = γ·x̂ + β is ELU's input.
+/// Σ ∂L/∂z and Σ ∂L/∂z·x̂ of each channel over one slice of the pixels (z = γ·x̂ + β is ELU's
+/// input), summed over the cube's pixel lanes: one partial result per slice and channel.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-fn scale_shift_grads<F: Float>(
+fn grad_partials<F: Float>(
     grad: &Tensor<F>,
     output: &Tensor<F>,
     normalized: &Tensor<F>,
-    d_gamma: &mut Tensor<F>,
-    d_beta: &mut Tensor<F>,
+    shifts: &mut Tensor<F>,
+    scales: &mut Tensor<F>,
     channels: usize,
-    plane: usize,
-    #[comptime] threads: usize,
+    #[comptime] lanes: usize,
     #[define(F)] _dtype: ElemType,
 ) {
-    let channel = CUBE_POS_X as usize;
-    let count = grad.len() / channels;
-    let step = CUBE_DIM_X as usize;
+    let channel = (CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X) as usize;
+    let start = CUBE_POS_Y as usize * slice_length(grad.len() / channels);
+    let end = slice_end(grad.len() / channels);
     let mut shift = F::new(0.0);
     let mut scale = F::new(0.0);
-    let mut i = UNIT_POS_X as usize;
-    while i < count {
-        let at = ((i / plane) * channels + channel) * plane + i % plane;
-        let dz = elu_input_grad::<F>(grad[at], output[at]);
-        shift += dz;
-        scale += dz * normalized[at];
-        i += step;
+    if channel < channels {
+        let mut pixel = start + UNIT_POS_Y as usize;
+        while pixel < end {
+            let at = pixel * channels + channel;
+            let dz = elu_input_grad::<F>(grad[at], output[at]);
+            shift += dz;
+            scale += dz * normalized[at];
+            pixel += CUBE_DIM_Y as usize;
+        }
     }
-    let shift = cube_sum::<F>(shift, threads);
-    let scale = cube_sum::<F>(scale, threads);
-    if UNIT_POS_X == 0 {
-        d_beta[channel] = shift;
-        d_gamma[channel] = scale;
+    let mut shared_shift = Shared::<[F]>::new_slice(lanes);
+    let mut shared_scale = Shared::<[F]>::new_slice(lanes);
+    let unit = UNIT_POS as usize;
+    shared_shift[unit] = shift;
+    shared_scale[unit] = scale;
+    sync_cube();
+    let mut stride = (CUBE_DIM_Y / 2) as usize;
+    while stride > 0 {
+        if (UNIT_POS_Y as usize) < stride {
+            let other = unit + stride * CUBE_DIM_X as usize;
+            shared_shift[unit] = shared_shift[unit] + shared_shift[other];
+            shared_scale[unit] = shared_scale[unit] + shared_scale[other];
+        }
+        sync_cube();
+        stride /= 2;
     }
+    if UNIT_POS_Y == 0 && channel < channels {
+        let at = CUBE_POS_Y as usize * channels + channel;
+        shifts[at] = shared_shift[unit];
+        scales[at] = shared_scale[unit];
+    }
+}
+
+/// One thread per channel: ∂L/∂β and ∂L/∂γ, the slices' partial sums added up.
+#[cube(launch)]
+fn grad_merge<F: Float>(shifts: &Tensor<F>, scales: &Tensor<F>, d_gamma: &mut Tensor<F>, d_beta: &mut Tensor<F>, channels: usize, #[define(F)] _dtype: ElemType) {
+    let channel = ABSOLUTE_POS;
+    if channel >= channels {
+        terminate!();
+    }
+    let mut shift = F::new(0.0);
+    let mut scale = F::new(0.0);
+    let mut at = channel;
+    while at < shifts.len() {
+        shift += shifts[at];
+        scale += scales[at];
+        at += channels;
+    }
+    d_beta[channel] = shift;
+    d_gamma[channel] = scale;
 }
 
 /// The gradient of the convolution's output through BatchNorm with batch statistics:
@@ -194,9 +297,8 @@ fn conv_output_grad<F: Float>(
     gamma: &Tensor<F>,
     d_gamma: &Tensor<F>,
     d_beta: &Tensor<F>,
-    d_conv: &mut Tensor<F>,
+    d_map: &mut Tensor<F>,
     channels: usize,
-    plane: usize,
     epsilon: f32,
     #[define(F)] _dtype: ElemType,
 ) {
@@ -204,17 +306,11 @@ fn conv_output_grad<F: Float>(
     if i >= grad.len() {
         terminate!();
     }
-    let c = (i / plane) % channels;
+    let c = i % channels;
     let m = F::cast_from((grad.len() / channels) as u32);
     let dz = elu_input_grad::<F>(grad[i], output[i]);
     let scale = gamma[c] / (variance[c] + F::cast_from(epsilon)).sqrt();
-    d_conv[i] = scale * (dz - d_beta[c] / m - normalized[i] * d_gamma[c] / m);
-}
-
-/// Channels and pixels per channel of an `[N, C, H, W]` tensor.
-fn channels_and_plane(tensor: &CubeTensor) -> (usize, usize) {
-    let shape = tensor.meta.shape();
-    (shape[1], shape[2] * shape[3])
+    d_map[i] = scale * (dz - d_beta[c] / m - normalized[i] * d_gamma[c] / m);
 }
 
 /// An uninitialised tensor on `like`'s device, of its dtype.
@@ -222,85 +318,107 @@ fn empty_like(like: &CubeTensor, shape: Shape) -> CubeTensor {
     empty_device_dtype(like.client.clone(), like.device.clone(), shape, like.dtype)
 }
 
-/// Launch sizes for one cube per channel of `tensor`.
-fn per_channel(tensor: &CubeTensor) -> (CubeCount, CubeDim) {
-    (CubeCount::Static(channels_and_plane(tensor).0 as u32, 1, 1), CubeDim::new_1d(REDUCE_THREADS))
+/// How a per-channel reduction over the channels-last `map` is cut: its cube count and size,
+/// and the number of pixel slices (each writes one partial result per channel).
+fn reduction(map: &CubeTensor) -> (CubeCount, CubeDim, usize) {
+    let shape = map.meta.shape();
+    let (channels, pixels) = (shape[3], shape[0] * shape[1] * shape[2]);
+    let slices = pixels.div_ceil(PIXELS_PER_SLICE).clamp(1, MAX_SLICES);
+    let blocks = channels.div_ceil(CHANNEL_LANES as usize);
+    (CubeCount::Static(blocks as u32, slices as u32, 1), CubeDim::new_2d(CHANNEL_LANES, PIXEL_LANES), slices)
 }
 
-/// BatchNorm with the batch's statistics and ELU on `conv` (a convolution computed without its
-/// `bias`): the output, x̂, and the batch mean (bias included) and biased variance.
-pub fn batch_norm_elu(conv: CubeTensor, bias: CubeTensor, gamma: CubeTensor, beta: CubeTensor, epsilon: f64) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
-    let (conv, bias, gamma, beta) = (into_contiguous(conv), into_contiguous(bias), into_contiguous(gamma), into_contiguous(beta));
-    let (channels, plane) = channels_and_plane(&conv);
-    let dtype = dtype_to_storage_type(conv.dtype);
-    let (mean, variance) = (empty_like(&conv, Shape::new([channels])), empty_like(&conv, Shape::new([channels])));
-    let (count, dim) = per_channel(&conv);
-    channel_statistics::launch(
-        &conv.client,
+
+/// BatchNorm with the batch's statistics and ELU on `map` (a convolution's output, computed
+/// without its `bias`): the output and x̂ (both channels-last), and the batch mean (bias
+/// included) and biased variance.
+pub fn batch_norm_elu(map: CubeTensor, bias: CubeTensor, gamma: CubeTensor, beta: CubeTensor, epsilon: f64) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
+    let map = nhwc(channels_last(map));
+    let channels = map.meta.shape()[3];
+    let dtype = dtype_to_storage_type(map.dtype);
+    let lanes = (CHANNEL_LANES * PIXEL_LANES) as usize;
+    let (count, dim, slices) = reduction(&map);
+    let partial = || empty_like(&map, Shape::new([slices * channels]));
+    let (counts, means, squares) = (partial(), partial(), partial());
+    statistics_partials::launch(
+        &map.client,
         count,
         dim,
-        conv.clone().into_tensor_arg(),
-        bias.clone().into_tensor_arg(),
+        map.clone().into_tensor_arg(),
+        counts.clone().into_tensor_arg(),
+        means.clone().into_tensor_arg(),
+        squares.clone().into_tensor_arg(),
+        channels,
+        lanes,
+        dtype,
+    );
+    let (mean, variance) = (empty_like(&map, Shape::new([channels])), empty_like(&map, Shape::new([channels])));
+    let (count, dim) = elementwise(&map, channels);
+    statistics_merge::launch(
+        &map.client,
+        count,
+        dim,
+        counts.into_tensor_arg(),
+        means.into_tensor_arg(),
+        squares.into_tensor_arg(),
+        vector(bias.clone()).into_tensor_arg(),
         mean.clone().into_tensor_arg(),
         variance.clone().into_tensor_arg(),
         channels,
-        plane,
-        REDUCE_THREADS as usize,
         dtype,
     );
-    let (output, normalized) = (empty_like(&conv, conv.meta.shape().clone()), empty_like(&conv, conv.meta.shape().clone()));
-    let (count, dim) = elementwise(&conv);
+    let (output, normalized) = (empty_like(&map, map.meta.shape().clone()), empty_like(&map, map.meta.shape().clone()));
+    let (count, dim) = elementwise(&map, map.meta.shape().num_elements());
     normalize_elu::launch(
-        &conv.client,
+        &map.client,
         count,
         dim,
-        conv.clone().into_tensor_arg(),
-        bias.into_tensor_arg(),
+        map.clone().into_tensor_arg(),
+        vector(bias).into_tensor_arg(),
         mean.clone().into_tensor_arg(),
         variance.clone().into_tensor_arg(),
-        gamma.into_tensor_arg(),
-        beta.into_tensor_arg(),
+        vector(gamma).into_tensor_arg(),
+        vector(beta).into_tensor_arg(),
         output.clone().into_tensor_arg(),
         normalized.clone().into_tensor_arg(),
         channels,
-        plane,
         epsilon as f32,
         dtype,
     );
-    (output, normalized, mean, variance)
+    (nchw_view(output), nchw_view(normalized), mean, variance)
 }
 
-/// BatchNorm with running statistics and ELU on `conv` (a convolution with its bias).
-pub fn running_batch_norm_elu(conv: CubeTensor, mean: CubeTensor, variance: CubeTensor, gamma: CubeTensor, beta: CubeTensor, epsilon: f64) -> CubeTensor {
-    let conv = into_contiguous(conv);
-    let (channels, plane) = channels_and_plane(&conv);
-    let output = empty_like(&conv, conv.meta.shape().clone());
-    let (count, dim) = elementwise(&conv);
+/// BatchNorm with running statistics and ELU on `map` (a convolution with its bias); the output
+/// is channels-last.
+pub fn running_batch_norm_elu(map: CubeTensor, mean: CubeTensor, variance: CubeTensor, gamma: CubeTensor, beta: CubeTensor, epsilon: f64) -> CubeTensor {
+    let map = nhwc(channels_last(map));
+    let channels = map.meta.shape()[3];
+    let output = empty_like(&map, map.meta.shape().clone());
+    let (count, dim) = elementwise(&map, map.meta.shape().num_elements());
     running_normalize_elu::launch(
-        &conv.client,
+        &map.client,
         count,
         dim,
-        conv.clone().into_tensor_arg(),
-        into_contiguous(mean).into_tensor_arg(),
-        into_contiguous(variance).into_tensor_arg(),
-        into_contiguous(gamma).into_tensor_arg(),
-        into_contiguous(beta).into_tensor_arg(),
+        map.clone().into_tensor_arg(),
+        vector(mean).into_tensor_arg(),
+        vector(variance).into_tensor_arg(),
+        vector(gamma).into_tensor_arg(),
+        vector(beta).into_tensor_arg(),
         output.clone().into_tensor_arg(),
         channels,
-        plane,
         epsilon as f32,
-        dtype_to_storage_type(conv.dtype),
+        dtype_to_storage_type(map.dtype),
     );
-    output
+    nchw_view(output)
 }
 
 /// What [`batch_norm_elu`]'s backward pass reads.
 pub struct Saved {
     /// γ.
     pub gamma: CubeTensor,
-    /// x̂.
+    /// x̂, as [`batch_norm_elu`] returned it.
     pub normalized: CubeTensor,
-    /// The block's output.
+    /// The block's output, as [`batch_norm_elu`] returned it.
     pub output: CubeTensor,
     /// The batch variance.
     pub variance: CubeTensor,
@@ -308,31 +426,43 @@ pub struct Saved {
     pub epsilon: f64,
 }
 
-/// The gradients of the convolution's output, γ and β, given the gradient `grad` of the block's
-/// output.
+/// The gradients of the convolution's output (channels-last), γ and β, given the gradient
+/// `grad` of the block's output.
 pub fn batch_norm_elu_backward(saved: Saved, grad: CubeTensor) -> (CubeTensor, CubeTensor, CubeTensor) {
-    let grad = into_contiguous(grad);
-    let (output, normalized) = (into_contiguous(saved.output), into_contiguous(saved.normalized));
-    let (channels, plane) = channels_and_plane(&grad);
+    let grad = nhwc(channels_last(grad));
+    let (output, normalized) = (nhwc(channels_last(saved.output)), nhwc(channels_last(saved.normalized)));
+    let channels = grad.meta.shape()[3];
     let dtype = dtype_to_storage_type(grad.dtype);
-    let (d_gamma, d_beta) = (empty_like(&grad, Shape::new([channels])), empty_like(&grad, Shape::new([channels])));
-    let (count, dim) = per_channel(&grad);
-    scale_shift_grads::launch(
+    let (count, dim, slices) = reduction(&grad);
+    let (shifts, scales) = (empty_like(&grad, Shape::new([slices * channels])), empty_like(&grad, Shape::new([slices * channels])));
+    grad_partials::launch(
         &grad.client,
         count,
         dim,
         grad.clone().into_tensor_arg(),
         output.clone().into_tensor_arg(),
         normalized.clone().into_tensor_arg(),
+        shifts.clone().into_tensor_arg(),
+        scales.clone().into_tensor_arg(),
+        channels,
+        (CHANNEL_LANES * PIXEL_LANES) as usize,
+        dtype,
+    );
+    let (d_gamma, d_beta) = (empty_like(&grad, Shape::new([channels])), empty_like(&grad, Shape::new([channels])));
+    let (count, dim) = elementwise(&grad, channels);
+    grad_merge::launch(
+        &grad.client,
+        count,
+        dim,
+        shifts.into_tensor_arg(),
+        scales.into_tensor_arg(),
         d_gamma.clone().into_tensor_arg(),
         d_beta.clone().into_tensor_arg(),
         channels,
-        plane,
-        REDUCE_THREADS as usize,
         dtype,
     );
-    let d_conv = empty_like(&grad, grad.meta.shape().clone());
-    let (count, dim) = elementwise(&grad);
+    let d_map = empty_like(&grad, grad.meta.shape().clone());
+    let (count, dim) = elementwise(&grad, grad.meta.shape().num_elements());
     conv_output_grad::launch(
         &grad.client,
         count,
@@ -340,15 +470,14 @@ pub fn batch_norm_elu_backward(saved: Saved, grad: CubeTensor) -> (CubeTensor, C
         grad.clone().into_tensor_arg(),
         output.into_tensor_arg(),
         normalized.into_tensor_arg(),
-        into_contiguous(saved.variance).into_tensor_arg(),
-        into_contiguous(saved.gamma).into_tensor_arg(),
+        vector(saved.variance).into_tensor_arg(),
+        vector(saved.gamma).into_tensor_arg(),
         d_gamma.clone().into_tensor_arg(),
         d_beta.clone().into_tensor_arg(),
-        d_conv.clone().into_tensor_arg(),
+        d_map.clone().into_tensor_arg(),
         channels,
-        plane,
         saved.epsilon as f32,
         dtype,
     );
-    (d_conv, d_gamma, d_beta)
+    (nchw_view(d_map), d_gamma, d_beta)
 }
