@@ -124,6 +124,8 @@ struct Report {
     first_step_secs: BTreeMap<String, BTreeMap<String, f64>>,
     /// GPU kernels launched by one training step (0 on the CPU backend, which launches none).
     gpu_kernels_per_step: BTreeMap<String, BTreeMap<String, usize>>,
+    /// GPU kernels launched by one Explore sweep (0 on the CPU backend).
+    gpu_kernels_per_sweep: BTreeMap<String, usize>,
     /// The kernels one training step launches most, with their launches per step.
     gpu_commonest_kernels: BTreeMap<String, BTreeMap<String, Vec<(String, usize)>>>,
     /// G encoder, G decoder, D (Nd = 10), in millions, BatchNorm statistics included.
@@ -159,6 +161,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         first_step_secs: BTreeMap::new(),
         gpu_kernels_per_step: BTreeMap::new(),
         gpu_commonest_kernels: BTreeMap::new(),
+        gpu_kernels_per_sweep: BTreeMap::new(),
         parameters_millions: BTreeMap::new(),
         sweep_ms: BTreeMap::new(),
         redraw_ms: BTreeMap::new(),
@@ -209,9 +212,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             println!("{:<6} parameters: G enc {encoder:.2} M, G dec {decoder:.2} M, D {discriminator:.2} M (Nd 10)", preset.name());
         }
         if args.interactive > 0 {
-            let (sweep, redraw) = interactive(preset, args.interactive, args.upsample, &chosen.device)?;
+            let (sweep, redraw, sweep_kernels) = interactive(preset, args.interactive, args.upsample, &chosen.device)?;
             println!(
-                "{:<6} Explore sweep (encode + {} poses): p50 {:.1} ms, p95 {:.1} ms; one pose redrawn from a cached encoding: p50 {:.1} ms, p95 {:.1} ms",
+                "{:<6} Explore sweep (encode + {} poses): p50 {:.1} ms, p95 {:.1} ms, {sweep_kernels} GPU kernels; one pose redrawn from a cached encoding: p50 {:.1} ms, p95 {:.1} ms",
                 preset.name(),
                 PoseBins::default().len(),
                 sweep.p50,
@@ -219,6 +222,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 redraw.p50,
                 redraw.p95
             );
+            report.gpu_kernels_per_sweep.insert(name.clone(), sweep_kernels);
             report.sweep_ms.insert(name.clone(), sweep);
             report.redraw_ms.insert(name, redraw);
         }
@@ -354,8 +358,9 @@ fn peer_rate(command: &str, preset: Preset, batch: usize, steps: u64) -> anyhow:
 }
 
 /// Timings of the Explore sweep (one face encoded and drawn at every pose bin) and of one pose
-/// redrawn from a cached encoding, with freshly initialised weights of `preset`.
-fn interactive(preset: Preset, samples: usize, upsample: Upsample, device: &burn::prelude::Device) -> anyhow::Result<(Percentiles, Percentiles)> {
+/// redrawn from a cached encoding, with freshly initialised weights of `preset`, and the GPU
+/// kernels one sweep launches.
+fn interactive(preset: Preset, samples: usize, upsample: Upsample, device: &burn::prelude::Device) -> anyhow::Result<(Percentiles, Percentiles, usize)> {
     let config = ModelConfig { upsample, ..ModelConfig::new(preset, 10) };
     let rotator = Rotator::from_generator(config.clone(), Generator::new(&config, device), 0, format!("fresh {} weights", preset.name()), device);
     let spec = Arc::new(SynthSpec { identities: 1, seed: 3, lights: 1 });
@@ -366,6 +371,8 @@ fn interactive(preset: Preset, samples: usize, upsample: Upsample, device: &burn
     let encoded = rotator.encode(&face)?;
     rotator.rotate(&face, &codes, 0)?;
     rotator.draw(&encoded, &codes[..1], 0)?;
+    let (swept, launches) = device::count_gpu_kernels(|| rotator.rotate(&face, &codes, 0));
+    swept?;
     let mut sweeps = Vec::with_capacity(samples);
     let mut redraws = Vec::with_capacity(samples);
     for i in 0..samples {
@@ -376,7 +383,7 @@ fn interactive(preset: Preset, samples: usize, upsample: Upsample, device: &burn
         rotator.draw(&encoded, &codes[i % num_poses..i % num_poses + 1], i as u64)?;
         redraws.push(started.elapsed().as_secs_f64() * 1e3);
     }
-    Ok((Percentiles::of(sweeps), Percentiles::of(redraws)))
+    Ok((Percentiles::of(sweeps), Percentiles::of(redraws), launches.total()))
 }
 
 /// Wall time of a quick evaluation of the built-in model (ten unseen synthetic people, no pose

@@ -173,12 +173,13 @@ pub fn run(args: &RotateArgs) -> anyhow::Result<()> {
             written(format!("{name}_yaw{yaw:+03.0}.png"), image)?;
         }
         let front = rotator.draw_with(&encoded, std::slice::from_ref(&frontal), &z)?;
-        let own = rotator.features(&[&input, &front[0]])?;
-        features.extend(rotator.feature_of(&encoded)?);
+        let input_feature = rotator.feature_of(&encoded)?;
+        let front_feature = rotator.features(&[&front[0]])?;
         println!(
             "{name}: G's own identity cosine of input and frontal view {:.3}",
-            cosine(&own[0], &own[1])
+            cosine(&input_feature, &front_feature[0])
         );
+        features.extend(input_feature);
         if let Some(judge) = &judge {
             println!("{name}: {}", judged(judge, &input, &poses, &drawn)?);
         }

@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
-use super::identification::{Labelled, Roc, genuine_and_impostor, mean_over, rank1_per_bin, roc};
+use super::identification::{Labelled, Roc, genuine_and_impostor, mean_over, nearest, rank1_per_bin, roc};
 use super::image_quality::{psnr, ssim};
 use super::judge::Judge;
 use super::pose_classifier;
@@ -999,8 +999,8 @@ fn fused_measures(
     }
     let groups: Vec<&[usize]> = members.values().flat_map(|m| m.chunks_exact(group)).collect();
     anyhow::ensure!(!groups.is_empty(), "no test identity has {group} non-frontal photos under one light to fuse");
-    let gallery: Vec<(usize, &Vec<f32>)> = gallery_of.iter().map(|(&id, &i)| (id, &features[i])).collect();
-    let nearest = |feature: &[f32]| gallery.iter().max_by(|a, b| cosine(a.1, feature).total_cmp(&cosine(b.1, feature))).map(|g| g.0);
+    let gallery: Vec<(usize, &[f32])> = gallery_of.iter().map(|(&id, &i)| (id, features[i].as_slice())).collect();
+    let identify = |feature: &[f32]| nearest(gallery.iter().copied(), feature);
     let frontal_code = one_hot(frontal, num_poses);
     let truth_of = |index: usize| match &images[index].source {
         ImageSource::Synthetic { spec, person, light, .. } => {
@@ -1016,12 +1016,12 @@ fn fused_measures(
         let photos: Vec<&RgbImage> = members.iter().map(|&i| &images[i].pixels).collect();
         let (encoded, _) = rotator.encode_fused(&photos)?;
         let identity = images[members[0]].identity;
-        if nearest(&rotator.feature_of(&encoded)?) == Some(identity) {
+        if identify(&rotator.feature_of(&encoded)?) == Some(identity) {
             hits += 1;
         }
         for &i in members.iter() {
             singles += 1;
-            if nearest(&features[i]) == Some(identity) {
+            if identify(&features[i]) == Some(identity) {
                 single_hits += 1;
             }
         }
@@ -1059,13 +1059,7 @@ fn fused_measures(
                 let hits = faces
                     .iter()
                     .zip(&embedded)
-                    .filter(|((identity, _), e)| {
-                        gallery
-                            .iter()
-                            .max_by(|a, b| cosine(&a.1, e).total_cmp(&cosine(&b.1, e)))
-                            .map(|g| g.0)
-                            == Some(*identity)
-                    })
+                    .filter(|((identity, _), e)| nearest(gallery.iter().map(|g| (g.0, g.1.as_slice())), e) == Some(*identity))
                     .count();
                 Ok((!faces.is_empty()).then(|| hits as f64 / faces.len() as f64))
             };

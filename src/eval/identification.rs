@@ -14,11 +14,11 @@ pub struct Labelled {
     pub feature: Vec<f32>,
 }
 
-/// The gallery identity whose feature is most similar (cosine) to `probe`'s.
-fn nearest(gallery: &[Labelled], probe: &[f32]) -> Option<usize> {
+/// The identity of the gallery feature (identity, feature) most similar (cosine) to `probe`.
+pub fn nearest<'a>(gallery: impl IntoIterator<Item = (usize, &'a [f32])>, probe: &[f32]) -> Option<usize> {
     gallery
-        .iter()
-        .map(|g| (g.identity, cosine(&g.feature, probe)))
+        .into_iter()
+        .map(|(identity, feature)| (identity, cosine(feature, probe)))
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(identity, _)| identity)
 }
@@ -30,7 +30,7 @@ pub fn rank1_per_bin(gallery: &[Labelled], probes: &[Labelled], num_bins: usize)
     let mut counts = vec![0usize; num_bins];
     for probe in probes {
         counts[probe.bin] += 1;
-        if nearest(gallery, &probe.feature) == Some(probe.identity) {
+        if nearest(gallery.iter().map(|g| (g.identity, g.feature.as_slice())), &probe.feature) == Some(probe.identity) {
             hits[probe.bin] += 1;
         }
     }

@@ -8,8 +8,8 @@
 //! burn itself uses) over shifted copies of the input's rows ([`same`], [`down`], [`resize`]; the
 //! transposed convolution is the stride-2 one run backwards), and BatchNorm and ELU are one pass
 //! forward and two back ([`cpu`]). On the GPU the convolutions stay burn's autotuned kernels and
-//! BatchNorm and ELU become two cubecl kernels each way instead of burn's composition of layout
-//! copies, reductions and elementwise passes ([`cube`]). It is a burn backend extension: flex
+//! BatchNorm and ELU become three cubecl kernels each way, on channels-last maps, instead of
+//! burn's composition of layout copies, reductions and elementwise passes ([`cube`]). It is a burn backend extension: flex
 //! and cubecl compute it, fusion queues it as one opaque operation, and the autodiff backend
 //! records one node for the whole block. [`fused_available`] says where it runs; the model falls
 //! back to burn's own modules elsewhere. `tests/kernels.rs` checks outputs and gradients against

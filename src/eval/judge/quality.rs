@@ -16,7 +16,7 @@ use super::Judge;
 use super::augment::average;
 use super::network::INPUT;
 use crate::data::{FaceSet, ImageSource, prepare::centred_input};
-use crate::eval::identification::{Labelled, genuine_and_impostor, roc};
+use crate::eval::identification::{Labelled, genuine_and_impostor, nearest, roc};
 use crate::eval::sharpness::blurred;
 use crate::model::PoseBins;
 use crate::model::rotator::cosine;
@@ -321,16 +321,7 @@ fn rank1_across_poses(
             }
             let hits = probes
                 .iter()
-                .filter(|&&p| {
-                    gallery
-                        .iter()
-                        .max_by(|a, b| {
-                            cosine(embeddings[*a.1], embeddings[p])
-                                .total_cmp(&cosine(embeddings[*b.1], embeddings[p]))
-                        })
-                        .map(|(&id, _)| id)
-                        == Some(faces[p].identity)
-                })
+                .filter(|&&p| nearest(gallery.iter().map(|(&id, &i)| (id, embeddings[i])), embeddings[p]) == Some(faces[p].identity))
                 .count();
             rates.push((gallery_yaw, probe_yaw, hits as f64 / probes.len() as f64));
         }

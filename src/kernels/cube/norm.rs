@@ -127,8 +127,9 @@ fn statistics_partials<F: Float>(
     }
 }
 
-/// One thread per channel: the slices' partial statistics merged into the channel's mean (plus
-/// `bias`, the convolution's bias left out of the map) and biased variance.
+/// One thread per channel: the slices' partial statistics merged into the channel's mean
+/// (`centre`, of the map, and `mean`, plus `bias`: the convolution's bias left out of the map)
+/// and biased variance.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 fn statistics_merge<F: Float>(
@@ -136,6 +137,7 @@ fn statistics_merge<F: Float>(
     means: &Tensor<F>,
     squares: &Tensor<F>,
     bias: &Tensor<F>,
+    centre: &mut Tensor<F>,
     mean: &mut Tensor<F>,
     variance: &mut Tensor<F>,
     channels: usize,
@@ -160,18 +162,17 @@ fn statistics_merge<F: Float>(
         }
         at += channels;
     }
+    centre[channel] = mu;
     mean[channel] = mu + bias[channel];
     variance[channel] = m2 / n;
 }
 
-/// x̂ = (map + bias − mean) / √(variance + ε) and ELU(γ·x̂ + β), one element per thread (`mean`
-/// has the bias in it, the map not).
+/// x̂ = (map − centre) / √(variance + ε) and ELU(γ·x̂ + β), one element per thread.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 fn normalize_elu<F: Float>(
     map: &Tensor<F>,
-    bias: &Tensor<F>,
-    mean: &Tensor<F>,
+    centre: &Tensor<F>,
     variance: &Tensor<F>,
     gamma: &Tensor<F>,
     beta: &Tensor<F>,
@@ -186,7 +187,7 @@ fn normalize_elu<F: Float>(
         terminate!();
     }
     let c = i % channels;
-    let x_hat = (map[i] + bias[c] - mean[c]) / (variance[c] + F::cast_from(epsilon)).sqrt();
+    let x_hat = (map[i] - centre[c]) / (variance[c] + F::cast_from(epsilon)).sqrt();
     normalized[i] = x_hat;
     output[i] = elu::<F>(gamma[c] * x_hat + beta[c]);
 }
@@ -352,7 +353,8 @@ pub fn batch_norm_elu(map: CubeTensor, bias: CubeTensor, gamma: CubeTensor, beta
         lanes,
         dtype,
     );
-    let (mean, variance) = (empty_like(&map, Shape::new([channels])), empty_like(&map, Shape::new([channels])));
+    let per_channel = || empty_like(&map, Shape::new([channels]));
+    let (centre, mean, variance) = (per_channel(), per_channel(), per_channel());
     let (count, dim) = elementwise(&map, channels);
     statistics_merge::launch(
         &map.client,
@@ -361,7 +363,8 @@ pub fn batch_norm_elu(map: CubeTensor, bias: CubeTensor, gamma: CubeTensor, beta
         counts.into_tensor_arg(),
         means.into_tensor_arg(),
         squares.into_tensor_arg(),
-        vector(bias.clone()).into_tensor_arg(),
+        vector(bias).into_tensor_arg(),
+        centre.clone().into_tensor_arg(),
         mean.clone().into_tensor_arg(),
         variance.clone().into_tensor_arg(),
         channels,
@@ -374,8 +377,7 @@ pub fn batch_norm_elu(map: CubeTensor, bias: CubeTensor, gamma: CubeTensor, beta
         count,
         dim,
         map.clone().into_tensor_arg(),
-        vector(bias).into_tensor_arg(),
-        mean.clone().into_tensor_arg(),
+        centre.into_tensor_arg(),
         variance.clone().into_tensor_arg(),
         vector(gamma).into_tensor_arg(),
         vector(beta).into_tensor_arg(),
