@@ -184,10 +184,27 @@ pub struct Normalized {
 /// can measure both on one card.
 pub const GPU_BLOCK_VARIABLE: &str = "DRGAN_STUDIO_GPU_BLOCK";
 
-/// The block the GPU runs, by name: `fused` or `burn` (see [`GPU_BLOCK_VARIABLE`]).
+/// The block the GPU runs, by name: `fused` or `burn` (see [`GPU_BLOCK_VARIABLE`]). A value
+/// that is neither is named once on stderr, and the fused block runs.
 pub fn gpu_block() -> &'static str {
     static BLOCK: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
-    BLOCK.get_or_init(|| if std::env::var(GPU_BLOCK_VARIABLE).is_ok_and(|v| v == "burn") { "burn" } else { "fused" })
+    BLOCK.get_or_init(|| {
+        let (block, warning) = gpu_block_named(std::env::var(GPU_BLOCK_VARIABLE).ok().as_deref());
+        if let Some(warning) = warning {
+            eprintln!("{warning}");
+        }
+        block
+    })
+}
+
+/// The block a value of [`GPU_BLOCK_VARIABLE`] names (unset or empty: `fused`), and a warning
+/// for a value that names neither.
+fn gpu_block_named(value: Option<&str>) -> (&'static str, Option<String>) {
+    match value.map(str::trim) {
+        Some("burn") => ("burn", None),
+        None | Some("" | "fused") => ("fused", None),
+        Some(other) => ("fused", Some(format!("{GPU_BLOCK_VARIABLE}={other:?} is neither `fused` nor `burn`: the fused block runs"))),
+    }
 }
 
 /// Whether tensors on `device` take the fused block (burn's flex CPU backend, and its cubecl
@@ -249,4 +266,22 @@ pub fn conv_bn_elu_train(input: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g
         epsilon,
     );
     Normalized { output: Tensor::from_dispatch(output), mean: Tensor::from_dispatch(mean), variance: Tensor::from_dispatch(variance) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gpu_block_named;
+
+    #[test]
+    fn the_gpu_block_variable_names_burn_or_fused_and_anything_else_is_named_back() {
+        assert_eq!(gpu_block_named(Some("burn")), ("burn", None));
+        assert_eq!(gpu_block_named(Some(" burn ")), ("burn", None));
+        assert_eq!(gpu_block_named(None), ("fused", None));
+        assert_eq!(gpu_block_named(Some("")), ("fused", None));
+        assert_eq!(gpu_block_named(Some("fused")), ("fused", None));
+        let (block, warning) = gpu_block_named(Some("Burn!"));
+        assert_eq!(block, "fused");
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("DRGAN_STUDIO_GPU_BLOCK=\"Burn!\"") && warning.contains("fused"), "{warning}");
+    }
 }

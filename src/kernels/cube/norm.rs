@@ -167,6 +167,12 @@ fn statistics_merge<F: Float>(
     variance[channel] = m2 / n;
 }
 
+/// `value` standardised: (value − centre) / √(variance + ε).
+#[cube]
+fn standardized<F: Float>(value: F, centre: F, variance: F, epsilon: f32) -> F {
+    (value - centre) / (variance + F::cast_from(epsilon)).sqrt()
+}
+
 /// x̂ = (map − centre) / √(variance + ε) and ELU(γ·x̂ + β), one element per thread.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
@@ -187,7 +193,7 @@ fn normalize_elu<F: Float>(
         terminate!();
     }
     let c = i % channels;
-    let x_hat = (map[i] - centre[c]) / (variance[c] + F::cast_from(epsilon)).sqrt();
+    let x_hat = standardized::<F>(map[i], centre[c], variance[c], epsilon);
     normalized[i] = x_hat;
     output[i] = elu::<F>(gamma[c] * x_hat + beta[c]);
 }
@@ -211,8 +217,7 @@ fn running_normalize_elu<F: Float>(
         terminate!();
     }
     let c = i % channels;
-    let x_hat = (map[i] - mean[c]) / (variance[c] + F::cast_from(epsilon)).sqrt();
-    output[i] = elu::<F>(gamma[c] * x_hat + beta[c]);
+    output[i] = elu::<F>(gamma[c] * standardized::<F>(map[i], mean[c], variance[c], epsilon) + beta[c]);
 }
 
 /// Σ ∂L/∂z and Σ ∂L/∂z·x̂ of each channel over one slice of the pixels (z = γ·x̂ + β is ELU's
