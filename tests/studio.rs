@@ -744,7 +744,7 @@ fn a_run_from_the_window_evaluates_at_its_last_step_as_train_does() {
 /// window.
 #[test]
 fn explore_fits_a_small_window_and_draws_larger_faces_in_a_large_one() {
-    let mut sides = Vec::new();
+    let (mut sides, mut strip_sides) = (Vec::new(), Vec::new());
     for size in [[1024.0, 700.0], [2560.0, 1440.0]] {
         let mut harness = Harness::builder().with_size(size).build_eframe(|cc| {
             StudioApp::new(&cc.egui_ctx, None, cpu(), None).expect("the studio starts")
@@ -760,19 +760,25 @@ fn explore_fits_a_small_window_and_draws_larger_faces_in_a_large_one() {
             );
         }
         let input = harness.get_by_label("Input face").rect();
+        let strip = harness.get_by_label("Strip face at +60°").rect();
         sides.push(input.width());
+        strip_sides.push(strip.width());
         if size[0] < 1100.0 {
             // The identity chart lies below the window's bottom: the view scrolls to it.
             harness.get_by_label_contains("Identity");
         }
     }
     println!(
-        "the input face is {:.0} then {:.0} points wide",
-        sides[0], sides[1]
+        "the input face is {:.0} then {:.0} points wide, the strip's faces {:.0} then {:.0}",
+        sides[0], sides[1], strip_sides[0], strip_sides[1]
     );
     assert!(
         sides[1] > 1.5 * sides[0],
         "faces are drawn larger in a large window: {sides:?}"
+    );
+    assert!(
+        strip_sides[1] > 1.5 * strip_sides[0],
+        "the strip of every pose fills a large window too: {strip_sides:?}"
     );
 }
 

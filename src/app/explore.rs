@@ -34,6 +34,13 @@ const BELOW_FACES: f32 = 430.0;
 /// The height the difference map's legend and controls take below it, more than the other
 /// faces' captions.
 const BELOW_DIFFERENCE: f32 = 100.0;
+/// The smallest and largest side of each face in the strip of every pose.
+const STRIP_SIDE: (f32, f32) = (80.0, 192.0);
+/// The smallest and largest height of the identity chart.
+const CHART_HEIGHT: (f32, f32) = (150.0, 360.0);
+/// The height the strip's title, its yaw labels, the chart's two lines of explanation and its
+/// axis take besides the faces and the plot.
+const STRIP_AND_CHART_TEXT: f32 = 110.0;
 
 /// The Explore view's state.
 pub struct ExploreView {
@@ -865,11 +872,13 @@ impl ExploreView {
 
     fn strip_ui(&mut self, ui: &mut egui::Ui) {
         let yaws = self.yaws();
+        let side = strip_side(ui, yaws.len());
         ui.strong("All pose bins");
         ui.horizontal(|ui| {
             for (texture, yaw) in self.textures.strip.iter().zip(&yaws) {
                 ui.vertical(|ui| {
-                    let response = ui.add(egui::Image::new((texture.id(), egui::vec2(80.0, 80.0))).sense(egui::Sense::click()));
+                    let response = ui.add(egui::Image::new((texture.id(), egui::vec2(side, side))).sense(egui::Sense::click()));
+                    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, format!("Strip face at {yaw:+.0}°")));
                     ui.label(format!("{yaw:+.0}°"));
                     if response.on_hover_text("Show this pose").clicked() {
                         self.yaw = *yaw;
@@ -960,7 +969,7 @@ impl ExploreView {
             "G's own cosine"
         };
         Plot::new("explore-identity")
-            .height(150.0)
+            .height(chart_height(ui))
             .include_y(0.0)
             // Headroom above 1 for the legend, clear of G's own cosines near 1.
             .include_y(1.45)
@@ -1109,6 +1118,22 @@ fn short_source(source: &ImageSource) -> String {
         }
         other => other.describe(),
     }
+}
+
+/// The side of each face in the strip of `poses` faces: as wide as the window lets them be,
+/// as long as the identity chart below keeps its smallest height in the room left (a large
+/// window draws them larger; a small one keeps the smallest and scrolls).
+fn strip_side(ui: &egui::Ui, poses: usize) -> f32 {
+    let spacing = ui.spacing().item_spacing.x;
+    let across = (ui.available_width() - spacing * poses.saturating_sub(1) as f32) / poses.max(1) as f32;
+    let down = ui.available_height() - STRIP_AND_CHART_TEXT - CHART_HEIGHT.0;
+    across.min(down).clamp(STRIP_SIDE.0, STRIP_SIDE.1).floor()
+}
+
+/// The identity chart's height: the room left below it in the window, within [`CHART_HEIGHT`].
+fn chart_height(ui: &egui::Ui) -> f32 {
+    // The axis label and a margin below the plot.
+    (ui.available_height() - 40.0).clamp(CHART_HEIGHT.0, CHART_HEIGHT.1)
 }
 
 /// `text` cut to a length a label can show beside the slider.
