@@ -250,3 +250,27 @@ fn the_judges_people_are_not_the_built_in_models() {
         assert!(seed >= judge::seeds::PROJECT_SEEDS_END);
     }
 }
+
+#[test]
+fn a_judge_made_for_another_set_or_from_the_people_evaluated_says_so() {
+    let device = Device::flex();
+    let spec = SynthSpec { identities: 6, seed: UNSEEN, lights: 1 };
+    let faces = FaceSet::synthetic(spec.clone(), PoseBins::default()).expect("faces");
+    let source = drgan_studio::train::DataSource::Synthetic(spec);
+    let built_in = Judge::built_in(&device).expect("the built-in judge reads");
+    assert!(
+        built_in.caveats(&source, &faces, None).is_empty(),
+        "the built-in judge learned from no one evaluated here"
+    );
+    let mut own = built_in;
+    own.card.data = Some(drgan_studio::train::DataSource::Folder("elsewhere".into()));
+    own.card.training_identities = faces.identity_names[..2].to_vec();
+    let all = own.caveats(&source, &faces, None);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all[0].contains("made for another face set"), "{all:?}");
+    assert!(all[1].contains("learned from 2 of the people"), "{all:?}");
+    // Only the held-out people count when the evaluation is restricted to them.
+    let held_out: HashSet<String> = faces.identity_names[2..].iter().cloned().collect();
+    let some = own.caveats(&source, &faces, Some(&held_out));
+    assert_eq!(some.len(), 1, "{some:?}");
+}

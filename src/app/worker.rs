@@ -885,6 +885,9 @@ impl Worker {
         )?;
         evaluation.report.run = rotator.origin.clone();
         evaluation.report.notes.extend(judge_problem);
+        if let Some(judge) = &judge {
+            evaluation.report.notes.extend(judge.caveats(data, &faces, only.as_ref()));
+        }
         let label = format!("{} on {}", rotator.origin, faces.origin);
         self.send(Event::Evaluated {
             label,

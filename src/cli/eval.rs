@@ -109,7 +109,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some(judge) = &identity_judge {
         report
             .notes
-            .extend(judge_caveats(judge, &source, &faces, only.as_ref()));
+            .extend(judge.caveats(&source, &faces, only.as_ref()));
     }
     print!("{}", table(&report));
     if let Some(path) = &args.json {
@@ -131,34 +131,6 @@ fn stage_printer() -> impl FnMut(&str, f32) {
             last = stage.to_owned();
         }
     }
-}
-
-/// What makes a judge's figures on this evaluation less than independent: a judge made for
-/// another face set, or one that learned from people evaluated here.
-fn judge_caveats(
-    judge: &Judge,
-    source: &DataSource,
-    faces: &crate::data::FaceSet,
-    only: Option<&std::collections::HashSet<String>>,
-) -> Vec<String> {
-    let mut caveats = Vec::new();
-    if let Some(made_for) = judge.card.data.as_ref().filter(|data| *data != source) {
-        caveats.push(format!("the identity judge was made for another face set ({made_for:?}); its figures may not hold here"));
-    }
-    let evaluated: std::collections::HashSet<&str> = match only {
-        Some(only) => only.iter().map(String::as_str).collect(),
-        None => faces.identity_names.iter().map(String::as_str).collect(),
-    };
-    let known = judge
-        .card
-        .training_identities
-        .iter()
-        .filter(|name| evaluated.contains(name.as_str()))
-        .count();
-    if known > 0 {
-        caveats.push(format!("the identity judge learned from {known} of the people evaluated here, so its figures flatter the model"));
-    }
-    caveats
 }
 
 fn cell(value: Option<f64>, percent: bool) -> String {

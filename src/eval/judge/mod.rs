@@ -293,6 +293,35 @@ impl Judge {
             .is_none_or(|tar| tar < WEAK_BELOW)
     }
 
+    /// What makes this judge's figures on an evaluation of `faces` (from `source`, the
+    /// identities in `only`, all when `None`) less than independent: a judge made for another
+    /// face set, or one that learned from people evaluated there.
+    pub fn caveats(
+        &self,
+        source: &DataSource,
+        faces: &crate::data::FaceSet,
+        only: Option<&std::collections::HashSet<String>>,
+    ) -> Vec<String> {
+        let mut caveats = Vec::new();
+        if let Some(made_for) = self.card.data.as_ref().filter(|data| *data != source) {
+            caveats.push(format!("the identity judge was made for another face set ({made_for:?}); its figures may not hold here"));
+        }
+        let evaluated: std::collections::HashSet<&str> = match only {
+            Some(only) => only.iter().map(String::as_str).collect(),
+            None => faces.identity_names.iter().map(String::as_str).collect(),
+        };
+        let known = self
+            .card
+            .training_identities
+            .iter()
+            .filter(|name| evaluated.contains(name.as_str()))
+            .count();
+        if known > 0 {
+            caveats.push(format!("the identity judge learned from {known} of the people evaluated here, so its figures flatter the model"));
+        }
+        caveats
+    }
+
     /// One line on what the judge is and how far to trust it.
     pub fn summary(&self) -> String {
         let quality = &self.card.quality;
