@@ -10,7 +10,7 @@ use image::RgbImage;
 
 use super::{DIALOG_OPEN, button_unless};
 use super::dialogs::{FileChooser, Request};
-use super::kept::Keeper;
+use super::kept::{KeptEvaluation, Keeper};
 use super::worker::{Command, JudgeInfo, ModelInfo, WorkerHandle};
 use crate::data::FaceSet;
 use crate::eval::evaluate::{EvalOptions, EvalReport, Evaluation, row_fractions};
@@ -56,6 +56,8 @@ pub struct EvaluateView {
     /// The studio's data folder, where evaluations of the built-in model are kept (`None`: a
     /// window that keeps nothing, as in tests).
     data_dir: Option<std::path::PathBuf>,
+    /// Kept evaluations read from disk in the background, not yet on show.
+    arrived: Arc<Mutex<Vec<KeptEvaluation>>>,
 }
 
 /// What a path chosen in the Evaluate view's save dialog is for.
@@ -80,6 +82,7 @@ impl Default for EvaluateView {
             chooser: FileChooser::default(),
             judge: None,
             data_dir: None,
+            arrived: Arc::default(),
         }
     }
 }
@@ -99,9 +102,32 @@ impl EvaluateView {
     }
 
     /// A model (of `run`; `None`: the built-in one) was loaded into Explore: its kept
-    /// evaluations are shown again, after those on show.
-    pub fn model_loaded(&mut self, run: Option<&std::path::Path>) {
-        for kept in Keeper::new(run, self.data_dir.as_deref()).read() {
+    /// evaluations are read in the background and shown again ([`Self::poll`]), after those on
+    /// show.
+    pub fn model_loaded(&mut self, run: Option<&std::path::Path>, ctx: &egui::Context) {
+        let (keeper, arrived, repaint) = (
+            Keeper::new(run, self.data_dir.as_deref()),
+            self.arrived.clone(),
+            ctx.clone(),
+        );
+        std::thread::spawn(move || {
+            let kept = keeper.read();
+            if !kept.is_empty()
+                && let Ok(mut arrived) = arrived.lock()
+            {
+                arrived.extend(kept);
+                repaint.request_repaint();
+            }
+        });
+    }
+
+    /// Shows the kept evaluations read since the last frame (each once).
+    pub fn poll(&mut self) {
+        let arrived = match self.arrived.lock() {
+            Ok(mut arrived) => std::mem::take(&mut *arrived),
+            Err(_) => return,
+        };
+        for kept in arrived {
             let shown = self
                 .entries
                 .iter()

@@ -200,7 +200,7 @@ impl StudioApp {
                 if let Some(run) = &info.run {
                     self.models.remember(run);
                 }
-                self.evaluate.model_loaded(info.run.as_deref());
+                self.evaluate.model_loaded(info.run.as_deref(), ctx);
                 self.status.model_loaded(&info);
                 self.explore.model_loaded(info, &self.worker);
             }
@@ -347,6 +347,7 @@ impl eframe::App for StudioApp {
             self.on_event(event, &ctx);
         }
         self.faces.poll(&ctx, &mut self.status);
+        self.evaluate.poll();
         self.dropped_files(&ctx);
 
         egui::Panel::top("tabs").show(ui, |ui| self.tabs_ui(ui));
