@@ -8,7 +8,8 @@
 #      and the Explore sweep and redraw (`bench --json`), again with burn's own modules for the
 #      block instead of the fused one (DRGAN_STUDIO_GPU_BLOCK=burn: the before and after of
 #      src/kernels/cube), and each in PyTorch (cuDNN, cudnn.benchmark on) on the same card:
-#      the side-by-side table;
+#      the side-by-side table; then the fused block with burn's convolutions only
+#      (DRGAN_STUDIO_GPU_CONV=burn: what the autotuned matrix-product convolutions bought);
 #   3. the opt-in GPU tests (tests/gpu.rs: the window's device shared with the model).
 #
 # The device call carries the working tree and the carried folders within 64 MiB, and the tree
@@ -96,10 +97,10 @@ run)
     --json "$OUT/warm.json" 2>&1 | quiet | tee -a "$OUT/first-step.log"
 
   step "the step, kernels per step and Explore: small and paper at batch 64 and 256"
-  timeout 200 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 10 --interactive 20 \
+  timeout 180 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 10 --interactive 20 \
     --no-eval --json "$OUT/bench.json" 2>&1 | quiet | tee "$OUT/bench.log"
   step "the same step with burn's modules for the block (before src/kernels/cube)"
-  DRGAN_STUDIO_GPU_BLOCK=burn timeout 100 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 5 \
+  DRGAN_STUDIO_GPU_BLOCK=burn timeout 80 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 5 \
     --interactive 0 --no-eval --json "$OUT/bench-burn.json" 2>&1 | quiet | tee "$OUT/bench-burn.log"
 
   step "PyTorch on the same card"
@@ -133,6 +134,19 @@ for preset, rates in ours["train_img_per_s"].items():
         burn_kernels = before["gpu_kernels_per_step"].get(preset, {}).get(batch, "-")
         print(f"{preset:<7}{batch:>6}{rate:>14.1f}{torch or float('nan'):>15.1f}{ratio:>8}{kernels:>14}"
               f"{burn_rate:>18.1f}{burn_kernels:>13}")
+PY
+
+  step "the fused block with burn's convolutions only (DRGAN_STUDIO_GPU_CONV=burn)"
+  DRGAN_STUDIO_GPU_CONV=burn timeout 80 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 5 \
+    --interactive 0 --no-eval --json "$OUT/bench-conv-burn.json" 2>&1 | quiet | tee "$OUT/bench-conv-burn.log"
+  python3 - "$OUT/bench.json" "$OUT/bench-conv-burn.json" <<'PY' | tee -a "$OUT/side-by-side.txt"
+import json, sys
+tuned, burn = (json.load(open(path)) for path in sys.argv[1:3])
+print(f"{'preset':<7}{'batch':>6}{'tuned convs img/s':>19}{'burn convs img/s':>18}")
+for preset, rates in tuned["train_img_per_s"].items():
+    for batch, rate in sorted(rates.items(), key=lambda kv: int(kv[0])):
+        other = burn["train_img_per_s"].get(preset, {}).get(batch, float("nan"))
+        print(f"{preset:<7}{batch:>6}{rate:>19.1f}{other:>18.1f}")
 PY
 
   step "done"

@@ -287,6 +287,20 @@ mod on_a_gpu_adapter {
         }
     }
 
+    /// The 3×3 convolutions as a matrix product (windows gathered by im2col, then burn's
+    /// matmul), whatever the autotuner would pick on this adapter: the other tests here run
+    /// the tuned choice, and either way must match burn.
+    #[test]
+    fn the_convolution_as_a_matrix_product_matches_burn() {
+        let Some(device) = gpu() else { return };
+        drgan_studio::kernels::set_gpu_conv(drgan_studio::kernels::GpuConv::Product);
+        check_on(Case { sampling: Sampling::Same, batch: 2, in_channels: 3, out_channels: 40, size: 48 }, &device);
+        check_on(Case { sampling: Sampling::Down, batch: 3, in_channels: 4, out_channels: 6, size: 10 }, &device);
+        check_on(Case { sampling: Sampling::Down, batch: 2, in_channels: 5, out_channels: 3, size: 9 }, &device);
+        check_on(Case { sampling: Sampling::ResizeUp, batch: 2, in_channels: 6, out_channels: 36, size: 24 }, &device);
+        drgan_studio::kernels::set_gpu_conv(drgan_studio::kernels::GpuConv::Tuned);
+    }
+
     #[test]
     fn inference_matches_burn_for_every_sampling() {
         let Some(device) = gpu() else { return };

@@ -115,6 +115,8 @@ struct Report {
     device_reason: String,
     /// The block the GPU runs: the fused one (`src/kernels/cube`) or burn's modules.
     gpu_block: &'static str,
+    /// How the fused block's 3×3 convolutions run forward: `tuned`, `burn` or `product`.
+    gpu_conv: &'static str,
     step: &'static str,
     /// The decoder's upsampling the figures are for.
     upsample: &'static str,
@@ -143,6 +145,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     println!("device: {} — {}", chosen.name, chosen.reason);
     if !chosen.name.starts_with("cpu") {
         println!("GPU block: {} (set {}=burn for burn's modules)", crate::kernels::gpu_block(), crate::kernels::GPU_BLOCK_VARIABLE);
+        println!(
+            "its 3×3 convolutions forward: {} (set {}=burn or product for one way only)",
+            crate::kernels::gpu_conv().name(),
+            crate::kernels::GPU_CONV_VARIABLE
+        );
     }
     if let Some(rows) = args.loader {
         loader_throughput()?;
@@ -153,6 +160,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         device: chosen.name.clone(),
         device_reason: chosen.reason.clone(),
         gpu_block: crate::kernels::gpu_block(),
+        gpu_conv: crate::kernels::gpu_conv().name(),
         upsample: args.upsample.name(),
         step: "the paper recipe's step (D on real and fake, then G), as the PyTorch reference takes it",
         train_img_per_s: BTreeMap::new(),

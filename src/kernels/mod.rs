@@ -207,6 +207,76 @@ fn gpu_block_named(value: Option<&str>) -> (&'static str, Option<String>) {
     }
 }
 
+/// The environment variable that picks how the fused GPU block's 3×3 convolutions run forward
+/// (see [`GpuConv`]), so that `bench` can measure each way on one card.
+pub const GPU_CONV_VARIABLE: &str = "DRGAN_STUDIO_GPU_CONV";
+
+/// How the fused GPU block's 3×3 convolutions run forward in training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GpuConv {
+    /// burn's convolution (on WGSL its direct kernel) or the matrix product, whichever
+    /// cubecl's autotuner times faster for each shape on the card (the default).
+    Tuned,
+    /// Always burn's convolution.
+    Burn,
+    /// Always the windows gathered into a matrix (im2col) times the weights, by burn's matmul.
+    Product,
+}
+
+impl GpuConv {
+    /// Its name, as [`GPU_CONV_VARIABLE`] takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuConv::Tuned => "tuned",
+            GpuConv::Burn => "burn",
+            GpuConv::Product => "product",
+        }
+    }
+
+    /// The way a value of [`GPU_CONV_VARIABLE`] names (unset or empty: `tuned`), and a warning
+    /// for a value that names none.
+    fn named(value: Option<&str>) -> (Self, Option<String>) {
+        match value.map(str::trim) {
+            None | Some("" | "tuned") => (GpuConv::Tuned, None),
+            Some("burn") => (GpuConv::Burn, None),
+            Some("product") => (GpuConv::Product, None),
+            Some(other) => (GpuConv::Tuned, Some(format!("{GPU_CONV_VARIABLE}={other:?} is none of `tuned`, `burn`, `product`: the convolutions are tuned"))),
+        }
+    }
+}
+
+/// 0: not yet read from [`GPU_CONV_VARIABLE`]; otherwise one more than the [`GpuConv`] in use.
+static GPU_CONV: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// How the fused GPU block's convolutions run forward: as [`set_gpu_conv`] last said, else as
+/// [`GPU_CONV_VARIABLE`] says (a value that names no way is named once on stderr).
+pub fn gpu_conv() -> GpuConv {
+    match GPU_CONV.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => {
+            let (conv, warning) = GpuConv::named(std::env::var(GPU_CONV_VARIABLE).ok().as_deref());
+            if let Some(warning) = warning {
+                eprintln!("{warning}");
+            }
+            set_gpu_conv(conv);
+            conv
+        }
+        1 => GpuConv::Tuned,
+        2 => GpuConv::Burn,
+        _ => GpuConv::Product,
+    }
+}
+
+/// Makes every later fused GPU block of this process convolve `conv`'s way (tests measure each
+/// way against burn's modules).
+pub fn set_gpu_conv(conv: GpuConv) {
+    let n = match conv {
+        GpuConv::Tuned => 1,
+        GpuConv::Burn => 2,
+        GpuConv::Product => 3,
+    };
+    GPU_CONV.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Whether tensors on `device` take the fused block (burn's flex CPU backend, and its cubecl
 /// GPU backend unless [`gpu_block`] is `burn`; with or without autodiff).
 pub fn fused_available(device: &Device) -> bool {
@@ -270,7 +340,20 @@ pub fn conv_bn_elu_train(input: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g
 
 #[cfg(test)]
 mod tests {
-    use super::gpu_block_named;
+    use super::{GpuConv, gpu_block_named};
+
+    #[test]
+    fn the_gpu_conv_variable_names_a_way_and_anything_else_is_named_back() {
+        assert_eq!(GpuConv::named(None), (GpuConv::Tuned, None));
+        assert_eq!(GpuConv::named(Some(" product")), (GpuConv::Product, None));
+        for way in [GpuConv::Tuned, GpuConv::Burn, GpuConv::Product] {
+            assert_eq!(GpuConv::named(Some(way.name())), (way, None));
+        }
+        let (way, warning) = GpuConv::named(Some("gemm"));
+        assert_eq!(way, GpuConv::Tuned);
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("DRGAN_STUDIO_GPU_CONV=\"gemm\""), "{warning}");
+    }
 
     #[test]
     fn the_gpu_block_variable_names_burn_or_fused_and_anything_else_is_named_back() {

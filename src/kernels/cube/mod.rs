@@ -1,13 +1,15 @@
 //! [`BlockKernels`] on burn's cubecl backend (the GPU through wgpu, and any other cubecl
 //! runtime): the convolution and its two backward halves are burn's own, autotuned kernels,
-//! run without the bias that BatchNorm cancels; BatchNorm and ELU around them are [`norm`]'s
-//! kernels, and the resize block's upsampling is [`upsample`]'s.
+//! run without the bias that BatchNorm cancels (in training a 3×3 convolution's forward pass
+//! may instead be [`gemm`]'s matrix product, where the autotuner finds it faster); BatchNorm and
+//! ELU around them are [`norm`]'s kernels, and the resize block's upsampling is [`upsample`]'s.
 //!
 //! burn's convolutions work on channels-last (NHWC) memory and turn any other layout into it
 //! with a copy first. So every map the block makes is channels-last in memory, presented as the
 //! usual `[N, C, H, W]` tensor (a permuted view): a chain of blocks runs with no layout copies
 //! between its convolutions.
 
+mod gemm;
 mod norm;
 mod upsample;
 
@@ -67,13 +69,17 @@ fn transposed() -> ConvTransposeOptions<2> {
     ConvTransposeOptions::new([2, 2], [1, 1], [1, 1], [1, 1], 1)
 }
 
-/// The block's convolution of `input`, with `bias` when given.
+/// The block's convolution of `input`, with `bias` when given (at inference; training runs
+/// without it, and its 3×3 convolutions go through [`gemm::conv2d`]).
 fn convolve(input: CubeTensor, weight: CubeTensor, bias: Option<CubeTensor>, sampling: Sampling) -> CubeTensor {
-    match sampling {
-        Sampling::Same => CubeBackend::conv2d(input, weight, bias, same()),
-        Sampling::Down => CubeBackend::conv2d(input, weight, bias, down()),
-        Sampling::ResizeUp => CubeBackend::conv2d(upsample::upsample(input), weight, bias, same()),
-        Sampling::TransposedUp => CubeBackend::conv_transpose2d(input, weight, bias, transposed()),
+    match (sampling, bias) {
+        (Sampling::Same, None) => gemm::conv2d(input, weight, 1),
+        (Sampling::Down, None) => gemm::conv2d(input, weight, 2),
+        (Sampling::ResizeUp, None) => gemm::conv2d(upsample::upsample(input), weight, 1),
+        (Sampling::Same, bias) => CubeBackend::conv2d(input, weight, bias, same()),
+        (Sampling::Down, bias) => CubeBackend::conv2d(input, weight, bias, down()),
+        (Sampling::ResizeUp, bias) => CubeBackend::conv2d(upsample::upsample(input), weight, bias, same()),
+        (Sampling::TransposedUp, bias) => CubeBackend::conv_transpose2d(input, weight, bias, transposed()),
     }
 }
 
@@ -135,14 +141,15 @@ impl BlockBackward for CubeBackend {
             Sampling::Same | Sampling::Down => {
                 let options = if sampling == Sampling::Same { same() } else { down() };
                 let d_input = need_input.then(|| CubeBackend::conv2d_x_backward(input.clone(), weight.clone(), d_conv.clone(), options.clone()));
-                let d_weight = need_weight.then(|| CubeBackend::conv2d_weight_backward(input, weight, d_conv, options));
+                let stride = if sampling == Sampling::Same { 1 } else { 2 };
+                let d_weight = need_weight.then(|| gemm::conv2d_weight_backward(input, weight, d_conv, stride));
                 (d_input, d_weight)
             }
             Sampling::ResizeUp => {
                 let upsampled = upsample::upsample(input);
                 let d_input = need_input
                     .then(|| upsample::upsample_backward(CubeBackend::conv2d_x_backward(upsampled.clone(), weight.clone(), d_conv.clone(), same())));
-                let d_weight = need_weight.then(|| CubeBackend::conv2d_weight_backward(upsampled, weight, d_conv, same()));
+                let d_weight = need_weight.then(|| gemm::conv2d_weight_backward(upsampled, weight, d_conv, 1));
                 (d_input, d_weight)
             }
             Sampling::TransposedUp => {
