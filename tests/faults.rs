@@ -719,6 +719,24 @@ fn nonsense_counts_are_refused_by_the_argument_parser() {
     bench("--loader", "18446744073709551615").code(2).stderr(contains("is not in"));
 }
 
+/// `bench --json` keeps its file up to date as it measures (so that a lent GPU machine's time
+/// limit leaves what was measured): here it runs to the end, and the file holds every figure.
+#[test]
+fn bench_writes_its_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench.json");
+    Command::new(binary())
+        .args(["bench", "--device", "cpu", "--presets", "tiny", "--batch", "2", "--steps", "1", "--interactive", "1", "--no-eval", "--json"])
+        .arg(&out)
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(report["train_img_per_s"]["tiny"]["2"].as_f64().is_some_and(|rate| rate > 0.0), "{report}");
+    assert!(report["sweep_ms"]["tiny"]["p50"].as_f64().is_some(), "{report}");
+    assert!(report["loader_img_per_s"].as_f64().is_some_and(|rate| rate > 0.0), "{report}");
+}
+
 /// B11: Ctrl-C while the pose teacher trained waited for it, then promised a checkpoint of
 /// step 0 that was never written.
 #[test]

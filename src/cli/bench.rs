@@ -21,6 +21,7 @@ use crate::eval::evaluate::{EvalOptions, Instruments, evaluate};
 use crate::model::rotator::{Rotator, one_hot};
 use crate::model::{Generator, ModelConfig, PoseBins, Preset, Upsample};
 use crate::synth::SynthSpec;
+use crate::train::run_dir::write_atomically;
 use crate::train::{Balance, DataSource, Recipe, RunConfig, TrainSettings, Trainer};
 
 /// Arguments of `bench`.
@@ -178,6 +179,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         peer: args.peer.as_ref().map(|command| Peer { command: command.clone(), train_img_per_s: BTreeMap::new(), ratio: BTreeMap::new() }),
     };
     println!("machine: {} ({} cores; {})", report.machine.cpu, report.machine.cores, report.machine.features.join(" "));
+    // Written after every figure, so that a run stopped part way (a time limit on a lent GPU
+    // machine) leaves what it measured.
+    let save = |report: &Report| -> anyhow::Result<()> {
+        match &args.json {
+            Some(path) => write_atomically(path, serde_json::to_string_pretty(report)?.as_bytes())
+                .with_context(|| format!("writing {}", path.display())),
+            None => Ok(()),
+        }
+    };
     for &preset in &args.presets {
         let name = preset.name().to_owned();
         for &batch in &args.batch {
@@ -215,6 +225,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 peer.train_img_per_s.entry(name.clone()).or_default().insert(batch.to_string(), theirs);
                 peer.ratio.entry(name.clone()).or_default().insert(batch.to_string(), img_per_s / theirs);
             }
+            save(&report)?;
         }
         if let Some([encoder, decoder, discriminator]) = report.parameters_millions.get(&name) {
             println!("{:<6} parameters: G enc {encoder:.2} M, G dec {decoder:.2} M, D {discriminator:.2} M (Nd 10)", preset.name());
@@ -233,6 +244,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             report.gpu_kernels_per_sweep.insert(name.clone(), sweep_kernels);
             report.sweep_ms.insert(name.clone(), sweep);
             report.redraw_ms.insert(name, redraw);
+            save(&report)?;
         }
     }
     report.loader_img_per_s = loader_throughput()?;
@@ -241,8 +253,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         println!("evaluation: {:.1} s ({})", timing.secs, timing.what);
         report.eval_secs = Some(timing);
     }
+    save(&report)?;
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())
