@@ -116,7 +116,8 @@ struct Report {
     device_reason: String,
     /// The block the GPU runs: the fused one (`src/kernels/cube`) or burn's modules.
     gpu_block: &'static str,
-    /// How the fused block's 3×3 convolutions run forward: `tuned`, `burn` or `product`.
+    /// How the fused block's 3×3 convolutions and weight gradients run: `tuned`, `burn` or
+    /// `product`.
     gpu_conv: &'static str,
     step: &'static str,
     /// The decoder's upsampling the figures are for.
@@ -147,7 +148,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if !chosen.name.starts_with("cpu") {
         println!("GPU block: {} (set {}=burn for burn's modules)", crate::kernels::gpu_block(), crate::kernels::GPU_BLOCK_VARIABLE);
         println!(
-            "its 3×3 convolutions forward: {} (set {}=burn or product for one way only)",
+            "its 3×3 convolutions and weight gradients: {} (set {}=burn or product for one way only)",
             crate::kernels::gpu_conv().name(),
             crate::kernels::GPU_CONV_VARIABLE
         );

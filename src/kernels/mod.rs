@@ -207,11 +207,12 @@ fn gpu_block_named(value: Option<&str>) -> (&'static str, Option<String>) {
     }
 }
 
-/// The environment variable that picks how the fused GPU block's 3×3 convolutions run forward
-/// (see [`GpuConv`]), so that `bench` can measure each way on one card.
+/// The environment variable that picks how the fused GPU block's 3×3 convolutions and their
+/// weight gradients run in training (see [`GpuConv`]), so that `bench` can measure each way on one card.
 pub const GPU_CONV_VARIABLE: &str = "DRGAN_STUDIO_GPU_CONV";
 
-/// How the fused GPU block's 3×3 convolutions run forward in training.
+/// How the fused GPU block's 3×3 convolutions (forward, and their weight gradients) run in
+/// training.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GpuConv {
     /// burn's convolution (on WGSL its direct kernel) or the matrix product, whichever
@@ -219,7 +220,8 @@ pub enum GpuConv {
     Tuned,
     /// Always burn's convolution.
     Burn,
-    /// Always the windows gathered into a matrix (im2col) times the weights, by burn's matmul.
+    /// Always the windows gathered into a matrix (im2col) times the weights, or transposed
+    /// times the output's gradient, by burn's matmul.
     Product,
 }
 
@@ -248,7 +250,7 @@ impl GpuConv {
 /// 0: not yet read from [`GPU_CONV_VARIABLE`]; otherwise one more than the [`GpuConv`] in use.
 static GPU_CONV: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-/// How the fused GPU block's convolutions run forward: as [`set_gpu_conv`] last said, else as
+/// How the fused GPU block's convolutions run: as [`set_gpu_conv`] last said, else as
 /// [`GPU_CONV_VARIABLE`] says (a value that names no way is named once on stderr).
 pub fn gpu_conv() -> GpuConv {
     match GPU_CONV.load(std::sync::atomic::Ordering::Relaxed) {

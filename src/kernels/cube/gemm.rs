@@ -66,7 +66,7 @@ const MAX_WINDOW_BYTES: usize = 1 << 30;
 fn im2col(input: CubeTensor, stride: usize) -> Result<CubeTensor, String> {
     let input = nhwc(channels_last(input));
     let [n, h, w, c] = input.meta.shape().dims::<4>();
-    let (out_h, out_w) = ((h - 1) / stride + 1, (w - 1) / stride + 1);
+    let (out_h, out_w) = (out_side(h, stride), out_side(w, stride));
     let shape = Shape::new([n * out_h * out_w, 9 * c]);
     let bytes = shape.num_elements() * input.dtype.size();
     if bytes > MAX_WINDOW_BYTES {
@@ -79,6 +79,11 @@ fn im2col(input: CubeTensor, stride: usize) -> Result<CubeTensor, String> {
     Ok(columns)
 }
 
+/// An output side of a 3×3 convolution with padding 1 and stride `stride` over `side` pixels.
+fn out_side(side: usize, stride: usize) -> usize {
+    (side - 1) / stride + 1
+}
+
 /// The options of the block's 3×3 convolutions: padding 1, stride `stride`.
 fn options(stride: usize) -> ConvOptions<2> {
     ConvOptions::new([stride, stride], [1, 1], [1, 1], 1)
@@ -89,7 +94,7 @@ fn options(stride: usize) -> ConvOptions<2> {
 fn conv2d_product(input: CubeTensor, weight: CubeTensor, stride: usize) -> Result<CubeTensor, String> {
     let [n, _, h, w] = input.meta.shape().dims::<4>();
     let [out_channels, in_channels, _, _] = weight.meta.shape().dims::<4>();
-    let (out_h, out_w) = ((h - 1) / stride + 1, (w - 1) / stride + 1);
+    let (out_h, out_w) = (out_side(h, stride), out_side(w, stride));
     let columns = im2col(input, stride)?;
     // `[C_out, C_in, 3, 3]` → `[3, 3, C_in, C_out]`: the window matrix's column order.
     let weight = into_contiguous(CubeBackend::float_permute(weight, &[2, 3, 1, 0]));

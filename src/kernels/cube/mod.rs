@@ -1,7 +1,8 @@
 //! [`BlockKernels`] on burn's cubecl backend (the GPU through wgpu, and any other cubecl
 //! runtime): the convolution and its two backward halves are burn's own, autotuned kernels,
 //! run without the bias that BatchNorm cancels (in training a 3×3 convolution's forward pass
-//! may instead be [`gemm`]'s matrix product, where the autotuner finds it faster); BatchNorm and
+//! and weight gradient may instead be [`gemm`]'s matrix products, where the autotuner finds
+//! them faster); BatchNorm and
 //! ELU around them are [`norm`]'s kernels, and the resize block's upsampling is [`upsample`]'s.
 //!
 //! burn's convolutions work on channels-last (NHWC) memory and turn any other layout into it
@@ -139,9 +140,8 @@ impl BlockBackward for CubeBackend {
         let placeholder = unused(&d_gamma);
         let (d_input, d_weight) = match sampling {
             Sampling::Same | Sampling::Down => {
-                let options = if sampling == Sampling::Same { same() } else { down() };
-                let d_input = need_input.then(|| CubeBackend::conv2d_x_backward(input.clone(), weight.clone(), d_conv.clone(), options.clone()));
-                let stride = if sampling == Sampling::Same { 1 } else { 2 };
+                let (options, stride) = if sampling == Sampling::Same { (same(), 1) } else { (down(), 2) };
+                let d_input = need_input.then(|| CubeBackend::conv2d_x_backward(input.clone(), weight.clone(), d_conv.clone(), options));
                 let d_weight = need_weight.then(|| gemm::conv2d_weight_backward(input, weight, d_conv, stride));
                 (d_input, d_weight)
             }
