@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Some(Command::Export(args)) => drgan_studio::cli::export::run(&args),
         Some(Command::Import(args)) => drgan_studio::cli::import::run(&args),
         Some(Command::Judge(args)) => drgan_studio::cli::judge::run(&args),
+        Some(Command::GpuCache(args)) => drgan_studio::cli::gpu_cache::run(&args),
         Some(Command::Window(args)) => drgan_studio::cli::window::run(args),
         None => drgan_studio::cli::window::run(Default::default()),
     };

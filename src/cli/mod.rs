@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod eval;
 pub mod export;
+pub mod gpu_cache;
 pub mod import;
 pub mod inspect;
 pub mod judge;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Make the identity judge (a face recogniser trained apart from every model) or print
     /// its own figures.
     Judge(judge::JudgeArgs),
+    /// Bring the GPU's tuning results and compiled kernels from one machine to another with the
+    /// same card, as one bundle file, so its first step does not tune or compile again.
+    GpuCache(gpu_cache::GpuCacheArgs),
     /// Open the studio window (the default without a subcommand).
     Window(window::WindowArgs),
 }
