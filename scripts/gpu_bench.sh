@@ -10,18 +10,23 @@
 #      src/kernels/cube), and each in PyTorch (cuDNN, cudnn.benchmark on) on the same card:
 #      the side-by-side table; then the fused block with burn's convolutions only
 #      (DRGAN_STUDIO_GPU_CONV=burn: what the autotuned matrix-product convolutions bought);
-#   3. the opt-in GPU tests (tests/gpu.rs: the window's device shared with the model).
+#   3. this card's tuning results as a bundle ($OUT/gpu-cache.bundle, `gpu-cache export`), which
+#      `gpu-cache import` brings to another machine with the same card;
+#   4. the opt-in GPU tests (tests/gpu.rs: the window's device shared with the model).
 #
 # The device call carries the working tree and the carried folders within 64 MiB, and the tree
 # alone is about 42 MB, so the binaries travel without their embedded weights (the
 # `external-weights` build reads them from the tree's assets/) and in two calls:
 #
-# Here, on the development machine:   bash scripts/gpu_bench.sh pack
+# Here, on the development machine:   bash scripts/gpu_bench.sh pack [wgsl]
 #   puts the release binary (stripped, xz) and PyTorch's reference step into .gpu/ and the Vulkan
 #   loader as a Debian package into .gl/ (both ignored by git), and says whether it all fits.
-# There (carry .gpu and .gl):          bash scripts/gpu_bench.sh run          (steps 1 and 2)
+#   Its kernels are WGSL; `pack spirv` packs a build with the `spirv` feature instead, whose
+#   kernels are SPIR-V on a Vulkan card (a second set of burn's crates: its first build is long),
+#   so a second call prints the same figures for it. `pack-tests spirv` likewise.
+# There (carry .gpu and .gl):          bash scripts/gpu_bench.sh run          (steps 1 to 3)
 # Then here:                          bash scripts/gpu_bench.sh pack-tests   (.gpu/ holds the
-#   gpu test binary instead), and there: bash scripts/gpu_bench.sh run        (step 3)
+#   gpu test binary instead), and there: bash scripts/gpu_bench.sh run        (step 4)
 # Everything printed is also kept in $OUT.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +35,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/drgan-studio-target}"
 carried() {
   { git ls-files -z --cached --others --exclude-standard; find .gpu .gl -type f -print0; } |
     xargs -0 stat -c %s 2>/dev/null | awk '{ total += $1 } END { printf "%.1f MiB of 64 MiB\n", total / 1048576 }'
+}
+# The cargo features of a packed build: the weights read from the tree, and `spirv` if asked for.
+features() {
+  case "$1" in
+  spirv) echo "external-weights spirv" ;;
+  "") echo "external-weights" ;;
+  *) echo "unknown build '$1' (spirv or nothing)" >&2; exit 2 ;;
+  esac
 }
 # The executable cargo built for `cargo test --release --no-run ARGS…` (the last one listed).
 built() {
@@ -41,8 +54,9 @@ for line in sys.stdin:
 }
 case "${1:-}" in
 pack)
+  feats=$(features "${2:-}") || exit 2
   rm -rf .gpu && mkdir -p .gpu
-  cargo test --release --no-run --quiet --features external-weights
+  cargo test --release --no-run --quiet --features "$feats"
   strip -o .gpu/drgan-studio "$CARGO_TARGET_DIR/release/drgan-studio" && xz -9e -T0 -f .gpu/drgan-studio
   # Back to the normal build, weights embedded (only this crate relinks).
   cargo test --release --no-run --quiet
@@ -57,8 +71,9 @@ pack)
   echo "a device call would carry $(carried)"
   ;;
 pack-tests)
+  feats=$(features "${2:-}") || exit 2
   rm -rf .gpu && mkdir -p .gpu
-  binary=$(built --features external-weights --test gpu)
+  binary=$(built --features "$feats" --test gpu)
   [ -x "$binary" ] || { echo "no built binary for tests/gpu.rs"; exit 1; }
   strip -o .gpu/gpu "$binary" && xz -9e -T0 -f .gpu/gpu
   cargo test --release --no-run --quiet
@@ -149,8 +164,12 @@ for preset, rates in tuned["train_img_per_s"].items():
         print(f"{preset:<7}{batch:>6}{rate:>19.1f}{other:>18.1f}")
 PY
 
+  step "this card's tuning results as one file, for machines with the same card (gpu-cache export)"
+  card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
+  "$BIN" gpu-cache export "$OUT/gpu-cache.bundle" --name "${card:-unknown card} $(uname -s)" 2>&1 | quiet
+
   step "done"
   ;;
 *)
-  echo "usage: gpu_bench.sh pack | pack-tests | run"; exit 2 ;;
+  echo "usage: gpu_bench.sh pack [spirv] | pack-tests [spirv] | run"; exit 2 ;;
 esac

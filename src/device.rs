@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use burn::backend::{Backend, Dispatch};
 use burn::tensor::wgpu::wgpu;
 use burn::tensor::{Device, DeviceKind};
 use cubecl_runtime::config::cache::CacheConfig;
@@ -67,8 +68,8 @@ pub fn choose(choice: DeviceChoice) -> anyhow::Result<ChosenDevice> {
             let kind = if software { DeviceKind::Cpu } else { DeviceKind::DefaultDevice };
             let device = init_wgpu(kind)?;
             Ok(ChosenDevice {
+                name: name_with_kernel_language(format!("wgpu: {}", describe(info)), &device),
                 device,
-                name: format!("wgpu: {}", describe(info)),
                 reason: if software {
                     "--device gpu was asked for; the only adapter is a software one, so expect minutes of shader compilation and slow steps".to_owned()
                 } else {
@@ -82,8 +83,8 @@ pub fn choose(choice: DeviceChoice) -> anyhow::Result<ChosenDevice> {
             match found.iter().find(|info| info.device_type != wgpu::DeviceType::Cpu) {
                 Some(info) => match init_wgpu(DeviceKind::DefaultDevice) {
                     Ok(device) => Ok(ChosenDevice {
+                        name: name_with_kernel_language(format!("wgpu: {}", describe(info)), &device),
                         device,
-                        name: format!("wgpu: {}", describe(info)),
                         reason: "auto: found a hardware GPU adapter".to_owned(),
                         software_adapter: false,
                     }),
@@ -97,6 +98,35 @@ pub fn choose(choice: DeviceChoice) -> anyhow::Result<ChosenDevice> {
             }
         }
     }
+}
+
+/// `name` with the language burn compiles its GPU kernels to on `device` (`SPIR-V` on a Vulkan
+/// adapter whose driver has what cubecl's SPIR-V compiler needs, `WGSL` elsewhere), as in
+/// `wgpu: NVIDIA H100 (Vulkan, DiscreteGpu), SPIR-V kernels`.
+pub fn name_with_kernel_language(name: String, device: &Device) -> String {
+    let runtime = Dispatch::name(device.as_dispatch());
+    let language = [("wgpu<spirv>", "SPIR-V"), ("wgpu<wgsl>", "WGSL"), ("wgpu<msl>", "MSL")].into_iter().find(|(tag, _)| runtime.contains(tag));
+    match language {
+        Some((_, language)) => format!("{name}, {language} kernels"),
+        None => name,
+    }
+}
+
+/// The tensor-core tiles (cooperative matrices) the wgpu device `chosen` offers cubecl's kernels,
+/// as `f16×f16→f32 16×16×16`: none with WGSL kernels, which have no such instructions, nor on a
+/// card or driver without them. burn's matrix products and implicit-GEMM convolutions use them
+/// only for the element types listed (the model computes in f32).
+pub fn tensor_core_tiles(chosen: &ChosenDevice) -> Vec<String> {
+    use cubecl::wgpu::{AutoCompiler, WgpuDevice, WgpuDeviceKind, WgpuRuntime};
+    use cubecl_runtime::runtime::Runtime;
+    if !chosen.name.starts_with("wgpu") {
+        return Vec::new();
+    }
+    // `choose` asks burn for the default device, or the CPU one where the only adapter is.
+    let device = WgpuDevice::new(if chosen.software_adapter { WgpuDeviceKind::Cpu } else { WgpuDeviceKind::DefaultDevice });
+    let client = WgpuRuntime::<AutoCompiler>::client(&device);
+    let tiles = &client.properties().features.matmul.cmma;
+    tiles.iter().map(|tile| format!("{}×{}→{} {}×{}×{}", tile.a_type, tile.b_type, tile.cd_type, tile.m, tile.n, tile.k)).collect()
 }
 
 fn init_wgpu(kind: DeviceKind) -> anyhow::Result<Device> {
@@ -179,7 +209,7 @@ pub fn keep_gpu_tuning() {
 mod tests {
     use burn::tensor::{Device, Tensor};
 
-    use super::{DeviceChoice, KernelLaunches, choose, count_gpu_kernels};
+    use super::{DeviceChoice, KernelLaunches, choose, count_gpu_kernels, tensor_core_tiles};
 
     #[test]
     fn kernels_are_counted_on_a_gpu_adapter_and_the_cpu_backend_launches_none() {
@@ -191,6 +221,12 @@ mod tests {
             eprintln!("no wgpu adapter: the GPU half of this test did not run");
             return;
         };
+        // The default build compiles every kernel to WGSL, which has no tensor-core tiles.
+        let language = if cfg!(feature = "spirv") { "SPIR-V" } else { "WGSL" };
+        assert!(gpu.name.ends_with(&format!(", {language} kernels")), "{}", gpu.name);
+        if !cfg!(feature = "spirv") {
+            assert_eq!(tensor_core_tiles(&gpu), Vec::<String>::new());
+        }
         let (data, on_gpu) = count_gpu_kernels(|| add_one(&gpu.device));
         assert_eq!(data.try_to_vec::<f32>().ok(), Some(vec![2.0; 8]));
         assert!(on_gpu.total() >= 1, "no launch seen: {on_gpu:?}");

@@ -59,7 +59,7 @@ fn the_window_shares_its_gpu_device_with_the_model() {
     use std::time::{Duration, Instant};
 
     let studio = |gpu: bool| {
-        let builder = Harness::builder().with_size([1280.0, 820.0]).wgpu();
+        let builder = Harness::builder().with_size([1280.0, 820.0]).wgpu_setup(drgan_studio::app::window_wgpu_setup());
         builder.build_eframe(move |cc| {
             let (device, adapter) = if gpu {
                 model_device(cc.wgpu_render_state.as_ref())

@@ -591,17 +591,45 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<()> {
     taken.unwrap_or(Ok(()))
 }
 
-/// The window's wgpu setup: ask for every feature and limit the adapter has, so burn can run
-/// its kernels (and its autotuner's timestamp queries) on the same device.
+/// The window's wgpu setup, shared with the model (see [`model_device`]).
 fn wgpu_configuration() -> egui_wgpu::WgpuConfiguration {
+    egui_wgpu::WgpuConfiguration { wgpu_setup: window_wgpu_setup(), ..Default::default() }
+}
+
+/// The window's wgpu device, made so that burn can run the model on it too: egui makes it with
+/// every feature and limit the adapter has (burn's autotuner needs its timestamp queries). In a
+/// build with the `spirv` feature, on a Vulkan adapter, it is instead the device cubecl makes for
+/// its SPIR-V kernels (`vulkan_device`).
+pub fn window_wgpu_setup() -> egui_wgpu::WgpuSetup {
     let mut create = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
+    #[cfg(feature = "spirv")]
+    if let Some(existing) = vulkan_device(&create) {
+        return egui_wgpu::WgpuSetup::Existing(existing);
+    }
     create.device_descriptor = Arc::new(|adapter: &wgpu::Adapter| wgpu::DeviceDescriptor {
         label: Some("drgan-studio"),
         required_features: adapter.features(),
         required_limits: adapter.limits(),
         ..Default::default()
     });
-    egui_wgpu::WgpuConfiguration { wgpu_setup: egui_wgpu::WgpuSetup::CreateNew(create), ..Default::default() }
+    egui_wgpu::WgpuSetup::CreateNew(create)
+}
+
+/// The adapter egui would pick, when it is a Vulkan one, with the device cubecl makes for its
+/// SPIR-V compiler: every wgpu feature and limit plus the Vulkan extensions its kernels are
+/// compiled for (cooperative matrices, the memory model, 64-bit and 16-bit types, where the
+/// driver has them), which a device made by egui would lack. `None` (egui makes the device) on
+/// other APIs, where the driver lacks what SPIR-V compilation needs, or where it fails.
+#[cfg(feature = "spirv")]
+fn vulkan_device(create: &egui_wgpu::WgpuSetupCreateNew) -> Option<egui_wgpu::WgpuSetupExisting> {
+    if !create.instance_descriptor.backends.contains(wgpu::Backends::VULKAN) {
+        return None;
+    }
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor { backends: wgpu::Backends::VULKAN, ..wgpu::InstanceDescriptor::new_without_display_handle_from_env() });
+    let options = wgpu::RequestAdapterOptions { power_preference: create.power_preference, ..Default::default() };
+    let adapter = pollster::block_on(instance.request_adapter(&options)).ok()?;
+    let (device, queue) = pollster::block_on(cubecl::wgpu::vulkan::try_request_vulkan_device(&adapter)).ok()??;
+    Some(egui_wgpu::WgpuSetupExisting { instance, adapter, device, queue })
 }
 
 /// The model's device: the window's own GPU device when it is a real GPU, otherwise burn's CPU
@@ -618,20 +646,26 @@ pub fn model_device(render_state: Option<&egui_wgpu::RenderState>) -> (ChosenDev
         let reason = format!("the window's adapter {adapter} is a software renderer; the model runs on the CPU backend instead");
         return (cpu(reason, true), Some(adapter));
     }
-    let setup = WgpuSetup {
-        instance: state.instance.clone(),
-        adapter: state.adapter.clone(),
-        device: state.device.clone(),
-        queue: state.queue.clone(),
-        backend: info.backend,
-    };
-    match Device::wgpu_options().setup(setup).init() {
+    match share_window_device(&state.instance, &state.adapter, &state.device, &state.queue) {
         Ok(device) => (
-            ChosenDevice { device, name: format!("wgpu: {adapter}"), reason: "the window's own GPU device".to_owned(), software_adapter: false },
+            ChosenDevice { name: crate::device::name_with_kernel_language(format!("wgpu: {adapter}"), &device), device, reason: "the window's own GPU device".to_owned(), software_adapter: false },
             Some(adapter),
         ),
         Err(error) => (cpu(format!("the GPU {adapter} could not run the model ({error}); the model runs on the CPU backend"), false), Some(adapter)),
     }
+}
+
+/// The window's wgpu device registered with burn, so the model's tensors live where the window
+/// draws them.
+fn share_window_device(instance: &wgpu::Instance, adapter: &wgpu::Adapter, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<Device, burn::tensor::wgpu::WgpuInitError> {
+    let setup = WgpuSetup {
+        instance: instance.clone(),
+        adapter: adapter.clone(),
+        device: device.clone(),
+        queue: queue.clone(),
+        backend: adapter.get_info().backend,
+    };
+    Device::wgpu_options().setup(setup).init()
 }
 
 #[cfg(test)]

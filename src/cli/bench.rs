@@ -119,6 +119,8 @@ struct Report {
     /// How the fused block's 3×3 convolutions and weight gradients run: `tuned`, `burn` or
     /// `product`.
     gpu_conv: &'static str,
+    /// The cooperative-matrix tiles the GPU offers the kernels (`tensor_core_tiles`).
+    gpu_tensor_core_tiles: Vec<String>,
     step: &'static str,
     /// The decoder's upsampling the figures are for.
     upsample: &'static str,
@@ -152,6 +154,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             crate::kernels::gpu_conv().name(),
             crate::kernels::GPU_CONV_VARIABLE
         );
+        let tiles = device::tensor_core_tiles(&chosen);
+        println!("tensor-core tiles offered to the kernels: {}", if tiles.is_empty() { "none".to_owned() } else { tiles.join(", ") });
     }
     if let Some(rows) = args.loader {
         loader_throughput()?;
@@ -163,6 +167,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         device_reason: chosen.reason.clone(),
         gpu_block: crate::kernels::gpu_block(),
         gpu_conv: crate::kernels::gpu_conv().name(),
+        gpu_tensor_core_tiles: device::tensor_core_tiles(&chosen),
         upsample: args.upsample.name(),
         step: "the paper recipe's step (D on real and fake, then G), as the PyTorch reference takes it",
         train_img_per_s: BTreeMap::new(),
