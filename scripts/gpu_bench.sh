@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU figure BENCHMARKS.md asks for, in one call of at most 9 minutes on a lent GPU machine
+# Every GPU figure BENCHMARKS.md asks for, in one call of about 9 minutes at most (its timeouts add
+# up to 9.5) on a lent GPU machine
 # (the `device` tool of this workplace, /work/.library/device/README.md), which has PyTorch with
 # CUDA in its python3 but no Rust toolchain:
 #   1. the first training step of a fresh process, cold (no autotune results on disk) and warm
@@ -10,15 +11,16 @@
 #      src/kernels/cube), and each in PyTorch (cuDNN, cudnn.benchmark on) on the same card:
 #      the side-by-side table; then the fused block with burn's convolutions only
 #      (DRGAN_STUDIO_GPU_CONV=burn: what the autotuned matrix-product convolutions bought);
-#   3. this card's tuning results as a bundle ($OUT/gpu-cache.bundle, `gpu-cache export`), which
-#      `gpu-cache import` brings to another machine with the same card;
+#   3. this card's tuning results as a bundle ($OUT/gpu-cache.bundle, `gpu-cache export`, taken
+#      right after the fused block's figures), which `gpu-cache import` brings to another machine
+#      with the same card;
 #   4. the opt-in GPU tests (tests/gpu.rs: the window's device shared with the model).
 #
 # The device call carries the working tree and the carried folders within 64 MiB, and the tree
 # alone is about 42 MB, so the binaries travel without their embedded weights (the
 # `external-weights` build reads them from the tree's assets/) and in two calls:
 #
-# Here, on the development machine:   bash scripts/gpu_bench.sh pack [wgsl]
+# Here, on the development machine:   bash scripts/gpu_bench.sh pack [spirv]
 #   puts the release binary (stripped, xz) and PyTorch's reference step into .gpu/ and the Vulkan
 #   loader as a Debian package into .gl/ (both ignored by git), and says whether it all fits.
 #   Its kernels are WGSL; `pack spirv` packs a build with the `spirv` feature instead, whose
@@ -104,7 +106,7 @@ run)
   step() { echo "== $1 ($(date +%T))"; }
 
   step "first step, cold"
-  timeout 120 "$BIN" bench --device gpu --presets small --batch 64 --steps 2 --interactive 0 --no-eval \
+  timeout 110 "$BIN" bench --device gpu --presets small --batch 64 --steps 2 --interactive 0 --no-eval \
     --json "$OUT/cold.json" 2>&1 | quiet | tee "$OUT/first-step.log"
   ls -laR "$DRGAN_STUDIO_CACHE" 2>&1 | tee -a "$OUT/first-step.log"
   step "first step, warm (a second process)"
@@ -114,14 +116,19 @@ run)
   step "the step, kernels per step and Explore: small and paper at batch 64 and 256"
   timeout 180 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 10 --interactive 20 \
     --no-eval --json "$OUT/bench.json" 2>&1 | quiet | tee "$OUT/bench.log"
+  step "this card's tuning results as one file, for machines with the same card (gpu-cache export)"
+  card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
+  timeout 20 "$BIN" gpu-cache export "$OUT/gpu-cache.bundle" --name "${card:-unknown card} $(uname -s)" 2>&1 |
+    quiet | tee "$OUT/gpu-cache.log"
+
   step "the same step with burn's modules for the block (before src/kernels/cube)"
-  DRGAN_STUDIO_GPU_BLOCK=burn timeout 80 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 5 \
+  DRGAN_STUDIO_GPU_BLOCK=burn timeout 70 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 5 \
     --interactive 0 --no-eval --json "$OUT/bench-burn.json" 2>&1 | quiet | tee "$OUT/bench-burn.log"
 
   step "PyTorch on the same card"
   for preset in small paper; do
     for batch in 64 256; do
-      timeout 25 python3 "$OLDPWD/.gpu/torch_drgan_ref.py" "$preset" "$batch" 10 cuda 2>&1 |
+      timeout 22 python3 "$OLDPWD/.gpu/torch_drgan_ref.py" "$preset" "$batch" 10 cuda 2>&1 |
         grep img_per_s | sed "s/^/$preset $batch: /" | tee -a "$OUT/torch.log"
     done
   done
@@ -152,7 +159,7 @@ for preset, rates in ours["train_img_per_s"].items():
 PY
 
   step "the fused block with burn's convolutions only (DRGAN_STUDIO_GPU_CONV=burn)"
-  DRGAN_STUDIO_GPU_CONV=burn timeout 80 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 5 \
+  DRGAN_STUDIO_GPU_CONV=burn timeout 60 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 5 \
     --interactive 0 --no-eval --json "$OUT/bench-conv-burn.json" 2>&1 | quiet | tee "$OUT/bench-conv-burn.log"
   python3 - "$OUT/bench.json" "$OUT/bench-conv-burn.json" <<'PY' | tee -a "$OUT/side-by-side.txt"
 import json, sys
@@ -163,10 +170,6 @@ for preset, rates in tuned["train_img_per_s"].items():
         other = burn["train_img_per_s"].get(preset, {}).get(batch, float("nan"))
         print(f"{preset:<7}{batch:>6}{rate:>19.1f}{other:>18.1f}")
 PY
-
-  step "this card's tuning results as one file, for machines with the same card (gpu-cache export)"
-  card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
-  "$BIN" gpu-cache export "$OUT/gpu-cache.bundle" --name "${card:-unknown card} $(uname -s)" 2>&1 | quiet
 
   step "done"
   ;;

@@ -42,4 +42,25 @@ fn a_bundle_brings_the_tuning_results_to_an_empty_cache_once() {
     assert!(added > 0, "{first}");
     let again = gpu_cache(&there, &["import", bundle.to_str().unwrap()]);
     assert!(again.contains(&format!(": 0 entries added to {}, {added} already there", there.join("gpu-tuning").display())), "{again}");
+
+    // A bundle of another cubecl version (its manifest edited with Python's sqlite3): refused.
+    let other = dir.path().join("other-version.bundle");
+    std::fs::copy(&bundle, &other).unwrap();
+    let edit = r#"import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("""update meta set v = replace(v, '"cubecl_version": "0.11.3"', '"cubecl_version": "0.10.0"') where k = 'manifest'"""); c.commit()"#;
+    match Command::new("python3").args(["-c", edit]).arg(&other).status() {
+        Ok(status) if status.success() => {
+            let refused = Command::new(binary()).env("DRGAN_STUDIO_CACHE", dir.path().join("elsewhere")).args(["gpu-cache", "import"]).arg(&other).output().unwrap();
+            assert!(!refused.status.success());
+            let said = String::from_utf8_lossy(&refused.stderr);
+            assert!(said.contains("was made with cubecl 0.10.0") && said.contains("would never read its entries"), "{said}");
+        }
+        _ => eprintln!("no python3 with sqlite3: the other-version bundle was not checked"),
+    }
+
+    // A cache folder that cannot be made (a file where it would go): refused, not kept in memory.
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, "not a folder").unwrap();
+    let refused = Command::new(binary()).env("DRGAN_STUDIO_CACHE", &blocked).args(["gpu-cache", "import"]).arg(&bundle).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot be made"), "{}", String::from_utf8_lossy(&refused.stderr));
 }

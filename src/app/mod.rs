@@ -598,8 +598,8 @@ fn wgpu_configuration() -> egui_wgpu::WgpuConfiguration {
 
 /// The window's wgpu device, made so that burn can run the model on it too: egui makes it with
 /// every feature and limit the adapter has (burn's autotuner needs its timestamp queries). In a
-/// build with the `spirv` feature, on a Vulkan adapter, it is instead the device cubecl makes for
-/// its SPIR-V kernels (`vulkan_device`).
+/// build with the `spirv` feature, on a Vulkan hardware adapter, it is instead the device cubecl
+/// makes for its SPIR-V kernels (`vulkan_device`).
 pub fn window_wgpu_setup() -> egui_wgpu::WgpuSetup {
     let mut create = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
     #[cfg(feature = "spirv")]
@@ -615,11 +615,13 @@ pub fn window_wgpu_setup() -> egui_wgpu::WgpuSetup {
     egui_wgpu::WgpuSetup::CreateNew(create)
 }
 
-/// The adapter egui would pick, when it is a Vulkan one, with the device cubecl makes for its
-/// SPIR-V compiler: every wgpu feature and limit plus the Vulkan extensions its kernels are
-/// compiled for (cooperative matrices, the memory model, 64-bit and 16-bit types, where the
-/// driver has them), which a device made by egui would lack. `None` (egui makes the device) on
-/// other APIs, where the driver lacks what SPIR-V compilation needs, or where it fails.
+/// The best Vulkan hardware adapter, with the device cubecl makes for its SPIR-V kernels: every
+/// wgpu feature and limit plus the Vulkan extensions those kernels are compiled for (cooperative
+/// matrices, the memory model, 64-bit and 16-bit types, where the driver has them), which a
+/// device made by egui would lack. `None` (egui makes the device) where the instance may not use
+/// Vulkan, on a software adapter (the model runs on the CPU backend there), where the driver
+/// lacks what SPIR-V compilation needs, or where making the device fails (said on stderr). The
+/// adapter is picked without a window to check against, and cubecl takes the first queue family.
 #[cfg(feature = "spirv")]
 fn vulkan_device(create: &egui_wgpu::WgpuSetupCreateNew) -> Option<egui_wgpu::WgpuSetupExisting> {
     if !create.instance_descriptor.backends.contains(wgpu::Backends::VULKAN) {
@@ -628,8 +630,17 @@ fn vulkan_device(create: &egui_wgpu::WgpuSetupCreateNew) -> Option<egui_wgpu::Wg
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor { backends: wgpu::Backends::VULKAN, ..wgpu::InstanceDescriptor::new_without_display_handle_from_env() });
     let options = wgpu::RequestAdapterOptions { power_preference: create.power_preference, ..Default::default() };
     let adapter = pollster::block_on(instance.request_adapter(&options)).ok()?;
-    let (device, queue) = pollster::block_on(cubecl::wgpu::vulkan::try_request_vulkan_device(&adapter)).ok()??;
-    Some(egui_wgpu::WgpuSetupExisting { instance, adapter, device, queue })
+    if adapter.get_info().device_type == wgpu::DeviceType::Cpu {
+        return None;
+    }
+    match pollster::block_on(cubecl::wgpu::vulkan::try_request_vulkan_device(&adapter)) {
+        Ok(Some((device, queue))) => Some(egui_wgpu::WgpuSetupExisting { instance, adapter, device, queue }),
+        Ok(None) => None,
+        Err(error) => {
+            eprintln!("note: the Vulkan device for SPIR-V kernels could not be made ({error}); the window makes its own");
+            None
+        }
+    }
 }
 
 /// The model's device: the window's own GPU device when it is a real GPU, otherwise burn's CPU
@@ -646,7 +657,7 @@ pub fn model_device(render_state: Option<&egui_wgpu::RenderState>) -> (ChosenDev
         let reason = format!("the window's adapter {adapter} is a software renderer; the model runs on the CPU backend instead");
         return (cpu(reason, true), Some(adapter));
     }
-    match share_window_device(&state.instance, &state.adapter, &state.device, &state.queue) {
+    match share_window_device(state) {
         Ok(device) => (
             ChosenDevice { name: crate::device::name_with_kernel_language(format!("wgpu: {adapter}"), &device), device, reason: "the window's own GPU device".to_owned(), software_adapter: false },
             Some(adapter),
@@ -657,13 +668,13 @@ pub fn model_device(render_state: Option<&egui_wgpu::RenderState>) -> (ChosenDev
 
 /// The window's wgpu device registered with burn, so the model's tensors live where the window
 /// draws them.
-fn share_window_device(instance: &wgpu::Instance, adapter: &wgpu::Adapter, device: &wgpu::Device, queue: &wgpu::Queue) -> Result<Device, burn::tensor::wgpu::WgpuInitError> {
+fn share_window_device(state: &egui_wgpu::RenderState) -> Result<Device, burn::tensor::wgpu::WgpuInitError> {
     let setup = WgpuSetup {
-        instance: instance.clone(),
-        adapter: adapter.clone(),
-        device: device.clone(),
-        queue: queue.clone(),
-        backend: adapter.get_info().backend,
+        instance: state.instance.clone(),
+        adapter: state.adapter.clone(),
+        device: state.device.clone(),
+        queue: state.queue.clone(),
+        backend: state.adapter.get_info().backend,
     };
     Device::wgpu_options().setup(setup).init()
 }

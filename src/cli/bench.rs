@@ -147,6 +147,7 @@ struct Report {
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let chosen = device::choose(args.device)?;
     println!("device: {} — {}", chosen.name, chosen.reason);
+    let tiles = device::tensor_core_tiles(&chosen);
     if !chosen.name.starts_with("cpu") {
         println!("GPU block: {} (set {}=burn for burn's modules)", crate::kernels::gpu_block(), crate::kernels::GPU_BLOCK_VARIABLE);
         println!(
@@ -154,7 +155,6 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             crate::kernels::gpu_conv().name(),
             crate::kernels::GPU_CONV_VARIABLE
         );
-        let tiles = device::tensor_core_tiles(&chosen);
         println!("tensor-core tiles offered to the kernels: {}", if tiles.is_empty() { "none".to_owned() } else { tiles.join(", ") });
     }
     if let Some(rows) = args.loader {
@@ -167,7 +167,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         device_reason: chosen.reason.clone(),
         gpu_block: crate::kernels::gpu_block(),
         gpu_conv: crate::kernels::gpu_conv().name(),
-        gpu_tensor_core_tiles: device::tensor_core_tiles(&chosen),
+        gpu_tensor_core_tiles: tiles,
         upsample: args.upsample.name(),
         step: "the paper recipe's step (D on real and fake, then G), as the PyTorch reference takes it",
         train_img_per_s: BTreeMap::new(),

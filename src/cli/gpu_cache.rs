@@ -1,12 +1,16 @@
-//! `drgan-studio gpu-cache`: the GPU's tuning results and compiled kernels as one file, made
-//! once on a card and brought to another machine with the same card, so that its first training
-//! step neither tunes nor compiles again.
+//! `drgan-studio gpu-cache`: the GPU's tuning results (and, in a build with the `spirv` feature,
+//! its compiled SPIR-V kernels) as one file, made once on a card and brought to another machine
+//! with the same card, so that its first training step does not tune again.
 //!
 //! The folder is the one [`crate::device::keep_gpu_tuning`] names. A bundle is cubecl's own
 //! format: every entry is keyed by the cubecl version and the adapter it was measured on, so a
-//! bundle from another card or another build is read and never used (it costs nothing else).
+//! bundle from another card is read and never used (it costs nothing else); one from another
+//! cubecl version is refused.
 
 use std::path::PathBuf;
+
+/// The cubecl version this binary is built with (Cargo.toml pins it; a test keeps them equal).
+const CUBECL_VERSION: &str = "0.11.3";
 
 /// Arguments of `gpu-cache`.
 #[derive(Debug, clap::Args)]
@@ -19,7 +23,7 @@ pub struct GpuCacheArgs {
 /// `gpu-cache export` or `gpu-cache import`.
 #[derive(Debug, clap::Subcommand)]
 pub enum GpuCacheAction {
-    /// Write this machine's GPU tuning results and compiled kernels into one bundle file.
+    /// Write this machine's GPU tuning results into one bundle file.
     Export {
         /// The bundle file to write (replaced if it is a bundle already).
         file: PathBuf,
@@ -55,20 +59,40 @@ pub fn run(args: &GpuCacheArgs) -> anyhow::Result<()> {
             if !file.is_file() {
                 anyhow::bail!("there is no file {}", file.display());
             }
-            let bundle = cubecl::bundle::open(file).map_err(|error| anyhow::anyhow!("{} is not a GPU cache bundle: {error}", file.display()))?;
-            let report = cubecl::bundle::import(bundle.as_ref());
+            let bundle = cubecl::bundle::SqliteBundle::open(file).map_err(|error| anyhow::anyhow!("{} is not a GPU cache bundle: {error}", file.display()))?;
+            let manifest = bundle.manifest();
+            if manifest.cubecl_version != CUBECL_VERSION {
+                anyhow::bail!(
+                    "{} (\"{}\") was made with cubecl {}; this studio uses cubecl {CUBECL_VERSION} and would never read its entries",
+                    file.display(),
+                    manifest.name,
+                    manifest.cubecl_version
+                );
+            }
+            // cubecl keeps entries in memory, silently, where it cannot open the folder's database.
+            std::fs::create_dir_all(&folder).map_err(|error| anyhow::anyhow!("the GPU cache folder {} cannot be made: {error}", folder.display()))?;
+            let report = cubecl::bundle::import(&bundle);
+            if report.failed > 0 || !cubecl::environment::path().is_file() {
+                anyhow::bail!("the entries of {} could not be kept in {} (a full disk or a folder without write access?)", file.display(), folder.display());
+            }
             println!(
-                "{}: {} entries added to {}, {} already there, {} not written",
+                "{} (\"{}\"): {} entries added to {}, {} already there",
                 file.display(),
+                manifest.name,
                 report.imported,
                 folder.display(),
-                report.skipped,
-                report.failed
+                report.skipped
             );
-            if report.failed > 0 {
-                anyhow::bail!("{} entries could not be written to {} (a full disk or a folder without write access?)", report.failed, folder.display());
-            }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_cubecl_version_named_is_the_one_cargo_toml_pins() {
+        let pin = format!("cubecl = {{ version = \"={}\"", super::CUBECL_VERSION);
+        assert!(include_str!("../../Cargo.toml").contains(&pin), "Cargo.toml does not pin {pin:?}");
+    }
 }

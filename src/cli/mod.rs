@@ -52,8 +52,8 @@ pub enum Command {
     /// Make the identity judge (a face recogniser trained apart from every model) or print
     /// its own figures.
     Judge(judge::JudgeArgs),
-    /// Bring the GPU's tuning results and compiled kernels from one machine to another with the
-    /// same card, as one bundle file, so its first step does not tune or compile again.
+    /// Bring the GPU's tuning results from one machine to another with the same card, as one
+    /// bundle file, so its first step does not tune again.
     GpuCache(gpu_cache::GpuCacheArgs),
     /// Open the studio window (the default without a subcommand).
     Window(window::WindowArgs),
