@@ -878,28 +878,11 @@ fn a_gpu_tuning_folder_that_cannot_be_made_is_named_and_the_command_goes_on() {
 fn gpu_cache_export_without_a_cache_and_import_of_a_file_that_is_no_bundle_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    Command::new(binary())
-        .env("DRGAN_STUDIO_CACHE", &cache)
-        .args(["gpu-cache", "export"])
-        .arg(dir.path().join("out.bundle"))
-        .assert()
-        .failure()
-        .stderr(contains("there is no GPU cache in").and(contains("run `bench --device gpu`")));
+    let refused = |action: &str, file: &Path| Command::new(binary()).env("DRGAN_STUDIO_CACHE", &cache).args(["gpu-cache", action]).arg(file).assert().failure();
+    refused("export", &dir.path().join("out.bundle")).stderr(contains("there is no GPU cache in").and(contains("run `bench --device gpu`")));
     assert!(!dir.path().join("out.bundle").exists());
     let not_a_bundle = dir.path().join("photo.bundle");
     std::fs::write(&not_a_bundle, b"\x89PNG\r\n\x1a\n not a bundle").unwrap();
-    Command::new(binary())
-        .env("DRGAN_STUDIO_CACHE", &cache)
-        .args(["gpu-cache", "import"])
-        .arg(&not_a_bundle)
-        .assert()
-        .failure()
-        .stderr(contains("photo.bundle is not a GPU cache bundle"));
-    Command::new(binary())
-        .env("DRGAN_STUDIO_CACHE", &cache)
-        .args(["gpu-cache", "import"])
-        .arg(dir.path().join("missing.bundle"))
-        .assert()
-        .failure()
-        .stderr(contains("there is no file").and(contains("missing.bundle")));
+    refused("import", &not_a_bundle).stderr(contains("photo.bundle is not a GPU cache bundle"));
+    refused("import", &dir.path().join("missing.bundle")).stderr(contains("there is no file").and(contains("missing.bundle")));
 }
