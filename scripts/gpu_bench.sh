@@ -14,7 +14,9 @@
 #   3. this card's tuning results as a bundle ($OUT/gpu-cache.bundle, `gpu-cache export`, taken
 #      right after the fused block's figures), which `gpu-cache import` brings to another machine
 #      with the same card;
-#   4. the opt-in GPU tests (tests/gpu.rs: the window's device shared with the model).
+#   4. the opt-in GPU tests (tests/gpu.rs: the window's device shared with the model);
+#   5. with `run cuda` instead, 1 and 2 on burn's CUDA backend (`--device cuda`, a build with the
+#      default `cuda` feature), beside PyTorch again (about 8 minutes).
 #
 # The device call carries the working tree and the carried folders within 64 MiB, and the tree
 # alone is about 42 MB, so the binaries travel without their embedded weights (the
@@ -25,8 +27,9 @@
 #   loader as a Debian package into .gl/ (both ignored by git), and says whether it all fits.
 #   Its kernels are WGSL; `pack spirv` packs a build with the `spirv` feature instead, whose
 #   kernels are SPIR-V on a Vulkan card (a second set of burn's crates: its first build is long),
-#   so a second call prints the same figures for it. `pack-tests spirv` likewise.
-# There (carry .gpu and .gl):          bash scripts/gpu_bench.sh run          (steps 1 to 3)
+#   so a second call prints the same figures for it. `pack-tests spirv` likewise. Either build
+#   has burn's CUDA backend (the default `cuda` feature), so it serves `run` and `run cuda` alike.
+# There (carry .gpu and .gl):          bash scripts/gpu_bench.sh run [cuda]   (steps 1 to 3, or 5)
 # Then here:                          bash scripts/gpu_bench.sh pack-tests   (.gpu/ holds the
 #   gpu test binary instead), and there: bash scripts/gpu_bench.sh run        (step 4)
 # Everything printed is also kept in $OUT.
@@ -53,6 +56,44 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable"):
         print(m["executable"])' | tail -n 1
+}
+# PyTorch's step for each preset and batch on this card, into $OUT/torch.log.
+torch_on_this_card() {
+  step "PyTorch on the same card"
+  for preset in small paper; do
+    for batch in 64 256; do
+      timeout 22 python3 "$ROOT/.gpu/torch_drgan_ref.py" "$preset" "$batch" 10 cuda 2>&1 |
+        grep img_per_s | sed "s/^/$preset $batch: /" | tee -a "$OUT/torch.log"
+    done
+  done
+}
+# The side-by-side table of `bench --json` FILE against $OUT/torch.log, with the figures of a
+# second bench (BEFORE: burn's modules for the block) beside them when given.
+side_by_side() {
+  python3 - "$1" "$OUT/torch.log" "${2:-}" <<'PY'
+import json, re, sys
+ours = json.load(open(sys.argv[1]))
+before = json.load(open(sys.argv[3])) if sys.argv[3] else None
+theirs = {}
+for line in open(sys.argv[2]):
+    m = re.match(r'(\w+) (\d+): .*"img_per_s": ([0-9.]+)', line)
+    if m:
+        theirs[(m[1], m[2])] = float(m[3])
+print(f"card: {ours['device']}")
+header = f"{'preset':<7}{'batch':>6}{'studio img/s':>14}{'PyTorch img/s':>15}{'ratio':>8}{'kernels/step':>14}"
+print(header + (f"{'burn block img/s':>18}{'its kernels':>13}" if before else ""))
+for preset, rates in ours["train_img_per_s"].items():
+    for batch, rate in sorted(rates.items(), key=lambda kv: int(kv[0])):
+        torch = theirs.get((preset, batch))
+        ratio = f"{rate / torch:.2f}x" if torch else "-"
+        kernels = ours["gpu_kernels_per_step"].get(preset, {}).get(batch, "-")
+        row = f"{preset:<7}{batch:>6}{rate:>14.1f}{torch or float('nan'):>15.1f}{ratio:>8}{kernels:>14}"
+        if before:
+            burn_rate = before["train_img_per_s"].get(preset, {}).get(batch, float("nan"))
+            burn_kernels = before["gpu_kernels_per_step"].get(preset, {}).get(batch, "-")
+            row += f"{burn_rate:>18.1f}{burn_kernels:>13}"
+        print(row)
+PY
 }
 case "${1:-}" in
 pack)
@@ -91,12 +132,15 @@ run)
     step "the GPU tests"
     [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
     xz -d -c .gpu/gpu.xz > /tmp/gpu-tests && chmod +x /tmp/gpu-tests
+    # What `.cargo/config.toml` gives the tests under cargo (burn's default device: the CPU).
+    export BURN_DEVICE=flex
     timeout 300 /tmp/gpu-tests --ignored --nocapture --test-threads 1 2>&1 | grep -v XDG_RUNTIME_DIR | tee "$OUT/gpu-tests.log"
     step "done"
     exit 0
   fi
   BIN=/tmp/drgan-studio
   xz -d -c .gpu/drgan-studio.xz > "$BIN" && chmod +x "$BIN"
+  ROOT=$PWD
   # A working folder with no Cargo.toml above it, and the autotune results in a folder of our
   # own, as an installed studio keeps them (cubecl's default is <project>/target/environment or
   # ~/.cache/cubecl).
@@ -104,6 +148,31 @@ run)
   export DRGAN_STUDIO_CACHE=/tmp/work/cache
   quiet() { grep -v XDG_RUNTIME_DIR; }
   step() { echo "== $1 ($(date +%T))"; }
+  if [ "${2:-}" = cuda ]; then
+    # NVRTC, which compiles the CUDA kernels, comes with PyTorch's CUDA wheels here; cudarc looks
+    # for libnvrtc.so by its usual names, so link the one found under that name.
+    nvrtc=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' | xargs -n 1 -I{} find {} -name 'libnvrtc.so*' 2>/dev/null | grep -v builtins | sort | tail -n 1)
+    echo "NVRTC: ${nvrtc:-none found}"
+    if [ -n "$nvrtc" ]; then
+      mkdir -p /tmp/nvrtc && ln -sf "$nvrtc" /tmp/nvrtc/libnvrtc.so
+      export LD_LIBRARY_PATH="/tmp/nvrtc:$(dirname "$nvrtc")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
+    step "CUDA: first step, cold"
+    timeout 150 "$BIN" bench --device cuda --presets small --batch 64 --steps 2 --interactive 0 --no-eval \
+      --json "$OUT/cuda-cold.json" 2>&1 | tee "$OUT/cuda-first-step.log"
+    step "CUDA: first step, warm (a second process)"
+    timeout 60 "$BIN" bench --device cuda --presets small --batch 64 --steps 2 --interactive 0 --no-eval \
+      --json "$OUT/cuda-warm.json" 2>&1 | tee -a "$OUT/cuda-first-step.log"
+    step "CUDA: the step, kernels per step and Explore: small and paper at batch 64 and 256"
+    timeout 180 "$BIN" bench --device cuda --presets small paper --batch 64 256 --steps 10 --interactive 20 \
+      --no-eval --json "$OUT/bench-cuda.json" 2>&1 | tee "$OUT/bench-cuda.log"
+    timeout 20 "$BIN" gpu-cache export "$OUT/gpu-cache-cuda.bundle" --name "CUDA $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)" 2>&1 |
+      tee "$OUT/gpu-cache.log"
+    torch_on_this_card
+    side_by_side "$OUT/bench-cuda.json" | tee "$OUT/side-by-side-cuda.txt"
+    step "done"
+    exit 0
+  fi
 
   step "first step, cold"
   timeout 110 "$BIN" bench --device gpu --presets small --batch 64 --steps 2 --interactive 0 --no-eval \
@@ -125,38 +194,8 @@ run)
   DRGAN_STUDIO_GPU_BLOCK=burn timeout 70 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 5 \
     --interactive 0 --no-eval --json "$OUT/bench-burn.json" 2>&1 | quiet | tee "$OUT/bench-burn.log"
 
-  step "PyTorch on the same card"
-  for preset in small paper; do
-    for batch in 64 256; do
-      timeout 22 python3 "$OLDPWD/.gpu/torch_drgan_ref.py" "$preset" "$batch" 10 cuda 2>&1 |
-        grep img_per_s | sed "s/^/$preset $batch: /" | tee -a "$OUT/torch.log"
-    done
-  done
-  python3 - "$OUT/bench.json" "$OUT/torch.log" "$OUT/bench-burn.json" <<'PY' | tee "$OUT/side-by-side.txt"
-import json, re, sys
-ours = json.load(open(sys.argv[1]))
-try:
-    before = json.load(open(sys.argv[3]))
-except (OSError, ValueError):
-    before = {"train_img_per_s": {}, "gpu_kernels_per_step": {}}
-theirs = {}
-for line in open(sys.argv[2]):
-    m = re.match(r'(\w+) (\d+): .*"img_per_s": ([0-9.]+)', line)
-    if m:
-        theirs[(m[1], m[2])] = float(m[3])
-print(f"card: {ours['device']}")
-print(f"{'preset':<7}{'batch':>6}{'studio img/s':>14}{'PyTorch img/s':>15}{'ratio':>8}{'kernels/step':>14}"
-      f"{'burn block img/s':>18}{'its kernels':>13}")
-for preset, rates in ours["train_img_per_s"].items():
-    for batch, rate in sorted(rates.items(), key=lambda kv: int(kv[0])):
-        torch = theirs.get((preset, batch))
-        ratio = f"{rate / torch:.2f}x" if torch else "-"
-        kernels = ours["gpu_kernels_per_step"].get(preset, {}).get(batch, "-")
-        burn_rate = before["train_img_per_s"].get(preset, {}).get(batch, float("nan"))
-        burn_kernels = before["gpu_kernels_per_step"].get(preset, {}).get(batch, "-")
-        print(f"{preset:<7}{batch:>6}{rate:>14.1f}{torch or float('nan'):>15.1f}{ratio:>8}{kernels:>14}"
-              f"{burn_rate:>18.1f}{burn_kernels:>13}")
-PY
+  torch_on_this_card
+  side_by_side "$OUT/bench.json" "$OUT/bench-burn.json" | tee "$OUT/side-by-side.txt"
 
   step "the fused block with burn's convolutions only (DRGAN_STUDIO_GPU_CONV=burn)"
   DRGAN_STUDIO_GPU_CONV=burn timeout 60 "$BIN" bench --device gpu --presets small paper --batch 64 256 --steps 5 \
@@ -174,5 +213,5 @@ PY
   step "done"
   ;;
 *)
-  echo "usage: gpu_bench.sh pack [spirv] | pack-tests [spirv] | run"; exit 2 ;;
+  echo "usage: gpu_bench.sh pack [spirv] | pack-tests [spirv] | run [cuda]"; exit 2 ;;
 esac

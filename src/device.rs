@@ -1,5 +1,8 @@
-//! Choosing the burn device: burn-wgpu on a real GPU adapter, burn's flex backend on the CPU.
-//! The choice is always explained, so a person knows why training is fast or slow.
+//! Choosing the burn device: burn-wgpu on a real GPU adapter, burn's flex backend on the CPU,
+//! burn's CUDA backend where asked for ([`cuda`]). The choice is always explained, so a person
+//! knows why training is fast or slow.
+
+pub mod cuda;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +22,8 @@ pub enum DeviceChoice {
     Auto,
     /// burn-wgpu on the first adapter wgpu offers (a software adapter counts).
     Gpu,
+    /// burn's CUDA backend on the first NVIDIA GPU (a build with the `cuda` feature).
+    Cuda,
     /// burn's flex CPU backend.
     Cpu,
 }
@@ -28,7 +33,7 @@ pub enum DeviceChoice {
 pub struct ChosenDevice {
     /// The burn device (without autodiff).
     pub device: Device,
-    /// e.g. `wgpu: NVIDIA H100 (Vulkan)` or `cpu: burn flex`.
+    /// e.g. `wgpu: NVIDIA H100 (Vulkan)`, `cuda: NVIDIA H100 80GB HBM3` or `cpu: burn flex`.
     pub name: String,
     /// Why this device was picked.
     pub reason: String,
@@ -59,6 +64,10 @@ pub fn choose(choice: DeviceChoice) -> anyhow::Result<ChosenDevice> {
     };
     match choice {
         DeviceChoice::Cpu => Ok(cpu("--device cpu was asked for".to_owned())),
+        DeviceChoice::Cuda => {
+            let (device, name) = cuda::start()?;
+            Ok(ChosenDevice { device, name, reason: "--device cuda was asked for".to_owned(), software_adapter: false })
+        }
         DeviceChoice::Gpu => {
             let found = adapters();
             let Some(info) = found.first() else {
@@ -112,7 +121,7 @@ pub fn name_with_kernel_language(name: String, device: &Device) -> String {
     }
 }
 
-/// The tensor-core tiles (cooperative matrices) the wgpu device `chosen` (made by [`choose`])
+/// The tensor-core tiles (cooperative matrices) the GPU device `chosen` (made by [`choose`])
 /// offers cubecl's kernels,
 /// as `f16×f16→f32 16×16×16`: none with WGSL kernels, which have no such instructions, nor on a
 /// card or driver without them. burn's matrix products and implicit-GEMM convolutions use them
@@ -120,13 +129,19 @@ pub fn name_with_kernel_language(name: String, device: &Device) -> String {
 pub fn tensor_core_tiles(chosen: &ChosenDevice) -> Vec<String> {
     use cubecl::wgpu::{AutoCompiler, WgpuDevice, WgpuDeviceKind, WgpuRuntime};
     use cubecl_runtime::runtime::Runtime;
+    if chosen.name.starts_with("cuda") {
+        return cuda::tensor_core_tiles();
+    }
     if !chosen.name.starts_with("wgpu") {
         return Vec::new();
     }
     // `choose` asks burn for the default device, or the CPU one where the only adapter is.
     let device = WgpuDevice::new(if chosen.software_adapter { WgpuDeviceKind::Cpu } else { WgpuDeviceKind::DefaultDevice });
-    let client = WgpuRuntime::<AutoCompiler>::client(&device);
-    let tiles = &client.properties().features.matmul.cmma;
+    describe_tiles(&WgpuRuntime::<AutoCompiler>::client(&device).properties().features.matmul.cmma)
+}
+
+/// Tiles as `f16×f16→f32 16×16×16`.
+fn describe_tiles(tiles: &std::collections::BTreeSet<cubecl::features::MmaConfig>) -> Vec<String> {
     tiles.iter().map(|tile| format!("{}×{}→{} {}×{}×{}", tile.a_type, tile.b_type, tile.cd_type, tile.m, tile.n, tile.k)).collect()
 }
 

@@ -60,9 +60,11 @@ fn keep_freed_memory() {
 }
 
 /// The studio always names the device it runs on; burn falls back to its default device only
-/// inside a few helpers (loading an optimizer's state, for one), and that default is the GPU
-/// when one is compiled in. Making the CPU the default keeps a CPU run from starting a GPU
-/// driver (and its loader's warnings); state loaded there moves to a GPU run's device on use.
+/// inside a few helpers (loading an optimizer's state, for one), and that default is the first
+/// GPU backend compiled in: CUDA, which panics where there is no NVIDIA driver, else wgpu.
+/// Making the CPU the default keeps a CPU run from starting a GPU driver (and its loader's
+/// warnings) and from needing one; state loaded there moves to a GPU run's device on use. The
+/// tests that run the library in-process get the same from `.cargo/config.toml`.
 fn cpu_as_burns_default_device() {
     let wanted = std::env::var("BURN_DEVICE").ok().filter(|name| matches!(name.to_lowercase().as_str(), "flex" | "wgpu"));
     if wanted.is_none() {

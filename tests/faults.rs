@@ -886,3 +886,15 @@ fn gpu_cache_export_without_a_cache_and_import_of_a_file_that_is_no_bundle_say_s
     refused("import", &not_a_bundle).stderr(contains("photo.bundle is not a GPU cache bundle"));
     refused("import", &dir.path().join("missing.bundle")).stderr(contains("there is no file").and(contains("missing.bundle")));
 }
+
+#[test]
+fn device_cuda_without_cuda_is_refused_with_the_reason_and_leaves_no_run() {
+    // These machines have no NVIDIA driver; a build without the `cuda` feature has no backend.
+    let expected = if cfg!(feature = "cuda") { "no NVIDIA driver library (libcuda.so) was found" } else { "this build has no CUDA backend" };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let refused = || contains(expected).and(contains("panicked").not());
+    Command::new(binary()).args(["bench", "--device", "cuda", "--steps", "1"]).assert().failure().stderr(refused());
+    Command::new(binary()).arg("train").args(&TINY[..8]).args(["--device", "cuda", "--steps", "1", "--out"]).arg(&out).assert().failure().stderr(refused());
+    assert!(!out.exists(), "a refused device left {}", out.display());
+}

@@ -144,6 +144,26 @@ fn a_run_from_the_train_view_writes_metrics_and_stop_keeps_a_checkpoint() {
     assert_eq!(RunDir::new(&run).checkpoints().last().copied(), Some(steps as u64), "closing wrote a checkpoint at the last step");
 }
 
+/// The form offers burn's CUDA backend; on a machine without NVIDIA's driver (CI) Start says so.
+#[cfg(feature = "cuda")]
+#[test]
+fn a_run_asked_for_cuda_where_there_is_none_says_why_and_leaves_no_folder() {
+    let out = tempfile::tempdir().expect("a temp dir");
+    let run = out.path().join("run");
+    let mut harness = studio(false);
+    wait_for(&mut harness, "the default face set", |app| app.faces.faces.is_some());
+    harness.get_by_label("Train").click();
+    harness.step();
+    harness.get_by_label("cuda").click();
+    start_tiny_run(&mut harness, &run, 2, 1);
+    harness.step();
+    wait_for(&mut harness, "the start to fail", |app| !app.train.is_starting());
+    let error = harness.state().status.last_error.clone().unwrap_or_default();
+    assert!(error.contains("--device cuda: no NVIDIA driver library (libcuda.so) was found"), "{error}");
+    assert!(harness.state().train.run.is_none(), "no run is shown as going");
+    assert!(!run.exists(), "a refused device left {}", run.display());
+}
+
 #[test]
 fn a_run_that_cannot_start_says_why_and_frees_start() {
     let out = tempfile::tempdir().expect("a temp dir");

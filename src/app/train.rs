@@ -676,6 +676,9 @@ fn form_fields_ui(ui: &mut egui::Ui, form: &mut TrainForm) {
         ui.horizontal(|ui| {
             ui.selectable_value(&mut form.device, DeviceChoice::Auto, "auto");
             ui.selectable_value(&mut form.device, DeviceChoice::Gpu, "gpu");
+            if crate::device::cuda::BUILT {
+                ui.selectable_value(&mut form.device, DeviceChoice::Cuda, "cuda").on_hover_text("burn's CUDA backend on the first NVIDIA GPU");
+            }
             ui.selectable_value(&mut form.device, DeviceChoice::Cpu, "cpu");
         });
         ui.end_row();

@@ -1173,11 +1173,12 @@ impl Worker {
         })
     }
 
-    /// The device a run asks for: the window's own GPU device, or the CPU backend.
+    /// The device a run asks for: the window's own GPU device, the CUDA backend, or the CPU one.
     fn training_device(&self, choice: DeviceChoice) -> anyhow::Result<Device> {
         let on_gpu = self.device.name.starts_with("wgpu");
         match choice {
             DeviceChoice::Cpu => Ok(Device::flex()),
+            DeviceChoice::Cuda => Ok(crate::device::cuda::start()?.0),
             DeviceChoice::Auto => Ok(if on_gpu { self.device.device.clone() } else { Device::flex() }),
             DeviceChoice::Gpu if on_gpu => Ok(self.device.device.clone()),
             DeviceChoice::Gpu => anyhow::bail!("the run asks for the GPU, but the studio runs on {} ({}); choose Auto or CPU", self.device.name, self.device.reason),

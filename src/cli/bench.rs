@@ -367,7 +367,13 @@ fn train_rate(preset: Preset, batch: usize, steps: u64, upsample: Upsample, chos
 }
 
 fn chosen_choice(chosen: &ChosenDevice) -> DeviceChoice {
-    if chosen.name.starts_with("cpu") { DeviceChoice::Cpu } else { DeviceChoice::Gpu }
+    if chosen.name.starts_with("cpu") {
+        DeviceChoice::Cpu
+    } else if chosen.name.starts_with("cuda") {
+        DeviceChoice::Cuda
+    } else {
+        DeviceChoice::Gpu
+    }
 }
 
 /// Runs the peer command for one preset and batch and reads its `img_per_s`.
