@@ -15,7 +15,7 @@
 #      right after the fused block's figures), which `gpu-cache import` brings to another machine
 #      with the same card;
 #   4. the opt-in GPU tests (tests/gpu.rs: the window's device shared with the model);
-#   5. with `run cuda` instead, 1 and 2 on burn's CUDA backend (`--device cuda`, a build with the
+#   5. with `run cuda` instead, 1 to 3 on burn's CUDA backend (`--device cuda`, a build with the
 #      default `cuda` feature), beside PyTorch again (about 8 minutes).
 #
 # The device call carries the working tree and the carried folders within 64 MiB, and the tree
@@ -72,8 +72,16 @@ torch_on_this_card() {
 side_by_side() {
   python3 - "$1" "$OUT/torch.log" "${2:-}" <<'PY'
 import json, re, sys
-ours = json.load(open(sys.argv[1]))
-before = json.load(open(sys.argv[3])) if sys.argv[3] else None
+def read(path):
+    try:
+        return json.load(open(path))
+    except (OSError, ValueError) as error:
+        print(f"({path}: {error})")
+        return None
+ours = read(sys.argv[1])
+if ours is None:
+    sys.exit(0)
+before = read(sys.argv[3]) if sys.argv[3] else None
 theirs = {}
 for line in open(sys.argv[2]):
     m = re.match(r'(\w+) (\d+): .*"img_per_s": ([0-9.]+)', line)
@@ -149,13 +157,28 @@ run)
   quiet() { grep -v XDG_RUNTIME_DIR; }
   step() { echo "== $1 ($(date +%T))"; }
   if [ "${2:-}" = cuda ]; then
-    # NVRTC, which compiles the CUDA kernels, comes with PyTorch's CUDA wheels here; cudarc looks
-    # for libnvrtc.so by its usual names, so link the one found under that name.
-    nvrtc=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' | xargs -n 1 -I{} find {} -name 'libnvrtc.so*' 2>/dev/null | grep -v builtins | sort | tail -n 1)
-    echo "NVRTC: ${nvrtc:-none found}"
+    # NVRTC, which compiles the CUDA kernels, and the CUDA headers those kernels include come with
+    # PyTorch's CUDA wheels here (site-packages/nvidia/*/). cudarc looks for libnvrtc.so by its
+    # usual names, so the one of the driver's CUDA major version is linked under that name, and
+    # the wheels' include folders are gathered into one CUDA_PATH unless a toolkit is installed.
+    sites=$(python3 -c 'import site; print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))')
+    major=$(nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9]*' | grep -o '[0-9]*$')
+    echo "driver's CUDA: ${major:-unknown}"
+    nvrtcs=$(echo "$sites" | while read -r dir; do [ -d "$dir/nvidia" ] && find "$dir/nvidia" -name 'libnvrtc.so*'; done | grep -v builtins)
+    nvrtc=$(echo "$nvrtcs" | grep "libnvrtc.so.${major:-x}" | head -n 1)
+    nvrtc=${nvrtc:-$(echo "$nvrtcs" | head -n 1)}
+    echo "NVRTC: ${nvrtc:-none found} (of: $(echo $nvrtcs))"
     if [ -n "$nvrtc" ]; then
       mkdir -p /tmp/nvrtc && ln -sf "$nvrtc" /tmp/nvrtc/libnvrtc.so
       export LD_LIBRARY_PATH="/tmp/nvrtc:$(dirname "$nvrtc")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
+    if [ -z "${CUDA_PATH:-}" ] && [ ! -d /usr/local/cuda ]; then
+      mkdir -p /tmp/cuda/include
+      echo "$sites" | while read -r dir; do
+        for include in "$dir"/nvidia/*/include; do [ -d "$include" ] && cp -rsn "$include/." /tmp/cuda/include/; done
+      done
+      export CUDA_PATH=/tmp/cuda
+      echo "CUDA headers: $(find /tmp/cuda/include -name '*.h' | wc -l) from the wheels (cuda_fp16.h: $(find /tmp/cuda/include -name cuda_fp16.h | head -n 1))"
     fi
     step "CUDA: first step, cold"
     timeout 150 "$BIN" bench --device cuda --presets small --batch 64 --steps 2 --interactive 0 --no-eval \

@@ -51,9 +51,6 @@ pub(crate) struct CudaContext {
     ptx_cache: Option<Store<KernelCacheKey, PtxCacheEntry>>,
     /// Cache mapping C++ code hashes to the key that first compiled them. We can skip the slow CUDA
     /// compiler if we already have a compiled artifact for the same code.
-    ///
-    /// C++ only: the LLVM backend emits PTX directly, so there is no intermediate source to
-    /// key a second line on.
     second_line_ptx_cache: Option<Store<StableHash, KernelCacheKey>>,
     pub profiler: EventProfiler,
     pub arch: CudaArchitecture,
