@@ -41,7 +41,7 @@ fn python(python: &str, args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .unwrap_or_else(|e| {
-            panic!("{python} does not run ({e}); .ci/run installs numpy for python3")
+            panic!("{python} does not run ({e}); .ci/run installs numpy and Pillow for python3")
         });
     (
         output.status.success(),
