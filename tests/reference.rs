@@ -143,7 +143,7 @@ fn the_reference_loader_draws_what_rotate_draws_for_every_kind_of_model() {
         println!("{name}:\n{text}");
         assert!(
             ok,
-            "{name}: the reference forward pass differs from rotate's:\n{text}"
+            "{name}: the reference forward pass failed or differs from rotate's:\n{text}"
         );
     }
 }
